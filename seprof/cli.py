@@ -1,0 +1,292 @@
+"""The ``seprof`` command line: parse options, call the Python API, render its Report with rich.
+
+Tables go to stdout, progress and errors to stderr. Every SeprofError becomes one line on stderr and exit
+code 2 (a traceback only with ``--debug``); output paths are checked before any work, and files are written
+only once everything has succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Annotated, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .errors import OptionError, SeprofError
+from .report import Report, check_writable
+
+# The base class of every command-line parsing error (click's ClickException, which typer vendors in recent
+# releases), reached through typer's public BadParameter: BadParameter → UsageError → ClickException.
+_ParseError = typer.BadParameter.__mro__[2]
+
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """Reports a command-line parsing error (bad option type, missing argument) in one line, exit code 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _ParseError as error:
+            if not standalone_mode:
+                raise
+            where = getattr(getattr(error, "ctx", None), "command_path", None) or "seprof"
+            typer.echo(f"seprof: error: {error.format_message()} (see '{where} --help')", err=True)
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            typer.echo("seprof: aborted", err=True)
+            sys.exit(1)
+        if standalone_mode:
+            sys.exit(code if isinstance(code, int) else 0)
+        return code
+
+
+app = typer.Typer(
+    cls=_OneLineErrors,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="What does Squeeze-and-Excitation cost in this model, and where?",
+)
+
+# Options shared by several commands.
+R = Annotated[int, typer.Option("--r", help="SE reduction ratio r (hidden width C//r).")]
+Stages = Annotated[Optional[str], typer.Option("--stages", help="Stages to put SE in, e.g. 2,3,4 (default: all).")]
+Bias = Annotated[bool, typer.Option("--bias/--no-bias", help="SE FC layers with biases (the paper's ablations drop them).")]
+Input = Annotated[Optional[str], typer.Option("--input", help="Input C x H x W, e.g. 3x224x224 (default: the model's).")]
+Batch = Annotated[int, typer.Option("--batch", help="Batch size for latency (MACs are per image).")]
+Device = Annotated[str, typer.Option("--device", help="Latency device: auto (CUDA if available), cpu or cuda.")]
+NoLatency = Annotated[bool, typer.Option("--no-latency", help="Skip timing; report parameters and MACs only.")]
+Runs = Annotated[int, typer.Option("--runs", help="Timed samples per model (interleaved rounds).")]
+Warmup = Annotated[int, typer.Option("--warmup", help="Untimed calls per model before timing.")]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="torch threads while timing (default: torch's).")]
+Csv = Annotated[Optional[str], typer.Option("--csv", help="Write one row per configuration to this CSV file.")]
+StagesCsv = Annotated[Optional[str], typer.Option("--stages-csv", help="Write one row per (configuration, stage) to this CSV.")]
+Json = Annotated[Optional[str], typer.Option("--json", help="Write the whole report to this JSON file.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+
+
+def main() -> None:
+    """Entry point of the ``seprof`` console script."""
+    app()
+
+
+@contextlib.contextmanager
+def _errors(debug: bool) -> Iterator[None]:
+    """Turn a SeprofError into one line on stderr and exit code 2."""
+    try:
+        yield
+    except SeprofError as error:
+        if debug:
+            raise
+        typer.echo(f"seprof: error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _stdout() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def parse_stages(text: str | None, option: str = "--stages") -> list[int] | None:
+    """'2,3,4' → [2, 3, 4]; None stays None."""
+    if text is None:
+        return None
+    try:
+        values = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        values = []
+    if not values:
+        raise OptionError(f"{option} {text!r} is not a comma-separated list of stage numbers, e.g. 2,3,4,5")
+    return sorted(set(values))
+
+
+def parse_input(text: str | None) -> tuple[int, int, int] | None:
+    """'3x224x224' → (3, 224, 224); None stays None."""
+    if text is None:
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise OptionError(f"--input {text!r} is not C x H x W with positive sizes, e.g. 3x224x224")
+    return shape  # type: ignore[return-value]
+
+
+def _check_outputs(*paths: str | None) -> None:
+    for path in paths:
+        if path is not None:
+            check_writable(path)
+
+
+class _TimingBar:
+    """A rich progress bar on stderr that appears with the first timed sample and is gone when done."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.progress: Progress | None = None
+
+    def advance(self) -> None:
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("timing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=Console(stderr=True), transient=True,
+            )
+            self.task = self.progress.add_task("timing", total=self.total)
+            self.progress.start()
+        self.progress.advance(self.task)
+
+    def __enter__(self) -> _TimingBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _run_profile(model: str, strip_stages, *, runs: int, latency: bool, **kwargs) -> Report:
+    from .measure import profile
+    from .models import check_model_name
+
+    check_model_name(model)
+    if not latency:
+        return profile(model, strip_stages=strip_stages, latency=False, runs=runs, **kwargs)
+    with _TimingBar(runs * (2 + len(strip_stages))) as bar:
+        return profile(model, strip_stages=strip_stages, latency=True, runs=runs, on_sample=bar.advance, **kwargs)
+
+
+def _write(report: Report, csv: str | None, stages_csv: str | None, json: str | None) -> None:
+    for path, write in ((csv, report.to_csv), (stages_csv, report.stages_to_csv), (json, report.to_json)):
+        if path is not None:
+            write(path)
+            typer.echo(f"wrote {path}", err=True)
+
+
+@app.command()
+def inject(
+    model: Annotated[str, typer.Argument(help="A torchvision model name, e.g. resnet50.")],
+    r: R = 16,
+    stages: Stages = None,
+    bias: Bias = True,
+    input: Input = None,
+    batch: Batch = 1,
+    device: Device = "auto",
+    no_latency: NoLatency = False,
+    runs: Runs = 20,
+    warmup: Warmup = 3,
+    threads: Threads = None,
+    csv: Csv = None,
+    stages_csv: StagesCsv = None,
+    json: Json = None,
+    save: Annotated[Optional[str], typer.Option("--save", help="Save the SE model (state_dict + recipe; seprof.load rebuilds it).")] = None,
+    debug: Debug = False,
+) -> None:
+    """Put SE blocks into MODEL and report what they cost, per stage and in total."""
+    with _errors(debug):
+        _check_outputs(csv, stages_csv, json, save)
+        report = _run_profile(
+            model, (), r=r, stages=parse_stages(stages), bias=bias, input_shape=parse_input(input), batch=batch,
+            device=device, latency=not no_latency, runs=runs, warmup=warmup, threads=threads, save=save,
+        )
+        console = _stdout()
+        from .render import render_inject
+
+        render_inject(console, report)
+        _write(report, csv, stages_csv, json)
+        if save:
+            typer.echo(f"wrote {save}", err=True)
+
+
+@app.command()
+def compare(
+    model: Annotated[str, typer.Argument(help="A torchvision model name.")] = "resnet50",
+    strip_stage: Annotated[Optional[list[int]], typer.Option("--strip-stage", help="Stage whose SE to remove (repeat for several; default: the last SE stage).")] = None,
+    r: R = 16,
+    stages: Stages = None,
+    bias: Bias = True,
+    input: Input = None,
+    batch: Batch = 1,
+    device: Device = "auto",
+    no_latency: NoLatency = False,
+    runs: Runs = 20,
+    warmup: Warmup = 3,
+    threads: Threads = None,
+    csv: Csv = None,
+    stages_csv: StagesCsv = None,
+    json: Json = None,
+    debug: Debug = False,
+) -> None:
+    """Compare the base model, SE everywhere, and SE with some stages stripped (the paper's ~10% → ~4%)."""
+    with _errors(debug):
+        _check_outputs(csv, stages_csv, json)
+        chosen = parse_stages(stages)
+        removed = sorted(set(strip_stage)) if strip_stage else []
+        report = _run_profile(
+            model, (removed,), r=r, stages=chosen, bias=bias, input_shape=parse_input(input), batch=batch,
+            device=device, latency=not no_latency, runs=runs, warmup=warmup, threads=threads,
+        )
+        from .render import render_compare
+
+        render_compare(_stdout(), report)
+        _write(report, csv, stages_csv, json)
+
+
+@app.command()
+def stages(
+    model: Annotated[str, typer.Argument(help="A torchvision model name.")],
+    input: Input = None,
+    debug: Debug = False,
+) -> None:
+    """Show MODEL's stages: resolution, blocks, and channels at the SE point."""
+    with _errors(debug):
+        from .models import build_model, default_input_shape
+        from .render import render_stages
+        from .stages import find_sites
+
+        shape = parse_input(input) or default_input_shape(model)
+        render_stages(_stdout(), model, find_sites(build_model(model, "meta"), shape))
+
+
+@app.command()
+def models(
+    family: Annotated[Optional[str], typer.Option("--family", help="Only this family, e.g. resnet.")] = None,
+    debug: Debug = False,
+) -> None:
+    """List the models seprof supports."""
+    with _errors(debug):
+        from .models import FAMILIES, list_models
+
+        names = list_models(family)
+        if not names:
+            raise OptionError(f"--family {family!r} is unknown: choose from {', '.join(sorted(set(FAMILIES.values())))}")
+        table = Table(title="Supported models")
+        table.add_column("model")
+        table.add_column("family")
+        for name in names:
+            table.add_row(name, FAMILIES[name])
+        _stdout().print(table)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"seprof {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """What does Squeeze-and-Excitation cost in this model, and where?"""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

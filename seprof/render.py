@@ -1,0 +1,189 @@
+"""Rich tables for a Report. Presentation only: every number comes from the Report as it is.
+
+MACs print in G (10⁹) with the exact integer in the CSV/JSON; parameters print exactly.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from .counters import COUNTER_NAMES, COUNTER_NOTES
+from .report import ConfigResult, Report
+from .stages import StageMap, placement_of
+
+COUNTER_LABELS = {"fvcore": "fvcore", "thop": "thop", "torch": "torch flop_counter"}
+
+
+def _n(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _g(macs: int) -> str:
+    return f"{macs / 1e9:.4f} G"
+
+
+def _pct(value: float) -> str:
+    return f"{value:+.2f}%"
+
+
+def _config_label(config: ConfigResult) -> str:
+    if config.config == "base":
+        return "base (no SE)"
+    stages = ",".join(map(str, config.se_stages)) or "none"
+    return f"SE in stages {stages}"
+
+
+def _setup_line(report: Report) -> str:
+    shape = "×".join(map(str, report.input_shape))
+    se = report.config("se")
+    return (
+        f"[bold]{report.model}[/] · SE r={report.r}, {'with' if report.bias else 'no'} FC biases, "
+        f"stages {','.join(map(str, se.se_stages))} · input {shape}"
+    )
+
+
+def render_stage_params(console: Console, report: Report, config: str = "se") -> None:
+    """Per-stage parameter accounting: paper formula, exact, measured."""
+    table = Table(title="SE parameters by stage", title_justify="left")
+    for col in ("stage", "resolution", "N_s", "C_s", "C_s//r", "paper (2/r)·N_s·C_s²", "exact", "measured",
+                "% of base", "share of SE"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    rows = [s for s in report.stages if s.config == config]
+    added = report.config(config).params_added
+    for s in rows:
+        table.add_row(
+            str(s.stage), "×".join(map(str, s.resolution)), str(s.blocks),
+            "/".join(map(str, sorted(set(s.channels)))), "/".join(map(str, sorted(set(s.hidden)))),
+            _n(s.analytic_paper) if s.se else "—", _n(s.analytic_exact) if s.se else "—",
+            _n(s.measured) if s.se else "—",
+            f"{100 * s.measured / report.base_params:.2f}%" if s.se else "—",
+            f"{100 * s.measured / added:.1f}%" if s.se and added else "—",
+        )
+    c = report.config(config)
+    table.add_section()
+    table.add_row(
+        "total", "", str(sum(s.blocks for s in rows if s.se)), "", "", _n(c.analytic_paper),
+        _n(c.analytic_exact), _n(c.params_added), f"{c.params_added_pct:.2f}%", "100%" if added else "—",
+        style="bold",
+    )
+    console.print(table)
+    paper_pct = 100 * c.analytic_paper / report.base_params
+    console.print(
+        f"Parameters: base {report.base_params:,} → SE {c.params:,} "
+        f"(+{c.params_added:,}, {_pct(c.params_added_pct)}). The paper's formula counts FC weights only: "
+        f"{_n(c.analytic_paper)} ({_pct(paper_pct)})"
+        + (f"; biases add {c.analytic_exact - c.analytic_paper:,.0f}." if report.bias else ".")
+        + " Measured = parameter count of the SE model minus the base model's."
+    )
+
+
+def render_compute(console: Console, report: Report) -> None:
+    """MACs of base and SE model by each counter, and what each skipped."""
+    base, se = report.config("base"), report.config("se")
+    table = Table(title="Compute: MACs per image (batch 1); FLOPs = 2 × MACs", title_justify="left")
+    for col in ("counter", "base", "SE", "added", "added %", "not counted"):
+        table.add_column(col, justify="left" if col in ("counter", "not counted") else "right")
+    for name in COUNTER_NAMES:
+        b, s = base.macs[name], se.macs[name]
+        skipped = report.counters[name]["skipped"]
+        table.add_row(COUNTER_LABELS[name], _g(b), _g(s), f"{s - b:,}", f"{100 * (s - b) / b:+.3f}%",
+                      ", ".join(skipped) or "—")
+    console.print(table)
+
+    work = Table(title="SE work per stage: analytic vs counted (per image)", title_justify="left")
+    for col in ("stage", "pool adds", "FC MACs", "bias adds", "sigmoids", "scale muls",
+                *(f"counted: {COUNTER_LABELS[n]}" for n in COUNTER_NAMES)):
+        work.add_column(col, justify="left" if col == "stage" else "right")
+    rows = [s for s in report.stages if s.config == "se" and s.se]
+    for s in rows:
+        w = s.work
+        work.add_row(str(s.stage), f"{w.pool_adds:,}", f"{w.fc_macs:,}", f"{w.bias_adds:,}", f"{w.sigmoids:,}",
+                     f"{w.scale_muls:,}", *(f"{s.se_macs[n]:,}" for n in COUNTER_NAMES))
+    work.add_section()
+    total = sum((s.work for s in rows), rows[0].work.__class__()) if rows else None
+    if total is not None:
+        work.add_row("total", f"{total.pool_adds:,}", f"{total.fc_macs:,}", f"{total.bias_adds:,}",
+                     f"{total.sigmoids:,}", f"{total.scale_muls:,}",
+                     *(f"{sum(s.se_macs[n] for s in rows):,}" for n in COUNTER_NAMES), style="bold")
+    console.print(work)
+    console.print(
+        "[dim]" + "; ".join(f"{COUNTER_LABELS[n]}: {COUNTER_NOTES[n].split(': ', 1)[1]}" for n in COUNTER_NAMES)
+        + ". No counter sees SE's scale multiply; base and stripped models are counted as the SE model minus "
+        "each counter's own count inside the removed SE blocks.[/]"
+    )
+
+
+def _timing_title(report: Report) -> str:
+    t = report.timing or {}
+    return (
+        f"Latency: {t.get('device_name')} ({t.get('device')}), {t.get('dtype')}, batch {t.get('batch')}, "
+        f"{t.get('threads')} threads; median of {t.get('runs')} interleaved samples × {t.get('number')} calls, "
+        f"{t.get('warmup')} warm-up calls each"
+    )
+
+
+def render_latency(console: Console, report: Report) -> None:
+    """Median, IQR and the ratio against the base model, per configuration."""
+    if report.timing is None:
+        console.print("Latency: not measured (--no-latency).")
+        return
+    table = Table(title=_timing_title(report), title_justify="left")
+    for col in ("configuration", "median ms", "IQR ms", "samples", "vs base: median (q1–q3) of paired ratios"):
+        table.add_column(col, justify="left" if col == "configuration" else "right")
+    for c in report.configs:
+        lat = c.latency
+        q1, q2, q3 = lat.ratio
+        table.add_row(_config_label(c), f"{lat.median_ms:.3f}", f"{lat.iqr_ms:.3f}", str(lat.runs),
+                      "—" if c.config == "base" else f"{q2:.3f}× ({q1:.3f}–{q3:.3f})")
+    console.print(table)
+
+
+def render_inject(console: Console, report: Report) -> None:
+    """The full report of ``seprof inject``."""
+    console.print(_setup_line(report))
+    render_stage_params(console, report)
+    render_compute(console, report)
+    render_latency(console, report)
+
+
+def render_compare(console: Console, report: Report) -> None:
+    """The configurations of ``seprof compare`` side by side."""
+    console.print(_setup_line(report))
+    table = Table(title="Configurations (MACs per image, batch 1)", title_justify="left")
+    cols = ["configuration", "params", "added", "added %", "paper (2/r)ΣN·C²",
+            *(f"MACs {COUNTER_LABELS[n]}" for n in COUNTER_NAMES)]
+    if report.timing is not None:
+        cols += ["latency ms", "IQR ms", "vs base"]
+    for col in cols:
+        table.add_column(col, justify="left" if col == "configuration" else "right")
+    for c in report.configs:
+        row = [_config_label(c), f"{c.params:,}", f"{c.params_added:,}", _pct(c.params_added_pct),
+               _n(c.analytic_paper), *(_g(c.macs[n]) for n in COUNTER_NAMES)]
+        if c.latency is not None:
+            row += [f"{c.latency.median_ms:.3f}", f"{c.latency.iqr_ms:.3f}",
+                    "—" if c.config == "base" else f"{c.latency.ratio[1]:.3f}×"]
+        table.add_row(*row)
+    console.print(table)
+    if report.timing is not None:
+        console.print(f"[dim]{_timing_title(report)}; vs base = median of per-round ratios.[/]")
+    else:
+        console.print("[dim]Latency: not measured (--no-latency).[/]")
+    console.print("[dim]" + "; ".join(f"{COUNTER_LABELS[n]} skips: {', '.join(report.counters[n]['skipped']) or '—'}"
+                                      for n in COUNTER_NAMES) + "[/]")
+
+
+def render_stages(console: Console, model: str, stage_map: StageMap) -> None:
+    """The stage table of ``seprof stages``."""
+    shape = "×".join(map(str, stage_map.input_shape))
+    table = Table(title=f"{model}: stages for input {shape} (stage s = stride 2^s)", title_justify="left")
+    for col in ("stage", "stride", "resolution", "blocks", "channels at SE point", "SE names", "SE point"):
+        table.add_column(col, justify="right" if col in ("stride", "blocks") else "left")
+    for info in stage_map.stages:
+        first, last = info.sites[0], info.sites[-1]
+        points = sorted({f"{s.block_type}.{placement_of(s.block_type).submodule}" for s in info.sites})
+        table.add_row(str(info.stage), str(2**info.stage), "×".join(map(str, info.resolution)), str(info.blocks),
+                      "/".join(map(str, sorted(set(info.channels)))), f"{first.name}..{last.name}", ", ".join(points))
+    console.print(table)
+    descriptions = sorted({placement_of(s.block_type).description for s in stage_map.sites})
+    console.print("SE point: " + "; ".join(descriptions))

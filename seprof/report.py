@@ -1,0 +1,249 @@
+"""Results of a profile as plain dataclasses, and their export (the only module that imports pandas).
+
+One ``ConfigResult`` per configuration (base, SE, SE with stages stripped) and one ``StageResult`` per
+(configuration, stage). ``Report.to_frame()`` / ``stages_frame()`` give pandas DataFrames whose columns are
+documented in ``CONFIG_COLUMNS`` / ``STAGE_COLUMNS``; CSV and JSON files are written atomically (a temporary
+file in the same folder, then a rename), so a failed run never leaves a half-written or clobbered file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .accounting import SEWork
+from .errors import OutputPathError
+
+CONFIG_COLUMNS = {
+    "model": "model name (or class name for a model object)",
+    "config": "base, se, or se_strip_<stages>",
+    "r": "reduction ratio",
+    "bias": "whether the SE FC layers have biases",
+    "se_stages": "stages holding SE blocks in this configuration, comma-separated",
+    "input": "input C x H x W",
+    "params": "parameters of the model",
+    "params_added": "parameters added over the base model (measured: parameter count difference)",
+    "params_added_pct": "params_added as % of the base model's parameters",
+    "analytic_paper": "paper eq. 5, (2/r)·Σ N_s·C_s², FC weights only",
+    "analytic_exact": "exact SE parameters: real hidden width C//r, biases included when present",
+    "macs_fvcore": "MACs per image (batch 1) counted by fvcore",
+    "macs_thop": "MACs per image (batch 1) counted by thop",
+    "macs_torch": "MACs per image (batch 1) from torch.utils.flop_counter (FLOPs / 2)",
+    "latency_ms": "median forward latency of one batch, ms",
+    "latency_iqr_ms": "interquartile range of the latency samples, ms",
+    "latency_runs": "number of timed samples",
+    "latency_ratio": "median of per-round latency ratios against the base model",
+    "device": "device the latency was measured on",
+    "dtype": "data type of the timed forward pass",
+    "threads": "torch intra-op threads while timing",
+    "batch_size": "batch size of the timed forward pass",
+}
+
+STAGE_COLUMNS = {
+    "model": "model name",
+    "config": "configuration, as in the main CSV",
+    "stage": "stage number s (feature maps at stride 2^s)",
+    "resolution": "H x W of the feature map at the SE point",
+    "blocks": "N_s, blocks in the stage",
+    "channels": "C_s, channels SE recalibrates (a/b/... if blocks differ)",
+    "hidden": "C_s // r, the SE hidden width",
+    "se": "whether this configuration has SE in this stage",
+    "analytic_paper": "(2/r)·N_s·C_s² for this stage (0 without SE)",
+    "analytic_exact": "exact SE parameters of this stage",
+    "measured": "parameters of this stage's SE modules, counted in the model",
+    "se_macs_fvcore": "MACs fvcore counts inside this stage's SE blocks",
+    "se_macs_thop": "MACs thop counts inside this stage's SE blocks",
+    "se_macs_torch": "MACs torch's flop counter counts inside this stage's SE blocks",
+    "pool_adds": "analytic: global average pooling adds, H·W·C per block",
+    "fc_macs": "analytic: FC multiply-accumulates, 2·C·(C//r) per block",
+    "bias_adds": "analytic: FC bias adds, C//r + C per block with biases",
+    "sigmoids": "analytic: sigmoid evaluations, C per block",
+    "scale_muls": "analytic: scale multiplies, H·W·C per block (no common counter counts these)",
+}
+
+
+@dataclass(frozen=True)
+class Latency:
+    """A model's measured latency; ``ratio`` quartiles are per-round ratios against the base model."""
+
+    median_ms: float
+    iqr_ms: float
+    runs: int
+    ratio: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    """One configuration of the model: which stages have SE, and what it costs."""
+
+    config: str
+    se_stages: tuple[int, ...]
+    params: int
+    params_added: int
+    params_added_pct: float
+    analytic_paper: float
+    analytic_exact: int
+    macs: dict[str, int]
+    latency: Latency | None = None
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One stage of one configuration."""
+
+    config: str
+    stage: int
+    resolution: tuple[int, int]
+    blocks: int
+    channels: tuple[int, ...]
+    hidden: tuple[int, ...]
+    se: bool
+    analytic_paper: float
+    analytic_exact: int
+    measured: int
+    se_macs: dict[str, int]
+    work: SEWork
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one profile measured, with how it was measured."""
+
+    model: str
+    input_shape: tuple[int, ...]
+    r: int
+    bias: bool
+    base_params: int
+    configs: tuple[ConfigResult, ...]
+    stages: tuple[StageResult, ...]
+    counters: dict[str, dict[str, Any]]
+    timing: dict[str, Any] | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def config(self, name: str) -> ConfigResult:
+        """The configuration called ``name`` ("base", "se", ...)."""
+        return next(c for c in self.configs if c.config == name)
+
+    def config_rows(self) -> list[dict[str, Any]]:
+        """One flat dict per configuration, keyed by ``CONFIG_COLUMNS``."""
+        timing = self.timing or {}
+        rows = []
+        for c in self.configs:
+            lat = c.latency
+            rows.append(
+                {
+                    "model": self.model,
+                    "config": c.config,
+                    "r": self.r,
+                    "bias": self.bias,
+                    "se_stages": ",".join(map(str, c.se_stages)),
+                    "input": "x".join(map(str, self.input_shape)),
+                    "params": c.params,
+                    "params_added": c.params_added,
+                    "params_added_pct": round(c.params_added_pct, 4),
+                    "analytic_paper": c.analytic_paper,
+                    "analytic_exact": c.analytic_exact,
+                    **{f"macs_{k}": v for k, v in c.macs.items()},
+                    "latency_ms": lat.median_ms if lat else None,
+                    "latency_iqr_ms": lat.iqr_ms if lat else None,
+                    "latency_runs": lat.runs if lat else None,
+                    "latency_ratio": lat.ratio[1] if lat else None,
+                    "device": timing.get("device"),
+                    "dtype": timing.get("dtype"),
+                    "threads": timing.get("threads"),
+                    "batch_size": timing.get("batch"),
+                }
+            )
+        return rows
+
+    def stage_rows(self) -> list[dict[str, Any]]:
+        """One flat dict per (configuration, stage), keyed by ``STAGE_COLUMNS``."""
+        return [
+            {
+                "model": self.model,
+                "config": s.config,
+                "stage": s.stage,
+                "resolution": "x".join(map(str, s.resolution)),
+                "blocks": s.blocks,
+                "channels": "/".join(map(str, sorted(set(s.channels)))),
+                "hidden": "/".join(map(str, sorted(set(s.hidden)))),
+                "se": s.se,
+                "analytic_paper": s.analytic_paper,
+                "analytic_exact": s.analytic_exact,
+                "measured": s.measured,
+                **{f"se_macs_{k}": v for k, v in s.se_macs.items()},
+                **asdict(s.work),
+            }
+            for s in self.stages
+        ]
+
+    def to_frame(self):
+        """The configurations as a pandas DataFrame, one row each."""
+        import pandas as pd
+
+        return pd.DataFrame(self.config_rows(), columns=list(CONFIG_COLUMNS))
+
+    def stages_frame(self):
+        """The per-stage results as a pandas DataFrame, one row per (configuration, stage)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.stage_rows(), columns=list(STAGE_COLUMNS))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything in the report as JSON-ready data."""
+        return {
+            "model": self.model,
+            "input_shape": list(self.input_shape),
+            "r": self.r,
+            "bias": self.bias,
+            "base_params": self.base_params,
+            "configs": self.config_rows(),
+            "stages": self.stage_rows(),
+            "counters": self.counters,
+            "timing": self.timing,
+            "versions": self.versions,
+            "units": {"macs": "multiply-accumulates per image (batch 1); FLOPs = 2 × MACs"},
+        }
+
+    def to_csv(self, path: str | os.PathLike) -> None:
+        """Write one row per configuration to ``path`` (atomically)."""
+        write_atomic(path, self.to_frame().to_csv(index=False))
+
+    def stages_to_csv(self, path: str | os.PathLike) -> None:
+        """Write one row per (configuration, stage) to ``path`` (atomically)."""
+        write_atomic(path, self.stages_frame().to_csv(index=False))
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        """Write the whole report as JSON to ``path`` (atomically)."""
+        write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Raise an OutputPathError unless a file can be created at ``path``; writes nothing."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise OutputPathError(f"cannot write {str(target)!r}: it is a folder; give a file name")
+    if not folder.is_dir():
+        raise OutputPathError(f"cannot write {str(target)!r}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise OutputPathError(f"cannot write {str(target)!r}: permission denied; choose another path")
+    return target
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
+    target = check_writable(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
