@@ -136,9 +136,12 @@ class _TimingBar:
 
     def advance(self) -> None:
         if self.progress is None:
+            console = Console(stderr=True)
+            if not console.is_terminal:
+                return
             self.progress = Progress(
                 TextColumn("timing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=True,
+                console=console, transient=True,
             )
             self.task = self.progress.add_task("timing", total=self.total)
             self.progress.start()

@@ -39,12 +39,17 @@ def resolve_device(device: str) -> torch.device:
 
 
 def device_name(device: torch.device) -> str:
-    """A human name for the device: the GPU's model, or the CPU's architecture."""
+    """A human name for the device: the GPU's or the CPU's model."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     import platform
 
-    return f"CPU ({platform.machine() or 'unknown'})"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else (platform.processor() or platform.machine() or "unknown CPU")
 
 
 def quartiles(values: Sequence[float]) -> tuple[float, float, float]:

@@ -117,9 +117,9 @@ def render_compute(console: Console, report: Report) -> None:
 def _timing_title(report: Report) -> str:
     t = report.timing or {}
     return (
-        f"Latency: {t.get('device_name')} ({t.get('device')}), {t.get('dtype')}, batch {t.get('batch')}, "
-        f"{t.get('threads')} threads; median of {t.get('runs')} interleaved samples × {t.get('number')} calls, "
-        f"{t.get('warmup')} warm-up calls each"
+        f"Latency on {t.get('device')} ({t.get('device_name')}), {t.get('dtype')}, batch {t.get('batch')}, "
+        f"{t.get('threads')} threads: {t.get('runs')} interleaved samples per model, each the mean of "
+        f"{t.get('number')} call(s), after {t.get('warmup')} warm-up calls"
     )
 
 
@@ -128,7 +128,8 @@ def render_latency(console: Console, report: Report) -> None:
     if report.timing is None:
         console.print("Latency: not measured (--no-latency).")
         return
-    table = Table(title=_timing_title(report), title_justify="left")
+    console.print(_timing_title(report))
+    table = Table()
     for col in ("configuration", "median ms", "IQR ms", "samples", "vs base: median (q1–q3) of paired ratios"):
         table.add_column(col, justify="left" if col == "configuration" else "right")
     for c in report.configs:

@@ -1,0 +1,12 @@
+"""How much of SE's parameter budget sits in each stage of SE-ResNet-50, and what stripping late stages saves.
+
+    python examples/se_resnet50_budget.py
+"""
+
+import seprof
+
+report = seprof.profile("resnet50", r=16, strip_stages=[[5], [4, 5]], latency=False)
+
+print(report.to_frame()[["config", "se_stages", "params", "params_added", "params_added_pct", "macs_fvcore"]])
+stages = report.stages_frame()
+print(stages[stages.config == "se"][["stage", "resolution", "blocks", "channels", "analytic_paper", "measured"]])

@@ -1,0 +1,126 @@
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import seprof
+from seprof.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_inject_resnet50_static_report():
+    result = run("inject", "resnet50", "--r", "16", "--no-latency")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for text in ("2,530,992", "28,088,024", "+9.90%", "2,514,944", "25,392", "133,248", "792,960", "1,579,392",
+                 "16,048", "fvcore", "thop", "torch flop_counter", "aten::mul ×16", "not measured (--no-latency)"):
+        assert text in out, text
+
+
+def test_compare_strip_stage_5():
+    result = run("compare", "--strip-stage", "5", "--no-latency")
+    assert result.exit_code == 0, result.output
+    assert "+9.90%" in result.stdout and "+3.72%" in result.stdout and "951,600" in result.stdout
+    no_bias = run("compare", "resnet50", "--strip-stage", "5", "--no-bias", "--no-latency")
+    assert "+9.84%" in no_bias.stdout and "+3.69%" in no_bias.stdout and "942,080" in no_bias.stdout
+
+
+def test_compare_defaults_to_stripping_the_last_stage(tmp_path):
+    result = run("compare", "resnet18", "--input", "3x64x64", "--no-latency", "--csv", str(tmp_path / "c.csv"))
+    assert result.exit_code == 0, result.output
+    assert "SE in stages 2,3,4 " in result.stdout
+    assert "se_strip_5" in (tmp_path / "c.csv").read_text()
+
+
+def test_stages_table():
+    result = run("stages", "resnet50")
+    assert result.exit_code == 0
+    for text in ("56×56", "7×7", "SE_4_1..SE_4_6", "Bottleneck.bn3", "2048"):
+        assert text in result.stdout
+
+
+def test_models_list():
+    result = run("models")
+    assert result.exit_code == 0 and all(name in result.stdout for name in seprof.list_models())
+
+
+def test_inject_with_latency_and_every_output(tmp_path):
+    paths = {k: str(tmp_path / f"out.{k}") for k in ("csv", "stages.csv", "json", "pt")}
+    result = run("inject", "resnet18", "--input", "3x64x64", "--runs", "3", "--warmup", "1", "--device", "cpu",
+                 "--csv", paths["csv"], "--stages-csv", paths["stages.csv"], "--json", paths["json"],
+                 "--save", paths["pt"], "--stages", "4,5")
+    assert result.exit_code == 0, result.output
+    assert "Latency on cpu" in result.stdout and "3 interleaved samples per model" in result.stdout
+    data = json.loads(open(paths["json"]).read())
+    assert data["timing"]["runs"] == 3 and data["configs"][1]["se_stages"] == "4,5"
+    assert data["configs"][1]["latency_ms"] > 0
+    model = seprof.load(paths["pt"])
+    assert len(seprof.surgery.se_modules(model)) == 4
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
+    payload = torch.load(paths["pt"], weights_only=True)
+    assert payload["model"] == "resnet18" and payload["stages"] == [4, 5]
+    assert model.state_dict().keys() == payload["state_dict"].keys()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["inject", "resnet5"], "unknown model 'resnet5': did you mean resnet50"),
+        (["inject", "resnet50", "--r", "0"], "--r 0 is invalid"),
+        (["inject", "resnet50", "--r", "300"], "--r 300 is larger than the 256 channels of stage 2"),
+        (["inject", "resnet50", "--stages", "6"], "stage 6 is not available: this model's stages are 2, 3, 4, 5"),
+        (["inject", "resnet50", "--stages", "x"], "--stages 'x' is not a comma-separated list"),
+        (["inject", "resnet50", "--input", "3x224"], "--input '3x224' is not C x H x W"),
+        (["inject", "resnet50", "--device", "tpu"], "--device 'tpu' is not one of auto, cpu, cuda"),
+        (["inject", "resnet50", "--r", "abc"], "Invalid value for '--r'"),
+        (["compare", "--strip-stage", "7"], "stage 7 is not available: SE is in stages 2, 3, 4, 5"),
+        (["stages", "vgg16"], "unknown model 'vgg16'"),
+        (["models", "--family", "vgg"], "--family 'vgg' is unknown"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, message, tmp_path):
+    out = tmp_path / "r.csv"
+    if args[0] in ("inject", "compare"):
+        args = [*args, "--csv", str(out)]
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("seprof: error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present")
+def test_cuda_asked_for_but_absent():
+    result = run("inject", "resnet18", "--device", "cuda")
+    assert result.exit_code == 2 and "CUDA is not available" in result.stderr
+
+
+def test_unwritable_output_is_refused_before_any_work(tmp_path):
+    result = run("inject", "resnet50", "--json", str(tmp_path / "no" / "r.json"))
+    assert result.exit_code == 2 and "folder" in result.stderr and "does not exist" in result.stderr
+
+
+def test_existing_output_is_not_clobbered_by_a_failed_run(tmp_path):
+    out = tmp_path / "r.csv"
+    out.write_text("keep me")
+    result = run("inject", "resnet50", "--r", "999", "--csv", str(out))
+    assert result.exit_code == 2 and out.read_text() == "keep me"
+
+
+def test_debug_shows_the_traceback():
+    result = run("inject", "resnet50", "--r", "0", "--debug")
+    assert result.exit_code != 0 and isinstance(result.exception, seprof.SeprofError)
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"seprof {seprof.__version__}"

@@ -1,0 +1,60 @@
+import pytest
+import torch
+
+from seprof.counters import COUNTER_NAMES, count_all
+from seprof.surgery import inject, se_modules
+
+from conftest import hooks_of
+
+SHAPE = (3, 224, 224)
+
+
+@pytest.fixture(scope="module")
+def resnet50_counts(resnet50_meta):
+    se = inject(resnet50_meta, r=16)
+    scopes = [f"{path}.se" for path, _ in se_modules(se)]
+    return se, scopes, count_all(se, SHAPE, scopes), count_all(resnet50_meta, SHAPE)
+
+
+def test_resnet50_base_macs_by_each_counter(resnet50_counts):
+    _, _, _, base = resnet50_counts
+    # fvcore 4.11 G, thop 4.13 G, torch 4.09 G (conv + fc only), as recorded in the reference
+    assert base["fvcore"].macs == 4_111_512_576
+    assert base["thop"].macs == 4_133_742_592
+    assert base["torch"].macs == 4_089_184_256
+
+
+def test_base_equals_se_minus_the_se_scopes_for_every_counter(resnet50_counts):
+    se, scopes, counts, base = resnet50_counts
+    for name in COUNTER_NAMES:
+        assert counts[name].without(scopes) == base[name].macs, name
+        assert counts[name].macs > base[name].macs
+
+
+def test_torch_counter_sees_exactly_the_se_fc_weights(resnet50_counts):
+    _, scopes, counts, _ = resnet50_counts
+    # FC MACs = 2·C·(C//r) per block = the paper formula; torch's counter skips bias, pool, sigmoid, scale
+    assert sum(counts["torch"].scope_macs.values()) == 2_514_944
+    assert counts["torch"].scope_macs["layer1.0.bn3.se"] == 2 * 256 * 16
+
+
+def test_fvcore_counts_the_pool_but_not_the_scale(resnet50_counts):
+    _, _, counts, _ = resnet50_counts
+    # SE_2_1: pooling 56·56·256 adds + FC 2·256·16 MACs (fvcore ignores conv bias)
+    assert counts["fvcore"].scope_macs["layer1.0.bn3.se"] == 56 * 56 * 256 + 2 * 256 * 16
+    assert "aten::mul ×16" in counts["fvcore"].skipped and "aten::sigmoid ×16" in counts["fvcore"].skipped
+    assert "aten::mul ×16" in counts["torch"].skipped
+    assert any("SE scale multiply" in s for s in counts["thop"].skipped)
+    assert "Sigmoid ×16" in counts["thop"].skipped
+
+
+def test_counters_leave_no_trace_on_a_real_model():
+    from seprof.models import build_model
+
+    model = build_model("resnet18", "cpu").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    count_all(model, (3, 64, 64))
+    assert model.training and hooks_of(model) == []
+    assert not any(name.startswith("total_") for name, _ in model.named_buffers())
+    after = model.state_dict()
+    assert list(after) == list(before) and all(torch.equal(before[k], after[k]) for k in before)

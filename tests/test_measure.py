@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+import seprof
+from seprof.errors import StageError
+from seprof.models import build_model
+
+from conftest import hooks_of
+
+
+@pytest.fixture(scope="module")
+def report():
+    return seprof.profile("resnet50", r=16, strip_stages=[[5]], latency=False)
+
+
+def test_configurations(report):
+    base, se, stripped = report.configs
+    assert [c.config for c in report.configs] == ["base", "se", "se_strip_5"]
+    assert base.params == 25_557_032 and base.params_added == 0
+    assert se.params == 28_088_024 and se.params_added == 2_530_992 and round(se.params_added_pct, 2) == 9.90
+    assert se.analytic_paper == 2_514_944 and se.analytic_exact == 2_530_992
+    assert stripped.params_added == 951_600 and round(stripped.params_added_pct, 2) == 3.72
+    assert stripped.se_stages == (2, 3, 4) and se.se_stages == (2, 3, 4, 5)
+    assert base.macs == {"fvcore": 4_111_512_576, "thop": 4_133_742_592, "torch": 4_089_184_256}
+    assert se.macs["torch"] - base.macs["torch"] == 2_514_944
+    assert stripped.macs["torch"] - base.macs["torch"] == 942_080
+    assert se.latency is None and report.timing is None
+
+
+def test_stage_rows(report):
+    rows = [s for s in report.stages if s.config == "se"]
+    assert [s.measured for s in rows] == [25_392, 133_248, 792_960, 1_579_392]
+    assert [s.analytic_exact for s in rows] == [25_392, 133_248, 792_960, 1_579_392]
+    assert [s.analytic_paper for s in rows] == [24_576, 131_072, 786_432, 1_572_864]
+    assert [s.resolution for s in rows] == [(56, 56), (28, 28), (14, 14), (7, 7)]
+    stripped = [s for s in report.stages if s.config == "se_strip_5"]
+    assert [s.se for s in stripped] == [True, True, True, False] and stripped[-1].measured == 0
+    assert sum(s.work.scale_muls for s in rows) == 5_519_360
+
+
+def test_frames(report):
+    frame = report.to_frame()
+    for col in ("model", "config", "r", "se_stages", "params", "params_added", "params_added_pct", "analytic_paper",
+                "analytic_exact", "macs_fvcore", "macs_thop", "macs_torch", "latency_ms", "latency_iqr_ms",
+                "device", "batch_size"):
+        assert col in frame.columns
+    assert frame["params_added"].tolist() == [0, 2_530_992, 951_600]
+    assert frame["se_stages"].tolist() == ["", "2,3,4,5", "2,3,4"]
+    assert len(report.stages_frame()) == 12
+
+
+def test_no_bias():
+    r = seprof.profile("resnet50", bias=False, strip_stages=[[5]], latency=False)
+    assert r.config("se").params_added == 2_514_944 and round(r.config("se").params_added_pct, 2) == 9.84
+    assert r.config("se_strip_5").params_added == 942_080 and round(r.config("se_strip_5").params_added_pct, 2) == 3.69
+
+
+def test_empty_strip_request_means_the_last_se_stage():
+    r = seprof.profile("resnet18", stages=[2, 3], strip_stages=[[]], input_shape=(3, 64, 64), latency=False)
+    assert [c.config for c in r.configs] == ["base", "se", "se_strip_3"]
+    with pytest.raises(StageError, match="SE is in stages 2, 3"):
+        seprof.profile("resnet18", stages=[2, 3], strip_stages=[[4]], latency=False)
+
+
+def test_profile_a_model_object_with_latency_leaves_it_unchanged():
+    model = build_model("resnet18", "cpu").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    r = seprof.profile(model, r=8, input_shape=(3, 64, 64), runs=3, warmup=1, device="cpu", strip_stages=[[5]])
+    assert r.model == "ResNet"
+    assert all(c.latency is not None and c.latency.runs == 3 for c in r.configs)
+    assert r.config("base").latency.ratio == (1.0, 1.0, 1.0)
+    assert r.timing["device"] == "cpu" and r.timing["batch"] == 1 and r.timing["dtype"] == "float32"
+    assert model.training and hooks_of(model) == []
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert list(model.state_dict()) == list(before)

@@ -1,0 +1,54 @@
+import csv
+import json
+import os
+
+import pytest
+
+import seprof
+from seprof.errors import OutputPathError
+from seprof.report import CONFIG_COLUMNS, STAGE_COLUMNS, check_writable, write_atomic
+
+
+@pytest.fixture(scope="module")
+def report():
+    return seprof.profile("resnet18", input_shape=(3, 64, 64), strip_stages=[[5]], latency=False)
+
+
+def test_csv_columns_are_documented(report, tmp_path):
+    report.to_csv(tmp_path / "r.csv")
+    report.stages_to_csv(tmp_path / "s.csv")
+    with open(tmp_path / "r.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(CONFIG_COLUMNS)
+    assert [r["config"] for r in rows] == ["base", "se", "se_strip_5"]
+    assert int(rows[1]["params_added"]) == report.config("se").params_added
+    with open(tmp_path / "s.csv") as f:
+        assert list(next(csv.DictReader(f))) == list(STAGE_COLUMNS)
+
+
+def test_json_carries_the_same_data(report, tmp_path):
+    report.to_json(tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["configs"] == json.loads(json.dumps(report.config_rows()))
+    assert len(data["stages"]) == 12
+    assert set(data["counters"]) == {"fvcore", "thop", "torch"}
+    assert data["units"]["macs"].startswith("multiply-accumulates")
+
+
+def test_bad_paths(tmp_path):
+    with pytest.raises(OutputPathError, match="does not exist"):
+        check_writable(tmp_path / "missing" / "r.csv")
+    with pytest.raises(OutputPathError, match="it is a folder"):
+        check_writable(tmp_path)
+
+
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "r.csv"
+    target.write_text("old")
+
+    with pytest.raises(TypeError):
+        write_atomic(target, b"not text")  # fails inside the write
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["r.csv"]
+    write_atomic(target, "new")
+    assert target.read_text() == "new" and os.listdir(tmp_path) == ["r.csv"]

@@ -1,0 +1,85 @@
+import pytest
+import torch
+
+from seprof.errors import ModelError, OptionError, StageError
+from seprof.models import build_model
+from seprof.surgery import WithSE, inject, se_modules, strip
+
+from conftest import hooks_of
+
+BASE_PARAMS = 25_557_032
+
+
+def params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_se_resnet50_parameters(resnet50_meta):
+    assert params(resnet50_meta) == BASE_PARAMS
+    se = inject(resnet50_meta, r=16)
+    assert params(se) == 28_088_024
+    assert params(se) - BASE_PARAMS == 2_530_992
+    assert params(inject(resnet50_meta, r=16, bias=False)) - BASE_PARAMS == 2_514_944
+    assert params(strip(se, [5])) - BASE_PARAMS == 951_600
+    assert params(strip(inject(resnet50_meta, r=16, bias=False), [5])) - BASE_PARAMS == 942_080
+
+
+def test_blocks_are_named_and_placed_before_the_residual_sum(resnet50_meta):
+    se = inject(resnet50_meta, stages=[5])
+    found = se_modules(se)
+    assert [(path, m.name) for path, m in found] == [
+        ("layer4.0.bn3", "SE_5_1"), ("layer4.1.bn3", "SE_5_2"), ("layer4.2.bn3", "SE_5_3")
+    ]
+    assert isinstance(se.layer4[0].bn3, WithSE) and isinstance(se.layer4[0].bn3.inner, torch.nn.BatchNorm2d)
+    assert se.layer4[0].bn3.se.fc1.out_channels == 128
+
+
+def test_inject_then_strip_restores_the_state_dict_exactly():
+    base = build_model("resnet18", "cpu")
+    se = inject(base, r=4, stages=[2, 4])
+    restored = strip(se)
+    a, b = base.state_dict(), restored.state_dict()
+    assert list(a) == list(b)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not se_modules(restored)
+
+
+def test_callers_model_is_never_changed():
+    base = build_model("resnet18", "cpu").train()
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    se = inject(base, r=8, input_shape=(3, 64, 64))
+    strip(se, [2])
+    assert not se_modules(base) and hooks_of(base) == [] and hooks_of(se) == []
+    assert base.training and se.training
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
+    assert len(se_modules(se)) == 8  # strip worked on a copy too
+
+
+def test_se_model_runs_and_keeps_the_output_shape():
+    base = build_model("resnet18", "cpu")
+    se = inject(base, r=16, stages=[3, 5])
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert se(x).shape == base(x).shape == (2, 1000)
+        # SE recalibrates: outputs differ from the base model's
+        assert not torch.allclose(se(x), base(x))
+        # without its SE blocks the model computes exactly what the base model does
+        assert torch.equal(strip(se)(x), base(x))
+
+
+def test_errors(resnet50_meta):
+    with pytest.raises(OptionError, match="--r 0 is invalid"):
+        inject(resnet50_meta, r=0)
+    with pytest.raises(OptionError, match="--r 257 is larger than the 256 channels of stage 2"):
+        inject(resnet50_meta, r=257)
+    # r only has to fit the stages that get SE
+    assert len(se_modules(inject(resnet50_meta, r=1024, stages=[4, 5]))) == 9
+    with pytest.raises(StageError, match="stage 1 is not available"):
+        inject(resnet50_meta, stages=[1])
+    se = inject(resnet50_meta, stages=[2, 3])
+    with pytest.raises(ModelError, match="already has seprof SE blocks"):
+        inject(se)
+    with pytest.raises(StageError, match="stage 5 is not available: SE is in stages 2, 3"):
+        strip(se, [5])
+    with pytest.raises(ModelError, match="no seprof SE blocks"):
+        strip(resnet50_meta)
