@@ -8,7 +8,6 @@ state_dict of the SE model.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Sequence
 
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 
 from .errors import ModelError
 from .models import build_model
-from .report import check_writable
+from .report import atomic_output
 from .surgery import inject
 
 FORMAT = "seprof-se-model"
@@ -34,7 +33,6 @@ def save(
     input_shape: Sequence[int],
 ) -> None:
     """Write ``model``'s state_dict and its recipe to ``path`` atomically."""
-    target = check_writable(path)
     payload: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -45,15 +43,8 @@ def save(
         "input_shape": list(input_shape),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load(path: str | os.PathLike, base: nn.Module | None = None) -> nn.Module:
