@@ -34,6 +34,8 @@ class _OneLineErrors(typer.core.TyperGroup):
         except _ParseError as error:
             if not standalone_mode:
                 raise
+            if not error.format_message():  # help was shown for a bare command
+                sys.exit(error.exit_code)
             where = getattr(getattr(error, "ctx", None), "command_path", None) or "seprof"
             typer.echo(f"seprof: error: {error.format_message()} (see '{where} --help')", err=True)
             sys.exit(error.exit_code)

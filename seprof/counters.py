@@ -1,9 +1,10 @@
 """Three MAC counters behind one interface: fvcore, thop and torch's flop counter.
 
-Units: everything here is multiply-accumulates (MACs) per forward pass. fvcore counts one fused
-multiply-add as one "flop", i.e. a MAC, and also counts norms and pooling per element; thop returns MACs
-(counting a conv bias as one more) from hooks on known module types; ``torch.utils.flop_counter`` returns
-FLOPs = 2 × MACs of convolutions and matrix products, halved here. What each counter leaves out is returned
+Units: each count is MAC-equivalent operations per forward pass, as each counter defines them. fvcore counts
+one fused multiply-add of a conv or matmul as one "flop", i.e. a MAC, and adds BN and pooling at one op per
+element; thop hooks known module types: conv/linear MACs (bias not counted), BN 2 ops per element, average
+pooling kernel+1 ops per output; ``torch.utils.flop_counter`` returns FLOPs = 2 × MACs of convolutions and
+matrix products only, halved here. What each counter leaves out is returned
 with its count (``Count.skipped``) instead of being printed as warnings.
 
 Each counter runs once, on the SE model, and also reports the MACs it attributes to given module scopes
@@ -29,8 +30,9 @@ from .stages import meta_clone
 COUNTER_NAMES = ("fvcore", "thop", "torch")
 
 COUNTER_NOTES = {
-    "fvcore": "fvcore FlopCountAnalysis: 1 fused multiply-add = 1; also counts BN and pooling per element",
-    "thop": "thop.profile: MACs of known module types (conv bias counts 1); functional calls unseen",
+    "fvcore": "fvcore FlopCountAnalysis: conv/matmul MACs, plus BN and pooling at 1 op per element",
+    "thop": "thop.profile: conv/linear MACs (bias not counted), BN 2 ops per element, avg pooling kernel+1 "
+    "per output; known module types only, functional calls unseen",
     "torch": "torch.utils.flop_counter.FlopCounterMode: FLOPs of conv/matmul ops, reported as MACs = FLOPs / 2",
 }
 

@@ -1,10 +1,10 @@
 """Latency of several models measured in one run, interleaved.
 
-Method: every model gets ``warmup`` untimed calls; then ``runs`` rounds, each timing every model once, the
-order rotated each round so no model always runs first or after the same neighbour. A sample is the mean of
+Method: every model gets ``warmup`` untimed calls and one calibration call; then ``runs`` rounds, each
+timing every model once, the order rotated each round so no model always runs first. A sample is the mean of
 ``number`` back-to-back calls under ``torch.inference_mode``, timed with ``time.perf_counter`` between two
 device synchronisations (CUDA kernels run asynchronously), with a fixed torch thread count; ``number`` is
-chosen so that one sample lasts at least ~20 ms. Medians and interquartile
+the same for all models, chosen so that a sample of the fastest model lasts at least ~20 ms. Medians and interquartile
 ranges are over the samples; a ratio's spread comes from the per-round paired ratios, which cancels drift
 that affects both models alike (thermal state, other load).
 """
@@ -27,13 +27,22 @@ DEVICES = ("auto", "cpu", "cuda")
 MIN_SAMPLE_S = 0.02
 
 
-def resolve_device(device: str) -> torch.device:
+def check_timing_options(runs: int, warmup: int, batch: int, threads: int | None) -> None:
+    """Raise an OptionError for a timing setting out of range."""
+    for option, value, low in (("--runs", runs, 1), ("--warmup", warmup, 0), ("--batch", batch, 1)):
+        if value < low:
+            raise OptionError(f"{option} {value} is invalid: it must be at least {low}")
+    if threads is not None and threads < 1:
+        raise OptionError(f"--threads {threads} is invalid: it must be at least 1 (default: torch's setting)")
+
+
+def resolve_device(device: str, check_available: bool = True) -> torch.device:
     """``auto`` → CUDA when available, else CPU; CUDA asked for but absent is an error."""
     if device not in DEVICES:
         raise OptionError(f"--device {device!r} is not one of {', '.join(DEVICES)}")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
+    if device == "cuda" and check_available and not torch.cuda.is_available():
         raise DeviceError("--device cuda was asked for, but CUDA is not available here: use --device cpu or auto")
     return torch.device(device)
 
@@ -137,19 +146,18 @@ def time_models(
     The models must already be on ``device`` in eval mode; they are not modified. ``on_sample`` is called
     after every timed sample (``runs`` × number of models in all), e.g. to advance a progress bar.
     """
-    if runs < 1 or warmup < 0 or batch < 1:
-        raise OptionError(f"runs ({runs}) and batch ({batch}) must be at least 1, warmup ({warmup}) at least 0")
-    threads = threads or torch.get_num_threads()
+    check_timing_options(runs, warmup, batch, threads)
+    threads = threads if threads is not None else torch.get_num_threads()
     x = torch.randn(batch, *input_shape, device=device)
     samples: dict[str, list[float]] = {name: [] for name in models}
     names = list(models)
     with torch.inference_mode(), torch_threads(threads):
-        slowest = 0.0
+        fastest = math.inf
         for model in models.values():
             for _ in range(warmup):
                 model(x)
-            slowest = max(slowest, _sample(model, x, 1))
-        number = max(1, math.ceil(MIN_SAMPLE_S / max(slowest, 1e-9)))
+            fastest = min(fastest, _sample(model, x, 1))
+        number = max(1, math.ceil(MIN_SAMPLE_S / max(fastest, 1e-9)))
         for i in range(runs):
             for name in names[i % len(names):] + names[: i % len(names)]:
                 samples[name].append(_sample(models[name], x, number) * 1e3)

@@ -18,7 +18,7 @@ from torch import nn
 from . import __version__, checkpoint
 from .accounting import SEWork, exact_params, hidden_channels, paper_params, percent, se_work
 from .counters import COUNTER_NAMES, COUNTER_NOTES, count_all
-from .latency import ratio, resolve_device, time_models
+from .latency import check_timing_options, ratio, resolve_device, time_models
 from .models import build_model, default_input_shape
 from .report import ConfigResult, Latency, Report, StageResult
 from .stages import Site, StageMap, check_stages, find_sites, meta_clone
@@ -112,7 +112,10 @@ def profile(
         name = type(model).__name__
         input_shape = tuple(input_shape or (3, 224, 224))
         meta_base = meta_clone(model).eval()
-    target = resolve_device(device) if latency else None
+    check_timing_options(runs=runs, warmup=warmup, batch=batch, threads=threads)
+    target = resolve_device(device, check_available=latency)
+    if not latency:
+        target = None
 
     stage_map = find_sites(meta_base, input_shape)
     sites = stage_map.select(stages)
@@ -134,13 +137,13 @@ def profile(
     timings, setup = {}, None
     if target is not None or save is not None:
         real = _real_models(model, name, sites, r, bias, strip_stages, target or torch.device("cpu"))
-        if save is not None:
-            checkpoint.save(save, real["se"], name=name, r=r, bias=bias, stages=se_stages, input_shape=input_shape)
         if target is not None:
             setup, timings = time_models(
                 real, input_shape, batch=batch, device=target, runs=runs, warmup=warmup, threads=threads,
                 on_sample=on_sample,
             )
+        if save is not None:
+            checkpoint.save(save, real["se"], name=name, r=r, bias=bias, stages=se_stages, input_shape=input_shape)
 
     base_params = num_params(meta_base)
     results, stage_rows = [], []

@@ -69,21 +69,27 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
     )
     console.print(table)
     paper_pct = 100 * c.analytic_paper / report.base_params
+    biases = sum(s.work.bias_adds for s in rows if s.se)  # C//r + C bias parameters per block
+    rounding = c.analytic_exact - biases - c.analytic_paper  # real hidden width C//r vs the formula's C/r
     console.print(
         f"Parameters: base {report.base_params:,} → SE {c.params:,} "
         f"(+{c.params_added:,}, {_pct(c.params_added_pct)}). The paper's formula counts FC weights only: "
         f"{_n(c.analytic_paper)} ({_pct(paper_pct)})"
-        + (f"; biases add {c.analytic_exact - c.analytic_paper:,.0f}." if report.bias else ".")
-        + " Measured = parameter count of the SE model minus the base model's."
+        + (f"; FC biases add {biases:,}" if report.bias else "")
+        + (f"; the real hidden width C//r changes the weights by {rounding:+,.1f}" if rounding else "")
+        + ". Measured = parameter count of the SE model minus the base model's."
     )
 
 
 def render_compute(console: Console, report: Report) -> None:
     """MACs of base and SE model by each counter, and what each skipped."""
     base, se = report.config("base"), report.config("se")
-    table = Table(title="Compute: MACs per image (batch 1); FLOPs = 2 × MACs", title_justify="left")
-    for col in ("counter", "base", "SE", "added", "added %", "not counted"):
-        table.add_column(col, justify="left" if col in ("counter", "not counted") else "right")
+    table = Table(
+        title="Compute per image (batch 1), in each counter's MAC-equivalent ops (FLOPs = 2 × MACs)",
+        title_justify="left",
+    )
+    for col in ("counter", "base", "SE", "added (ops)", "added %", "not counted (in the SE model)"):
+        table.add_column(col, justify="left" if col in ("counter", "not counted (in the SE model)") else "right")
     for name in COUNTER_NAMES:
         b, s = base.macs[name], se.macs[name]
         skipped = report.counters[name]["skipped"]
@@ -151,9 +157,10 @@ def render_inject(console: Console, report: Report) -> None:
 def render_compare(console: Console, report: Report) -> None:
     """The configurations of ``seprof compare`` side by side."""
     console.print(_setup_line(report))
-    table = Table(title="Configurations (MACs per image, batch 1)", title_justify="left")
+    table = Table(title="Configurations (compute per image, batch 1, in each counter's MAC-equivalent ops)",
+                  title_justify="left")
     cols = ["configuration", "params", "added", "added %", "paper (2/r)ΣN·C²",
-            *(f"MACs {COUNTER_LABELS[n]}" for n in COUNTER_NAMES)]
+            *(f"{COUNTER_LABELS[n]}" for n in COUNTER_NAMES)]
     if report.timing is not None:
         cols += ["latency ms", "IQR ms", "vs base"]
     for col in cols:
@@ -170,8 +177,8 @@ def render_compare(console: Console, report: Report) -> None:
         console.print(f"[dim]{_timing_title(report)}; vs base = median of per-round ratios.[/]")
     else:
         console.print("[dim]Latency: not measured (--no-latency).[/]")
-    console.print("[dim]" + "; ".join(f"{COUNTER_LABELS[n]} skips: {', '.join(report.counters[n]['skipped']) or '—'}"
-                                      for n in COUNTER_NAMES) + "[/]")
+    console.print("[dim]Not counted in the SE model: " + "; ".join(
+        f"{COUNTER_LABELS[n]}: {', '.join(report.counters[n]['skipped']) or '—'}" for n in COUNTER_NAMES) + "[/]")
 
 
 def render_stages(console: Console, model: str, stage_map: StageMap) -> None:

@@ -31,8 +31,8 @@ CONFIG_COLUMNS = {
     "params_added_pct": "params_added as % of the base model's parameters",
     "analytic_paper": "paper eq. 5, (2/r)·Σ N_s·C_s², FC weights only",
     "analytic_exact": "exact SE parameters: real hidden width C//r, biases included when present",
-    "macs_fvcore": "MACs per image (batch 1) counted by fvcore",
-    "macs_thop": "MACs per image (batch 1) counted by thop",
+    "macs_fvcore": "ops per image (batch 1) counted by fvcore: conv/matmul MACs + BN and pooling element ops",
+    "macs_thop": "ops per image (batch 1) counted by thop: conv/linear MACs + BN and pooling element ops",
     "macs_torch": "MACs per image (batch 1) from torch.utils.flop_counter (FLOPs / 2)",
     "latency_ms": "median forward latency of one batch, ms",
     "latency_iqr_ms": "interquartile range of the latency samples, ms",
@@ -56,8 +56,8 @@ STAGE_COLUMNS = {
     "analytic_paper": "(2/r)·N_s·C_s² for this stage (0 without SE)",
     "analytic_exact": "exact SE parameters of this stage",
     "measured": "parameters of this stage's SE modules, counted in the model",
-    "se_macs_fvcore": "MACs fvcore counts inside this stage's SE blocks",
-    "se_macs_thop": "MACs thop counts inside this stage's SE blocks",
+    "se_macs_fvcore": "ops fvcore counts inside this stage's SE blocks (FC MACs + pooling)",
+    "se_macs_thop": "ops thop counts inside this stage's SE blocks (FC MACs + pooling)",
     "se_macs_torch": "MACs torch's flop counter counts inside this stage's SE blocks",
     "pool_adds": "analytic: global average pooling adds, H·W·C per block",
     "fc_macs": "analytic: FC multiply-accumulates, 2·C·(C//r) per block",
@@ -243,6 +243,14 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        # mkstemp makes the file 0600: give it the old file's mode, or the umask's default for a new file
+        if target.exists():
+            mode = target.stat().st_mode & 0o777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         yield tmp
         os.replace(tmp, target)
     except BaseException:

@@ -18,9 +18,26 @@ def test_inject_resnet50_static_report():
     result = run("inject", "resnet50", "--r", "16", "--no-latency")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for text in ("2,530,992", "28,088,024", "+9.90%", "2,514,944", "25,392", "133,248", "792,960", "1,579,392",
-                 "16,048", "fvcore", "thop", "torch flop_counter", "aten::mul ×16", "not measured (--no-latency)"):
+    for text in ("25,392", "133,248", "792,960", "1,579,392", "fvcore", "thop", "torch flop_counter",
+                 "aten::mul ×16", "not measured (--no-latency)"):
         assert text in out, text
+    assert (
+        "Parameters: base 25,557,032 → SE 28,088,024 (+2,530,992, +9.90%). The paper's formula counts FC weights "
+        "only: 2,514,944 (+9.84%); FC biases add 16,048. Measured"
+    ) in " ".join(out.split())
+    total = next(line for line in out.splitlines() if "│ total" in line)
+    assert total.split("│")[6:10] == ["            2,514,944 ", " 2,530,992 ", " 2,530,992 ", "     9.90% "]
+
+
+def test_bias_and_rounding_are_told_apart_when_r_does_not_divide_c():
+    result = run("inject", "resnet18", "--r", "3", "--input", "3x64x64", "--no-latency")
+    text = " ".join(result.stdout.split())
+    # biases: Σ (C//3 + C) over 2 blocks each of 64, 128, 256, 512 channels
+    biases = 2 * sum(c // 3 + c for c in (64, 128, 256, 512))
+    assert f"FC biases add {biases:,}" in text
+    # weights: 2·C·(C//3) against the formula's 2·C²/3 → -2·C·(C mod 3)/3 per block
+    rounding = sum(2 * (2 * c * (c // 3) - 2 * c * c / 3) for c in (64, 128, 256, 512))
+    assert f"the real hidden width C//r changes the weights by {rounding:+,.1f}" in text
 
 
 def test_compare_strip_stage_5():
@@ -83,6 +100,10 @@ def test_inject_with_latency_and_every_output(tmp_path):
         (["compare", "--strip-stage", "7"], "stage 7 is not available: SE is in stages 2, 3, 4, 5"),
         (["stages", "vgg16"], "unknown model 'vgg16'"),
         (["models", "--family", "vgg"], "--family 'vgg' is unknown"),
+        (["inject", "resnet18", "--threads", "-1"], "--threads -1 is invalid"),
+        (["inject", "resnet18", "--no-latency", "--batch", "0"], "--batch 0 is invalid"),
+        (["inject", "resnet18", "--no-latency", "--device", "gpu"], "--device 'gpu' is not one of"),
+        (["compare", "resnet18", "--runs", "0"], "--runs 0 is invalid"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, message, tmp_path):
@@ -107,6 +128,18 @@ def test_cuda_asked_for_but_absent():
 def test_unwritable_output_is_refused_before_any_work(tmp_path):
     result = run("inject", "resnet50", "--json", str(tmp_path / "no" / "r.json"))
     assert result.exit_code == 2 and "folder" in result.stderr and "does not exist" in result.stderr
+
+
+def test_a_run_that_fails_writes_no_checkpoint_or_report(tmp_path):
+    pt, out = tmp_path / "m.pt", tmp_path / "r.csv"
+    result = run("inject", "resnet18", "--input", "3x64x64", "--runs", "0", "--save", str(pt), "--csv", str(out))
+    assert result.exit_code == 2 and "--runs 0 is invalid" in result.stderr
+    assert not pt.exists() and not out.exists()
+
+
+def test_bare_command_shows_help_without_an_error_line():
+    result = run()
+    assert "Usage" in result.stdout and "error" not in result.stderr
 
 
 def test_existing_output_is_not_clobbered_by_a_failed_run(tmp_path):

@@ -1,5 +1,5 @@
 """The whole ResNet family × stage sets × r: exact accounting equals the measured parameter difference,
-and the SE model keeps the base model's output shape. Runs on the meta device (no weights allocated)."""
+and the SE model (per stage set and bias setting) keeps the base model's output shape. Runs on the meta device (no weights allocated)."""
 
 import pytest
 import torch
@@ -32,5 +32,5 @@ def test_exact_equals_measured_and_shapes_hold(name):
                 exact = exact_params([s.channels for s in sites], r, bias)
                 assert params(se) - params(base) == exact, (name, stages, r, bias)
                 assert len(se_modules(se)) == len(sites)
-        with torch.no_grad():
-            assert se(torch.empty(2, 3, 224, 224, device="meta")).shape == expected
+            with torch.no_grad():  # the last r of this stage set and bias
+                assert se(torch.empty(2, 3, 224, 224, device="meta")).shape == expected

@@ -44,8 +44,8 @@ def test_statistics():
 
 def test_threads_are_restored():
     before = torch.get_num_threads()
-    with torch_threads(1):
-        assert torch.get_num_threads() == 1
+    with torch_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
     assert torch.get_num_threads() == before
 
 
@@ -66,5 +66,6 @@ def test_cuda_timing():
 
 
 def test_bad_settings():
-    with pytest.raises(OptionError):
-        time_models({"m": nn.Identity()}, (1,), runs=0)
+    for bad in ({"runs": 0}, {"warmup": -1}, {"batch": 0}, {"threads": 0}):
+        with pytest.raises(OptionError, match="is invalid"):
+            time_models({"m": nn.Identity()}, (1,), **bad)

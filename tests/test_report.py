@@ -52,3 +52,17 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert os.listdir(tmp_path) == ["r.csv"]
     write_atomic(target, "new")
     assert target.read_text() == "new" and os.listdir(tmp_path) == ["r.csv"]
+
+
+def test_written_files_keep_normal_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "new.csv", "x")
+        assert (tmp_path / "new.csv").stat().st_mode & 0o777 == 0o644
+        old = tmp_path / "old.csv"
+        old.write_text("x")
+        old.chmod(0o664)
+        write_atomic(old, "y")
+        assert old.stat().st_mode & 0o777 == 0o664
+    finally:
+        os.umask(umask)
