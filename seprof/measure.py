@@ -42,9 +42,9 @@ def _stage_results(
     counts: dict,
     r: int,
     bias: bool,
+    scope_of: dict[str, str],
 ) -> list[StageResult]:
     present = {m.name: m for _, m in se_modules(model)}
-    scope_of = {m.name: f"{path}.se" for path, m in se_modules(model)}
     rows = []
     for info in stage_map.stages:
         with_se = [site for site in info.sites if site.name in present]
@@ -130,9 +130,8 @@ def profile(
     for removed in strip_stages:
         configs[config_name(removed)] = strip(meta_se, removed)
 
-    scopes = [f"{path}.se" for path, _ in se_modules(meta_se)]
-    counts = count_all(meta_se, input_shape, scopes)
     scope_by_name = {m.name: f"{path}.se" for path, m in se_modules(meta_se)}
+    counts = count_all(meta_se, input_shape, list(scope_by_name.values()))
 
     timings, setup = {}, None
     if target is not None or save is not None:
@@ -169,7 +168,7 @@ def profile(
                 latency=lat,
             )
         )
-        stage_rows += _stage_results(config, stage_map, m, counts, r, bias)
+        stage_rows += _stage_results(config, stage_map, m, counts, r, bias, scope_by_name)
 
     return Report(
         model=name,

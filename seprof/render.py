@@ -8,6 +8,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from .accounting import SEWork
 from .counters import COUNTER_NAMES, COUNTER_NOTES
 from .report import ConfigResult, Report
 from .stages import StageMap, placement_of
@@ -88,8 +89,9 @@ def render_compute(console: Console, report: Report) -> None:
         title="Compute per image (batch 1), in each counter's MAC-equivalent ops (FLOPs = 2 × MACs)",
         title_justify="left",
     )
-    for col in ("counter", "base", "SE", "added (ops)", "added %", "not counted (in the SE model)"):
-        table.add_column(col, justify="left" if col in ("counter", "not counted (in the SE model)") else "right")
+    skipped_col = "not counted (in the SE model)"
+    for col in ("counter", "base", "SE", "added (ops)", "added %", skipped_col):
+        table.add_column(col, justify="left" if col in ("counter", skipped_col) else "right")
     for name in COUNTER_NAMES:
         b, s = base.macs[name], se.macs[name]
         skipped = report.counters[name]["skipped"]
@@ -107,8 +109,8 @@ def render_compute(console: Console, report: Report) -> None:
         work.add_row(str(s.stage), f"{w.pool_adds:,}", f"{w.fc_macs:,}", f"{w.bias_adds:,}", f"{w.sigmoids:,}",
                      f"{w.scale_muls:,}", *(f"{s.se_macs[n]:,}" for n in COUNTER_NAMES))
     work.add_section()
-    total = sum((s.work for s in rows), rows[0].work.__class__()) if rows else None
-    if total is not None:
+    if rows:
+        total = sum((s.work for s in rows), SEWork())
         work.add_row("total", f"{total.pool_adds:,}", f"{total.fc_macs:,}", f"{total.bias_adds:,}",
                      f"{total.sigmoids:,}", f"{total.scale_muls:,}",
                      *(f"{sum(s.se_macs[n] for s in rows):,}" for n in COUNTER_NAMES), style="bold")
