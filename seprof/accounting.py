@@ -27,10 +27,14 @@ def paper_params(channels: Iterable[int], r: int) -> Fraction:
     return Fraction(2, r) * sum(c * c for c in channels)
 
 
+def fc_params(channels: int, hidden: int, bias: bool = True) -> int:
+    """Parameters of an SE block's two FC layers, C→hidden→C."""
+    return 2 * channels * hidden + ((hidden + channels) if bias else 0)
+
+
 def block_params(channels: int, r: int, bias: bool = True) -> int:
     """Parameters of one SE block with its real hidden width."""
-    hidden = hidden_channels(channels, r)
-    return 2 * channels * hidden + ((hidden + channels) if bias else 0)
+    return fc_params(channels, hidden_channels(channels, r), bias)
 
 
 def exact_params(channels: Iterable[int], r: int, bias: bool = True) -> int:
@@ -63,9 +67,9 @@ class SEWork:
         return self.pool_adds + self.scale_muls
 
 
-def se_work(channels: int, height: int, width: int, r: int, bias: bool = True) -> SEWork:
-    """The work one SE block does on a channels×height×width map."""
-    hidden = hidden_channels(channels, r)
+def se_work(channels: int, height: int, width: int, r: int | None, bias: bool = True, hidden: int | None = None) -> SEWork:
+    """The work one SE block does on a channels×height×width map (hidden width C//r unless given)."""
+    hidden = hidden_channels(channels, r) if hidden is None else hidden
     pixels = height * width * channels
     return SEWork(
         pool_adds=pixels,

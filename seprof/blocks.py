@@ -4,14 +4,16 @@ squeeze: z = global average pool of U (C values); excitation: s = sigmoid(W2 · 
 W1: C//r × C and W2: C × C//r as 1×1 convolutions; scale: each channel of U multiplied by its s_c.
 Built on ``torchvision.ops.SqueezeExcitation``, the block torchvision's own SE models use.
 
-``SE_BLOCKS`` maps a name to a factory whose first positional argument is the channel count, so
-other attention variants can be added beside "se" without touching the surgery.
+``TokenSE`` is the same block for channels-last features (ViT tokens, Swin's N×H×W×C maps). ``SE_BLOCKS``
+maps a name to a pair of factories (channels-first, channels-last) whose first positional argument is the
+channel count, so other attention variants can be added beside "se" without touching the surgery.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
+import torch
 from torch import nn
 from torchvision.ops import SqueezeExcitation
 
@@ -41,9 +43,38 @@ class SEBlock(SqueezeExcitation):
         return f"channels={self.channels}, r={self.r}, bias={self.bias}"
 
 
-SE_BLOCKS: dict[str, Callable[..., nn.Module]] = {"se": SEBlock}
+class TokenSE(nn.Module):
+    """SE for channels-last features: tokens (N, L, C) or (N, H, W, C), as in ViT and Swin.
+
+    squeeze: mean over every position (all tokens, class token included); excitation: sigmoid(W2 · relu(W1 ·
+    z)) with W1: C//r × C and W2: C × C//r as linear layers (the same parameters as ``SEBlock``); scale:
+    every position's C values multiplied by s.
+    """
+
+    def __init__(self, channels: int, r: int = 16, bias: bool = True) -> None:
+        super().__init__()
+        hidden = hidden_channels(channels, r)
+        self.fc1 = nn.Linear(channels, hidden, bias=bias)
+        self.fc2 = nn.Linear(hidden, channels, bias=bias)
+        self.activation = nn.ReLU()
+        self.scale_activation = nn.Sigmoid()
+        self.channels = channels
+        self.r = r
+        self.bias = bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        squeezed = x.mean(dim=tuple(range(1, x.dim() - 1)), keepdim=True)
+        return x * self.scale_activation(self.fc2(self.activation(self.fc1(squeezed))))
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, r={self.r}, bias={self.bias}"
 
 
-def make_block(kind: str, channels: int, r: int, bias: bool = True) -> nn.Module:
-    """Build the attention block named ``kind`` for ``channels`` channels."""
-    return SE_BLOCKS[kind](channels, r=r, bias=bias)
+# name → (block for N×C×H×W features, block for channels-last features)
+SE_BLOCKS: dict[str, tuple[Callable[..., nn.Module], Callable[..., nn.Module]]] = {"se": (SEBlock, TokenSE)}
+
+
+def make_block(kind: str, channels: int, r: int, bias: bool = True, layout: str = "nchw") -> nn.Module:
+    """Build the attention block named ``kind`` for ``channels`` channels in ``layout`` ("nchw", "nhwc", "tokens")."""
+    spatial, channels_last = SE_BLOCKS[kind]
+    return (spatial if layout == "nchw" else channels_last)(channels, r=r, bias=bias)

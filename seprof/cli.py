@@ -58,7 +58,9 @@ app = typer.Typer(
 )
 
 # Options shared by several commands.
-R = Annotated[int, typer.Option("--r", help="SE reduction ratio r (hidden width C//r).")]
+R = Annotated[Optional[int], typer.Option("--r", help="SE reduction ratio r (hidden width C//r); default 16.")]
+ModelArg = Annotated[str, typer.Argument(help="A torchvision model name (seprof models) or package.module:function.")]
+AddMissing = Annotated[bool, typer.Option("--add-missing", help="For a model with its own SE: add SE to its blocks without one.")]
 Stages = Annotated[Optional[str], typer.Option("--stages", help="Stages to put SE in, e.g. 2,3,4 (default: all).")]
 Bias = Annotated[bool, typer.Option("--bias/--no-bias", help="SE FC layers with biases (the paper's ablations drop them).")]
 Input = Annotated[Optional[str], typer.Option("--input", help="Input C x H x W, e.g. 3x224x224 (default: the model's).")]
@@ -157,11 +159,13 @@ class _TimingBar:
             self.progress.stop()
 
 
-def _run_profile(model: str, strip_stages, *, runs: int, latency: bool, **kwargs) -> Report:
+def _run_profile(model: str, strip_stages, *, r: int | None, runs: int, latency: bool, **kwargs) -> Report:
     from .measure import profile
     from .models import check_model_name
 
     check_model_name(model)
+    kwargs["r"] = 16 if r is None else r
+    kwargs["explicit_r"] = r is not None
     if not latency:
         return profile(model, strip_stages=strip_stages, latency=False, runs=runs, **kwargs)
     with _TimingBar(runs * (2 + len(strip_stages))) as bar:
@@ -177,8 +181,8 @@ def _write(report: Report, csv: str | None, stages_csv: str | None, json: str | 
 
 @app.command()
 def inject(
-    model: Annotated[str, typer.Argument(help="A torchvision model name, e.g. resnet50.")],
-    r: R = 16,
+    model: ModelArg,
+    r: R = None,
     stages: Stages = None,
     bias: Bias = True,
     input: Input = None,
@@ -192,6 +196,7 @@ def inject(
     stages_csv: StagesCsv = None,
     json: Json = None,
     save: Annotated[Optional[str], typer.Option("--save", help="Save the SE model (state_dict + recipe; seprof.load rebuilds it).")] = None,
+    add_missing: AddMissing = False,
     debug: Debug = False,
 ) -> None:
     """Put SE blocks into MODEL and report what they cost, per stage and in total."""
@@ -200,6 +205,7 @@ def inject(
         report = _run_profile(
             model, (), r=r, stages=parse_stages(stages), bias=bias, input_shape=parse_input(input), batch=batch,
             device=device, latency=not no_latency, runs=runs, warmup=warmup, threads=threads, save=save,
+            add_missing=add_missing, refuse_native=True,
         )
         console = _stdout()
         from .render import render_inject
@@ -212,9 +218,9 @@ def inject(
 
 @app.command()
 def compare(
-    model: Annotated[str, typer.Argument(help="A torchvision model name.")] = "resnet50",
+    model: Annotated[str, typer.Argument(help="A torchvision model name or package.module:function.")] = "resnet50",
     strip_stage: Annotated[Optional[list[int]], typer.Option("--strip-stage", help="Stage whose SE to remove (repeat for several; default: the last SE stage).")] = None,
-    r: R = 16,
+    r: R = None,
     stages: Stages = None,
     bias: Bias = True,
     input: Input = None,
@@ -227,9 +233,14 @@ def compare(
     csv: Csv = None,
     stages_csv: StagesCsv = None,
     json: Json = None,
+    add_missing: AddMissing = False,
     debug: Debug = False,
 ) -> None:
-    """Compare the base model, SE everywhere, and SE with some stages stripped (the paper's ~10% → ~4%)."""
+    """Compare the base model, SE everywhere, and SE with some stages stripped (the paper's ~10% → ~4%).
+
+    For a model with its own SE blocks (EfficientNet, MobileNetV3, RegNetY, MaxViT): the model as built
+    against the model without them, and with some stages' SE stripped.
+    """
     with _errors(debug):
         _check_outputs(csv, stages_csv, json)
         chosen = parse_stages(stages)
@@ -237,6 +248,7 @@ def compare(
         report = _run_profile(
             model, (removed,), r=r, stages=chosen, bias=bias, input_shape=parse_input(input), batch=batch,
             device=device, latency=not no_latency, runs=runs, warmup=warmup, threads=threads,
+            add_missing=add_missing,
         )
         from .render import render_compare
 
@@ -246,38 +258,109 @@ def compare(
 
 @app.command()
 def stages(
-    model: Annotated[str, typer.Argument(help="A torchvision model name.")],
+    model: ModelArg,
     input: Input = None,
     debug: Debug = False,
 ) -> None:
-    """Show MODEL's stages: resolution, blocks, and channels at the SE point."""
+    """Show MODEL's stages: resolution, blocks, channels at the SE point, and the SE blocks it already has."""
     with _errors(debug):
-        from .models import build_model, default_input_shape
+        from .models import build_model, default_input_shape, model_family
         from .render import render_stages
         from .stages import find_sites
 
         shape = parse_input(input) or default_input_shape(model)
-        render_stages(_stdout(), model, find_sites(build_model(model, "meta"), shape))
+        render_stages(_stdout(), model, find_sites(build_model(model, "meta"), shape), model_family(model))
+
+
+class _Bar:
+    """A rich progress bar on stderr, shown only on a terminal."""
+
+    def __init__(self, label: str, total: int) -> None:
+        console = Console(stderr=True)
+        self.progress = None
+        if console.is_terminal:
+            self.progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                     TextColumn("{task.description}"), console=console, transient=True)
+            self.task = self.progress.add_task("", total=total)
+
+    def done(self, name: str) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1, description=name)
+
+    def __enter__(self) -> _Bar:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+Family = Annotated[Optional[str], typer.Option("--family", help="Only this family, e.g. resnet (seprof models lists them).")]
+Workers = Annotated[Optional[int], typer.Option("--workers", help="Worker processes (default: one per core, at most 4).")]
 
 
 @app.command()
 def models(
-    family: Annotated[Optional[str], typer.Option("--family", help="Only this family, e.g. resnet.")] = None,
+    family: Family = None,
+    workers: Workers = None,
     debug: Debug = False,
 ) -> None:
-    """List the models seprof supports."""
+    """List every supported model: family, stages, SE sites, native SE blocks, default input."""
     with _errors(debug):
-        from .models import FAMILIES, list_models
+        from .models import FAMILIES, check_family, list_models
+        from .zoo import model_info, parallel_map
 
+        if family is not None:
+            check_family(family)
         names = list_models(family)
-        if not names:
-            raise OptionError(f"--family {family!r} is unknown: choose from {', '.join(sorted(set(FAMILIES.values())))}")
-        table = Table(title="Supported models")
-        table.add_column("model")
-        table.add_column("family")
-        for name in names:
-            table.add_row(name, FAMILIES[name])
-        _stdout().print(table)
+        with _Bar("models", len(names)) as bar:
+            infos = parallel_map(model_info, names, workers, on_done=lambda info: bar.done(info.model))
+        table = Table(title=f"Supported models ({len(names)})", title_justify="left")
+        for col in ("model", "family", "stages", "SE sites", "own SE blocks", "input"):
+            table.add_column(col, justify="right" if col in ("SE sites", "own SE blocks") else "left")
+        for info in infos:
+            table.add_row(info.model, info.family, info.stages, str(info.blocks) if info.blocks else "—",
+                          str(info.native_blocks) if info.native_blocks else "—", info.input)
+        console = _stdout()
+        console.print(table)
+        shown = sorted({i.family for i in infos}, key=list(FAMILIES).index)
+        for name in shown:
+            f = FAMILIES[name]
+            console.print(f"[bold]{f.name}[/] ({f.title}): {f.where} — {f.source}" + (" [choice]" if f.choice else ""))
+        console.print("SE sites: where seprof adds SE (for models with their own SE, the blocks without one, "
+                      "used by --add-missing). Your own model: package.module:function (see the README).")
+
+
+@app.command()
+def zoo(
+    r: Annotated[int, typer.Option("--r", help="SE reduction ratio for the models without SE of their own.")] = 16,
+    family: Family = None,
+    fvcore: Annotated[bool, typer.Option("--fvcore", help="Also count with fvcore (needs real tensors: much slower).")] = False,
+    workers: Workers = None,
+    csv: Annotated[Optional[str], typer.Option("--csv", help="Write one row per model to this CSV file.")] = None,
+    json: Json = None,
+    debug: Debug = False,
+) -> None:
+    """The static report (parameters, paper formula, MACs) for every supported model, in one table."""
+    with _errors(debug):
+        from .models import check_family, list_models
+        from .render import render_zoo
+        from .zoo import ZOO_COUNTERS, run_zoo, write_zoo
+
+        _check_outputs(csv, json)
+        if family is not None:
+            check_family(family)
+        names = list_models(family)
+        counters = ("fvcore", *ZOO_COUNTERS) if fvcore else ZOO_COUNTERS
+        with _Bar("zoo", len(names)) as bar:
+            rows = run_zoo(names, r=r, counters=counters, workers=workers, on_done=lambda row: bar.done(row.model))
+        render_zoo(_stdout(), rows, r, counters)
+        for path, kind in ((csv, "csv"), (json, "json")):
+            if path is not None:
+                write_zoo(rows, path, kind)
+                typer.echo(f"wrote {path}", err=True)
 
 
 def _version(value: bool) -> None:

@@ -7,16 +7,18 @@ pooling kernel+1 ops per output; ``torch.utils.flop_counter`` returns FLOPs = 2 
 matrix products only, halved here. What each counter leaves out is returned
 with its count (``Count.skipped``) instead of being printed as warnings.
 
-Each counter runs once, on the SE model, and also reports the MACs it attributes to given module scopes
-(the SE blocks): a configuration without some of those blocks counts ``total - sum(scopes)``, which equals
-counting that model directly (tests check this for every counter).
+Each counter reports, besides the total, the MACs it attributes to given module scopes (the SE blocks): a
+configuration without some of those blocks counts ``total - sum(scopes)``, which equals counting that model
+directly (tests check this for every counter). ``count_with_blocks`` gets the SE model's count without
+running it: the model without SE once, plus each distinct SE block once on its own input.
 
 fvcore traces with real tensors, so it runs on a zero-filled CPU copy; thop and torch's counter run on the
-meta device and allocate nothing. No hooks, buffers or mode changes are left on any model passed in.
+meta device and allocate nothing (a meta model in eval mode is used as it is, without a copy). No hooks, buffers or mode changes are left on any model passed in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -25,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .stages import meta_clone
+from .stages import ShapeOnly, meta_clone, meta_model
 
 COUNTER_NAMES = ("fvcore", "thop", "torch")
 
@@ -51,12 +53,26 @@ class Count:
     counter: str
     macs: int
     scope_macs: dict[str, int]
-    skipped: tuple[str, ...]
+    uncounted: dict[str, int]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        """What this counter did not count, as "name ×n", most frequent first, then general notes."""
+        ranked = sorted(self.uncounted.items(), key=lambda kv: (-kv[1], kv[0]))
+        return tuple(f"{name} ×{n}" for name, n in ranked) + self.notes
 
     def without(self, scopes: Sequence[str]) -> int:
         """Total MACs with the given scopes' MACs taken out."""
         return self.macs - sum(self.scope_macs[s] for s in scopes)
 
+    def plus(self, scope: str, block: Count) -> Count:
+        """This count with ``block``'s (one module counted on its own input) added under ``scope``."""
+        uncounted = dict(self.uncounted)
+        for name, n in block.uncounted.items():
+            uncounted[name] = uncounted.get(name, 0) + n
+        notes = self.notes + tuple(n for n in block.notes if n not in self.notes)
+        return Count(self.counter, self.macs + block.macs, {**self.scope_macs, scope: block.macs}, uncounted, notes)
 
 
 
@@ -74,21 +90,68 @@ def count_fvcore(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         total = int(analysis.total())
         by_module = analysis.by_module()
-        skipped = tuple(f"{op} ×{n}" for op, n in analysis.unsupported_ops().most_common())
-    return Count("fvcore", total, {s: int(by_module[s]) for s in scopes}, skipped)
+        uncounted = dict(analysis.unsupported_ops())
+    return Count("fvcore", total, {s: int(by_module[s]) for s in scopes}, uncounted)
 
 
-def count_thop(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str]) -> Count:
-    """Count with thop on a meta-device copy (thop leaves buffers in what it profiles)."""
-    with warnings.catch_warnings():
+class _OpLog(TorchDispatchMode):
+    """Records every aten op that runs on meta tensors, with how often (thop's own bookkeeping on CPU
+    tensors is left out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: dict[torch._ops.OpOverload, int] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if any(isinstance(a, torch.Tensor) and a.device.type == "meta" for a in args):
+            self.ops[func] = self.ops.get(func, 0) + 1
+        return func(*args, **(kwargs or {}))
+
+
+def _count_meta(
+    model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str], with_thop: bool, with_torch: bool
+) -> dict[str, Count]:
+    """thop and/or torch's flop counter in a meta-device forward pass. Each counter only observes (thop
+    through module hooks, torch's counter through the dispatcher), but they are run one at a time: thop's
+    bookkeeping on CPU tensors makes a shared pass slower than two.
+
+    Runs on ``model`` itself when it is a meta model in eval mode. thop registers "total_ops"/"total_params"
+    buffers on every module and removes only some of them; the rest are removed here.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    clone = meta_model(model)
+    x = torch.empty(1, *input_shape, device="meta")
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore")
-        import thop
-        from thop.profile import register_hooks
+        flop_counter = stack.enter_context(FlopCounterMode(display=False)) if with_torch else None
+        stack.enter_context(torch.no_grad())
+        norms = stack.enter_context(ShapeOnly())
+        log = stack.enter_context(_OpLog()) if with_torch else None
+        if with_thop:
+            import thop
 
-        clone = meta_clone(model).eval()
-        total, _params, tree = thop.profile(
-            clone, inputs=(torch.empty(1, *input_shape, device="meta"),), verbose=False, ret_layer_info=True
-        )
+            try:
+                thop_result = thop.profile(clone, inputs=(x,), verbose=False, ret_layer_info=True)
+            finally:
+                for module in clone.modules():
+                    module._buffers.pop("total_ops", None)
+                    module._buffers.pop("total_params", None)
+        else:
+            clone(x)
+    counts = {}
+    if with_thop:
+        counts["thop"] = _thop_count(model, thop_result, scopes)
+    if with_torch:
+        counts["torch"] = _torch_count(type(clone).__name__, flop_counter, log, norms, scopes)
+    return counts
+
+
+def _thop_count(model: nn.Module, result: tuple, scopes: Sequence[str]) -> Count:
+    from thop.profile import register_hooks
+
+    total, _params, tree = result
 
     def scope(path: str) -> int:
         node = (total, 0, tree)
@@ -98,49 +161,42 @@ def count_thop(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[st
 
     unknown: dict[str, int] = {}
     for module in model.modules():
-        if next(module.children(), None) is None and type(module) not in register_hooks:
+        leaf = next(module.children(), None) is None
+        if leaf and type(module) not in register_hooks and not isinstance(module, nn.Identity):
             unknown[type(module).__name__] = unknown.get(type(module).__name__, 0) + 1
-    skipped = tuple(f"{name} ×{n}" for name, n in sorted(unknown.items(), key=lambda kv: -kv[1]))
-    skipped += ("functional calls outside modules (residual add, SE scale multiply, flatten)",)
-    return Count("thop", int(total), {s: scope(s) for s in scopes}, skipped)
+    notes = ("functional calls outside modules (residual add, SE scale multiply, flatten)",)
+    return Count("thop", int(total), {s: scope(s) for s in scopes}, unknown, notes)
 
 
-class _OpLog(TorchDispatchMode):
-    """Records every aten op that runs, with how often."""
+def _torch_count(root: str, counter, log: _OpLog, norms: ShapeOnly, scopes: Sequence[str]) -> Count:
+    from torch.utils.flop_counter import flop_registry
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops: dict[torch._ops.OpOverload, int] = {}
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops[func] = self.ops.get(func, 0) + 1
-        return func(*args, **(kwargs or {}))
-
-
-def count_torch(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str]) -> Count:
-    """Count with ``torch.utils.flop_counter.FlopCounterMode`` on a meta-device copy."""
-    from torch.utils.flop_counter import FlopCounterMode, flop_registry
-
-    clone = meta_clone(model).eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        with _OpLog() as log:
-            clone(torch.empty(1, *input_shape, device="meta"))
     flops = counter.get_flop_counts()
-    root = type(clone).__name__
 
     def scope(path: str) -> int:
         return sum(flops.get(f"{root}.{path}", {}).values()) // 2
 
-    uncounted: dict[str, int] = {}
+    uncounted: dict[str, int] = dict(norms.calls)  # normalisation layers: never counted, run as shape-only
     for op, n in log.ops.items():
         if op.overloadpacket not in flop_registry and not op.is_view and op.overloadpacket not in _NO_COMPUTE:
             name = f"aten::{op.overloadpacket.__name__}"
             uncounted[name] = uncounted.get(name, 0) + n
-    skipped = tuple(f"{name} ×{n}" for name, n in sorted(uncounted.items(), key=lambda kv: -kv[1]))
-    return Count("torch", counter.get_total_flops() // 2, {s: scope(s) for s in scopes}, skipped)
+    return Count("torch", counter.get_total_flops() // 2, {s: scope(s) for s in scopes}, uncounted)
 
 
-_NO_COMPUTE = {torch.ops.aten.detach, torch.ops.aten.empty, torch.ops.aten._to_copy, torch.ops.aten.clone}
+def count_thop(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str]) -> Count:
+    """Count with thop on the meta device."""
+    return _count_meta(model, input_shape, scopes, with_thop=True, with_torch=False)["thop"]
+
+
+def count_torch(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str]) -> Count:
+    """Count with ``torch.utils.flop_counter.FlopCounterMode`` on the meta device."""
+    return _count_meta(model, input_shape, scopes, with_thop=False, with_torch=True)["torch"]
+
+
+_NO_COMPUTE = {
+    torch.ops.aten.detach, torch.ops.aten.empty, torch.ops.aten.empty_like, torch.ops.aten._to_copy, torch.ops.aten.clone
+}
 
 COUNTERS: dict[str, Callable[[nn.Module, Sequence[int], Sequence[str]], Count]] = {
     "fvcore": count_fvcore,
@@ -149,6 +205,40 @@ COUNTERS: dict[str, Callable[[nn.Module, Sequence[int], Sequence[str]], Count]] 
 }
 
 
-def count_all(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str] = ()) -> dict[str, Count]:
-    """Run every counter on ``model`` at batch 1; ``scopes`` are module paths to attribute MACs to."""
-    return {name: COUNTERS[name](model, input_shape, scopes) for name in COUNTER_NAMES}
+def count_with_blocks(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    blocks: Sequence[tuple[str, nn.Module, Sequence[int]]],
+    counters: Sequence[str] = COUNTER_NAMES,
+) -> dict[str, Count]:
+    """Counts of ``model`` with shape-preserving ``blocks`` inserted, without running the combined model.
+
+    ``blocks`` are (scope, module, input shape without batch) triples: each counter counts ``model`` once and
+    each distinct block (same class, parameter shapes and input) once on its own input; the combined count is
+    the sum, with each block's count under its scope. An SE block's work does not depend on the network
+    around it, so this equals counting the model with the blocks in place (tests check it, for every counter).
+    """
+    counts = count_all(model, input_shape, (), counters)
+    cache: dict[tuple, dict[str, Count]] = {}
+    for scope, block, shape in blocks:
+        key = (type(block), tuple((n, tuple(p.shape)) for n, p in block.named_parameters()),
+               tuple(type(m) for m in block.modules()), tuple(shape))
+        if key not in cache:
+            cache[key] = count_all(block, shape, (), counters)
+        counts = {name: c.plus(scope, cache[key][name]) for name, c in counts.items()}
+    return counts
+
+
+def count_all(
+    model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str] = (), counters: Sequence[str] = COUNTER_NAMES
+) -> dict[str, Count]:
+    """Run the given counters (all by default) on ``model`` at batch 1; ``scopes`` are module paths to
+    attribute MACs to."""
+    counts = {}
+    if "fvcore" in counters:
+        counts["fvcore"] = count_fvcore(model, input_shape, scopes)
+    if "thop" in counters:
+        counts["thop"] = count_thop(model, input_shape, scopes)
+    if "torch" in counters:
+        counts["torch"] = count_torch(model, input_shape, scopes)
+    return {name: counts[name] for name in COUNTER_NAMES if name in counts}

@@ -2,27 +2,32 @@
 
 Configurations: "base" (no SE), "se" (SE at the chosen stages), and for each ``strip_stages`` request
 "se_strip_<stages>" (the SE model with those stages' blocks removed, as in the paper's "~10% → ~4%").
-Parameters are counted on each configuration's own model; MACs come from one pass of each counter over the
-SE model (see ``counters``); latency from real models timed interleaved (see ``latency``).
+For a model with SE blocks of its own (EfficientNet, MobileNetV3, RegNetY, MaxViT) "se" is the model as
+built, "base" the model with its SE blocks removed, and each SE block keeps its own hidden width.
+Parameters are counted on each configuration's own model; MACs from each counter's pass over the model
+without SE plus each distinct SE block counted on its own input (``counters.count_with_blocks``); latency
+from real models timed interleaved (see ``latency``).
 """
 
 from __future__ import annotations
 
 import copy
 import platform
+from fractions import Fraction
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
 from . import __version__, checkpoint
-from .accounting import SEWork, exact_params, hidden_channels, paper_params, percent, se_work
-from .counters import COUNTER_NAMES, COUNTER_NOTES, count_all
+from .accounting import SEWork, fc_params, hidden_channels, percent, se_work
+from .counters import COUNTER_NAMES, COUNTER_NOTES, count_with_blocks
 from .latency import check_timing_options, ratio, resolve_device, time_models
 from .models import build_model, default_input_shape
+from .errors import ModelError, OptionError
 from .report import ConfigResult, Latency, Report, StageResult
 from .stages import Site, StageMap, check_stages, find_sites, meta_clone
-from .surgery import check_r, inject_sites, se_modules, strip
+from .surgery import check_r, inject_sites, native_refusal, scope_of, se_at, strip_sites
 
 
 def num_params(model: nn.Module) -> int:
@@ -35,19 +40,38 @@ def config_name(strip_stages: Sequence[int]) -> str:
     return "se_strip_" + "_".join(map(str, sorted(strip_stages))) if strip_stages else "se"
 
 
+def hidden_of(site: Site, r: int | None) -> int:
+    """The SE hidden width at ``site``: the native block's own, or C // r."""
+    return site.hidden if site.native else hidden_channels(site.channels, r)
+
+
+def analytic(sites: Sequence[Site], r: int | None, bias: bool) -> tuple[Fraction, int]:
+    """(paper formula, exact count) of the SE parameters at ``sites``.
+
+    Paper: (2/r)·C² per block, FC weights only; a native block uses its own ratio C/hidden, i.e. 2·C·hidden.
+    Exact: the real hidden width, with FC biases when present.
+    """
+    paper = sum(
+        (Fraction(2 * s.channels * s.hidden) if s.native else Fraction(2 * s.channels * s.channels, r) for s in sites),
+        Fraction(0),
+    )
+    exact = sum(fc_params(s.channels, hidden_of(s, r), s.bias if s.native else bias) for s in sites)
+    return paper, exact
+
+
 def _stage_results(
     config: str,
     stage_map: StageMap,
     model: nn.Module,
     counts: dict,
-    r: int,
+    r: int | None,
     bias: bool,
-    scope_of: dict[str, str],
 ) -> list[StageResult]:
-    present = {m.name: m for _, m in se_modules(model)}
     rows = []
     for info in stage_map.stages:
-        with_se = [site for site in info.sites if site.name in present]
+        present = {s.name: se for s in info.sites if (se := se_at(model, s)) is not None}
+        with_se = [s for s in info.sites if s.name in present]
+        paper, exact = analytic(with_se, r, bias)
         rows.append(
             StageResult(
                 config=config,
@@ -55,13 +79,17 @@ def _stage_results(
                 resolution=info.resolution,
                 blocks=info.blocks,
                 channels=info.channels,
-                hidden=tuple(hidden_channels(c, r) for c in info.channels),
+                hidden=tuple(hidden_of(s, r) for s in info.sites),
                 se=bool(with_se),
-                analytic_paper=float(paper_params((s.channels for s in with_se), r)),
-                analytic_exact=exact_params((s.channels for s in with_se), r, bias),
-                measured=sum(num_params(present[s.name].se) for s in with_se),
-                se_macs={k: sum(c.scope_macs[scope_of[s.name]] for s in with_se) for k, c in counts.items()},
-                work=sum((se_work(s.channels, s.height, s.width, r, bias) for s in with_se), SEWork()),
+                analytic_paper=float(paper),
+                analytic_exact=exact,
+                measured=sum(num_params(present[s.name]) for s in with_se),
+                se_macs={k: sum(c.scope_macs[scope_of(s)] for s in with_se) for k, c in counts.items()},
+                work=sum(
+                    (se_work(s.channels, s.height, s.width, r, s.bias if s.native else bias, hidden_of(s, r))
+                     for s in with_se),
+                    SEWork(),
+                ),
             )
         )
     return rows
@@ -83,13 +111,19 @@ def profile(
     threads: int | None = None,
     on_sample: Callable[[], None] | None = None,
     save: str | None = None,
+    add_missing: bool = False,
+    counters: Sequence[str] = COUNTER_NAMES,
+    refuse_native: bool = False,
+    explicit_r: bool = False,
 ) -> Report:
-    """Measure what SE costs in ``model``: parameters, MACs by three counters, and latency.
+    """Measure what SE costs in ``model``: parameters, MACs by up to three counters, and latency.
 
     Args:
-        model: a supported model name (built with random weights) or an ``nn.Module`` (never modified).
-        r: reduction ratio.
-        stages: stages to put SE in (all when None).
+        model: a torchvision model name, a factory ``package.module:function`` (built with random weights)
+            or an ``nn.Module`` (never modified).
+        r: reduction ratio of the SE blocks seprof adds (a model's own SE blocks keep their widths).
+        stages: stages to put SE in (all when None); for a model with its own SE, the stages whose SE it
+            keeps in the "se" configuration.
         bias: SE FC layers with biases.
         strip_stages: extra configurations, each the SE model with these stages' SE removed; an empty
             sequence means the last stage that has SE (the paper's choice).
@@ -100,6 +134,12 @@ def profile(
         runs, warmup, threads: timing rounds, untimed calls per model, torch threads.
         on_sample: called after each timed sample (for progress display).
         save: write the SE model (random weights, the ones timed) to this checkpoint path.
+        add_missing: for a model with its own SE blocks, add seprof SE to its blocks without one; "base" is
+            then the model as built.
+        counters: which MAC counters to run ("fvcore", "thop", "torch").
+        refuse_native: raise a ModelError for a model with its own SE (unless ``add_missing``), as ``inject``
+            does; otherwise such a model is measured against itself without SE.
+        explicit_r: ``r`` was chosen by the user (an error for a model whose own SE keeps its widths).
 
     Returns:
         A Report with one ConfigResult per configuration and one StageResult per (configuration, stage).
@@ -107,35 +147,53 @@ def profile(
     if isinstance(model, str):
         name = model
         input_shape = tuple(input_shape or default_input_shape(name))
-        meta_base = build_model(name, "meta")
+        built = build_model(name, "meta")
     else:
         name = type(model).__name__
         input_shape = tuple(input_shape or (3, 224, 224))
-        meta_base = meta_clone(model).eval()
+        built = meta_clone(model).eval()
     check_timing_options(runs=runs, warmup=warmup, batch=batch, threads=threads)
     target = resolve_device(device, check_available=latency)
     if not latency:
         target = None
 
-    stage_map = find_sites(meta_base, input_shape)
-    sites = stage_map.select(stages)
+    found = find_sites(built, input_shape)
+    native = bool(found.native) and not add_missing
+    if native:
+        if refuse_native:
+            raise native_refusal(name, found)
+        if explicit_r:
+            raise OptionError(
+                f"--r {r} applies to SE that seprof adds: {name}'s own SE blocks keep their widths "
+                "(use --add-missing to add SE with this r to its blocks without one)"
+            )
+        stage_map = found.native_map()
+        sites = stage_map.select(stages)
+        meta_base = strip_sites(built, stage_map.sites)
+        meta_se = built if len(sites) == len(stage_map.sites) else strip_sites(built, set(stage_map.sites) - set(sites))
+        r_used, bias = None, all(s.bias for s in sites)
+    else:
+        if add_missing and not found.sites:
+            raise ModelError(f"every block of {name} that seprof knows already has an SE block of its own")
+        stage_map = StageMap(found.input_shape, found.sites)
+        sites = stage_map.select(stages)
+        check_r(r, sites)
+        meta_base, meta_se, r_used = built, inject_sites(built, sites, r=r, bias=bias), r
     se_stages = sorted({s.stage for s in sites})
     strip_stages = [sorted(set(removed)) or se_stages[-1:] for removed in strip_stages]
     for removed in strip_stages:
         check_stages(removed, se_stages, "SE is in stages")
-    check_r(r, sites)
 
-    meta_se = inject_sites(meta_base, sites, r=r, bias=bias)
     configs: dict[str, nn.Module] = {"base": meta_base, "se": meta_se}
     for removed in strip_stages:
-        configs[config_name(removed)] = strip(meta_se, removed)
+        configs[config_name(removed)] = strip_sites(meta_se, [s for s in sites if s.stage in removed])
 
-    scope_by_name = {m.name: f"{path}.se" for path, m in se_modules(meta_se)}
-    counts = count_all(meta_se, input_shape, list(scope_by_name.values()))
+    blocks = [(scope_of(s), se_at(meta_se, s), s.feature_shape) for s in sites]
+    counts = count_with_blocks(meta_base, input_shape, blocks, counters)
 
     timings, setup = {}, None
     if target is not None or save is not None:
-        real = _real_models(model, name, sites, r, bias, strip_stages, target or torch.device("cpu"))
+        real = _real_models(model, name, stage_map, sites, native, r, bias, strip_stages, target or torch.device("cpu"))
         if target is not None:
             setup, timings = time_models(
                 real, input_shape, batch=batch, device=target, runs=runs, warmup=warmup, threads=threads,
@@ -147,10 +205,10 @@ def profile(
     base_params = num_params(meta_base)
     results, stage_rows = [], []
     for config, m in configs.items():
-        present = {mod.name for _, mod in se_modules(m)}
-        kept = [s for s in sites if s.name in present]
-        absent = [scope_by_name[s.name] for s in sites if s.name not in present]
+        kept = [s for s in sites if se_at(m, s) is not None]
+        absent = [scope_of(s) for s in sites if se_at(m, s) is None]
         params = num_params(m)
+        paper, exact = analytic(kept, r_used, bias)
         lat = None
         if config in timings:
             t = timings[config]
@@ -162,36 +220,40 @@ def profile(
                 params=params,
                 params_added=params - base_params,
                 params_added_pct=percent(params - base_params, base_params),
-                analytic_paper=float(paper_params((s.channels for s in kept), r)),
-                analytic_exact=exact_params((s.channels for s in kept), r, bias),
+                analytic_paper=float(paper),
+                analytic_exact=exact,
                 macs={k: c.without(absent) for k, c in counts.items()},
                 latency=lat,
             )
         )
-        stage_rows += _stage_results(config, stage_map, m, counts, r, bias, scope_by_name)
+        stage_rows += _stage_results(config, stage_map, m, counts, r_used, bias)
 
     return Report(
         model=name,
         input_shape=input_shape,
-        r=r,
+        r=r_used,
         bias=bias,
         base_params=base_params,
         configs=tuple(results),
         stages=tuple(stage_rows),
-        counters={k: {"note": COUNTER_NOTES[k], "skipped": list(counts[k].skipped)} for k in COUNTER_NAMES},
+        counters={k: {"note": COUNTER_NOTES[k], "skipped": list(counts[k].skipped)} for k in counts},
         timing=None if setup is None else {**setup.__dict__},
         versions={
             "seprof": __version__,
             "torch": torch.__version__,
             "python": platform.python_version(),
         },
+        native=native,
+        add_missing=add_missing and bool(found.native),
     )
 
 
 def _real_models(
     model: nn.Module | str,
     name: str,
+    stage_map: StageMap,
     sites: Sequence[Site],
+    native: bool,
     r: int,
     bias: bool,
     strip_stages: Sequence[Sequence[int]],
@@ -199,14 +261,18 @@ def _real_models(
 ) -> dict[str, nn.Module]:
     """Initialised models for timing, on ``device``, in eval mode: base, SE, and each stripped variant."""
     if isinstance(model, str):
-        base = build_model(name, "cpu")
+        built = build_model(name, "cpu")
     else:
-        base = copy.deepcopy(model).eval()
-    base = base.to(device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
-        se = inject_sites(base, sites, r=r, bias=bias)
+        built = copy.deepcopy(model).eval()
+    built = built.to(device)
+    if native:
+        base = strip_sites(built, stage_map.sites)
+        se = built if len(sites) == len(stage_map.sites) else strip_sites(built, set(stage_map.sites) - set(sites))
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(1)
+            base, se = built, inject_sites(built, sites, r=r, bias=bias)
     models = {"base": base, "se": se}
     for removed in strip_stages:
-        models[config_name(removed)] = strip(se, removed)
+        models[config_name(removed)] = strip_sites(se, [s for s in sites if s.stage in removed])
     return models

@@ -9,9 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from .accounting import SEWork
-from .counters import COUNTER_NAMES, COUNTER_NOTES
+from .counters import COUNTER_NOTES
 from .report import ConfigResult, Report
-from .stages import StageMap, placement_of
+from .models import Family
+from .stages import StageMap, describe, resolution_text
 
 COUNTER_LABELS = {"fvcore": "fvcore", "thop": "thop", "torch": "torch flop_counter"}
 
@@ -38,23 +39,27 @@ def _config_label(config: ConfigResult) -> str:
 def _setup_line(report: Report) -> str:
     shape = "×".join(map(str, report.input_shape))
     se = report.config("se")
-    return (
-        f"[bold]{report.model}[/] · SE r={report.r}, {'with' if report.bias else 'no'} FC biases, "
-        f"stages {','.join(map(str, se.se_stages))} · input {shape}"
-    )
+    if report.native:
+        what = "its own SE blocks (torchvision SqueezeExcitation, each with its own hidden width)"
+    else:
+        what = f"SE r={report.r}, {'with' if report.bias else 'no'} FC biases"
+        if report.add_missing:
+            what += ", added to the blocks without SE of their own (base = the model as built)"
+    return f"[bold]{report.model}[/] · {what}, stages {','.join(map(str, se.se_stages))} · input {shape}"
 
 
 def render_stage_params(console: Console, report: Report, config: str = "se") -> None:
     """Per-stage parameter accounting: paper formula, exact, measured."""
     table = Table(title="SE parameters by stage", title_justify="left")
-    for col in ("stage", "resolution", "N_s", "C_s", "C_s//r", "paper (2/r)·N_s·C_s²", "exact", "measured",
+    hidden = "hidden" if report.native else "C_s//r"
+    for col in ("stage", "resolution", "N_s", "C_s", hidden, "paper (2/r)·N_s·C_s²", "exact", "measured",
                 "% of base", "share of SE"):
         table.add_column(col, justify="left" if col == "stage" else "right")
     rows = [s for s in report.stages if s.config == config]
     added = report.config(config).params_added
     for s in rows:
         table.add_row(
-            str(s.stage), "×".join(map(str, s.resolution)), str(s.blocks),
+            str(s.stage), resolution_text(s.resolution), str(s.blocks),
             "/".join(map(str, sorted(set(s.channels)))), "/".join(map(str, sorted(set(s.hidden)))),
             _n(s.analytic_paper) if s.se else "—", _n(s.analytic_exact) if s.se else "—",
             _n(s.measured) if s.se else "—",
@@ -70,11 +75,12 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
     )
     console.print(table)
     paper_pct = 100 * c.analytic_paper / report.base_params
-    biases = sum(s.work.bias_adds for s in rows if s.se)  # C//r + C bias parameters per block
+    biases = sum(s.work.bias_adds for s in rows if s.se)  # hidden + C bias parameters per block
     rounding = c.analytic_exact - biases - c.analytic_paper  # real hidden width C//r vs the formula's C/r
+    formula = ", with each block's own r = C/hidden," if report.native else ""
     console.print(
         f"Parameters: base {report.base_params:,} → SE {c.params:,} "
-        f"(+{c.params_added:,}, {_pct(c.params_added_pct)}). The paper's formula counts FC weights only: "
+        f"(+{c.params_added:,}, {_pct(c.params_added_pct)}). The paper's formula{formula} counts FC weights only: "
         f"{_n(c.analytic_paper)} ({_pct(paper_pct)})"
         + (f"; FC biases add {biases:,}" if report.bias else "")
         + (f"; the real hidden width C//r changes the weights by {rounding:+,.1f}" if rounding else "")
@@ -92,7 +98,7 @@ def render_compute(console: Console, report: Report) -> None:
     skipped_col = "not counted (in the SE model)"
     for col in ("counter", "base", "SE", "added (ops)", "added %", skipped_col):
         table.add_column(col, justify="left" if col in ("counter", skipped_col) else "right")
-    for name in COUNTER_NAMES:
+    for name in report.counter_names:
         b, s = base.macs[name], se.macs[name]
         skipped = report.counters[name]["skipped"]
         table.add_row(COUNTER_LABELS[name], _g(b), _g(s), f"{s - b:,}", f"{100 * (s - b) / b:+.3f}%",
@@ -101,22 +107,22 @@ def render_compute(console: Console, report: Report) -> None:
 
     work = Table(title="SE work per stage: analytic vs counted (per image)", title_justify="left")
     for col in ("stage", "pool adds", "FC MACs", "bias adds", "sigmoids", "scale muls",
-                *(f"counted: {COUNTER_LABELS[n]}" for n in COUNTER_NAMES)):
+                *(f"counted: {COUNTER_LABELS[n]}" for n in report.counter_names)):
         work.add_column(col, justify="left" if col == "stage" else "right")
     rows = [s for s in report.stages if s.config == "se" and s.se]
     for s in rows:
         w = s.work
         work.add_row(str(s.stage), f"{w.pool_adds:,}", f"{w.fc_macs:,}", f"{w.bias_adds:,}", f"{w.sigmoids:,}",
-                     f"{w.scale_muls:,}", *(f"{s.se_macs[n]:,}" for n in COUNTER_NAMES))
+                     f"{w.scale_muls:,}", *(f"{s.se_macs[n]:,}" for n in report.counter_names))
     work.add_section()
     if rows:
         total = sum((s.work for s in rows), SEWork())
         work.add_row("total", f"{total.pool_adds:,}", f"{total.fc_macs:,}", f"{total.bias_adds:,}",
                      f"{total.sigmoids:,}", f"{total.scale_muls:,}",
-                     *(f"{sum(s.se_macs[n] for s in rows):,}" for n in COUNTER_NAMES), style="bold")
+                     *(f"{sum(s.se_macs[n] for s in rows):,}" for n in report.counter_names), style="bold")
     console.print(work)
     console.print(
-        "[dim]" + "; ".join(f"{COUNTER_LABELS[n]}: {COUNTER_NOTES[n].split(': ', 1)[1]}" for n in COUNTER_NAMES)
+        "[dim]" + "; ".join(f"{COUNTER_LABELS[n]}: {COUNTER_NOTES[n].split(': ', 1)[1]}" for n in report.counter_names)
         + ". No counter sees SE's scale multiply; base and stripped models are counted as the SE model minus "
         "each counter's own count inside the removed SE blocks.[/]"
     )
@@ -162,14 +168,14 @@ def render_compare(console: Console, report: Report) -> None:
     table = Table(title="Configurations (compute per image, batch 1, in each counter's MAC-equivalent ops)",
                   title_justify="left")
     cols = ["configuration", "params", "added", "added %", "paper (2/r)ΣN·C²",
-            *(f"{COUNTER_LABELS[n]}" for n in COUNTER_NAMES)]
+            *(f"{COUNTER_LABELS[n]}" for n in report.counter_names)]
     if report.timing is not None:
         cols += ["latency ms", "IQR ms", "vs base"]
     for col in cols:
         table.add_column(col, justify="left" if col == "configuration" else "right")
     for c in report.configs:
         row = [_config_label(c), f"{c.params:,}", f"{c.params_added:,}", _pct(c.params_added_pct),
-               _n(c.analytic_paper), *(_g(c.macs[n]) for n in COUNTER_NAMES)]
+               _n(c.analytic_paper), *(_g(c.macs[n]) for n in report.counter_names)]
         if c.latency is not None:
             row += [f"{c.latency.median_ms:.3f}", f"{c.latency.iqr_ms:.3f}",
                     "—" if c.config == "base" else f"{c.latency.ratio[1]:.3f}×"]
@@ -180,20 +186,70 @@ def render_compare(console: Console, report: Report) -> None:
     else:
         console.print("[dim]Latency: not measured (--no-latency).[/]")
     console.print("[dim]Not counted in the SE model: " + "; ".join(
-        f"{COUNTER_LABELS[n]}: {', '.join(report.counters[n]['skipped']) or '—'}" for n in COUNTER_NAMES) + "[/]")
+        f"{COUNTER_LABELS[n]}: {', '.join(report.counters[n]['skipped']) or '—'}" for n in report.counter_names) + "[/]")
 
 
-def render_stages(console: Console, model: str, stage_map: StageMap) -> None:
-    """The stage table of ``seprof stages``."""
-    shape = "×".join(map(str, stage_map.input_shape))
-    table = Table(title=f"{model}: stages for input {shape} (stage s = stride 2^s)", title_justify="left")
-    for col in ("stage", "stride", "resolution", "blocks", "channels at SE point", "SE names", "SE point"):
+def _stage_table(title: str, stage_map: StageMap, native: bool) -> Table:
+    table = Table(title=title, title_justify="left")
+    cols = ["stage", "stride", "resolution", "blocks", "channels", *(["hidden"] if native else []), "names", "where"]
+    for col in cols:
         table.add_column(col, justify="right" if col in ("stride", "blocks") else "left")
     for info in stage_map.stages:
         first, last = info.sites[0], info.sites[-1]
-        points = sorted({f"{s.block_type}.{placement_of(s.block_type).submodule}" for s in info.sites})
-        table.add_row(str(info.stage), str(2**info.stage), "×".join(map(str, info.resolution)), str(info.blocks),
-                      "/".join(map(str, sorted(set(info.channels)))), f"{first.name}..{last.name}", ", ".join(points))
+        points = sorted({s.label for s in info.sites})
+        hidden = ["/".join(map(str, sorted({s.hidden for s in info.sites})))] if native else []
+        table.add_row(str(info.stage), str(2**info.stage), resolution_text(info.resolution), str(info.blocks),
+                      "/".join(map(str, sorted(set(info.channels)))), *hidden, f"{first.name}..{last.name}",
+                      ", ".join(points))
+    return table
+
+
+def render_stages(console: Console, model: str, stage_map: StageMap, family: Family | None = None) -> None:
+    """The stage tables of ``seprof stages``: where seprof can add SE, and the model's own SE blocks."""
+    shape = "×".join(map(str, stage_map.input_shape))
+    if family is not None:
+        console.print(f"[bold]{model}[/] · family {family.name} ({family.title}) · input {shape}")
+        console.print(f"SE goes: {family.where}. Source: {family.source}"
+                      + (" (a placement choice, not a published one)." if family.choice else "."))
+    if stage_map.native:
+        console.print(_stage_table(f"Its own SE blocks by stage (stage s = stride 2^s): {len(stage_map.native)}",
+                                   stage_map.native_map(), native=True))
+        console.print(f"'seprof compare {model}' measures them; " + (
+            f"--add-missing adds seprof SE to the {len(stage_map.sites)} blocks without one."
+            if stage_map.sites else "every block seprof knows in it already has SE."))
+    if stage_map.sites:
+        title = "Blocks without SE, where --add-missing adds it" if stage_map.native else "Where seprof adds SE"
+        console.print(_stage_table(f"{title} (stage s = stride 2^s): {len(stage_map.sites)} blocks",
+                                   stage_map, native=False))
+        console.print("SE point: " + "; ".join(describe(stage_map.sites)))
+
+
+def render_zoo(console: Console, rows, r: int, counters) -> None:
+    """The one-table static report of ``seprof zoo``."""
+    table = Table(title=f"SE in every model: seprof's SE at all stages (r={r}), or the model's own SE "
+                        "(per image, batch 1)", title_justify="left")
+    cols = ["model", "SE", "stages", "blocks", "base params", "SE params", "added %", "paper formula", "exact",
+            *(f"{COUNTER_LABELS[c]} base" for c in counters), *(f"{COUNTER_LABELS[c]} +SE" for c in counters)]
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("model", "SE", "stages") else "right")
+    failed = []
+    for row in rows:
+        if row.error:
+            failed.append(row)
+            table.add_row(row.model, row.se, "—", *["—"] * (len(cols) - 3))
+            continue
+        table.add_row(
+            row.model, row.se, row.stages, str(row.se_blocks), f"{row.base_params:,}", f"{row.params_added:+,}",
+            _pct(row.params_added_pct), _n(row.analytic_paper), f"{row.analytic_exact:,}",
+            *(_g(row.macs_base[c]) for c in counters),
+            *(f"{row.macs_se[c] - row.macs_base[c]:+,}" for c in counters),
+        )
     console.print(table)
-    descriptions = sorted({placement_of(s.block_type).description for s in stage_map.sites})
-    console.print("SE point: " + "; ".join(descriptions))
+    console.print(
+        "[dim]SE: added = seprof's SE blocks (r as given, FC biases) in every stage; native = the model's own "
+        "SE blocks, each with its own width (paper formula with r = C/hidden), against the model without them. "
+        "MACs: each counter's MAC-equivalent ops (FLOPs = 2 × MACs); "
+        + "; ".join(f"{COUNTER_LABELS[c]}: {COUNTER_NOTES[c].split(': ', 1)[1]}" for c in counters) + ".[/]"
+    )
+    for row in failed:
+        console.print(f"{row.model}: {row.error}")

@@ -22,15 +22,15 @@ from .errors import OutputPathError
 CONFIG_COLUMNS = {
     "model": "model name (or class name for a model object)",
     "config": "base, se, or se_strip_<stages>",
-    "r": "reduction ratio",
+    "r": "reduction ratio of seprof's SE blocks (empty for a model's own SE blocks, which keep their widths)",
     "bias": "whether the SE FC layers have biases",
     "se_stages": "stages holding SE blocks in this configuration, comma-separated",
     "input": "input C x H x W",
     "params": "parameters of the model",
     "params_added": "parameters added over the base model (measured: parameter count difference)",
     "params_added_pct": "params_added as % of the base model's parameters",
-    "analytic_paper": "paper eq. 5, (2/r)·Σ N_s·C_s², FC weights only",
-    "analytic_exact": "exact SE parameters: real hidden width C//r, biases included when present",
+    "analytic_paper": "paper eq. 5, (2/r)·Σ N_s·C_s², FC weights only (native SE: each block's own r = C/hidden)",
+    "analytic_exact": "exact SE parameters: real hidden width, biases included when present",
     "macs_fvcore": "ops per image (batch 1) counted by fvcore: conv/matmul MACs + BN and pooling element ops",
     "macs_thop": "ops per image (batch 1) counted by thop: conv/linear MACs + BN and pooling element ops",
     "macs_torch": "MACs per image (batch 1) from torch.utils.flop_counter (FLOPs / 2)",
@@ -48,10 +48,10 @@ STAGE_COLUMNS = {
     "model": "model name",
     "config": "configuration, as in the main CSV",
     "stage": "stage number s (feature maps at stride 2^s)",
-    "resolution": "H x W of the feature map at the SE point",
+    "resolution": "H x W of the feature map at the SE point (a token count for ViT)",
     "blocks": "N_s, blocks in the stage",
     "channels": "C_s, channels SE recalibrates (a/b/... if blocks differ)",
-    "hidden": "C_s // r, the SE hidden width",
+    "hidden": "the SE hidden width: C_s // r, or a native SE block's own",
     "se": "whether this configuration has SE in this stage",
     "analytic_paper": "(2/r)·N_s·C_s² for this stage (0 without SE)",
     "analytic_exact": "exact SE parameters of this stage",
@@ -124,6 +124,13 @@ class Report:
     counters: dict[str, dict[str, Any]]
     timing: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    native: bool = False
+    add_missing: bool = False
+
+    @property
+    def counter_names(self) -> tuple[str, ...]:
+        """The MAC counters this report holds, in seprof's order."""
+        return tuple(self.counters)
 
     def config(self, name: str) -> ConfigResult:
         """The configuration called ``name`` ("base", "se", ...)."""
@@ -201,6 +208,8 @@ class Report:
             "input_shape": list(self.input_shape),
             "r": self.r,
             "bias": self.bias,
+            "native_se": self.native,
+            "add_missing": self.add_missing,
             "base_params": self.base_params,
             "configs": self.config_rows(),
             "stages": self.stage_rows(),

@@ -2,63 +2,190 @@
 
 A stage is "the collection of blocks operating on feature maps of a common spatial dimension" (paper
 Sec. 4). seprof numbers it by stride: stage s works at stride 2^s of the input, so ResNet's conv2_x..conv5_x
-are stages 2..5 (224 → 56, 28, 14, 7). Strides and channels come from one forward pass on the meta device,
-not from a table, so any model with the same kind of blocks gets the same treatment.
+are stages 2..5 (224 → 56, 28, 14, 7), and a ViT-B/16's tokens (a 14×14 grid) are stage 4. Strides and
+channels come from one forward pass on the meta device, not from a table.
 
-Placement follows the paper's standard SE (Fig. 3, Table 14): on the residual branch, after the last
-conv+BN, before the sum with the identity — ``bn2`` of a BasicBlock, ``bn3`` of a Bottleneck.
+Two kinds of site:
+- a *point* where seprof can add SE: the output of a submodule of a known block (``PLACEMENTS``, one rule per
+  block type, matched through subclasses too), e.g. a Bottleneck's ``bn3``; for a model with none of these
+  blocks, a generic rule (``generic_points``) looks for residual additions, then conv+BN+activation units;
+- a *native* SE block the model already has (``torchvision.ops.SqueezeExcitation``, as in EfficientNet,
+  MobileNetV3, RegNetY, MaxViT). A block that already holds one is not a point.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
-from typing import Sequence
+import operator
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
+from torchvision.models import (
+    convnext,
+    densenet,
+    efficientnet,
+    inception,
+    mnasnet,
+    mobilenetv2,
+    mobilenetv3,
+    regnet,
+    resnet,
+    shufflenetv2,
+    squeezenet,
+    swin_transformer,
+    vgg,
+    vision_transformer,
+)
+from torchvision.models.alexnet import AlexNet
+from torchvision.models.googlenet import Inception as GoogLeNetInception
+from torchvision.ops import SqueezeExcitation
 
 from .errors import ModelError, StageError
+
+LAYOUTS = ("nchw", "nhwc", "tokens")  # tokens: (N, L, C); nhwc: (N, H, W, C)
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Where SE goes in one kind of block: the submodule whose output it recalibrates."""
+    """Where SE goes in one kind of block.
 
-    submodule: str
+    Attributes:
+        points: the block → paths, relative to the block, of the submodules whose outputs SE recalibrates
+            ("" is the block's own output).
+        description: the same in words.
+        layout: the layout of those outputs (one of ``LAYOUTS``).
+    """
+
+    points: Callable[[nn.Module], list[str]]
     description: str
+    layout: str = "nchw"
 
+
+def _at(path: str) -> Callable[[nn.Module], list[str]]:
+    return lambda block: [path]
+
+
+def _after_depthwise(sequence: str) -> Callable[[nn.Module], list[str]]:
+    """The conv+BN+activation unit of ``block.<sequence>`` whose conv is depthwise (groups > 1)."""
+
+    def points(block: nn.Module) -> list[str]:
+        for i, unit in enumerate(block.get_submodule(sequence)):
+            conv = unit[0] if isinstance(unit, nn.Sequential) else unit
+            if isinstance(conv, nn.Conv2d) and conv.groups > 1 and conv.groups == conv.in_channels:
+                return [f"{sequence}.{i}"]
+        return []
+
+    return points
+
+
+def _after_conv_activations(block: nn.Module) -> list[str]:
+    """The activations that follow a conv (or conv+BN) in ``block.features`` (VGG, AlexNet)."""
+    layers = list(block.features)
+    return [
+        f"features.{i}"
+        for i, layer in enumerate(layers)
+        if isinstance(layer, nn.ReLU) and i and isinstance(layers[i - 1], (nn.Conv2d, nn.BatchNorm2d))
+    ]
+
+
+_RESIDUAL = "residual branch, after the last conv+BN, before the sum (paper Fig. 3)"
+_INVERTED = "expanded channels, after the depthwise conv+BN+activation"
+_INCEPTION = "the module's output, after concatenation (paper Fig. 2)"
 
 PLACEMENTS: dict[type[nn.Module], Placement] = {
-    BasicBlock: Placement("bn2", "residual branch, after the last conv+BN, before the sum (paper Fig. 3)"),
-    Bottleneck: Placement("bn3", "residual branch, after the last conv+BN, before the sum (paper Fig. 3)"),
+    resnet.BasicBlock: Placement(_at("bn2"), _RESIDUAL),
+    resnet.Bottleneck: Placement(_at("bn3"), _RESIDUAL),
+    regnet.ResBottleneckBlock: Placement(_at("f"), "residual branch: the bottleneck transform's output, before the sum"),
+    mobilenetv2.InvertedResidual: Placement(lambda b: [f"conv.{len(b.conv) - 3}"], _INVERTED),
+    mnasnet._InvertedResidual: Placement(_at("layers.5"), _INVERTED),
+    shufflenetv2.InvertedResidual: Placement(_at("branch2"), "the transformed branch, before concat and shuffle"),
+    vgg.VGG: Placement(_after_conv_activations, "after the ReLU of each conv (paper's SE-VGG)"),
+    AlexNet: Placement(_after_conv_activations, "after the ReLU of each conv"),
+    GoogLeNetInception: Placement(_at(""), _INCEPTION),
+    **{cls: Placement(_at(""), _INCEPTION) for cls in (
+        inception.InceptionA, inception.InceptionB, inception.InceptionC, inception.InceptionD, inception.InceptionE)},
+    densenet._DenseLayer: Placement(_at("conv2"), "the layer's new features (last conv), before concatenation"),
+    squeezenet.Fire: Placement(_at(""), "the Fire module's output"),
+    convnext.CNBlock: Placement(_at("block"), "the branch, before layer scale and the residual sum"),
+    vision_transformer.EncoderBlock: Placement(_at("mlp"), "MLP branch output, before the residual sum", "tokens"),
+    swin_transformer.SwinTransformerBlock: Placement(_at("mlp"), "MLP branch output, before the residual sum", "nhwc"),
+    swin_transformer.SwinTransformerBlockV2: Placement(
+        _at("norm2"), "MLP branch output after its post-norm, before the residual sum", "nhwc"),
+    # Blocks of native-SE models that have no SE of their own (used with add_missing).
+    mobilenetv3.InvertedResidual: Placement(_after_depthwise("block"), _INVERTED),
+    efficientnet.FusedMBConv: Placement(_at("block.0"), "after the fused expansion conv+BN+SiLU"),
+    efficientnet.MBConv: Placement(_after_depthwise("block"), _INVERTED),
 }
 
 
 @dataclass(frozen=True)
 class Site:
-    """One place for an SE block: the module whose output it recalibrates, and that output's shape."""
+    """One place for an SE block, and the shape of the features it recalibrates.
+
+    Attributes:
+        path: the module whose output SE recalibrates (for a native site: the SE module itself).
+        block: the block holding it; ``block_type`` its class name; ``point`` the path inside the block.
+        stage, index: stage number (stride 2^stage) and 1-based position in the stage.
+        channels: C at the site.
+        height, width: spatial size of the features (for tokens: the token count and 1).
+        layout: "nchw", "nhwc" or "tokens".
+        native: an SE block the model already has; ``hidden`` and ``bias`` then describe it.
+        description: where the site is, in words.
+    """
 
     path: str
     block: str
     block_type: str
+    point: str
     stage: int
     index: int
     channels: int
     height: int
     width: int
+    layout: str = "nchw"
+    native: bool = False
+    hidden: int | None = None
+    bias: bool | None = None
+    description: str = ""
 
     @property
     def name(self) -> str:
         """The paper's name for the block, SE_{stage}_{index} (e.g. SE_5_1)."""
         return f"SE_{self.stage}_{self.index}"
 
+    @property
+    def resolution(self) -> tuple[int, ...]:
+        """(H, W) of the features, or (tokens,) for a token sequence."""
+        return (self.height,) if self.layout == "tokens" else (self.height, self.width)
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        """The shape of one image's features at the site, in the site's layout (no batch dimension)."""
+        if self.layout == "tokens":
+            return (self.height, self.channels)
+        if self.layout == "nhwc":
+            return (self.height, self.width, self.channels)
+        return (self.channels, self.height, self.width)
+
+    @property
+    def label(self) -> str:
+        """The site as "BlockType.point" (e.g. "Bottleneck.bn3", "Inception (output)")."""
+        if self.native:
+            return f"{self.block_type}.{self.point} (native)"
+        return f"{self.block_type}.{self.point}" if self.point else f"{self.block_type} (output)"
+
+
+def resolution_text(resolution: Sequence[int]) -> str:
+    """'56×56', or '197 tokens' for a token sequence."""
+    return f"{resolution[0]} tokens" if len(resolution) == 1 else "×".join(map(str, resolution))
+
 
 @dataclass(frozen=True)
 class StageInfo:
-    """The blocks of one stage."""
+    """The sites of one stage."""
 
     stage: int
     sites: tuple[Site, ...]
@@ -72,16 +199,20 @@ class StageInfo:
         return tuple(site.channels for site in self.sites)
 
     @property
-    def resolution(self) -> tuple[int, int]:
-        return self.sites[0].height, self.sites[0].width
+    def resolution(self) -> tuple[int, ...]:
+        return self.sites[0].resolution
 
 
 @dataclass(frozen=True)
 class StageMap:
-    """Every SE site of a model at one input shape, grouped into stages."""
+    """The sites of a model at one input shape, grouped into stages.
+
+    ``sites`` are where seprof can add SE; ``native`` are the SE blocks the model already has.
+    """
 
     input_shape: tuple[int, ...]
     sites: tuple[Site, ...]
+    native: tuple[Site, ...] = ()
 
     @property
     def stage_numbers(self) -> tuple[int, ...]:
@@ -101,12 +232,16 @@ class StageMap:
         wanted = set(stages)
         return tuple(site for site in self.sites if site.stage in wanted)
 
+    def native_map(self) -> StageMap:
+        """The model's own SE blocks as a StageMap of their own."""
+        return StageMap(self.input_shape, self.native)
+
 
 def check_stages(stages: Sequence[int], valid: Sequence[int], context: str = "this model's stages are") -> None:
     """Raise a StageError naming the valid stages if any of ``stages`` is not among them."""
     unknown = [s for s in stages if s not in valid]
     if unknown:
-        have = ", ".join(map(str, valid))
+        have = ", ".join(map(str, valid)) or "none"
         raise StageError(f"stage {unknown[0]} is not available: {context} {have}")
 
 
@@ -121,65 +256,275 @@ def meta_clone(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model, memo)
 
 
+def is_meta(model: nn.Module) -> bool:
+    """Whether every parameter and buffer of ``model`` is on the meta device (holds no data)."""
+    return all(t.device.type == "meta" for t in [*model.parameters(), *model.buffers()])
+
+
+def meta_model(model: nn.Module) -> nn.Module:
+    """``model`` itself when it is a meta-device model in eval mode, else an eval-mode meta copy.
+
+    For running shape-only passes: a meta model in eval mode changes nothing when run (no data, no running
+    statistics), so it needs no copy; callers remove whatever hooks they add.
+    """
+    if is_meta(model) and not any(m.training for m in model.modules()):
+        return model
+    return meta_clone(model).eval()
+
+
+class ShapeOnly(torch.overrides.TorchFunctionMode):
+    """Skips work on meta tensors that cannot change a shape, for fast shape-only passes and construction.
+
+    torch's meta kernels for batch_norm / layer_norm / group_norm are Python decompositions that cost about
+    1 ms a call; these layers never change a shape, so on meta tensors their output is ``empty_like(input)``.
+    In-place value-only ops (weight initialisation: ``uniform_``, ``normal_``, ``fill_``...) on a meta tensor
+    return it unchanged, as they would anyway, only without the dispatch. ``calls`` counts the short-cut
+    normalisation layers, by aten op name, for counters that report uncounted ops.
+    """
+
+    _NORMS = {
+        torch.nn.functional.batch_norm: "aten::batch_norm",
+        torch.nn.functional.layer_norm: "aten::layer_norm",
+        torch.nn.functional.group_norm: "aten::group_norm",
+    }
+
+    # In-place ops that only change values, never shape or strides: on a meta tensor they do nothing.
+    _VALUES_ONLY = {
+        getattr(torch.Tensor, name)
+        for name in ("uniform_", "normal_", "fill_", "zero_", "copy_", "erfinv_", "mul_", "add_", "clamp_",
+                     "exp_", "log_", "sub_", "div_", "bernoulli_", "random_")
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: dict[str, int] = {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        first = args[0] if args else None
+        if not isinstance(first, torch.Tensor) or first.device.type != "meta":
+            return func(*args, **kwargs)
+        name = self._NORMS.get(func)
+        if name is not None:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return torch.empty_like(first)
+        if func in self._VALUES_ONLY:
+            return first
+        return func(*args, **kwargs)
+
+
 def stage_of(input_size: int, output_size: int) -> int:
     """The stage number of a feature map: log2 of its stride, rounded (299 → 35 is stride 8.5 → 3)."""
     return round(math.log2(input_size / output_size))
+
+
+def is_native_se(module: nn.Module) -> bool:
+    """A model's own SE block: torchvision's SqueezeExcitation, not one seprof added."""
+    from .blocks import SEBlock  # blocks imports nothing from here; avoid a cycle at import time
+
+    return isinstance(module, SqueezeExcitation) and not isinstance(module, SEBlock)
+
+
+def placement_for(module: nn.Module) -> Placement | None:
+    """The placement rule for a module's class or its nearest listed base class."""
+    return next((PLACEMENTS[cls] for cls in type(module).__mro__ if cls in PLACEMENTS), None)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    block: str
+    block_type: str
+    point: str
+    layout: str
+    description: str
+    fallback: str | None = None  # used when ``point`` turns out to run more than once
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p)
+
+
+def _known_points(model: nn.Module) -> dict[str, _Candidate]:
+    """Points from ``PLACEMENTS``; blocks inside a matched block, and blocks with native SE, are skipped."""
+    found: dict[str, _Candidate] = {}
+    matched: list[str] = []
+    for name, module in model.named_modules():
+        if any(name.startswith(prefix + ".") or not prefix for prefix in matched):
+            continue
+        rule = placement_for(module)
+        if rule is None:
+            continue
+        matched.append(name)
+        if any(is_native_se(m) for m in module.modules()):
+            continue
+        for point in rule.points(module):
+            path = _join(name, point)
+            block = name if name or not point else point.rpartition(".")[0]
+            found[path] = _Candidate(block, type(module).__name__, point, rule.layout, rule.description)
+    return found
+
+
+_ADDS = {operator.add, operator.iadd, torch.add}
+_MAX_WALK = 3
+
+
+def _residual_points(model: nn.Module) -> dict[str, _Candidate]:
+    """Points on residual branches, from a symbolic trace: for each ``a + b`` of two computed tensors, the
+    module that produced the deeper operand (the branch; the other is the identity or its projection)."""
+    try:
+        traced = torch.fx.symbolic_trace(model)
+    except Exception:  # noqa: BLE001 - any model that does not trace simply has no residual points here
+        return {}
+    ancestors: dict[torch.fx.Node, set[torch.fx.Node]] = {}
+    for node in traced.graph.nodes:
+        ancestors[node] = set().union(*([{a} | ancestors[a] for a in node.all_input_nodes] or [set()]))
+    found: dict[str, _Candidate] = {}
+    modules = dict(traced.named_modules())
+    for node in traced.graph.nodes:
+        is_add = (node.op == "call_function" and node.target in _ADDS) or (
+            node.op == "call_method" and node.target in ("add", "add_"))
+        args = [a for a in node.args[:2] if isinstance(a, torch.fx.Node)]
+        if not is_add or len(args) != 2:
+            continue
+        branch = max(args, key=lambda a: len(ancestors[a]))
+        for _ in range(_MAX_WALK):
+            if branch.op == "call_module" or not branch.all_input_nodes:
+                break
+            branch = branch.all_input_nodes[0]
+        if branch.op != "call_module" or branch.target in found:
+            continue
+        block = branch.target.rpartition(".")[0]
+        parent = modules.get(block, model)
+        found[branch.target] = _Candidate(
+            block, type(parent).__name__, branch.target.rpartition(".")[2], "nchw",
+            "residual branch output, before the sum (generic rule)")
+    return found
+
+
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish, nn.GELU, nn.LeakyReLU, nn.Mish, nn.PReLU, nn.ELU)
+
+
+def _unit_points(model: nn.Module) -> dict[str, _Candidate]:
+    """Points after conv+BN+activation units (consecutive children of one module), e.g. a VGG-style stack."""
+    found: dict[str, _Candidate] = {}
+    for name, module in model.named_modules():
+        children = list(module.named_children())
+        for (_, a), (bn_name, b), (act_name, c) in zip(children, children[1:], children[2:]):
+            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d) and isinstance(c, _ACTIVATIONS):
+                found[_join(name, act_name)] = _Candidate(
+                    name, type(module).__name__, act_name, "nchw", "after conv+BN+activation (generic rule)",
+                    fallback=_join(name, bn_name))
+    return found
+
+
+def generic_points(model: nn.Module) -> dict[str, _Candidate]:
+    """The generic rule for a model without known blocks: residual branches, else conv+BN+activation units."""
+    return _residual_points(model) or _unit_points(model)
 
 
 PROBE_SIZE = 224
 
 
 def find_sites(model: nn.Module, input_shape: Sequence[int]) -> StageMap:
-    """Find every place SE can go in ``model`` for a C×H×W ``input_shape``, grouped by stage.
+    """Find every place SE can go in ``model`` for a C×H×W ``input_shape``, and its native SE blocks.
 
-    Runs a forward pass of a meta-device copy with hooks on the candidate modules; ``model`` itself is
-    untouched. Stage numbers are a property of the architecture: when the input is not 224×224 they come from
-    a second pass at 224×224, so a small input whose late feature maps shrink to 1×1 keeps its stages apart.
+    Runs a forward pass of a meta-device copy with hooks; ``model`` itself is untouched. Stage numbers are
+    a property of the architecture: for inputs smaller than 224×224 they come from a second pass at 224×224,
+    so late feature maps that shrink to 1×1 keep their stages apart.
     """
-    paths, shapes = _site_shapes(model, input_shape)
-    if tuple(input_shape[-2:]) == (PROBE_SIZE, PROBE_SIZE):
-        stages = [stage_of(PROBE_SIZE, shape[-2]) for shape in shapes]
-    else:
-        probe = (*input_shape[:-2], PROBE_SIZE, PROBE_SIZE)
-        stages = [stage_of(PROBE_SIZE, shape[-2]) for shape in _site_shapes(model, probe)[1]]
-    blocks = _candidates(model)
-    counts: dict[int, int] = {}
-    sites = []
-    for path, shape, stage in zip(paths, shapes, stages):
-        counts[stage] = counts.get(stage, 0) + 1
-        block, block_type = blocks[path]
-        sites.append(Site(path, block, block_type, stage, counts[stage], shape[1], shape[-2], shape[-1]))
-    return StageMap(tuple(int(d) for d in input_shape), tuple(sites))
-
-
-def _candidates(model: nn.Module) -> dict[str, tuple[str, str]]:
-    """SE point path → (block path, block type name) for every block with a placement rule."""
-    return {
-        f"{name}.{PLACEMENTS[type(module)].submodule}": (name, type(module).__name__)
-        for name, module in model.named_modules()
-        if type(module) in PLACEMENTS
-    }
-
-
-def _site_shapes(model: nn.Module, input_shape: Sequence[int]) -> tuple[list[str], list[torch.Size]]:
-    """The SE point paths in forward order and their output shapes, from one meta-device forward pass."""
-    candidates = _candidates(model)
-    if not candidates:
+    known = _known_points(model)
+    native = {name: m for name, m in model.named_modules() if is_native_se(m)}
+    generic = not known and not native and placement_for(model) is None
+    candidates = generic_points(model) if generic else known
+    if not candidates and not native:
         kinds = ", ".join(sorted(t.__name__ for t in PLACEMENTS))
-        raise ModelError(f"{type(model).__name__} has no blocks seprof knows where to put SE in (looked for {kinds})")
-
-    clone = meta_clone(model).eval()
-    seen: list[tuple[str, torch.Size]] = []
-    handles = [
-        clone.get_submodule(path).register_forward_hook(
-            lambda _m, _i, out, path=path: seen.append((path, out.shape))
+        raise ModelError(
+            f"{type(model).__name__} has no blocks seprof knows where to put SE in: no {kinds}, no residual "
+            "additions and no conv+BN+activation units"
         )
-        for path in candidates
-    ]
+    seen = _run(model, input_shape, candidates, native)
+    if min(input_shape[-2:]) < PROBE_SIZE:
+        probe = (*input_shape[:-2], PROBE_SIZE, PROBE_SIZE)
+        strides = [_stride(probe, layout, shape) for _, layout, shape in _run(model, probe, candidates, native)]
+    else:
+        strides = [_stride(input_shape, layout, shape) for _, layout, shape in seen]
+
+    sites, native_sites, counts = [], [], {}
+    for (path, layout, shape), stage in zip(seen, strides):
+        channels, height, width = _dims(layout, shape)
+        if path in native:
+            se = native[path]
+            key = ("native", stage)
+            counts[key] = counts.get(key, 0) + 1
+            block, owner = _owner(model, path)
+            native_sites.append(Site(
+                path, block, type(owner).__name__, path[len(block) + 1 if block else 0:], stage, counts[key], channels,
+                height, width, layout, native=True, hidden=se.fc1.out_channels, bias=se.fc1.bias is not None,
+                description="the model's own SE block"))
+        else:
+            c = candidates[path] if path in candidates else next(x for x in candidates.values() if x.fallback == path)
+            if generic and layout != "nchw":
+                continue
+            counts[stage] = counts.get(stage, 0) + 1
+            point = c.point if path in candidates else c.fallback.rpartition(".")[2]
+            sites.append(Site(path, c.block, c.block_type, point, stage, counts[stage], channels, height, width,
+                              c.layout, description=c.description))
+    if generic and not sites:
+        raise ModelError(f"{type(model).__name__}: no residual branch or conv+BN+activation unit has 4-D features")
+    return StageMap(tuple(int(d) for d in input_shape), tuple(sites), tuple(native_sites))
+
+
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+def _owner(model: nn.Module, path: str) -> tuple[str, nn.Module]:
+    """The nearest module above ``path`` that is a block rather than a plain container."""
+    block = path.rpartition(".")[0]
+    while block and type(model.get_submodule(block)) in _CONTAINERS:
+        block = block.rpartition(".")[0]
+    return block, model.get_submodule(block) if block else model
+
+
+def _dims(layout: str, shape: torch.Size) -> tuple[int, int, int]:
+    if layout == "tokens":
+        return shape[-1], shape[1], 1
+    if layout == "nhwc":
+        return shape[-1], shape[1], shape[2]
+    return shape[1], shape[-2], shape[-1]
+
+
+def _stride(input_shape: Sequence[int], layout: str, shape: torch.Size) -> int:
+    """The stage of features of ``shape``: from the height, or for tokens from √(input pixels / tokens)."""
+    if layout == "tokens":
+        return round(math.log2(math.sqrt(input_shape[-2] * input_shape[-1] / shape[1])))
+    _, height, _ = _dims(layout, shape)
+    return stage_of(input_shape[-2], height)
+
+
+def _run(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    candidates: dict[str, _Candidate],
+    native: dict[str, nn.Module],
+) -> list[tuple[str, str, torch.Size]]:
+    """(path, layout, output shape) of each site in forward order, from one meta-device forward pass."""
+    clone = meta_model(model)
+    seen: list[tuple[str, str, torch.Size]] = []
+    watched = {path: c.layout for path, c in candidates.items()}
+    watched.update({c.fallback: c.layout for c in candidates.values() if c.fallback})
+    watched.update({path: "nchw" for path in native})
+
+    def hook(path: str) -> Callable:
+        def record(_module, _inputs, output) -> None:
+            if isinstance(output, torch.Tensor):
+                seen.append((path, watched[path], output.shape))
+        return record
+
+    handles = [clone.get_submodule(path).register_forward_hook(hook(path)) for path in watched]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), ShapeOnly():
             clone(torch.empty(1, *input_shape, device="meta"))
-    except RuntimeError as error:
+    except (RuntimeError, ValueError, AssertionError, TypeError, IndexError) as error:
         shape = "x".join(map(str, input_shape))
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelError(f"{type(model).__name__} cannot run on input {shape}: {reason}") from error
@@ -187,13 +532,24 @@ def _site_shapes(model: nn.Module, input_shape: Sequence[int]) -> tuple[list[str
         for handle in handles:
             handle.remove()
 
-    paths = [path for path, _ in seen]
-    if len(set(paths)) != len(paths):
-        twice = next(p for p in paths if paths.count(p) > 1)
-        raise ModelError(f"module {twice!r} runs more than once per forward pass; seprof cannot place one SE block there")
-    return paths, [shape for _, shape in seen]
+    runs: dict[str, int] = {}
+    for path, _, _ in seen:
+        runs[path] = runs.get(path, 0) + 1
+    chosen = set(native)
+    for path, c in candidates.items():
+        if runs.get(path, 0) == 1:
+            chosen.add(path)
+        elif c.fallback and runs.get(c.fallback, 0) == 1:
+            chosen.add(c.fallback)
+        elif runs.get(path, 0) > 1:
+            raise ModelError(f"module {path!r} runs more than once per forward pass; seprof cannot place one SE block there")
+    return [entry for entry in seen if entry[0] in chosen]
 
 
-def placement_of(block_type: str) -> Placement:
-    """The placement rule for a block type by name."""
-    return next(p for t, p in PLACEMENTS.items() if t.__name__ == block_type)
+def describe(sites: Sequence[Site]) -> list[str]:
+    """The distinct placements of ``sites``, in words: "label, label: description"."""
+    labels: dict[str, list[str]] = {}
+    for site in sites:
+        if site.label not in labels.setdefault(site.description, []):
+            labels[site.description].append(site.label)
+    return [f"{', '.join(names)}: {description}" for description, names in labels.items()]

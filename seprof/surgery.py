@@ -2,7 +2,8 @@
 
 An SE site's module (e.g. a Bottleneck's ``bn3``) is replaced by ``WithSE(inner=bn3, se=SEBlock)``, so the
 block's own forward runs conv → BN → SE → (+ identity) unchanged. ``strip`` puts ``inner`` back: the result's
-state_dict equals the un-injected model's, key for key. The caller's model is never modified.
+state_dict equals the un-injected model's, key for key. A model's own SE blocks (EfficientNet, MobileNetV3,
+RegNetY, MaxViT) are stripped by replacing them with ``nn.Identity``. The caller's model is never modified.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torch import nn
 
 from .blocks import make_block
 from .errors import ModelError, OptionError
-from .stages import Site, check_stages, find_sites
+from .stages import Site, StageMap, check_stages, find_sites, is_native_se
 
 
 class WithSE(nn.Module):
@@ -69,8 +70,48 @@ def check_r(r: int, sites: Iterable[Site]) -> None:
         )
 
 
+def se_at(model: nn.Module, site: Site) -> nn.Module | None:
+    """The SE block at ``site`` in ``model`` (seprof's or the model's own), or None if there is none."""
+    module = model.get_submodule(site.path)
+    if site.native:
+        return module if is_native_se(module) else None
+    return module.se if isinstance(module, WithSE) else None
+
+
+def scope_of(site: Site) -> str:
+    """The module path of the SE block at ``site`` once present (what counters attribute MACs to)."""
+    return site.path if site.native else f"{site.path}.se"
+
+
+def strip_sites(model: nn.Module, sites: Iterable[Site]) -> nn.Module:
+    """A copy of ``model`` without the SE blocks at ``sites`` (seprof's: the inner module back; the model's
+    own: ``nn.Identity``). Sites without SE are left as they are."""
+    new = copy.deepcopy(model)
+    for site in sites:
+        if se_at(new, site) is None:
+            continue
+        module = new.get_submodule(site.path)
+        _set_submodule(new, site.path, nn.Identity() if site.native else module.inner)
+    return new
+
+
+def native_refusal(model: str, stage_map: StageMap) -> ModelError:
+    """The error for adding SE to a model that already has its own."""
+    stages = ",".join(map(str, stage_map.native_map().stage_numbers))
+    missing = (
+        f"or --add-missing to add SE to its {len(stage_map.sites)} blocks without one"
+        if stage_map.sites else "(every block seprof knows in it already has SE)"
+    )
+    return ModelError(
+        f"{model} already has {len(stage_map.native)} SE blocks of its own (stages {stages}): use "
+        f"'seprof compare {model}' (or seprof.strip) to measure them, {missing}"
+    )
+
+
 def inject_sites(model: nn.Module, sites: Sequence[Site], r: int = 16, bias: bool = True, kind: str = "se") -> nn.Module:
     """A copy of ``model`` with an SE block at each of ``sites`` (as found by ``find_sites`` on ``model``)."""
+    if any(site.native for site in sites):
+        raise ModelError("a native SE site already has an SE block; seprof adds SE only where there is none")
     if se_modules(model):
         raise ModelError("this model already has seprof SE blocks: strip them first (seprof.strip)")
     check_r(r, sites)
@@ -80,7 +121,7 @@ def inject_sites(model: nn.Module, sites: Sequence[Site], r: int = 16, bias: boo
         reference = next(inner.parameters(), None)
         device = reference.device if reference is not None else torch.device("cpu")
         with torch.device(device):
-            se = make_block(kind, site.channels, r, bias)
+            se = make_block(kind, site.channels, r, bias, site.layout)
         if reference is not None:
             se = se.to(reference.dtype)
         _set_submodule(new, site.path, WithSE(inner, se, site.stage, site.index).train(inner.training))
@@ -93,25 +134,39 @@ def inject(
     stages: Sequence[int] | None = None,
     bias: bool = True,
     input_shape: Sequence[int] = (3, 224, 224),
+    add_missing: bool = False,
 ) -> nn.Module:
     """Return a copy of ``model`` with SE blocks in the given stages (all when None).
 
     Args:
-        model: a model with blocks seprof knows (ResNet's BasicBlock and Bottleneck); not modified.
+        model: any model with blocks seprof has a placement for (see ``seprof.stages``); not modified.
         r: reduction ratio; each block's hidden width is C // r.
         stages: stage numbers (stride 2^s), e.g. ``[2, 3, 4]``.
         bias: give the SE FC layers biases.
         input_shape: the C×H×W input used to find the stages.
+        add_missing: for a model with SE blocks of its own, add SE to its blocks that have none (refused
+            otherwise).
     """
-    sites = find_sites(model, input_shape).select(stages)
-    return inject_sites(model, sites, r=r, bias=bias)
+    stage_map = find_sites(model, input_shape)
+    if stage_map.native and not add_missing:
+        raise native_refusal(type(model).__name__, stage_map)
+    if not stage_map.sites:
+        raise ModelError(f"every block of {type(model).__name__} that seprof knows already has an SE block")
+    return inject_sites(model, stage_map.select(stages), r=r, bias=bias)
 
 
-def strip(model: nn.Module, stages: Sequence[int] | None = None) -> nn.Module:
-    """Return a copy of ``model`` without the seprof SE blocks of the given stages (all when None)."""
+def strip(model: nn.Module, stages: Sequence[int] | None = None, input_shape: Sequence[int] = (3, 224, 224)) -> nn.Module:
+    """Return a copy of ``model`` without the SE blocks of the given stages (all when None).
+
+    seprof's own SE blocks are removed when there are any; otherwise the model's own SE blocks
+    (``torchvision.ops.SqueezeExcitation``), whose stages are found at ``input_shape``.
+    """
     present = se_modules(model)
     if not present:
-        raise ModelError("this model has no seprof SE blocks to strip (seprof.inject adds them)")
+        native = find_sites(model, input_shape).native_map() if _has_native(model) else None
+        if native is None:
+            raise ModelError("this model has no SE blocks to strip (seprof.inject adds them)")
+        return strip_sites(model, native.select(stages))
     if stages is not None:
         check_stages(stages, sorted({m.stage for _, m in present}), "SE is in stages")
     new = copy.deepcopy(model)
@@ -119,3 +174,7 @@ def strip(model: nn.Module, stages: Sequence[int] | None = None) -> nn.Module:
         if stages is None or module.stage in stages:
             _set_submodule(new, path, module.inner)
     return new
+
+
+def _has_native(model: nn.Module) -> bool:
+    return any(is_native_se(m) for m in model.modules())

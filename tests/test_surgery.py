@@ -81,5 +81,5 @@ def test_errors(resnet50_meta):
         inject(se)
     with pytest.raises(StageError, match="stage 5 is not available: SE is in stages 2, 3"):
         strip(se, [5])
-    with pytest.raises(ModelError, match="no seprof SE blocks"):
+    with pytest.raises(ModelError, match="no SE blocks to strip"):
         strip(resnet50_meta)

@@ -1,0 +1,195 @@
+"""The static report (parameters, paper formula, MACs) for many models at once: ``seprof zoo``.
+
+Each model is profiled without latency, on the meta device: SE at every stage (r as given), or, for a model
+with SE of its own, the model as built against the model with its SE removed. By default only the counters
+that run on the meta device (thop and torch's flop counter) are used; fvcore needs real tensors and is
+opt-in. Models are spread over worker processes (forked after torch is imported, so each starts warm).
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence, TypeVar
+
+from .counters import COUNTER_NAMES
+from .errors import OptionError, SeprofError
+from .models import MODEL_FAMILIES, model_family
+
+ZOO_COUNTERS = ("thop", "torch")
+
+T = TypeVar("T")
+
+ZOO_COLUMNS = {
+    "model": "torchvision model name",
+    "family": "seprof family (seprof models --family)",
+    "se": "added: seprof's SE blocks at every stage; native: the model's own SE blocks",
+    "input": "input C x H x W",
+    "r": "reduction ratio of the added SE blocks (empty for native SE)",
+    "stages": "stages holding SE, comma-separated",
+    "se_blocks": "number of SE blocks",
+    "base_params": "parameters without SE",
+    "se_params": "parameters with SE",
+    "params_added": "se_params - base_params (measured)",
+    "params_added_pct": "params_added as % of base_params",
+    "analytic_paper": "(2/r)·Σ C² over the SE blocks, FC weights only (native: each block's own r = C/hidden)",
+    "analytic_exact": "exact SE parameters from the block shapes, biases included",
+    **{f"macs_base_{c}": f"ops per image of the model without SE, counted by {c}" for c in COUNTER_NAMES},
+    **{f"macs_se_{c}": f"ops per image of the model with SE, counted by {c}" for c in COUNTER_NAMES},
+    "error": "why this model could not be profiled (empty when it was)",
+}
+
+
+@dataclass(frozen=True)
+class ZooRow:
+    """The static cost of SE in one model."""
+
+    model: str
+    family: str
+    se: str
+    input: str
+    r: int | None
+    stages: str = ""
+    se_blocks: int = 0
+    base_params: int = 0
+    se_params: int = 0
+    params_added: int = 0
+    params_added_pct: float = 0.0
+    analytic_paper: float = 0.0
+    analytic_exact: int = 0
+    macs_base: dict[str, int] | None = None
+    macs_se: dict[str, int] | None = None
+    error: str = ""
+
+    def as_row(self) -> dict:
+        """A flat dict keyed by ``ZOO_COLUMNS``."""
+        row = {k: v for k, v in asdict(self).items() if k not in ("macs_base", "macs_se")}
+        for c in COUNTER_NAMES:
+            row[f"macs_base_{c}"] = (self.macs_base or {}).get(c)
+            row[f"macs_se_{c}"] = (self.macs_se or {}).get(c)
+        return row
+
+
+def zoo_row(name: str, r: int = 16, counters: Sequence[str] = ZOO_COUNTERS) -> ZooRow:
+    """Profile one model statically; a SeprofError becomes the row's ``error``."""
+    from .measure import profile
+    from .models import default_input_shape
+
+    family = model_family(name)
+    shape = default_input_shape(name)
+    base = dict(model=name, family=family.name, se="native" if family.native else "added",
+                input="x".join(map(str, shape)), r=None if family.native else r)
+    try:
+        report = profile(name, r=r, latency=False, counters=counters)
+    except SeprofError as error:
+        return ZooRow(**base, error=str(error))
+    se, none = report.config("se"), report.config("base")
+    return ZooRow(
+        **base,
+        stages=",".join(map(str, se.se_stages)),
+        se_blocks=sum(s.blocks for s in report.stages if s.config == "se" and s.se),
+        base_params=report.base_params,
+        se_params=se.params,
+        params_added=se.params_added,
+        params_added_pct=round(se.params_added_pct, 4),
+        analytic_paper=se.analytic_paper,
+        analytic_exact=se.analytic_exact,
+        macs_base=dict(none.macs),
+        macs_se=dict(se.macs),
+    )
+
+
+def default_workers() -> int:
+    """Worker processes for the zoo: one per core, at most 4 (each holds a torch import, ~0.5 GB)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def run_zoo(
+    names: Sequence[str],
+    r: int = 16,
+    counters: Sequence[str] = ZOO_COUNTERS,
+    workers: int | None = None,
+    on_done: Callable[[ZooRow], None] | None = None,
+) -> list[ZooRow]:
+    """Profile ``names`` statically, in the given order; ``on_done`` is called as each model finishes."""
+    if not isinstance(r, int) or r < 1:
+        raise OptionError(f"--r {r!r} is invalid: the reduction ratio must be an integer of at least 1")
+    unknown = [c for c in counters if c not in COUNTER_NAMES]
+    if unknown:
+        raise OptionError(f"counter {unknown[0]!r} is unknown: choose from {', '.join(COUNTER_NAMES)}")
+    for name in names:
+        if name not in MODEL_FAMILIES:
+            model_family(name)  # raises the usual unknown-model error
+    return parallel_map(functools.partial(zoo_row, r=r, counters=tuple(counters)), names, workers, on_done)
+
+
+def parallel_map(
+    fn: Callable[[str], T], names: Sequence[str], workers: int | None = None, on_done: Callable[[T], None] | None = None
+) -> list[T]:
+    """``[fn(name) for name in names]`` over worker processes (forked, so torch is imported once)."""
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise OptionError(f"--workers {workers} is invalid: use 1 or more")
+    results: dict[str, T] = {}
+    if workers == 1 or len(names) == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for name in names:
+            results[name] = fn(name)
+            if on_done:
+                on_done(results[name])
+    else:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(fn, name): name for name in names}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if on_done:
+                    on_done(results[futures[future]])
+    return [results[name] for name in names]
+
+
+def zoo_frame(rows: Sequence[ZooRow]):
+    """The rows as a pandas DataFrame with ``ZOO_COLUMNS``."""
+    import pandas as pd
+
+    return pd.DataFrame([row.as_row() for row in rows], columns=list(ZOO_COLUMNS))
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A supported model's entry in ``seprof models``."""
+
+    model: str
+    family: str
+    input: str
+    stages: str
+    blocks: int
+    native_blocks: int
+
+
+def model_info(name: str) -> ModelInfo:
+    """Family, stages and block counts of one supported model (one meta-device pass)."""
+    from .models import build_model, default_input_shape
+    from .stages import find_sites
+
+    shape = default_input_shape(name)
+    stage_map = find_sites(build_model(name, "meta"), shape)
+    stages = sorted({s.stage for s in (*stage_map.sites, *stage_map.native)})
+    return ModelInfo(name, model_family(name).name, "x".join(map(str, shape)), ",".join(map(str, stages)),
+                     len(stage_map.sites), len(stage_map.native))
+
+
+def write_zoo(rows: Sequence[ZooRow], path: str, kind: str = "csv") -> None:
+    """Write the rows to ``path`` as CSV or JSON (atomically)."""
+    import json
+
+    from .report import write_atomic
+
+    if kind == "csv":
+        write_atomic(path, zoo_frame(rows).to_csv(index=False))
+    else:
+        data = {"columns": ZOO_COLUMNS, "rows": [row.as_row() for row in rows],
+                "units": {"macs": "MAC-equivalent ops per image (batch 1), as each counter defines them"}}
+        write_atomic(path, json.dumps(data, indent=2) + "\n")
