@@ -379,7 +379,6 @@ def _residual_points(model: nn.Module) -> dict[str, _Candidate]:
     for node in traced.graph.nodes:
         ancestors[node] = set().union(*([{a} | ancestors[a] for a in node.all_input_nodes] or [set()]))
     found: dict[str, _Candidate] = {}
-    modules = dict(traced.named_modules())
     for node in traced.graph.nodes:
         is_add = (node.op == "call_function" and node.target in _ADDS) or (
             node.op == "call_method" and node.target in ("add", "add_"))
@@ -394,7 +393,7 @@ def _residual_points(model: nn.Module) -> dict[str, _Candidate]:
         if branch.op != "call_module" or branch.target in found:
             continue
         block = branch.target.rpartition(".")[0]
-        parent = modules.get(block, model)
+        parent = model.get_submodule(block) if block else model
         found[branch.target] = _Candidate(
             block, type(parent).__name__, branch.target.rpartition(".")[2], "nchw",
             "residual branch output, before the sum (generic rule)")
@@ -437,10 +436,9 @@ def find_sites(model: nn.Module, input_shape: Sequence[int]) -> StageMap:
     generic = not known and not native and placement_for(model) is None
     candidates = generic_points(model) if generic else known
     if not candidates and not native:
-        kinds = ", ".join(sorted(t.__name__ for t in PLACEMENTS))
         raise ModelError(
-            f"{type(model).__name__} has no blocks seprof knows where to put SE in: no {kinds}, no residual "
-            "additions and no conv+BN+activation units"
+            f"{type(model).__name__} has nowhere seprof can put SE: no block it has a rule for, no residual "
+            "addition and no conv+BN+activation unit (see the README, 'Your own model')"
         )
     seen = _run(model, input_shape, candidates, native)
     if min(input_shape[-2:]) < PROBE_SIZE:

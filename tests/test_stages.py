@@ -66,7 +66,7 @@ def test_meta_clone_copies_structure_not_data():
 
 
 def test_models_without_known_blocks_are_refused():
-    with pytest.raises(ModelError, match="no blocks seprof knows"):
+    with pytest.raises(ModelError, match="nowhere seprof can put SE"):
         find_sites(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), (3, 32, 32))
 
 

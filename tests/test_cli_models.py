@@ -1,0 +1,106 @@
+"""The commands for many models: models, stages, zoo, and native-SE models through inject/compare."""
+
+import csv
+
+import pytest
+from typer.testing import CliRunner
+
+from seprof.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+def flat(text):
+    return " ".join(text.split())
+
+
+def test_inject_refuses_native_se_in_one_line(tmp_path):
+    out = tmp_path / "r.csv"
+    result = run("inject", "efficientnet_b0", "--no-latency", "--csv", str(out))
+    assert result.exit_code == 2 and not out.exists()
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("seprof: error: efficientnet_b0 already has 16 SE blocks")
+    assert "'seprof compare efficientnet_b0'" in lines[0]
+
+
+def test_compare_native_se_strip_stage_5():
+    result = run("compare", "efficientnet_b0", "--strip-stage", "5", "--no-latency")
+    assert result.exit_code == 0, result.output
+    text = flat(result.stdout)
+    assert "its own SE blocks" in text
+    for expected in ("4,652,008", "5,288,548", "636,540", "+13.68%", "151,040", "+3.25%", "SE in stages 1,2,3,4 "):
+        assert expected in text, expected
+
+
+def test_compare_native_rejects_r():
+    result = run("compare", "efficientnet_b0", "--r", "8", "--no-latency")
+    assert result.exit_code == 2 and "--r 8 applies to SE that seprof adds" in result.output
+
+
+def test_inject_add_missing_on_mobilenet_v3():
+    result = run("inject", "mobilenet_v3_large", "--add-missing", "--no-latency")
+    assert result.exit_code == 0, result.output
+    assert "added to the blocks without SE of their own" in flat(result.stdout)
+
+
+def test_stages_shows_native_and_missing():
+    result = run("stages", "mobilenet_v3_large")
+    assert result.exit_code == 0, result.output
+    text = flat(result.stdout)
+    assert "Its own SE blocks by stage" in text and "Blocks without SE, where --add-missing adds it" in text
+    assert "InvertedResidual.block.2 (native)" in text
+
+
+def test_stages_of_a_user_factory():
+    result = run("stages", "user_models:build_residual")
+    assert result.exit_code == 0, result.output
+    assert "Block.bn2" in result.stdout and "generic rule" in result.stdout
+
+
+def test_models_family():
+    result = run("models", "--family", "vit", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│ vit_")]
+    assert len(rows) == 5
+    assert [c.strip() for c in rows[0].split("│")[1:-1]] == ["vit_b_16", "vit", "4", "12", "—", "3x224x224"]
+
+
+def test_zoo_family_csv(tmp_path):
+    out = tmp_path / "zoo.csv"
+    result = run("zoo", "--family", "squeezenet", "--csv", str(out), "--workers", "1")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    assert [r["model"] for r in rows] == ["squeezenet1_0", "squeezenet1_1"]
+    for row in rows:
+        assert row["params_added"] == row["analytic_exact"] == "125600"
+        assert int(row["macs_se_torch"]) - int(row["macs_base_torch"]) == 122_880  # FC weights 2·C·C/16
+        assert row["macs_base_fvcore"] == "" and row["error"] == ""
+
+
+def test_zoo_mixed_native_and_workers():
+    result = run("zoo", "--family", "mobilenetv3", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("native") >= 2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["zoo", "--family", "nope"], "unknown family 'nope'"),
+        (["zoo", "--r", "0"], "--r 0 is invalid"),
+        (["zoo", "--workers", "0", "--family", "vit"], "--workers 0 is invalid"),
+        (["inject", "user_models:build_mlp"], "nowhere seprof can put SE"),
+        (["inject", "user_models:nope"], "has no 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, message, tmp_path):
+    out = tmp_path / "out.csv"
+    result = run(*args, "--csv", str(out))
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert not out.exists()
