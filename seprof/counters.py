@@ -127,7 +127,8 @@ def _count_meta(
         warnings.simplefilter("ignore")
         flop_counter = stack.enter_context(FlopCounterMode(display=False)) if with_torch else None
         stack.enter_context(torch.no_grad())
-        norms = stack.enter_context(ShapeOnly())
+        # thop observes modules only, so its pass may skip activations too; torch's counter names every op
+        norms = stack.enter_context(ShapeOnly(activations=not with_torch))
         log = stack.enter_context(_OpLog()) if with_torch else None
         if with_thop:
             import thop

@@ -123,8 +123,8 @@ def render_compute(console: Console, report: Report) -> None:
     console.print(work)
     console.print(
         "[dim]" + "; ".join(f"{COUNTER_LABELS[n]}: {COUNTER_NOTES[n].split(': ', 1)[1]}" for n in report.counter_names)
-        + ". No counter sees SE's scale multiply; base and stripped models are counted as the SE model minus "
-        "each counter's own count inside the removed SE blocks.[/]"
+        + ". No counter sees SE's scale multiply. Each counter counts the model without SE once and each distinct "
+        "SE block once on its own input; stripped models are the SE count minus the removed blocks' counts.[/]"
     )
 
 

@@ -279,7 +279,8 @@ class ShapeOnly(torch.overrides.TorchFunctionMode):
     1 ms a call; these layers never change a shape, so on meta tensors their output is ``empty_like(input)``.
     In-place value-only ops (weight initialisation: ``uniform_``, ``normal_``, ``fill_``...) on a meta tensor
     return it unchanged, as they would anyway, only without the dispatch. ``calls`` counts the short-cut
-    normalisation layers, by aten op name, for counters that report uncounted ops.
+    normalisation layers, by aten op name, for counters that report uncounted ops. With ``activations``,
+    element-wise activations and dropout are short-cut too (for passes that report no op names).
     """
 
     _NORMS = {
@@ -295,9 +296,18 @@ class ShapeOnly(torch.overrides.TorchFunctionMode):
                      "exp_", "log_", "sub_", "div_", "bernoulli_", "random_")
     }
 
-    def __init__(self) -> None:
+    # Element-wise activations and dropout: shape-preserving, and counted by no counter.
+    _ACTIVATIONS = {
+        torch.nn.functional.relu, torch.nn.functional.relu6, torch.nn.functional.hardtanh, torch.nn.functional.gelu,
+        torch.nn.functional.silu, torch.nn.functional.hardswish, torch.nn.functional.hardsigmoid,
+        torch.nn.functional.mish, torch.nn.functional.leaky_relu, torch.nn.functional.elu,
+        torch.nn.functional.dropout, torch.sigmoid, torch.tanh, torch.Tensor.sigmoid, torch.Tensor.tanh,
+    }
+
+    def __init__(self, activations: bool = False) -> None:
         super().__init__()
         self.calls: dict[str, int] = {}
+        self.activations = activations
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -310,6 +320,8 @@ class ShapeOnly(torch.overrides.TorchFunctionMode):
             return torch.empty_like(first)
         if func in self._VALUES_ONLY:
             return first
+        if self.activations and func in self._ACTIVATIONS:
+            return first if kwargs.get("inplace") else torch.empty_like(first)
         return func(*args, **kwargs)
 
 
@@ -520,7 +532,7 @@ def _run(
 
     handles = [clone.get_submodule(path).register_forward_hook(hook(path)) for path in watched]
     try:
-        with torch.no_grad(), ShapeOnly():
+        with torch.no_grad(), ShapeOnly(activations=True):
             clone(torch.empty(1, *input_shape, device="meta"))
     except (RuntimeError, ValueError, AssertionError, TypeError, IndexError) as error:
         shape = "x".join(map(str, input_shape))
