@@ -1,8 +1,8 @@
 """Save an SE model's weights with what it takes to rebuild it, and load it back.
 
 A checkpoint is a plain dict (loadable with ``torch.load(..., weights_only=True)``): the format name and
-version, the base model's name, r, bias, the SE stages, the input shape used to find them, and the
-state_dict of the SE model.
+version, the base model's name (or factory), r, bias, the SE stages, the input shape used to find them,
+whether SE was added beside the model's own (``add_missing``), and the state_dict of the SE model.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def save(
     bias: bool,
     stages: Sequence[int],
     input_shape: Sequence[int],
+    add_missing: bool = False,
 ) -> None:
     """Write ``model``'s state_dict and its recipe to ``path`` atomically."""
     payload: dict[str, Any] = {
@@ -41,6 +42,7 @@ def save(
         "bias": bias,
         "stages": list(stages),
         "input_shape": list(input_shape),
+        "add_missing": add_missing,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     with atomic_output(path) as tmp:
@@ -60,6 +62,6 @@ def load(path: str | os.PathLike, base: nn.Module | None = None) -> nn.Module:
     if base is None:
         base = build_model(payload["model"], "cpu")
     model = inject(base, r=payload["r"], stages=payload["stages"], bias=payload["bias"],
-                   input_shape=payload["input_shape"])
+                   input_shape=payload["input_shape"], add_missing=payload.get("add_missing", False))
     model.load_state_dict(payload["state_dict"])
     return model

@@ -200,7 +200,8 @@ def profile(
                 on_sample=on_sample,
             )
         if save is not None:
-            checkpoint.save(save, real["se"], name=name, r=r, bias=bias, stages=se_stages, input_shape=input_shape)
+            checkpoint.save(save, real["se"], name=name, r=r, bias=bias, stages=se_stages, input_shape=input_shape,
+                            add_missing=add_missing and bool(found.native))
 
     base_params = num_params(meta_base)
     results, stage_rows = [], []

@@ -82,3 +82,15 @@ def test_token_se_matches_se_parameters_and_recalibrates_channels():
     assert torch.allclose(out, x * scale)
     grid = torch.randn(2, 5, 5, 64)  # Swin's N×H×W×C
     assert tokens(grid).shape == grid.shape
+
+
+def test_checkpoint_of_se_added_beside_native_se(tmp_path):
+    import seprof
+
+    path = tmp_path / "m.pt"
+    report = profile("mobilenet_v3_small", add_missing=True, latency=False, save=str(path), counters=("torch",))
+    assert report.add_missing and report.config("se").params_added == report.config("se").analytic_exact
+    model = seprof.load(path)
+    assert len(se_modules(model)) == 2
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
