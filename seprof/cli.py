@@ -62,7 +62,7 @@ R = Annotated[Optional[int], typer.Option("--r", help="SE reduction ratio r (hid
 ModelArg = Annotated[str, typer.Argument(help="A torchvision model name (seprof models) or package.module:function.")]
 AddMissing = Annotated[bool, typer.Option("--add-missing", help="For a model with its own SE: add SE to its blocks without one.")]
 Stages = Annotated[Optional[str], typer.Option("--stages", help="Stages to put SE in, e.g. 2,3,4 (default: all).")]
-Bias = Annotated[bool, typer.Option("--bias/--no-bias", help="SE FC layers with biases (the paper's ablations drop them).")]
+Bias = Annotated[Optional[bool], typer.Option("--bias/--no-bias", help="SE FC layers with biases (default; the paper's ablations drop them).")]
 Input = Annotated[Optional[str], typer.Option("--input", help="Input C x H x W, e.g. 3x224x224 (default: the model's).")]
 Batch = Annotated[int, typer.Option("--batch", help="Batch size for latency (MACs are per image).")]
 Device = Annotated[str, typer.Option("--device", help="Latency device: auto (CUDA if available), cpu or cuda.")]
@@ -93,9 +93,9 @@ def _errors(debug: bool) -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _stdout() -> Console:
+def _stdout(width: int = 160) -> Console:
     console = Console()
-    return console if console.is_terminal else Console(width=160)
+    return console if console.is_terminal else Console(width=width)
 
 
 def parse_stages(text: str | None, option: str = "--stages") -> list[int] | None:
@@ -166,6 +166,8 @@ def _run_profile(model: str, strip_stages, *, r: int | None, runs: int, latency:
     check_model_name(model)
     kwargs["r"] = 16 if r is None else r
     kwargs["explicit_r"] = r is not None
+    kwargs["explicit_bias"] = kwargs.get("bias") is not None
+    kwargs["bias"] = True if kwargs.get("bias") is None else kwargs["bias"]
     if not latency:
         return profile(model, strip_stages=strip_stages, latency=False, runs=runs, **kwargs)
     with _TimingBar(runs * (2 + len(strip_stages))) as bar:
@@ -184,7 +186,7 @@ def inject(
     model: ModelArg,
     r: R = None,
     stages: Stages = None,
-    bias: Bias = True,
+    bias: Bias = None,
     input: Input = None,
     batch: Batch = 1,
     device: Device = "auto",
@@ -222,7 +224,7 @@ def compare(
     strip_stage: Annotated[Optional[list[int]], typer.Option("--strip-stage", help="Stage whose SE to remove (repeat for several; default: the last SE stage).")] = None,
     r: R = None,
     stages: Stages = None,
-    bias: Bias = True,
+    bias: Bias = None,
     input: Input = None,
     batch: Batch = 1,
     device: Device = "auto",
@@ -269,7 +271,8 @@ def stages(
         from .stages import find_sites
 
         shape = parse_input(input) or default_input_shape(model)
-        render_stages(_stdout(), model, find_sites(build_model(model, "meta"), shape), model_family(model))
+        stage_map = find_sites(build_model(model, "meta"), shape, default_input_shape(model))
+        render_stages(_stdout(), model, stage_map, model_family(model))
 
 
 class _Bar:
@@ -356,7 +359,7 @@ def zoo(
         counters = ("fvcore", *ZOO_COUNTERS) if fvcore else ZOO_COUNTERS
         with _Bar("zoo", len(names)) as bar:
             rows = run_zoo(names, r=r, counters=counters, workers=workers, on_done=lambda row: bar.done(row.model))
-        render_zoo(_stdout(), rows, r, counters)
+        render_zoo(_stdout(width=200), rows, r, counters)
         for path, kind in ((csv, "csv"), (json, "json")):
             if path is not None:
                 write_zoo(rows, path, kind)

@@ -133,12 +133,18 @@ def _count_meta(
         if with_thop:
             import thop
 
+            hooks_before = {id(m): set(m._forward_hooks) for m in clone.modules()}
+            training = [(m, m.training) for m in clone.modules()]
             try:
                 thop_result = thop.profile(clone, inputs=(x,), verbose=False, ret_layer_info=True)
-            finally:
+            finally:  # thop removes its hooks and some buffers only when the pass succeeds
                 for module in clone.modules():
                     module._buffers.pop("total_ops", None)
                     module._buffers.pop("total_params", None)
+                    for key in set(module._forward_hooks) - hooks_before.get(id(module), set()):
+                        del module._forward_hooks[key]
+                for module, mode in training:
+                    module.training = mode
         else:
             clone(x)
     counts = {}
@@ -161,12 +167,38 @@ def _thop_count(model: nn.Module, result: tuple, scopes: Sequence[str]) -> Count
         return int(node[0])
 
     unknown: dict[str, int] = {}
-    for module in model.modules():
+
+    def add(name: str) -> None:
+        unknown[name] = unknown.get(name, 0) + 1
+
+    ops_by_path = _thop_ops_by_path(tree)
+    for path, module in model.named_modules():
         leaf = next(module.children(), None) is None
         if leaf and type(module) not in register_hooks and not isinstance(module, nn.Identity):
-            unknown[type(module).__name__] = unknown.get(type(module).__name__, 0) + 1
+            add(type(module).__name__)
+        elif not leaf and type(module) not in register_hooks and any(
+            "weight" in name for name, _ in module.named_parameters(recurse=False)
+        ):
+            add(f"{type(module).__name__} (own weights, used functionally)")  # e.g. attention's in-projection
+        elif leaf and type(module) in register_hooks and ops_by_path.get(path) == 0 and _has_weight(module):
+            add(f"{type(module).__name__} not called as a module")  # its weights used functionally, e.g. Swin's qkv
     notes = ("functional calls outside modules (residual add, SE scale multiply, flatten)",)
     return Count("thop", int(total), {s: scope(s) for s in scopes}, unknown, notes)
+
+
+def _thop_ops_by_path(tree: dict, prefix: str = "") -> dict[str, float]:
+    """thop's per-module counts, by module path."""
+    out: dict[str, float] = {}
+    for name, (ops, _params, children) in tree.items():
+        path = f"{prefix}.{name}" if prefix else name
+        out[path] = ops
+        out.update(_thop_ops_by_path(children, path))
+    return out
+
+
+def _has_weight(module: nn.Module) -> bool:
+    weight = getattr(module, "weight", None)
+    return isinstance(weight, torch.Tensor) and weight.numel() > 0
 
 
 def _torch_count(root: str, counter, log: _OpLog, norms: ShapeOnly, scopes: Sequence[str]) -> Count:

@@ -115,6 +115,7 @@ def profile(
     counters: Sequence[str] = COUNTER_NAMES,
     refuse_native: bool = False,
     explicit_r: bool = False,
+    explicit_bias: bool = False,
 ) -> Report:
     """Measure what SE costs in ``model``: parameters, MACs by up to three counters, and latency.
 
@@ -139,7 +140,8 @@ def profile(
         counters: which MAC counters to run ("fvcore", "thop", "torch").
         refuse_native: raise a ModelError for a model with its own SE (unless ``add_missing``), as ``inject``
             does; otherwise such a model is measured against itself without SE.
-        explicit_r: ``r`` was chosen by the user (an error for a model whose own SE keeps its widths).
+        explicit_r, explicit_bias: ``r`` / ``bias`` were chosen by the user (an error for a model whose own
+            SE blocks keep their widths and biases).
 
     Returns:
         A Report with one ConfigResult per configuration and one StageResult per (configuration, stage).
@@ -148,25 +150,28 @@ def profile(
         name = model
         input_shape = tuple(input_shape or default_input_shape(name))
         built = build_model(name, "meta")
+        probe = default_input_shape(name)
     else:
         name = type(model).__name__
         input_shape = tuple(input_shape or (3, 224, 224))
         built = meta_clone(model).eval()
+        probe = None
     check_timing_options(runs=runs, warmup=warmup, batch=batch, threads=threads)
     target = resolve_device(device, check_available=latency)
     if not latency:
         target = None
 
-    found = find_sites(built, input_shape)
+    found = find_sites(built, input_shape, probe)
     native = bool(found.native) and not add_missing
     if native:
         if refuse_native:
             raise native_refusal(name, found)
-        if explicit_r:
-            raise OptionError(
-                f"--r {r} applies to SE that seprof adds: {name}'s own SE blocks keep their widths "
-                "(use --add-missing to add SE with this r to its blocks without one)"
-            )
+        for given, option in ((explicit_r, f"--r {r}"), (explicit_bias, "--bias/--no-bias"), (save, "--save")):
+            if given:
+                raise OptionError(
+                    f"{option} applies to SE that seprof adds: {name}'s own SE blocks keep their widths and "
+                    "biases (use --add-missing to add SE to its blocks without one)"
+                )
         stage_map = found.native_map()
         sites = stage_map.select(stages)
         meta_base = strip_sites(built, stage_map.sites)

@@ -18,6 +18,7 @@ import functools
 import importlib
 import os
 import sys
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -245,26 +246,37 @@ def load_factory(spec: str) -> Callable[[], nn.Module]:
     return factory
 
 
+_REGISTER_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _register_on_meta() -> Iterator[None]:
-    """While active, every parameter and buffer a module registers is moved to the meta device."""
-    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+    """While active, every parameter and buffer a module registers *in this thread* is moved to the meta
+    device (other threads are unaffected; one such window at a time)."""
+    with _REGISTER_LOCK:
+        register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+        owner = threading.get_ident()
 
-    def parameter_on_meta(self: nn.Module, name: str, param: nn.Parameter | None) -> None:
-        if param is not None and param.device.type != "meta":
-            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
-        register_parameter(self, name, param)
+        def parameter_on_meta(self: nn.Module, name: str, param: nn.Parameter | None) -> None:
+            if param is not None and param.device.type != "meta" and threading.get_ident() == owner:
+                param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+            register_parameter(self, name, param)
 
-    def buffer_on_meta(self: nn.Module, name: str, tensor: torch.Tensor | None, persistent: bool = True) -> None:
-        if tensor is not None and tensor.device.type != "meta":
-            tensor = tensor.to("meta")
-        register_buffer(self, name, tensor, persistent)
+        def buffer_on_meta(self: nn.Module, name: str, tensor: torch.Tensor | None, persistent: bool = True) -> None:
+            if tensor is not None and tensor.device.type != "meta" and threading.get_ident() == owner:
+                tensor = tensor.to("meta")
+            register_buffer(self, name, tensor, persistent)
 
-    nn.Module.register_parameter, nn.Module.register_buffer = parameter_on_meta, buffer_on_meta
-    try:
-        yield
-    finally:
-        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
+        nn.Module.register_parameter, nn.Module.register_buffer = parameter_on_meta, buffer_on_meta
+        try:
+            yield
+        finally:
+            nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
+
+
+# Training-only heads left out: GoogLeNet's and Inception v3's auxiliary classifiers never run in eval mode,
+# so their parameters would only dilute every percentage.
+_BUILD_OPTIONS = {"googlenet": {"aux_logits": False}, "inception_v3": {"aux_logits": False}}
 
 
 def _torchvision(name: str) -> nn.Module:
@@ -272,23 +284,52 @@ def _torchvision(name: str) -> nn.Module:
         # GoogLeNet and Inception v3 warn that their default initialisation will change; seprof's weights
         # are random either way.
         warnings.simplefilter("ignore", FutureWarning)
-        return torchvision.models.get_model(name, weights=None)
+        return torchvision.models.get_model(name, weights=None, **_BUILD_OPTIONS.get(name, {}))
 
 
 def _construct(name: str, device: torch.device) -> nn.Module:
-    make = load_factory(name) if is_factory(name) else functools.partial(_torchvision, name)
+    make = _checked_factory(name) if is_factory(name) else functools.partial(_torchvision, name)
     if device.type != "meta":
         with torch.device(device):
             return make()
-    from .stages import ShapeOnly
+    from .stages import ShapeOnly, meta_clone
 
     try:
-        with torch.device("meta"), ShapeOnly():
+        with torch.device("meta"), ShapeOnly(init=True), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. load_state_dict into meta tensors is a no-op, and says so
             return make()
     except (NotImplementedError, RuntimeError):
+        pass
+    try:
         # The constructor computes on tensors (e.g. RegNet's widths): build on the CPU, weights on meta.
-        with _register_on_meta(), ShapeOnly():
+        with _register_on_meta(), ShapeOnly(init=True), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             return make().to("meta")
+    except (NotImplementedError, RuntimeError):
+        pass
+    # Last resort (e.g. a factory that moves its model to a device): real weights, then a meta copy.
+    with torch.device("cpu"):
+        try:
+            model = make()
+        except (NotImplementedError, RuntimeError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ModelError(f"{name} could not be built: {type(error).__name__}: {first}") from error
+    return meta_clone(model) if isinstance(model, nn.Module) else model
+
+
+def _checked_factory(spec: str) -> Callable[[], nn.Module]:
+    """The factory named by ``spec``, whose failures are reported as one-line ModelErrors."""
+    factory = load_factory(spec)
+
+    def make() -> nn.Module:
+        try:
+            return factory()
+        except (NotImplementedError, RuntimeError):
+            raise  # may be the meta device's doing: the caller retries another way
+        except Exception as error:  # noqa: BLE001 - a user's code can raise anything
+            raise ModelError(f"{spec}() failed: {type(error).__name__}: {error}") from error
+
+    return make
 
 
 def build_model(name: str, device: str | torch.device = "cpu", seed: int = 0) -> nn.Module:

@@ -189,6 +189,11 @@ def render_compare(console: Console, report: Report) -> None:
         f"{COUNTER_LABELS[n]}: {', '.join(report.counters[n]['skipped']) or '—'}" for n in report.counter_names) + "[/]")
 
 
+def _stride(stride: float) -> str:
+    """A measured stride: 16, or 8.5 for Inception's 299 → 35."""
+    return f"{round(stride, 1):g}"
+
+
 def _stage_table(title: str, stage_map: StageMap, native: bool) -> Table:
     table = Table(title=title, title_justify="left")
     cols = ["stage", "stride", "resolution", "blocks", "channels", *(["hidden"] if native else []), "names", "where"]
@@ -198,7 +203,7 @@ def _stage_table(title: str, stage_map: StageMap, native: bool) -> Table:
         first, last = info.sites[0], info.sites[-1]
         points = sorted({s.label for s in info.sites})
         hidden = ["/".join(map(str, sorted({s.hidden for s in info.sites})))] if native else []
-        table.add_row(str(info.stage), str(2**info.stage), resolution_text(info.resolution), str(info.blocks),
+        table.add_row(str(info.stage), _stride(info.sites[0].stride), resolution_text(info.resolution), str(info.blocks),
                       "/".join(map(str, sorted(set(info.channels)))), *hidden, f"{first.name}..{last.name}",
                       ", ".join(points))
     return table
@@ -212,14 +217,14 @@ def render_stages(console: Console, model: str, stage_map: StageMap, family: Fam
         console.print(f"SE goes: {family.where}. Source: {family.source}"
                       + (" (a placement choice, not a published one)." if family.choice else "."))
     if stage_map.native:
-        console.print(_stage_table(f"Its own SE blocks by stage (stage s = stride 2^s): {len(stage_map.native)}",
+        console.print(_stage_table(f"Its own SE blocks by stage (stage s = round(log2(stride))): {len(stage_map.native)}",
                                    stage_map.native_map(), native=True))
         console.print(f"'seprof compare {model}' measures them; " + (
             f"--add-missing adds seprof SE to the {len(stage_map.sites)} blocks without one."
             if stage_map.sites else "every block seprof knows in it already has SE."))
     if stage_map.sites:
         title = "Blocks without SE, where --add-missing adds it" if stage_map.native else "Where seprof adds SE"
-        console.print(_stage_table(f"{title} (stage s = stride 2^s): {len(stage_map.sites)} blocks",
+        console.print(_stage_table(f"{title} (stage s = round(log2(stride))): {len(stage_map.sites)} blocks",
                                    stage_map, native=False))
         console.print("SE point: " + "; ".join(describe(stage_map.sites)))
 
@@ -228,10 +233,11 @@ def render_zoo(console: Console, rows, r: int, counters) -> None:
     """The one-table static report of ``seprof zoo``."""
     table = Table(title=f"SE in every model: seprof's SE at all stages (r={r}), or the model's own SE "
                         "(per image, batch 1)", title_justify="left")
-    cols = ["model", "SE", "stages", "blocks", "base params", "SE params", "added %", "paper formula", "exact",
-            *(f"{COUNTER_LABELS[c]} base" for c in counters), *(f"{COUNTER_LABELS[c]} +SE" for c in counters)]
+    short = {"fvcore": "fvcore", "thop": "thop", "torch": "torch"}
+    cols = ["model", "SE", "stages", "blocks", "base params", "SE adds", "added %", "paper", "exact",
+            *(f"{short[c]} base" for c in counters), *(f"{short[c]} +SE" for c in counters)]
     for col in cols:
-        table.add_column(col, justify="left" if col in ("model", "SE", "stages") else "right")
+        table.add_column(col, justify="left" if col in ("model", "SE", "stages") else "right", no_wrap=True)
     failed = []
     for row in rows:
         if row.error:
@@ -248,7 +254,8 @@ def render_zoo(console: Console, rows, r: int, counters) -> None:
     console.print(
         "[dim]SE: added = seprof's SE blocks (r as given, FC biases) in every stage; native = the model's own "
         "SE blocks, each with its own width (paper formula with r = C/hidden), against the model without them. "
-        "MACs: each counter's MAC-equivalent ops (FLOPs = 2 × MACs); "
+        "paper: (2/r)·ΣC² (FC weights); exact: with the real hidden width and biases. "
+        "MACs: each counter's MAC-equivalent ops (FLOPs = 2 × MACs), base in G, +SE in ops; torch = torch's flop_counter; "
         + "; ".join(f"{COUNTER_LABELS[c]}: {COUNTER_NOTES[c].split(': ', 1)[1]}" for c in counters) + ".[/]"
     )
     for row in failed:

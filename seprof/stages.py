@@ -134,6 +134,7 @@ class Site:
         layout: "nchw", "nhwc" or "tokens".
         native: an SE block the model already has; ``hidden`` and ``bias`` then describe it.
         description: where the site is, in words.
+        stride: the measured stride of the features (stage = round(log2(stride))), at the probe input.
     """
 
     path: str
@@ -150,6 +151,7 @@ class Site:
     hidden: int | None = None
     bias: bool | None = None
     description: str = ""
+    stride: float = 0.0
 
     @property
     def name(self) -> str:
@@ -277,8 +279,8 @@ class ShapeOnly(torch.overrides.TorchFunctionMode):
 
     torch's meta kernels for batch_norm / layer_norm / group_norm are Python decompositions that cost about
     1 ms a call; these layers never change a shape, so on meta tensors their output is ``empty_like(input)``.
-    In-place value-only ops (weight initialisation: ``uniform_``, ``normal_``, ``fill_``...) on a meta tensor
-    return it unchanged, as they would anyway, only without the dispatch. ``calls`` counts the short-cut
+    With ``init`` (while building a model), in-place value-only ops (weight initialisation: ``uniform_``,
+    ``normal_``, ``fill_``...) on a meta tensor return it unchanged, as they would anyway, without the dispatch. ``calls`` counts the short-cut
     normalisation layers, by aten op name, for counters that report uncounted ops. With ``activations``,
     element-wise activations and dropout are short-cut too (for passes that report no op names).
     """
@@ -304,10 +306,11 @@ class ShapeOnly(torch.overrides.TorchFunctionMode):
         torch.nn.functional.dropout, torch.sigmoid, torch.tanh, torch.Tensor.sigmoid, torch.Tensor.tanh,
     }
 
-    def __init__(self, activations: bool = False) -> None:
+    def __init__(self, activations: bool = False, init: bool = False) -> None:
         super().__init__()
         self.calls: dict[str, int] = {}
         self.activations = activations
+        self.init = init
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -318,7 +321,7 @@ class ShapeOnly(torch.overrides.TorchFunctionMode):
         if name is not None:
             self.calls[name] = self.calls.get(name, 0) + 1
             return torch.empty_like(first)
-        if func in self._VALUES_ONLY:
+        if self.init and func in self._VALUES_ONLY:
             return first
         if self.activations and func in self._ACTIVATIONS:
             return first if kwargs.get("inplace") else torch.empty_like(first)
@@ -350,6 +353,7 @@ class _Candidate:
     layout: str
     description: str
     fallback: str | None = None  # used when ``point`` turns out to run more than once
+    fallback_description: str = ""
 
 
 def _join(*parts: str) -> str:
@@ -395,20 +399,39 @@ def _residual_points(model: nn.Module) -> dict[str, _Candidate]:
         is_add = (node.op == "call_function" and node.target in _ADDS) or (
             node.op == "call_method" and node.target in ("add", "add_"))
         args = [a for a in node.args[:2] if isinstance(a, torch.fx.Node)]
-        if not is_add or len(args) != 2:
+        if not is_add or len(args) != 2 or not all(_computed(a, ancestors) for a in args):
             continue
         branch = max(args, key=lambda a: len(ancestors[a]))
-        for _ in range(_MAX_WALK):
-            if branch.op == "call_module" or not branch.all_input_nodes:
-                break
-            branch = branch.all_input_nodes[0]
-        if branch.op != "call_module" or branch.target in found:
+        modules = _modules_upstream(branch, 2)
+        if not modules or modules[0].target in found:
             continue
-        block = branch.target.rpartition(".")[0]
+        point = modules[0].target
+        block = point.rpartition(".")[0]
         parent = model.get_submodule(block) if block else model
-        found[branch.target] = _Candidate(
-            block, type(parent).__name__, branch.target.rpartition(".")[2], "nchw",
-            "residual branch output, before the sum (generic rule)")
+        found[point] = _Candidate(
+            block, type(parent).__name__, point.rpartition(".")[2], "nchw",
+            "residual branch output, before the sum (generic rule)",
+            fallback=modules[1].target if len(modules) > 1 else None,
+            fallback_description="residual branch, before its shared activation module (generic rule)")
+    return found
+
+
+def _computed(node: torch.fx.Node, ancestors: dict) -> bool:
+    """Whether ``node`` is computed from the model's input (not a parameter or constant)."""
+    return node.op == "placeholder" or any(a.op == "placeholder" for a in ancestors[node])
+
+
+def _modules_upstream(node: torch.fx.Node, count: int) -> list[torch.fx.Node]:
+    """The first ``count`` module calls met walking up from ``node`` along first inputs (a few steps)."""
+    found = []
+    for _ in range(_MAX_WALK + count):
+        if node.op == "call_module":
+            found.append(node)
+            if len(found) == count:
+                break
+        if not node.all_input_nodes:
+            break
+        node = node.all_input_nodes[0]
     return found
 
 
@@ -419,12 +442,13 @@ def _unit_points(model: nn.Module) -> dict[str, _Candidate]:
     """Points after conv+BN+activation units (consecutive children of one module), e.g. a VGG-style stack."""
     found: dict[str, _Candidate] = {}
     for name, module in model.named_modules():
-        children = list(module.named_children())
+        children = [(n, m) for n, m in module._modules.items() if m is not None]  # a shared module under each name
         for (_, a), (bn_name, b), (act_name, c) in zip(children, children[1:], children[2:]):
             if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d) and isinstance(c, _ACTIVATIONS):
                 found[_join(name, act_name)] = _Candidate(
                     name, type(module).__name__, act_name, "nchw", "after conv+BN+activation (generic rule)",
-                    fallback=_join(name, bn_name))
+                    fallback=_join(name, bn_name),
+                    fallback_description="after conv+BN, before a shared activation module (generic rule)")
     return found
 
 
@@ -436,12 +460,14 @@ def generic_points(model: nn.Module) -> dict[str, _Candidate]:
 PROBE_SIZE = 224
 
 
-def find_sites(model: nn.Module, input_shape: Sequence[int]) -> StageMap:
+def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequence[int] | None = None) -> StageMap:
     """Find every place SE can go in ``model`` for a C×H×W ``input_shape``, and its native SE blocks.
 
     Runs a forward pass of a meta-device copy with hooks; ``model`` itself is untouched. Stage numbers are
-    a property of the architecture: for inputs smaller than 224×224 they come from a second pass at 224×224,
-    so late feature maps that shrink to 1×1 keep their stages apart.
+    a property of the architecture: they come from a pass at ``probe_shape`` (the model's usual input, by
+    default C×224×224) whenever the input differs, so late maps that shrink to 1×1, or valid-padding
+    roundings at odd sizes, do not move a block to another stage. A model that cannot run at the probe
+    shape (e.g. a fixed-size head) is numbered from ``input_shape`` itself.
     """
     known = _known_points(model)
     native = {name: m for name, m in model.named_modules() if is_native_se(m)}
@@ -452,15 +478,23 @@ def find_sites(model: nn.Module, input_shape: Sequence[int]) -> StageMap:
             f"{type(model).__name__} has nowhere seprof can put SE: no block it has a rule for, no residual "
             "addition and no conv+BN+activation unit (see the README, 'Your own model')"
         )
-    seen = _run(model, input_shape, candidates, native)
-    if min(input_shape[-2:]) < PROBE_SIZE:
-        probe = (*input_shape[:-2], PROBE_SIZE, PROBE_SIZE)
-        strides = [_stride(probe, layout, shape) for _, layout, shape in _run(model, probe, candidates, native)]
-    else:
-        strides = [_stride(input_shape, layout, shape) for _, layout, shape in seen]
+    seen = _run(model, input_shape, candidates, native, skip_repeated=generic)
+    if generic:
+        seen = [entry for entry in seen if len(entry[2]) == 4]  # the generic rules need N×C×H×W features
+    ratios = [_stride(input_shape, layout, shape) for _, layout, shape in seen]
+    probe = tuple(probe_shape or (*input_shape[:-2], PROBE_SIZE, PROBE_SIZE))
+    if tuple(input_shape) != probe:
+        try:
+            probed = {p: _stride(probe, layout, shape) for p, layout, shape in
+                      _run(model, probe, candidates, native, skip_repeated=generic)}
+        except ModelError:
+            probed = {}
+        if all(path in probed for path, _, _ in seen):
+            ratios = [probed[path] for path, _, _ in seen]
 
     sites, native_sites, counts = [], [], {}
-    for (path, layout, shape), stage in zip(seen, strides):
+    for (path, layout, shape), stride in zip(seen, ratios):
+        stage = round(math.log2(stride))
         channels, height, width = _dims(layout, shape)
         if path in native:
             se = native[path]
@@ -470,15 +504,16 @@ def find_sites(model: nn.Module, input_shape: Sequence[int]) -> StageMap:
             native_sites.append(Site(
                 path, block, type(owner).__name__, path[len(block) + 1 if block else 0:], stage, counts[key], channels,
                 height, width, layout, native=True, hidden=se.fc1.out_channels, bias=se.fc1.bias is not None,
-                description="the model's own SE block"))
+                description="the model's own SE block", stride=stride))
         else:
-            c = candidates[path] if path in candidates else next(x for x in candidates.values() if x.fallback == path)
-            if generic and layout != "nchw":
-                continue
+            primary = path in candidates
+            c = candidates[path] if primary else next(x for x in candidates.values() if x.fallback == path)
             counts[stage] = counts.get(stage, 0) + 1
-            point = c.point if path in candidates else c.fallback.rpartition(".")[2]
-            sites.append(Site(path, c.block, c.block_type, point, stage, counts[stage], channels, height, width,
-                              c.layout, description=c.description))
+            block = c.block if primary else path.rpartition(".")[0]
+            point = path[len(block) + 1 if block else 0:]
+            sites.append(Site(path, block, type(model.get_submodule(block) if block else model).__name__, point,
+                              stage, counts[stage], channels, height, width, c.layout,
+                              description=c.description if primary else c.fallback_description, stride=stride))
     if generic and not sites:
         raise ModelError(f"{type(model).__name__}: no residual branch or conv+BN+activation unit has 4-D features")
     return StageMap(tuple(int(d) for d in input_shape), tuple(sites), tuple(native_sites))
@@ -503,12 +538,16 @@ def _dims(layout: str, shape: torch.Size) -> tuple[int, int, int]:
     return shape[1], shape[-2], shape[-1]
 
 
-def _stride(input_shape: Sequence[int], layout: str, shape: torch.Size) -> int:
-    """The stage of features of ``shape``: from the height, or for tokens from √(input pixels / tokens)."""
+def _stride(input_shape: Sequence[int], layout: str, shape: torch.Size) -> float:
+    """The stride of features of ``shape``: input height / height, or for tokens √(input pixels / grid tokens),
+    where a class token (one token beside a square grid, as in ViT's 197 = 1 + 14²) is not part of the grid."""
     if layout == "tokens":
-        return round(math.log2(math.sqrt(input_shape[-2] * input_shape[-1] / shape[1])))
+        tokens = shape[1]
+        if math.isqrt(tokens) ** 2 != tokens and math.isqrt(tokens - 1) ** 2 == tokens - 1:
+            tokens -= 1
+        return math.sqrt(input_shape[-2] * input_shape[-1] / tokens)
     _, height, _ = _dims(layout, shape)
-    return stage_of(input_shape[-2], height)
+    return input_shape[-2] / height
 
 
 def _run(
@@ -516,6 +555,7 @@ def _run(
     input_shape: Sequence[int],
     candidates: dict[str, _Candidate],
     native: dict[str, nn.Module],
+    skip_repeated: bool = False,
 ) -> list[tuple[str, str, torch.Size]]:
     """(path, layout, output shape) of each site in forward order, from one meta-device forward pass."""
     clone = meta_model(model)
@@ -534,9 +574,11 @@ def _run(
     try:
         with torch.no_grad(), ShapeOnly(activations=True):
             clone(torch.empty(1, *input_shape, device="meta"))
-    except (RuntimeError, ValueError, AssertionError, TypeError, IndexError) as error:
+    except Exception as error:  # noqa: BLE001 - a model's forward can raise anything
         shape = "x".join(map(str, input_shape))
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "meta" in reason.lower() or isinstance(error, NotImplementedError):
+            reason += " (seprof runs shapes only, on the meta device: a forward that needs tensor values cannot be analysed)"
         raise ModelError(f"{type(model).__name__} cannot run on input {shape}: {reason}") from error
     finally:
         for handle in handles:
@@ -551,7 +593,7 @@ def _run(
             chosen.add(path)
         elif c.fallback and runs.get(c.fallback, 0) == 1:
             chosen.add(c.fallback)
-        elif runs.get(path, 0) > 1:
+        elif runs.get(path, 0) > 1 and not skip_repeated:
             raise ModelError(f"module {path!r} runs more than once per forward pass; seprof cannot place one SE block there")
     return [entry for entry in seen if entry[0] in chosen]
 

@@ -95,16 +95,18 @@ def strip_sites(model: nn.Module, sites: Iterable[Site]) -> nn.Module:
     return new
 
 
-def native_refusal(model: str, stage_map: StageMap) -> ModelError:
-    """The error for adding SE to a model that already has its own."""
+def native_refusal(model: str, stage_map: StageMap, command: bool = True) -> ModelError:
+    """The error for adding SE to a model that already has its own (``command``: name the CLI commands)."""
     stages = ",".join(map(str, stage_map.native_map().stage_numbers))
+    flag, measure = ("--add-missing", f"'seprof compare {model}'") if command else (
+        "add_missing=True", "seprof.profile or seprof.strip")
     missing = (
-        f"or --add-missing to add SE to its {len(stage_map.sites)} blocks without one"
+        f"or {flag} to add SE to its {len(stage_map.sites)} blocks without one"
         if stage_map.sites else "(every block seprof knows in it already has SE)"
     )
     return ModelError(
         f"{model} already has {len(stage_map.native)} SE blocks of its own (stages {stages}): use "
-        f"'seprof compare {model}' (or seprof.strip) to measure them, {missing}"
+        f"{measure} to measure them, {missing}"
     )
 
 
@@ -149,7 +151,7 @@ def inject(
     """
     stage_map = find_sites(model, input_shape)
     if stage_map.native and not add_missing:
-        raise native_refusal(type(model).__name__, stage_map)
+        raise native_refusal(type(model).__name__, stage_map, command=False)
     if not stage_map.sites:
         raise ModelError(f"every block of {type(model).__name__} that seprof knows already has an SE block")
     return inject_sites(model, stage_map.select(stages), r=r, bias=bias)

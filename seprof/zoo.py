@@ -126,6 +126,15 @@ def run_zoo(
     return parallel_map(functools.partial(zoo_row, r=r, counters=tuple(counters)), names, workers, on_done)
 
 
+def _preload() -> None:
+    """Import what every worker needs once, before forking, instead of once per worker."""
+    import thop  # noqa: F401
+    import torch.fx  # noqa: F401
+    import torch.utils.flop_counter  # noqa: F401
+
+    from . import measure  # noqa: F401
+
+
 def parallel_map(
     fn: Callable[[str], T], names: Sequence[str], workers: int | None = None, on_done: Callable[[T], None] | None = None
 ) -> list[T]:
@@ -140,6 +149,7 @@ def parallel_map(
             if on_done:
                 on_done(results[name])
     else:
+        _preload()
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {pool.submit(fn, name): name for name in names}
@@ -175,7 +185,7 @@ def model_info(name: str) -> ModelInfo:
     from .stages import find_sites
 
     shape = default_input_shape(name)
-    stage_map = find_sites(build_model(name, "meta"), shape)
+    stage_map = find_sites(build_model(name, "meta"), shape, shape)
     stages = sorted({s.stage for s in (*stage_map.sites, *stage_map.native)})
     return ModelInfo(name, model_family(name).name, "x".join(map(str, shape)), ",".join(map(str, stages)),
                      len(stage_map.sites), len(stage_map.native))

@@ -58,3 +58,28 @@ def test_counters_leave_no_trace_on_a_real_model():
     assert not any(name.startswith("total_") for name, _ in model.named_buffers())
     after = model.state_dict()
     assert list(after) == list(before) and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_failed_thop_pass_leaves_no_hooks_or_buffers(resnet18_meta):
+    from seprof.counters import count_thop
+
+    with pytest.raises(RuntimeError):
+        count_thop(resnet18_meta, (1, 224, 224), [])  # one input channel: the first conv fails
+    assert hooks_of(resnet18_meta) == []
+    assert not any(name.startswith("total_") for name, _ in resnet18_meta.named_buffers())
+    assert count_thop(resnet18_meta, (3, 224, 224), []).macs == count_thop(resnet18_meta, (3, 224, 224), []).macs
+
+
+def test_thop_says_what_it_cannot_see_in_attention():
+    from seprof.counters import count_thop
+    from seprof.models import build_model
+
+    vit = count_thop(build_model("vit_b_16", "meta"), (3, 224, 224), [])
+    assert "MultiheadAttention (own weights, used functionally) ×12" in vit.skipped
+    swin = count_thop(build_model("swin_t", "meta"), (3, 224, 224), [])
+    assert "Linear not called as a module ×24" in swin.skipped
+
+
+def test_torch_counter_lists_in_place_adds(resnet50_counts):
+    _, _, counts, base = resnet50_counts
+    assert "aten::add_ ×16" in base["torch"].skipped and "aten::batch_norm ×53" in base["torch"].skipped

@@ -94,3 +94,13 @@ def test_checkpoint_of_se_added_beside_native_se(tmp_path):
     assert len(se_modules(model)) == 2
     with torch.no_grad():
         assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
+
+
+def test_native_models_refuse_options_for_added_se(tmp_path):
+    for kwargs, option in (({"bias": False, "explicit_bias": True}, "--bias/--no-bias"),
+                           ({"save": str(tmp_path / "m.pt")}, "--save")):
+        with pytest.raises(OptionError, match=f"{option} applies to SE that seprof adds"):
+            profile("mobilenet_v3_small", latency=False, counters=("torch",), **kwargs)
+    assert not (tmp_path / "m.pt").exists()
+    with pytest.raises(ModelError, match="use seprof.profile or seprof.strip to measure them, or add_missing=True"):
+        inject(build_model("mobilenet_v3_small", "meta"))

@@ -55,3 +55,22 @@ def test_token_layouts():
     assert (vit.layout, vit.channels, vit.feature_shape) == ("tokens", 768, (197, 768))
     swin = find_sites(build_model("swin_t", "meta"), (3, 224, 224)).sites[0]
     assert (swin.layout, swin.channels, swin.feature_shape) == ("nhwc", 96, (56, 56, 96))
+
+
+def test_stage_numbers_do_not_move_with_the_input_size():
+    model = build_model("inception_v3", "meta")
+    for size in (230, 299, 342):
+        stage_map = find_sites(model, (3, size, size), (3, 299, 299))
+        assert stage_map.stage_numbers == (3, 4, 5), size
+    assert round(stage_map.sites[0].stride, 2) == 8.54  # 299 / 35
+
+
+def test_vit_h_14_stride_is_14():
+    site = find_sites(build_model("vit_h_14", "meta"), (3, 224, 224)).sites[0]
+    assert (site.stage, site.stride) == (4, 14.0)
+
+
+def test_auxiliary_classifiers_are_not_built():
+    googlenet = build_model("googlenet", "meta")
+    assert not any(name.startswith("aux") for name, _ in googlenet.named_modules())
+    assert sum(p.numel() for p in googlenet.parameters()) == 6_624_904

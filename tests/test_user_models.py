@@ -54,8 +54,52 @@ def test_inject_and_profile_a_factory():
         ("user_models:missing", UnknownModelError, "has no 'missing'"),
         ("no_such_package.models:build", UnknownModelError, "cannot import 'no_such_package.models'"),
         (":build", UnknownModelError, "is not package.module:function"),
+        ("user_models:Block", ModelError, r"user_models:Block\(\) failed: TypeError: .*missing 1 required"),
+        ("user_models:build_tiny_vit", ModelError, "no residual branch or conv\\+BN\\+activation unit has 4-D features"),
+        ("user_models:build_cifar", ModelError, "Cifar cannot run on input 3x224x224"),
+        ("user_models:build_needs_values", ModelError, "a forward that needs tensor values cannot be analysed"),
     ],
 )
 def test_refusals(spec, error, message):
     with pytest.raises(error, match=message):
         sites(spec)
+
+
+def test_a_fixed_input_model_is_numbered_from_its_own_input():
+    stage_map = find_sites(build_model("user_models:build_cifar", "meta"), (3, 32, 32))
+    assert [(s.stage, s.path) for s in stage_map.sites] == [(0, "f.2"), (1, "f.5")]
+
+
+def test_shared_activation_modules_fall_back_to_the_bn():
+    residual = sites("user_models:build_shared_act")
+    assert [s.path for s in residual.sites] == ["1.bn2", "2.bn2"]
+    assert "shared activation" in residual.sites[0].description
+    stack = sites("user_models:build_shared_relu_stack")
+    assert [s.path for s in stack.sites] == ["1", "4"]
+
+
+def test_adding_a_parameter_is_not_a_residual():
+    stage_map = sites("user_models:build_pos_embed")
+    assert [(s.path, s.description) for s in stage_map.sites] == [("body.2", "after conv+BN+activation (generic rule)")]
+
+
+def test_factories_that_resist_the_meta_device_are_built_for_real_then_copied():
+    model = build_model("user_models:build_resnet18_on_cpu", "meta")
+    assert all(p.is_meta for p in model.parameters())
+    assert len(find_sites(model, SHAPE).sites) == 8
+
+
+def test_building_on_meta_affects_only_the_building_thread():
+    import threading
+
+    from seprof.models import _register_on_meta
+
+    original = torch.nn.Module.register_parameter
+    made = {}
+    with _register_on_meta():
+        other = threading.Thread(target=lambda: made.update(linear=torch.nn.Linear(2, 2)))
+        other.start()
+        other.join()
+        here = torch.nn.Linear(2, 2)
+    assert here.weight.is_meta and not made["linear"].weight.is_meta
+    assert torch.nn.Module.register_parameter is original
