@@ -64,7 +64,12 @@ AddMissing = Annotated[bool, typer.Option("--add-missing", help="For a model wit
 Stages = Annotated[Optional[str], typer.Option("--stages", help="Stages to put SE in, e.g. 2,3,4 (default: all).")]
 Bias = Annotated[Optional[bool], typer.Option("--bias/--no-bias", help="SE FC layers with biases (default; the paper's ablations drop them).")]
 Input = Annotated[Optional[str], typer.Option("--input", help="Input C x H x W, e.g. 3x224x224 (default: the model's).")]
-Batch = Annotated[int, typer.Option("--batch", help="Batch size for latency (MACs are per image).")]
+Batch = Annotated[str, typer.Option("--batch", help="Batch size(s) for latency, e.g. 1,8,32: one interleaved run each (MACs are per image).")]
+Mode = Annotated[str, typer.Option("--mode", help="infer (forward, inference mode) or train (forward + backward, train mode).")]
+Dtype = Annotated[str, typer.Option("--dtype", help="float32, float16 (CUDA) or bfloat16, by autocast.")]
+ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="Time models and input in channels-last memory format.")]
+Budget = Annotated[Optional[float], typer.Option("--budget", help="Seconds per timing run: keep sampling past --runs until each ratio's 95% CI is within ±1%.")]
+Memory = Annotated[bool, typer.Option("--memory", help="Also measure each configuration's peak memory per call.")]
 Device = Annotated[str, typer.Option("--device", help="Latency device: auto (CUDA if available), cpu or cuda.")]
 NoLatency = Annotated[bool, typer.Option("--no-latency", help="Skip timing; report parameters and MACs only.")]
 Runs = Annotated[int, typer.Option("--runs", help="Timed samples per model (interleaved rounds).")]
@@ -134,8 +139,8 @@ def _check_outputs(*paths: str | None) -> None:
 class _TimingBar:
     """A rich progress bar on stderr that appears with the first timed sample and is gone when done."""
 
-    def __init__(self, total: int) -> None:
-        self.total = total
+    def __init__(self, total: int | None) -> None:
+        self.total = total  # None: open-ended (adaptive sampling, attribution)
         self.progress: Progress | None = None
 
     def advance(self) -> None:
@@ -159,6 +164,17 @@ class _TimingBar:
             self.progress.stop()
 
 
+def parse_batches(text: str) -> list[int]:
+    """'1,8,32' → [1, 8, 32] (order kept, duplicates dropped)."""
+    try:
+        values = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        values = []
+    if not values:
+        raise OptionError(f"--batch {text!r} is not a comma-separated list of batch sizes, e.g. 1,8,32")
+    return list(dict.fromkeys(values))
+
+
 def _run_profile(model: str, strip_stages, *, r: int | None, runs: int, latency: bool, **kwargs) -> Report:
     from .measure import profile
     from .models import check_model_name
@@ -168,9 +184,11 @@ def _run_profile(model: str, strip_stages, *, r: int | None, runs: int, latency:
     kwargs["explicit_r"] = r is not None
     kwargs["explicit_bias"] = kwargs.get("bias") is not None
     kwargs["bias"] = True if kwargs.get("bias") is None else kwargs["bias"]
+    kwargs["batch"] = parse_batches(kwargs["batch"])
     if not latency:
         return profile(model, strip_stages=strip_stages, latency=False, runs=runs, **kwargs)
-    with _TimingBar(runs * (2 + len(strip_stages))) as bar:
+    fixed = kwargs.get("budget") is None and not kwargs.get("attribute")
+    with _TimingBar(runs * (2 + len(strip_stages)) * len(kwargs["batch"]) if fixed else None) as bar:
         return profile(model, strip_stages=strip_stages, latency=True, runs=runs, on_sample=bar.advance, **kwargs)
 
 
@@ -188,12 +206,17 @@ def inject(
     stages: Stages = None,
     bias: Bias = None,
     input: Input = None,
-    batch: Batch = 1,
+    batch: Batch = "1",
     device: Device = "auto",
     no_latency: NoLatency = False,
     runs: Runs = 20,
     warmup: Warmup = 3,
     threads: Threads = None,
+    mode: Mode = "infer",
+    dtype: Dtype = "float32",
+    channels_last: ChannelsLast = False,
+    budget: Budget = None,
+    memory: Memory = False,
     csv: Csv = None,
     stages_csv: StagesCsv = None,
     json: Json = None,
@@ -207,7 +230,8 @@ def inject(
         report = _run_profile(
             model, (), r=r, stages=parse_stages(stages), bias=bias, input_shape=parse_input(input), batch=batch,
             device=device, latency=not no_latency, runs=runs, warmup=warmup, threads=threads, save=save,
-            add_missing=add_missing, refuse_native=True,
+            add_missing=add_missing, refuse_native=True, mode=mode, dtype=dtype, channels_last=channels_last,
+            budget=budget, memory=memory,
         )
         console = _stdout()
         from .render import render_inject
@@ -226,12 +250,18 @@ def compare(
     stages: Stages = None,
     bias: Bias = None,
     input: Input = None,
-    batch: Batch = 1,
+    batch: Batch = "1",
     device: Device = "auto",
     no_latency: NoLatency = False,
     runs: Runs = 20,
     warmup: Warmup = 3,
     threads: Threads = None,
+    mode: Mode = "infer",
+    dtype: Dtype = "float32",
+    channels_last: ChannelsLast = False,
+    budget: Budget = None,
+    memory: Memory = False,
+    attribute: Annotated[bool, typer.Option("--attribute", help="Also time SE in each stage alone: per-stage shares of parameters, work and latency.")] = False,
     csv: Csv = None,
     stages_csv: StagesCsv = None,
     json: Json = None,
@@ -250,7 +280,8 @@ def compare(
         report = _run_profile(
             model, (removed,), r=r, stages=chosen, bias=bias, input_shape=parse_input(input), batch=batch,
             device=device, latency=not no_latency, runs=runs, warmup=warmup, threads=threads,
-            add_missing=add_missing,
+            add_missing=add_missing, mode=mode, dtype=dtype, channels_last=channels_last, budget=budget,
+            memory=memory, attribute=attribute,
         )
         from .render import render_compare
 

@@ -1,12 +1,20 @@
-"""Latency of several models measured in one run, interleaved.
+"""Latency (and peak memory) of several models measured in one run, interleaved.
 
-Method: every model gets ``warmup`` untimed calls and one calibration call; then ``runs`` rounds, each
-timing every model once, the order rotated each round so no model always runs first. A sample is the mean of
-``number`` back-to-back calls under ``torch.inference_mode``, timed with ``time.perf_counter`` between two
-device synchronisations (CUDA kernels run asynchronously), with a fixed torch thread count; ``number`` is
-the same for all models, chosen so that a sample of the fastest model lasts at least ~20 ms. Medians and interquartile
-ranges are over the samples; a ratio's spread comes from the per-round paired ratios, which cancels drift
-that affects both models alike (thermal state, other load).
+Method: every model gets ``warmup`` untimed calls and one calibration call; then rounds, each timing every
+model once, the order rotated each round so no model always runs first. A sample is the mean of ``number``
+back-to-back calls, timed with ``time.perf_counter`` between two device synchronisations (CUDA kernels run
+asynchronously), with a fixed torch thread count; ``number`` is the same for all models, chosen so that a
+sample of the fastest model lasts at least ~20 ms. Medians and interquartile ranges are over the samples; a
+ratio's spread comes from the per-round paired ratios, which cancels drift that affects both models alike
+(thermal state, other load), and its 95% confidence interval from a bootstrap of those ratios.
+
+``runs`` rounds are always taken; with a ``budget`` (seconds), rounds continue until every ratio's 95% CI is
+within ±``target`` (1%) of its median, or the budget is spent.
+
+Modes: "infer" is a forward pass under ``torch.inference_mode``; "train" is the model in train mode, forward,
+and backward of the output's sum, gradients cleared before each call (no optimizer step). ``dtype``
+float16/bfloat16 runs under autocast (CUDA: both; CPU: bfloat16 only). ``channels_last`` converts models and
+input to the channels-last memory format.
 """
 
 from __future__ import annotations
@@ -15,25 +23,49 @@ import contextlib
 import math
 import statistics
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .errors import DeviceError, OptionError
 
 DEVICES = ("auto", "cpu", "cuda")
+MODES = ("infer", "train")
+DTYPES = ("float32", "float16", "bfloat16")
 MIN_SAMPLE_S = 0.02
+CI_TARGET = 0.01
+MAX_ROUNDS = 1000
 
 
-def check_timing_options(runs: int, warmup: int, batch: int, threads: int | None) -> None:
+def check_timing_options(
+    runs: int,
+    warmup: int,
+    batch: int | Sequence[int],
+    threads: int | None,
+    mode: str = "infer",
+    dtype: str = "float32",
+    budget: float | None = None,
+    device: torch.device | None = None,
+) -> None:
     """Raise an OptionError for a timing setting out of range."""
-    for option, value, low in (("--runs", runs, 1), ("--warmup", warmup, 0), ("--batch", batch, 1)):
+    batches = [batch] if isinstance(batch, int) else list(batch)
+    for option, value, low in (("--runs", runs, 1), ("--warmup", warmup, 0), *(("--batch", b, 1) for b in batches)):
         if value < low:
             raise OptionError(f"{option} {value} is invalid: it must be at least {low}")
     if threads is not None and threads < 1:
         raise OptionError(f"--threads {threads} is invalid: it must be at least 1 (default: torch's setting)")
+    if mode not in MODES:
+        raise OptionError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
+    if dtype not in DTYPES:
+        raise OptionError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    if dtype == "float16" and device is not None and device.type == "cpu":
+        raise OptionError("--dtype float16 is not supported on the CPU: use bfloat16 or float32 there")
+    if budget is not None and not budget > 0:
+        raise OptionError(f"--budget {budget} is invalid: give a time in seconds above 0")
 
 
 def resolve_device(device: str, check_available: bool = True) -> torch.device:
@@ -94,6 +126,27 @@ def ratio(a: Timing, b: Timing) -> tuple[float, float, float]:
     return quartiles([x / y for x, y in zip(a.samples_ms, b.samples_ms)])
 
 
+def median_ci(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% bootstrap confidence interval (percentile method) of the median of ``values``."""
+    import random
+
+    if len(values) < 2:
+        return values[0], values[0]
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
+def ratio_ci(a: Timing, b: Timing) -> tuple[float, float]:
+    """95% bootstrap CI of the median per-round ratio a/b."""
+    return median_ci([x / y for x, y in zip(a.samples_ms, b.samples_ms)])
+
+
+def delta(a: Timing, b: Timing) -> tuple[float, float, float]:
+    """Quartiles of the per-round differences a − b in ms (paired, like ``ratio``)."""
+    return quartiles([x - y for x, y in zip(a.samples_ms, b.samples_ms)])
+
+
 @dataclass(frozen=True)
 class TimingSetup:
     """How the timings were taken."""
@@ -106,7 +159,11 @@ class TimingSetup:
     runs: int
     warmup: int
     number: int
-    method: str = "perf_counter between device syncs, inference_mode, models interleaved, order rotated each round"
+    mode: str = "infer"
+    channels_last: bool = False
+    budget_s: float | None = None
+    seconds: float = 0.0
+    method: str = "perf_counter between device syncs, models interleaved, order rotated each round"
 
 
 @contextlib.contextmanager
@@ -120,15 +177,54 @@ def torch_threads(threads: int):
         torch.set_num_threads(previous)
 
 
-def _sample(model: nn.Module, x: torch.Tensor, number: int) -> float:
-    """Seconds per call of ``model(x)``, averaged over ``number`` calls."""
+def _step(model: nn.Module, x: torch.Tensor, mode: str) -> None:
+    """One call: a forward pass, or in train mode forward + backward (gradients cleared first)."""
+    if mode == "train":
+        model.zero_grad(set_to_none=True)
+        out = model(x)
+        (out if isinstance(out, torch.Tensor) else out[0]).float().sum().backward()
+    else:
+        model(x)
+
+
+def _sample(model: nn.Module, x: torch.Tensor, number: int, mode: str = "infer") -> float:
+    """Seconds per call of ``model(x)`` (and backward in train mode), averaged over ``number`` calls."""
     sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
     sync()
     start = time.perf_counter()
     for _ in range(number):
-        model(x)
+        _step(model, x, mode)
     sync()
     return (time.perf_counter() - start) / number
+
+
+def _autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=getattr(torch, dtype))
+
+
+def _grad_context(mode: str) -> contextlib.AbstractContextManager:
+    return torch.enable_grad() if mode == "train" else torch.inference_mode()
+
+
+def prepare(models: Mapping[str, nn.Module], mode: str, channels_last: bool) -> None:
+    """Put the (seprof-owned) models in the mode's train/eval state and memory format, in place."""
+    for model in models.values():
+        model.train(mode == "train")
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+
+
+def _converged(samples: Mapping[str, list[float]], names: Sequence[str], target: float) -> bool:
+    base = Timing(tuple(samples[names[0]]))
+    for name in names[1:]:
+        t = Timing(tuple(samples[name]))
+        lo, hi = ratio_ci(t, base)
+        mid = ratio(t, base)[1]
+        if (hi - lo) / 2 > target * mid:
+            return False
+    return True
 
 
 def time_models(
@@ -140,28 +236,111 @@ def time_models(
     warmup: int = 3,
     threads: int | None = None,
     on_sample: Callable[[], None] | None = None,
+    mode: str = "infer",
+    dtype: str = "float32",
+    channels_last: bool = False,
+    budget: float | None = None,
+    target: float = CI_TARGET,
 ) -> tuple[TimingSetup, dict[str, Timing]]:
-    """Time the forward pass (inference mode, float32) of each model on a random batch, interleaved.
+    """Time each model on a random batch, interleaved (see the module docstring for the method).
 
-    The models must already be on ``device`` in eval mode; they are not modified. ``on_sample`` is called
-    after every timed sample (``runs`` × number of models in all), e.g. to advance a progress bar.
+    The models must already be on ``device``; they are put in train/eval mode and memory format for
+    ``mode``/``channels_last`` (seprof's own copies: callers pass models they own). The first model is the
+    reference for the adaptive stopping rule. ``on_sample`` is called after every timed sample.
     """
-    check_timing_options(runs, warmup, batch, threads)
+    check_timing_options(runs, warmup, batch, threads, mode, dtype, budget, device)
     threads = threads if threads is not None else torch.get_num_threads()
+    prepare(models, mode, channels_last)
     x = torch.randn(batch, *input_shape, device=device)
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
     samples: dict[str, list[float]] = {name: [] for name in models}
     names = list(models)
-    with torch.inference_mode(), torch_threads(threads):
+    started = time.perf_counter()
+    with _grad_context(mode), _autocast(device, dtype), torch_threads(threads):
         fastest = math.inf
         for model in models.values():
             for _ in range(warmup):
-                model(x)
-            fastest = min(fastest, _sample(model, x, 1))
+                _step(model, x, mode)
+            fastest = min(fastest, _sample(model, x, 1, mode))
         number = max(1, math.ceil(MIN_SAMPLE_S / max(fastest, 1e-9)))
-        for i in range(runs):
+        i = 0
+        while True:
             for name in names[i % len(names):] + names[: i % len(names)]:
-                samples[name].append(_sample(models[name], x, number) * 1e3)
+                samples[name].append(_sample(models[name], x, number, mode) * 1e3)
                 if on_sample is not None:
                     on_sample()
-    setup = TimingSetup(device.type, device_name(device), "float32", batch, threads, runs, warmup, number)
+            i += 1
+            if i < runs:
+                continue
+            if budget is None or time.perf_counter() - started >= budget or i >= MAX_ROUNDS:
+                break
+            if len(names) > 1 and _converged(samples, names, target):
+                break
+    seconds = time.perf_counter() - started
+    setup = TimingSetup(device.type, device_name(device), dtype, batch, threads, i, warmup, number, mode,
+                        channels_last, budget, round(seconds, 3))
     return setup, {name: Timing(tuple(s)) for name, s in samples.items()}
+
+
+class _LiveBytes(TorchDispatchMode):
+    """Tracks the bytes of tensor storages that ops create while it is active, and their peak."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[int, int] = {}
+        self.current = 0
+        self.peak = 0
+
+    def _release(self, key: int) -> None:
+        self.current -= self.live.pop(key, 0)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor) and t.device.type == "cpu":
+                storage = t.untyped_storage()
+                key = storage.data_ptr()
+                if key and key not in self.live:
+                    self.live[key] = storage.nbytes()
+                    self.current += storage.nbytes()
+                    self.peak = max(self.peak, self.current)
+                    weakref.finalize(storage, self._release, key)
+        return out
+
+
+def peak_memory(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    batch: int,
+    device: torch.device,
+    mode: str = "infer",
+    dtype: str = "float32",
+    channels_last: bool = False,
+) -> int:
+    """Peak bytes one call needs beyond what is already allocated (weights, input).
+
+    CUDA: ``torch.cuda.max_memory_allocated`` over the call minus the allocation before it. CPU: the peak of
+    the bytes held by tensors that the call's ops create (activations, saved tensors for backward, gradients),
+    tracked through the dispatcher: deterministic, and blind to allocator caching and non-tensor memory.
+    """
+    prepare({"m": model}, mode, channels_last)
+    x = torch.randn(batch, *input_shape, device=device)
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    model.zero_grad(set_to_none=True)
+    with _grad_context(mode), _autocast(device, dtype):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            before = torch.cuda.memory_allocated(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            _step(model, x, mode)
+            torch.cuda.synchronize(device)
+            peak = torch.cuda.max_memory_allocated(device) - before
+        else:
+            tracker = _LiveBytes()
+            with tracker:
+                _step(model, x, mode)
+            peak = tracker.peak
+    model.zero_grad(set_to_none=True)
+    return int(peak)

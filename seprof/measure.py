@@ -22,10 +22,10 @@ from torch import nn
 from . import __version__, checkpoint
 from .accounting import SEWork, fc_params, hidden_channels, percent, se_work
 from .counters import COUNTER_NAMES, COUNTER_NOTES, count_with_blocks
-from .latency import check_timing_options, ratio, resolve_device, time_models
+from .latency import check_timing_options, delta, peak_memory, prepare, ratio, ratio_ci, resolve_device, time_models
 from .models import build_model, default_input_shape
 from .errors import ModelError, OptionError
-from .report import ConfigResult, Latency, Report, StageResult
+from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
 from .stages import Site, StageMap, check_stages, find_sites, meta_clone
 from .surgery import check_r, inject_sites, native_refusal, scope_of, se_at, strip_sites
 
@@ -103,7 +103,7 @@ def profile(
     bias: bool = True,
     strip_stages: Sequence[Sequence[int]] = (),
     input_shape: Sequence[int] | None = None,
-    batch: int = 1,
+    batch: int | Sequence[int] = 1,
     device: str = "auto",
     latency: bool = True,
     runs: int = 20,
@@ -116,6 +116,12 @@ def profile(
     refuse_native: bool = False,
     explicit_r: bool = False,
     explicit_bias: bool = False,
+    attribute: bool = False,
+    mode: str = "infer",
+    dtype: str = "float32",
+    channels_last: bool = False,
+    budget: float | None = None,
+    memory: bool = False,
 ) -> Report:
     """Measure what SE costs in ``model``: parameters, MACs by up to three counters, and latency.
 
@@ -138,6 +144,11 @@ def profile(
         add_missing: for a model with its own SE blocks, add seprof SE to its blocks without one; "base" is
             then the model as built.
         counters: which MAC counters to run ("fvcore", "thop", "torch").
+        attribute: add one configuration per SE stage, "se_only_<s>" (SE in that stage alone), for the
+            per-stage attribution of latency (``Report.attribution``).
+        mode, dtype, channels_last, budget: how to time (see ``seprof.latency``); ``batch`` may be several
+            batch sizes, each timed in its own interleaved run.
+        memory: measure each configuration's peak memory per call (see ``latency.peak_memory``).
         refuse_native: raise a ModelError for a model with its own SE (unless ``add_missing``), as ``inject``
             does; otherwise such a model is measured against itself without SE.
         explicit_r, explicit_bias: ``r`` / ``bias`` were chosen by the user (an error for a model whose own
@@ -156,8 +167,9 @@ def profile(
         input_shape = tuple(input_shape or (3, 224, 224))
         built = meta_clone(model).eval()
         probe = None
-    check_timing_options(runs=runs, warmup=warmup, batch=batch, threads=threads)
+    batches = [batch] if isinstance(batch, int) else list(batch)
     target = resolve_device(device, check_available=latency)
+    check_timing_options(runs, warmup, batches, threads, mode, dtype, budget, target)
     if not latency:
         target = None
 
@@ -189,21 +201,43 @@ def profile(
     for removed in strip_stages:
         check_stages(removed, se_stages, "SE is in stages")
 
-    configs: dict[str, nn.Module] = {"base": meta_base, "se": meta_se}
+    kept_by_config: dict[str, list[Site]] = {"base": [], "se": list(sites)}
     for removed in strip_stages:
-        configs[config_name(removed)] = strip_sites(meta_se, [s for s in sites if s.stage in removed])
+        kept_by_config[config_name(removed)] = [s for s in sites if s.stage not in removed]
+    if attribute:
+        for stage in se_stages:
+            kept_by_config[f"se_only_{stage}"] = [s for s in sites if s.stage == stage]
+    configs: dict[str, nn.Module] = {"base": meta_base, "se": meta_se}
+    for config, kept in kept_by_config.items():
+        if config not in configs:
+            configs[config] = strip_sites(meta_se, [s for s in sites if s not in kept])
 
     blocks = [(scope_of(s), se_at(meta_se, s), s.feature_shape) for s in sites]
     counts = count_with_blocks(meta_base, input_shape, blocks, counters)
 
-    timings, setup = {}, None
+    runs_by_batch: list[LatencyRun] = []
     if target is not None or save is not None:
-        real = _real_models(model, name, stage_map, sites, native, r, bias, strip_stages, target or torch.device("cpu"))
+        real = _real_models(model, name, stage_map, sites, native, r, bias, kept_by_config,
+                            target or torch.device("cpu"))
         if target is not None:
-            setup, timings = time_models(
-                real, input_shape, batch=batch, device=target, runs=runs, warmup=warmup, threads=threads,
-                on_sample=on_sample,
-            )
+            for b in batches:
+                try:
+                    setup, timings = time_models(
+                        real, input_shape, batch=b, device=target, runs=runs, warmup=warmup, threads=threads,
+                        on_sample=on_sample, mode=mode, dtype=dtype, channels_last=channels_last, budget=budget,
+                    )
+                    peaks = {c: peak_memory(m, input_shape, b, target, mode, dtype, channels_last)
+                             for c, m in real.items()} if memory else {}
+                except (RuntimeError, ValueError) as error:
+                    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                    raise ModelError(f"{name} failed while timing ({mode} mode, batch {b}, {dtype}): {reason}") from error
+                runs_by_batch.append(LatencyRun(b, {**setup.__dict__}, {
+                    c: Latency(t.median_ms, t.iqr_ms, t.runs, ratio(t, timings["base"]), ratio_ci(t, timings["base"]),
+                               delta(t, timings["base"]), peaks.get(c))
+                    for c, t in timings.items()
+                }))
+            if save is not None:
+                prepare(real, "infer", False)
         if save is not None:
             checkpoint.save(save, real["se"], name=name, r=r, bias=bias, stages=se_stages, input_shape=input_shape,
                             add_missing=add_missing and bool(found.native))
@@ -215,10 +249,7 @@ def profile(
         absent = [scope_of(s) for s in sites if se_at(m, s) is None]
         params = num_params(m)
         paper, exact = analytic(kept, r_used, bias)
-        lat = None
-        if config in timings:
-            t = timings[config]
-            lat = Latency(t.median_ms, t.iqr_ms, t.runs, ratio(t, timings["base"]))
+        lat = runs_by_batch[0].latency[config] if runs_by_batch else None
         results.append(
             ConfigResult(
                 config=config,
@@ -243,7 +274,7 @@ def profile(
         configs=tuple(results),
         stages=tuple(stage_rows),
         counters={k: {"note": COUNTER_NOTES[k], "skipped": list(counts[k].skipped)} for k in counts},
-        timing=None if setup is None else {**setup.__dict__},
+        timing=runs_by_batch[0].setup if runs_by_batch else None,
         versions={
             "seprof": __version__,
             "torch": torch.__version__,
@@ -251,6 +282,7 @@ def profile(
         },
         native=native,
         add_missing=add_missing and bool(found.native),
+        latency_runs=tuple(runs_by_batch),
     )
 
 
@@ -262,10 +294,10 @@ def _real_models(
     native: bool,
     r: int,
     bias: bool,
-    strip_stages: Sequence[Sequence[int]],
+    kept_by_config: dict[str, list[Site]],
     device: torch.device,
 ) -> dict[str, nn.Module]:
-    """Initialised models for timing, on ``device``, in eval mode: base, SE, and each stripped variant."""
+    """Initialised models for timing, on ``device``, in eval mode: one per configuration."""
     if isinstance(model, str):
         built = build_model(name, "cpu")
     else:
@@ -279,6 +311,7 @@ def _real_models(
             torch.manual_seed(1)
             base, se = built, inject_sites(built, sites, r=r, bias=bias)
     models = {"base": base, "se": se}
-    for removed in strip_stages:
-        models[config_name(removed)] = strip_sites(se, [s for s in sites if s.stage in removed])
+    for config, kept in kept_by_config.items():
+        if config not in models:
+            models[config] = strip_sites(se, [s for s in sites if s not in kept])
     return models

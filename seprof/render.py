@@ -32,6 +32,8 @@ def _pct(value: float) -> str:
 def _config_label(config: ConfigResult) -> str:
     if config.config == "base":
         return "base (no SE)"
+    if config.config.startswith("se_only_"):
+        return f"SE in stage {config.config.removeprefix('se_only_')} only"
     stages = ",".join(map(str, config.se_stages)) or "none"
     return f"SE in stages {stages}"
 
@@ -128,30 +130,80 @@ def render_compute(console: Console, report: Report) -> None:
     )
 
 
-def _timing_title(report: Report) -> str:
-    t = report.timing or {}
+def _setup_title(t: dict) -> str:
+    what = "forward + backward (train mode)" if t.get("mode") == "train" else "forward (inference mode)"
+    layout = ", channels-last" if t.get("channels_last") else ""
+    budget = f", adaptive within a {t.get('budget_s'):g} s budget" if t.get("budget_s") else ""
     return (
-        f"Latency on {t.get('device')} ({t.get('device_name')}), {t.get('dtype')}, batch {t.get('batch')}, "
-        f"{t.get('threads')} threads: {t.get('runs')} interleaved samples per model, each the mean of "
-        f"{t.get('number')} call(s), after {t.get('warmup')} warm-up calls"
+        f"Latency of {what} on {t.get('device')} ({t.get('device_name')}), {t.get('dtype')}{layout}, batch "
+        f"{t.get('batch')}, {t.get('threads')} threads: {t.get('runs')} interleaved samples per model{budget}, "
+        f"each the mean of {t.get('number')} call(s), after {t.get('warmup')} warm-up calls ({t.get('seconds', 0):.1f} s)"
     )
 
 
+def _timing_title(report: Report) -> str:
+    return _setup_title(report.timing or {})
+
+
+def _mib(value: int | None) -> str:
+    return "—" if value is None else f"{value / 2**20:,.1f}"
+
+
 def render_latency(console: Console, report: Report) -> None:
-    """Median, IQR and the ratio against the base model, per configuration."""
-    if report.timing is None:
+    """Per timing run (batch size): median, IQR, the paired ratio against base with its 95% CI, the added
+    time, and peak memory when measured."""
+    if not report.latency_runs:
         console.print("Latency: not measured (--no-latency).")
         return
-    console.print(_timing_title(report))
-    table = Table()
-    for col in ("configuration", "median ms", "IQR ms", "samples", "vs base: median (q1–q3) of paired ratios"):
-        table.add_column(col, justify="left" if col == "configuration" else "right")
-    for c in report.configs:
-        lat = c.latency
-        q1, q2, q3 = lat.ratio
-        table.add_row(_config_label(c), f"{lat.median_ms:.3f}", f"{lat.iqr_ms:.3f}", str(lat.runs),
-                      "—" if c.config == "base" else f"{q2:.3f}× ({q1:.3f}–{q3:.3f})")
+    for run in report.latency_runs:
+        console.print(_setup_title(run.setup))
+        memory = any(lat.peak_memory_bytes is not None for lat in run.latency.values())
+        table = Table()
+        cols = ["configuration", "median ms", "IQR ms", "samples", "vs base: median (q1–q3) of paired ratios",
+                "95% CI", "added ms", *(["peak memory MiB"] if memory else [])]
+        for col in cols:
+            table.add_column(col, justify="left" if col == "configuration" else "right")
+        for c in report.configs:
+            lat = run.latency[c.config]
+            q1, q2, q3 = lat.ratio
+            base = c.config == "base"
+            table.add_row(_config_label(c), f"{lat.median_ms:.3f}", f"{lat.iqr_ms:.3f}", str(lat.runs),
+                          "—" if base else f"{q2:.3f}× ({q1:.3f}–{q3:.3f})",
+                          "—" if base else f"{lat.ratio_ci[0]:.3f}–{lat.ratio_ci[1]:.3f}",
+                          "—" if base else f"{lat.delta_ms[1]:+.3f}",
+                          *([_mib(lat.peak_memory_bytes)] if memory else []))
+        console.print(table)
+    if any(lat.peak_memory_bytes is not None for run in report.latency_runs for lat in run.latency.values()):
+        console.print("[dim]Peak memory: bytes one call needs beyond weights and input. CUDA: "
+                      "max_memory_allocated; CPU: the peak of the bytes held by tensors the call's ops create "
+                      "(activations, tensors saved for backward, gradients), tracked through the dispatcher.[/]")
+
+
+def render_attribution(console: Console, report: Report) -> None:
+    """Per SE stage: share of SE's parameters, of its analytic work, and of the latency it adds."""
+    shares = report.attribution()
+    batches = [run.batch for run in report.latency_runs]
+    table = Table(title="Where SE costs, by stage", title_justify="left")
+    cols = ["stage", "params", "share", "pool+scale ops", "share", "FC MACs", "share",
+            *(f"batch {b}: added ms (q1–q3)" for b in batches), *(f"batch {b}: share" for b in batches)]
+    for col in cols:
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for a in shares:
+        table.add_row(
+            str(a.stage), f"{a.params:,}", f"{100 * a.params_share:.1f}%", f"{a.elementwise_ops:,}",
+            f"{100 * a.elementwise_share:.1f}%", f"{a.fc_macs:,}", f"{100 * a.fc_share:.1f}%",
+            *(f"{a.latency_ms[b][1]:+.3f} ({a.latency_ms[b][0]:+.3f}–{a.latency_ms[b][2]:+.3f})" if b in a.latency_ms
+              else "—" for b in batches),
+            *(f"{100 * a.latency_share[b]:.1f}%" if b in a.latency_share else "—" for b in batches),
+        )
     console.print(table)
+    console.print(
+        "[dim]Method: parameters and analytic work (pooling adds + scale multiplies on the full C×H×W map; FC "
+        "MACs) are those of each stage's SE blocks. Latency: each stage's SE alone (configuration SE in that "
+        "stage only) timed interleaved with the base model and all other configurations; added ms = median of "
+        "the per-round differences against base (quartiles in brackets); share = that median over the sum of "
+        "the stages' medians (stages' costs need not add up to SE everywhere's).[/]"
+    )
 
 
 def render_inject(console: Console, report: Report) -> None:
@@ -182,9 +234,15 @@ def render_compare(console: Console, report: Report) -> None:
         table.add_row(*row)
     console.print(table)
     if report.timing is not None:
-        console.print(f"[dim]{_timing_title(report)}; vs base = median of per-round ratios.[/]")
+        if len(report.latency_runs) > 1 or any(
+                lat.peak_memory_bytes is not None for run in report.latency_runs for lat in run.latency.values()):
+            render_latency(console, report)
+        else:
+            console.print(f"[dim]{_timing_title(report)}; vs base = median of per-round ratios.[/]")
     else:
         console.print("[dim]Latency: not measured (--no-latency).[/]")
+    if any(c.config.startswith("se_only_") for c in report.configs):
+        render_attribution(console, report)
     console.print("[dim]Not counted in the SE model: " + "; ".join(
         f"{COUNTER_LABELS[n]}: {', '.join(report.counters[n]['skipped']) or '—'}" for n in report.counter_names) + "[/]")
 

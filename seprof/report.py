@@ -21,7 +21,7 @@ from .errors import OutputPathError
 
 CONFIG_COLUMNS = {
     "model": "model name (or class name for a model object)",
-    "config": "base, se, or se_strip_<stages>",
+    "config": "base, se, se_strip_<stages>, or se_only_<stage> (with --attribute)",
     "r": "reduction ratio of seprof's SE blocks (empty for a model's own SE blocks, which keep their widths)",
     "bias": "whether the SE FC layers have biases",
     "se_stages": "stages holding SE blocks in this configuration, comma-separated",
@@ -38,10 +38,17 @@ CONFIG_COLUMNS = {
     "latency_iqr_ms": "interquartile range of the latency samples, ms",
     "latency_runs": "number of timed samples",
     "latency_ratio": "median of per-round latency ratios against the base model",
+    "latency_ratio_ci_low": "95% bootstrap confidence interval of latency_ratio, low end",
+    "latency_ratio_ci_high": "95% bootstrap confidence interval of latency_ratio, high end",
+    "latency_added_ms": "median of per-round latency differences against the base model, ms",
+    "peak_memory_bytes": "peak bytes one call needs beyond weights and input (CUDA: max_memory_allocated; "
+    "CPU: tensors the call creates); with --memory",
     "device": "device the latency was measured on",
     "dtype": "data type of the timed forward pass",
     "threads": "torch intra-op threads while timing",
-    "batch_size": "batch size of the timed forward pass",
+    "batch_size": "batch size of the timed pass",
+    "mode": "infer (forward, inference_mode) or train (forward + backward, train mode)",
+    "channels_last": "models and input in the channels-last memory format",
 }
 
 STAGE_COLUMNS = {
@@ -69,12 +76,40 @@ STAGE_COLUMNS = {
 
 @dataclass(frozen=True)
 class Latency:
-    """A model's measured latency; ``ratio`` quartiles are per-round ratios against the base model."""
+    """A model's measured latency; ``ratio`` quartiles are per-round ratios against the base model,
+    ``ratio_ci`` the 95% bootstrap CI of their median, ``delta_ms`` quartiles of the per-round differences."""
 
     median_ms: float
     iqr_ms: float
     runs: int
     ratio: tuple[float, float, float]
+    ratio_ci: tuple[float, float] = (float("nan"), float("nan"))
+    delta_ms: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    peak_memory_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class LatencyRun:
+    """One interleaved timing run (one batch size): how it was taken and each configuration's result."""
+
+    batch: int
+    setup: dict[str, Any]
+    latency: dict[str, Latency]
+
+
+@dataclass(frozen=True)
+class StageShare:
+    """Where SE costs, for one stage: its share of SE's parameters, work and measured latency."""
+
+    stage: int
+    params: int
+    params_share: float
+    elementwise_ops: int
+    elementwise_share: float
+    fc_macs: int
+    fc_share: float
+    latency_ms: dict[int, tuple[float, float, float]]
+    latency_share: dict[int, float]
 
 
 @dataclass(frozen=True)
@@ -126,6 +161,29 @@ class Report:
     versions: dict[str, str] = field(default_factory=dict)
     native: bool = False
     add_missing: bool = False
+    latency_runs: tuple[LatencyRun, ...] = ()
+
+    def attribution(self) -> list[StageShare]:
+        """Per SE stage: parameters and analytic work (from the "se" configuration) and the latency that SE
+        in that stage alone adds (configuration "se_only_<s>" minus base: median of per-round differences,
+        with quartiles), each as a share of the sum over stages. Needs ``profile(..., attribute=True)``."""
+        rows = [s for s in self.stages if s.config == "se" and s.se]
+        params = sum(s.measured for s in rows) or 1
+        elementwise = sum(s.work.elementwise for s in rows) or 1
+        fc = sum(s.work.fc_macs for s in rows) or 1
+        added = {run.batch: {s.stage: run.latency[f"se_only_{s.stage}"].delta_ms for s in rows
+                             if f"se_only_{s.stage}" in run.latency} for run in self.latency_runs}
+        totals = {b: sum(d[1] for d in per.values()) for b, per in added.items()}
+        return [
+            StageShare(
+                s.stage, s.measured, s.measured / params, s.work.elementwise, s.work.elementwise / elementwise,
+                s.work.fc_macs, s.work.fc_macs / fc,
+                {b: per[s.stage] for b, per in added.items() if s.stage in per},
+                {b: per[s.stage][1] / totals[b] if totals[b] else float("nan") for b, per in added.items()
+                 if s.stage in per},
+            )
+            for s in rows
+        ]
 
     @property
     def counter_names(self) -> tuple[str, ...]:
@@ -137,11 +195,19 @@ class Report:
         return next(c for c in self.configs if c.config == name)
 
     def config_rows(self) -> list[dict[str, Any]]:
-        """One flat dict per configuration, keyed by ``CONFIG_COLUMNS``."""
-        timing = self.timing or {}
+        """One flat dict per configuration (per configuration and batch size when several were timed),
+        keyed by ``CONFIG_COLUMNS``."""
+        runs = self.latency_runs or (None,)
+        rows = []
+        for run in runs:
+            rows += self._config_rows(run)
+        return rows
+
+    def _config_rows(self, run: LatencyRun | None) -> list[dict[str, Any]]:
+        timing = run.setup if run is not None else {}
         rows = []
         for c in self.configs:
-            lat = c.latency
+            lat = run.latency[c.config] if run is not None else None
             rows.append(
                 {
                     "model": self.model,
@@ -160,10 +226,16 @@ class Report:
                     "latency_iqr_ms": lat.iqr_ms if lat else None,
                     "latency_runs": lat.runs if lat else None,
                     "latency_ratio": lat.ratio[1] if lat else None,
+                    "latency_ratio_ci_low": lat.ratio_ci[0] if lat else None,
+                    "latency_ratio_ci_high": lat.ratio_ci[1] if lat else None,
+                    "latency_added_ms": lat.delta_ms[1] if lat else None,
+                    "peak_memory_bytes": lat.peak_memory_bytes if lat else None,
                     "device": timing.get("device"),
                     "dtype": timing.get("dtype"),
                     "threads": timing.get("threads"),
                     "batch_size": timing.get("batch"),
+                    "mode": timing.get("mode"),
+                    "channels_last": timing.get("channels_last"),
                 }
             )
         return rows
@@ -215,6 +287,9 @@ class Report:
             "stages": self.stage_rows(),
             "counters": self.counters,
             "timing": self.timing,
+            "latency_runs": [{"batch": run.batch, "setup": run.setup} for run in self.latency_runs],
+            "attribution": [asdict(a) for a in self.attribution()] if any(
+                c.config.startswith("se_only_") for c in self.configs) else None,
             "versions": self.versions,
             "units": {"macs": "multiply-accumulates per image (batch 1); FLOPs = 2 × MACs"},
         }

@@ -104,3 +104,37 @@ def test_bad_input_is_one_line_exit_2(args, message, tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.output
     assert not out.exists()
+
+
+def test_compare_attribute_static_and_timed():
+    result = run("compare", "resnet50", "--attribute", "--no-latency")
+    assert result.exit_code == 0, result.output
+    text = flat(result.stdout)
+    assert "Where SE costs, by stage" in text and "SE in stage 5 only" in text
+    stage5 = next(line for line in result.stdout.splitlines() if line.startswith("│ 5 "))
+    assert "1,579,392" in stage5 and "62.4%" in stage5  # stage 5 holds 62% of SE's parameters
+    failed = run("compare", "resnet18", "--input", "3x32x32", "--mode", "train", "--runs", "1", "--device", "cpu")
+    assert failed.exit_code == 2 and "failed while timing (train mode, batch 1, float32): Expected more than 1 value" in failed.output
+    timed = run("compare", "resnet18", "--attribute", "--input", "3x64x64", "--runs", "2", "--warmup", "0",
+                "--batch", "1,2", "--mode", "train", "--memory", "--device", "cpu")
+    assert timed.exit_code == 0, timed.output
+    assert flat(timed.stdout).count("forward + backward (train mode)") == 2 and "batch 2: share" in timed.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["compare", "resnet18", "--batch", "1,x"], "--batch '1,x' is not a comma-separated list"),
+        (["compare", "resnet18", "--batch", "0"], "--batch 0 is invalid"),
+        (["inject", "resnet18", "--mode", "eval"], "--mode 'eval' is not one of infer, train"),
+        (["inject", "resnet18", "--dtype", "float16", "--device", "cpu"], "--dtype float16 is not supported on the CPU"),
+        (["compare", "resnet18", "--budget", "-1"], "--budget -1.0 is invalid"),
+    ],
+)
+def test_timing_options_are_checked_before_any_work(args, message, tmp_path):
+    out = tmp_path / "out.csv"
+    result = run(*args, "--csv", str(out))
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert not out.exists()

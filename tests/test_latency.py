@@ -69,3 +69,65 @@ def test_bad_settings():
     for bad in ({"runs": 0}, {"warmup": -1}, {"batch": 0}, {"threads": 0}):
         with pytest.raises(OptionError, match="is invalid"):
             time_models({"m": nn.Identity()}, (1,), **bad)
+
+
+def test_train_mode_runs_backward_and_clears_gradients():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).eval()
+    setup, timings = time_models({"m": model}, (3, 8, 8), batch=2, runs=2, warmup=1, mode="train")
+    assert setup.mode == "train" and model.training
+    assert all(p.grad is not None for p in model.parameters())  # the last call's gradients
+
+
+def test_budget_keeps_sampling_past_runs_until_the_ci_is_tight_or_time_is_up():
+    models = {"a": nn.Identity(), "b": nn.Identity()}
+    setup, timings = time_models(models, (4,), runs=3, warmup=0, budget=0.5)
+    assert setup.runs >= 3 and setup.budget_s == 0.5 and timings["a"].runs == setup.runs
+    assert setup.seconds < 5
+
+
+def test_ratio_confidence_interval_is_deterministic_and_brackets_the_median():
+    from seprof.latency import median_ci, ratio_ci
+
+    a, b = Timing((2.0, 2.2, 2.1, 2.4, 2.0, 2.3)), Timing((1.0, 1.0, 1.1, 1.2, 1.0, 1.1))
+    lo, hi = ratio_ci(a, b)
+    assert lo <= ratio(a, b)[1] <= hi and (lo, hi) == ratio_ci(a, b)
+    assert median_ci([3.0]) == (3.0, 3.0)
+
+
+def test_bfloat16_autocast_and_channels_last_on_cpu():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    setup, _ = time_models({"m": model}, (3, 8, 8), runs=2, warmup=0, dtype="bfloat16", channels_last=True)
+    assert setup.dtype == "bfloat16" and setup.channels_last
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_timing_option_errors():
+    for kwargs, message in (({"mode": "eval"}, "--mode 'eval' is not one of infer, train"),
+                            ({"dtype": "float16"}, "--dtype float16 is not supported on the CPU"),
+                            ({"dtype": "int8"}, "--dtype 'int8' is not one of"),
+                            ({"budget": 0}, "--budget 0 is invalid")):
+        with pytest.raises(OptionError, match=message):
+            time_models({"m": nn.Identity()}, (1,), **kwargs)
+
+
+def test_peak_memory_on_cpu_counts_what_the_call_creates():
+    from seprof.latency import peak_memory
+
+    conv = nn.Conv2d(3, 8, 3, bias=False)
+    assert peak_memory(conv, (3, 10, 10), 1, torch.device("cpu")) == 8 * 8 * 8 * 4  # one float32 output
+    two = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.Conv2d(8, 8, 3, bias=False))
+    assert peak_memory(two, (3, 10, 10), 1, torch.device("cpu")) == (8 * 8 * 8 + 8 * 6 * 6) * 4
+    trained = peak_memory(two, (3, 10, 10), 1, torch.device("cpu"), mode="train")
+    assert trained > (8 * 8 * 8 + 8 * 6 * 6) * 4  # saved activations and gradients
+    assert all(p.grad is None for p in two.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_train_memory_and_autocast():
+    from seprof.latency import peak_memory
+
+    model = nn.Conv2d(3, 8, 3).cuda()
+    assert peak_memory(model, (3, 32, 32), 4, torch.device("cuda"), mode="train", dtype="float16") > 0
+    setup, _ = time_models({"m": model}, (3, 32, 32), device=torch.device("cuda"), runs=2, dtype="float16")
+    assert setup.dtype == "float16"

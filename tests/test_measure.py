@@ -73,3 +73,23 @@ def test_profile_a_model_object_with_latency_leaves_it_unchanged():
     assert model.training and hooks_of(model) == []
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert list(model.state_dict()) == list(before)
+
+
+def test_attribution_by_stage_and_several_batches(tmp_path):
+    from seprof import profile
+
+    report = profile("resnet18", input_shape=(3, 32, 32), attribute=True, batch=[1, 2], runs=2, warmup=0,
+                     device="cpu", memory=True, counters=("torch",))
+    names = [c.config for c in report.configs]
+    assert names == ["base", "se", "se_only_2", "se_only_3", "se_only_4", "se_only_5"]
+    assert report.config("se_only_5").params_added == 66_624  # 2 blocks × (2·512·32 + 32 + 512)
+    assert [run.batch for run in report.latency_runs] == [1, 2]
+    shares = report.attribution()
+    assert [a.stage for a in shares] == [2, 3, 4, 5]
+    assert abs(sum(a.params_share for a in shares) - 1) < 1e-12
+    assert abs(sum(a.elementwise_share for a in shares) - 1) < 1e-12
+    assert all(set(a.latency_ms) == {1, 2} for a in shares)
+    rows = report.config_rows()
+    assert len(rows) == 12 and [r["batch_size"] for r in rows[:6]] == [1] * 6
+    assert all(r["peak_memory_bytes"] > 0 for r in rows)
+    report.to_json(tmp_path / "r.json")
