@@ -73,7 +73,7 @@ def test_inject_with_latency_and_every_output(tmp_path):
                  "--csv", paths["csv"], "--stages-csv", paths["stages.csv"], "--json", paths["json"],
                  "--save", paths["pt"], "--stages", "4,5")
     assert result.exit_code == 0, result.output
-    assert "Latency on cpu" in result.stdout and "3 interleaved samples per model" in result.stdout
+    assert "Latency of forward (inference mode) on cpu" in result.stdout and "3 interleaved samples per model" in result.stdout
     data = json.loads(open(paths["json"]).read())
     assert data["timing"]["runs"] == 3 and data["configs"][1]["se_stages"] == "4,5"
     assert data["configs"][1]["latency_ms"] > 0
