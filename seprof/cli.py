@@ -70,6 +70,7 @@ Dtype = Annotated[str, typer.Option("--dtype", help="float32, float16 (CUDA) or 
 ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="Time models and input in channels-last memory format.")]
 Budget = Annotated[Optional[float], typer.Option("--budget", help="Seconds per timing run: keep sampling past --runs until each ratio's 95% CI is within ±1%.")]
 Memory = Annotated[bool, typer.Option("--memory", help="Also measure each configuration's peak memory per call.")]
+Compile = Annotated[bool, typer.Option("--compile", help="Time torch.compile'd models (compile time reported apart, never in the latency).")]
 Device = Annotated[str, typer.Option("--device", help="Latency device: auto (CUDA if available), cpu or cuda.")]
 NoLatency = Annotated[bool, typer.Option("--no-latency", help="Skip timing; report parameters and MACs only.")]
 Runs = Annotated[int, typer.Option("--runs", help="Timed samples per model (interleaved rounds).")]
@@ -217,6 +218,7 @@ def inject(
     channels_last: ChannelsLast = False,
     budget: Budget = None,
     memory: Memory = False,
+    compile: Compile = False,
     csv: Csv = None,
     stages_csv: StagesCsv = None,
     json: Json = None,
@@ -231,7 +233,7 @@ def inject(
             model, (), r=r, stages=parse_stages(stages), bias=bias, input_shape=parse_input(input), batch=batch,
             device=device, latency=not no_latency, runs=runs, warmup=warmup, threads=threads, save=save,
             add_missing=add_missing, refuse_native=True, mode=mode, dtype=dtype, channels_last=channels_last,
-            budget=budget, memory=memory,
+            budget=budget, memory=memory, compile=compile,
         )
         console = _stdout()
         from .render import render_inject
@@ -261,7 +263,9 @@ def compare(
     channels_last: ChannelsLast = False,
     budget: Budget = None,
     memory: Memory = False,
+    compile: Compile = False,
     attribute: Annotated[bool, typer.Option("--attribute", help="Also time SE in each stage alone: per-stage shares of parameters, work and latency.")] = False,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Write a picture (PNG): per-stage shares, configurations on a params-vs-latency plane (needs matplotlib).")] = None,
     csv: Csv = None,
     stages_csv: StagesCsv = None,
     json: Json = None,
@@ -274,19 +278,28 @@ def compare(
     against the model without them, and with some stages' SE stripped.
     """
     with _errors(debug):
-        _check_outputs(csv, stages_csv, json)
+        _check_outputs(csv, stages_csv, json, plot)
+        if plot is not None:
+            from .plot import check_plotting
+
+            check_plotting()
         chosen = parse_stages(stages)
         removed = sorted(set(strip_stage)) if strip_stage else []
         report = _run_profile(
             model, (removed,), r=r, stages=chosen, bias=bias, input_shape=parse_input(input), batch=batch,
             device=device, latency=not no_latency, runs=runs, warmup=warmup, threads=threads,
             add_missing=add_missing, mode=mode, dtype=dtype, channels_last=channels_last, budget=budget,
-            memory=memory, attribute=attribute,
+            memory=memory, attribute=attribute, compile=compile,
         )
         from .render import render_compare
 
         render_compare(_stdout(), report)
         _write(report, csv, stages_csv, json)
+        if plot is not None:
+            from .plot import plot_report
+
+            plot_report(report, plot)
+            typer.echo(f"wrote {plot}", err=True)
 
 
 @app.command()

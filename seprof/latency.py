@@ -142,6 +142,11 @@ def ratio_ci(a: Timing, b: Timing) -> tuple[float, float]:
     return median_ci([x / y for x, y in zip(a.samples_ms, b.samples_ms)])
 
 
+def delta_ci(a: Timing, b: Timing) -> tuple[float, float]:
+    """95% bootstrap CI of the median per-round difference a − b, ms."""
+    return median_ci([x - y for x, y in zip(a.samples_ms, b.samples_ms)])
+
+
 def delta(a: Timing, b: Timing) -> tuple[float, float, float]:
     """Quartiles of the per-round differences a − b in ms (paired, like ``ratio``)."""
     return quartiles([x - y for x, y in zip(a.samples_ms, b.samples_ms)])
@@ -163,6 +168,8 @@ class TimingSetup:
     channels_last: bool = False
     budget_s: float | None = None
     seconds: float = 0.0
+    compiled: bool = False
+    compile_s: dict[str, float] | None = None
     method: str = "perf_counter between device syncs, models interleaved, order rotated each round"
 
 
@@ -241,12 +248,15 @@ def time_models(
     channels_last: bool = False,
     budget: float | None = None,
     target: float = CI_TARGET,
+    compile: bool = False,
 ) -> tuple[TimingSetup, dict[str, Timing]]:
     """Time each model on a random batch, interleaved (see the module docstring for the method).
 
     The models must already be on ``device``; they are put in train/eval mode and memory format for
     ``mode``/``channels_last`` (seprof's own copies: callers pass models they own). The first model is the
-    reference for the adaptive stopping rule. ``on_sample`` is called after every timed sample.
+    reference for the adaptive stopping rule. ``on_sample`` is called after every timed sample. With
+    ``compile``, each model is wrapped in ``torch.compile``; its first call (which compiles) is timed on its
+    own, reported in ``compile_s`` and never mixed into the samples.
     """
     check_timing_options(runs, warmup, batch, threads, mode, dtype, budget, device)
     threads = threads if threads is not None else torch.get_num_threads()
@@ -256,13 +266,20 @@ def time_models(
         x = x.contiguous(memory_format=torch.channels_last)
     samples: dict[str, list[float]] = {name: [] for name in models}
     names = list(models)
+    compile_s: dict[str, float] | None = None
+    if compile:
+        models = {name: torch.compile(model) for name, model in models.items()}
+        compile_s = {}
     started = time.perf_counter()
     with _grad_context(mode), _autocast(device, dtype), torch_threads(threads):
         fastest = math.inf
-        for model in models.values():
+        for name, model in models.items():
+            if compile_s is not None:
+                compile_s[name] = round(_sample(model, x, 1, mode), 3)
             for _ in range(warmup):
                 _step(model, x, mode)
             fastest = min(fastest, _sample(model, x, 1, mode))
+        started = time.perf_counter()  # the budget is for sampling; compilation and warm-up are apart
         number = max(1, math.ceil(MIN_SAMPLE_S / max(fastest, 1e-9)))
         i = 0
         while True:
@@ -279,7 +296,7 @@ def time_models(
                 break
     seconds = time.perf_counter() - started
     setup = TimingSetup(device.type, device_name(device), dtype, batch, threads, i, warmup, number, mode,
-                        channels_last, budget, round(seconds, 3))
+                        channels_last, budget, round(seconds, 3), compile, compile_s)
     return setup, {name: Timing(tuple(s)) for name, s in samples.items()}
 
 

@@ -22,7 +22,7 @@ from torch import nn
 from . import __version__, checkpoint
 from .accounting import SEWork, fc_params, hidden_channels, percent, se_work
 from .counters import COUNTER_NAMES, COUNTER_NOTES, count_with_blocks
-from .latency import check_timing_options, delta, peak_memory, prepare, ratio, ratio_ci, resolve_device, time_models
+from .latency import check_timing_options, delta, delta_ci, peak_memory, prepare, ratio, ratio_ci, resolve_device, time_models
 from .models import build_model, default_input_shape
 from .errors import ModelError, OptionError
 from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
@@ -122,6 +122,7 @@ def profile(
     channels_last: bool = False,
     budget: float | None = None,
     memory: bool = False,
+    compile: bool = False,
 ) -> Report:
     """Measure what SE costs in ``model``: parameters, MACs by up to three counters, and latency.
 
@@ -149,6 +150,7 @@ def profile(
         mode, dtype, channels_last, budget: how to time (see ``seprof.latency``); ``batch`` may be several
             batch sizes, each timed in its own interleaved run.
         memory: measure each configuration's peak memory per call (see ``latency.peak_memory``).
+        compile: time ``torch.compile`` d models (compile time reported apart, see ``latency.time_models``).
         refuse_native: raise a ModelError for a model with its own SE (unless ``add_missing``), as ``inject``
             does; otherwise such a model is measured against itself without SE.
         explicit_r, explicit_bias: ``r`` / ``bias`` were chosen by the user (an error for a model whose own
@@ -225,15 +227,16 @@ def profile(
                     setup, timings = time_models(
                         real, input_shape, batch=b, device=target, runs=runs, warmup=warmup, threads=threads,
                         on_sample=on_sample, mode=mode, dtype=dtype, channels_last=channels_last, budget=budget,
+                        compile=compile,
                     )
                     peaks = {c: peak_memory(m, input_shape, b, target, mode, dtype, channels_last)
                              for c, m in real.items()} if memory else {}
-                except (RuntimeError, ValueError) as error:
+                except (RuntimeError, ValueError, AssertionError) as error:
                     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                     raise ModelError(f"{name} failed while timing ({mode} mode, batch {b}, {dtype}): {reason}") from error
                 runs_by_batch.append(LatencyRun(b, {**setup.__dict__}, {
                     c: Latency(t.median_ms, t.iqr_ms, t.runs, ratio(t, timings["base"]), ratio_ci(t, timings["base"]),
-                               delta(t, timings["base"]), peaks.get(c))
+                               delta(t, timings["base"]), peaks.get(c), delta_ci(t, timings["base"]))
                     for c, t in timings.items()
                 }))
             if save is not None:

@@ -134,6 +134,9 @@ def _setup_title(t: dict) -> str:
     what = "forward + backward (train mode)" if t.get("mode") == "train" else "forward (inference mode)"
     layout = ", channels-last" if t.get("channels_last") else ""
     budget = f", adaptive within a {t.get('budget_s'):g} s budget" if t.get("budget_s") else ""
+    if t.get("compiled"):
+        layout += ", torch.compile (first call, which compiles, timed apart: " + ", ".join(
+            f"{name} {seconds:.1f} s" for name, seconds in (t.get("compile_s") or {}).items()) + ")"
     return (
         f"Latency of {what} on {t.get('device')} ({t.get('device_name')}), {t.get('dtype')}{layout}, batch "
         f"{t.get('batch')}, {t.get('threads')} threads: {t.get('runs')} interleaved samples per model{budget}, "
@@ -185,24 +188,26 @@ def render_attribution(console: Console, report: Report) -> None:
     batches = [run.batch for run in report.latency_runs]
     table = Table(title="Where SE costs, by stage", title_justify="left")
     cols = ["stage", "params", "share", "pool+scale ops", "share", "FC MACs", "share",
-            *(f"batch {b}: added ms (q1–q3)" for b in batches), *(f"batch {b}: share" for b in batches)]
+            *(f"batch {b}: added ms" for b in batches), *(f"batch {b}: share" for b in batches)]
     for col in cols:
         table.add_column(col, justify="left" if col == "stage" else "right")
     for a in shares:
         table.add_row(
             str(a.stage), f"{a.params:,}", f"{100 * a.params_share:.1f}%", f"{a.elementwise_ops:,}",
             f"{100 * a.elementwise_share:.1f}%", f"{a.fc_macs:,}", f"{100 * a.fc_share:.1f}%",
-            *(f"{a.latency_ms[b][1]:+.3f} ({a.latency_ms[b][0]:+.3f}–{a.latency_ms[b][2]:+.3f})" if b in a.latency_ms
-              else "—" for b in batches),
-            *(f"{100 * a.latency_share[b]:.1f}%" if b in a.latency_share else "—" for b in batches),
+            *(f"{a.latency_ms[b][1]:+.3f} (95% CI {a.latency_ci[b][0]:+.3f}…{a.latency_ci[b][1]:+.3f})"
+              if b in a.latency_ms else "—" for b in batches),
+            *((f"{100 * a.latency_share[b]:.1f}%" if a.resolved(b) else f"({100 * a.latency_share[b]:.1f}%, n.s.)")
+              if b in a.latency_share else "—" for b in batches),
         )
     console.print(table)
     console.print(
         "[dim]Method: parameters and analytic work (pooling adds + scale multiplies on the full C×H×W map; FC "
         "MACs) are those of each stage's SE blocks. Latency: each stage's SE alone (configuration SE in that "
         "stage only) timed interleaved with the base model and all other configurations; added ms = median of "
-        "the per-round differences against base (quartiles in brackets); share = that median over the sum of "
-        "the stages' medians (stages' costs need not add up to SE everywhere's).[/]"
+        "the per-round differences against base, with the 95% bootstrap CI of that median; share = that median "
+        "over the sum of the stages' medians (stages' costs need not add up to SE everywhere's); n.s. = the CI "
+        "includes 0 (not resolved: more samples, --budget, or --threads 1 help).[/]"
     )
 
 

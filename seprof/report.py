@@ -86,6 +86,7 @@ class Latency:
     ratio_ci: tuple[float, float] = (float("nan"), float("nan"))
     delta_ms: tuple[float, float, float] = (0.0, 0.0, 0.0)
     peak_memory_bytes: int | None = None
+    delta_ci: tuple[float, float] = (float("nan"), float("nan"))
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,12 @@ class StageShare:
     fc_share: float
     latency_ms: dict[int, tuple[float, float, float]]
     latency_share: dict[int, float]
+    latency_ci: dict[int, tuple[float, float]]
+
+    def resolved(self, batch: int) -> bool:
+        """Whether the added latency at ``batch`` differs from zero at 95% confidence."""
+        lo, hi = self.latency_ci[batch]
+        return lo > 0 or hi < 0
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,8 @@ class Report:
         fc = sum(s.work.fc_macs for s in rows) or 1
         added = {run.batch: {s.stage: run.latency[f"se_only_{s.stage}"].delta_ms for s in rows
                              if f"se_only_{s.stage}" in run.latency} for run in self.latency_runs}
+        cis = {run.batch: {s.stage: run.latency[f"se_only_{s.stage}"].delta_ci for s in rows
+                           if f"se_only_{s.stage}" in run.latency} for run in self.latency_runs}
         totals = {b: sum(d[1] for d in per.values()) for b, per in added.items()}
         return [
             StageShare(
@@ -181,6 +190,7 @@ class Report:
                 {b: per[s.stage] for b, per in added.items() if s.stage in per},
                 {b: per[s.stage][1] / totals[b] if totals[b] else float("nan") for b, per in added.items()
                  if s.stage in per},
+                {b: per[s.stage] for b, per in cis.items() if s.stage in per},
             )
             for s in rows
         ]

@@ -138,3 +138,13 @@ def test_timing_options_are_checked_before_any_work(args, message, tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.output
     assert not out.exists()
+
+
+def test_plot_is_written_and_bad_paths_are_refused(tmp_path):
+    out = tmp_path / "se.png"
+    result = run("compare", "resnet18", "--attribute", "--input", "3x64x64", "--runs", "2", "--warmup", "0",
+                 "--device", "cpu", "--plot", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = run("compare", "resnet18", "--no-latency", "--plot", str(tmp_path / "missing" / "x.png"))
+    assert bad.exit_code == 2 and "does not exist" in bad.output

@@ -131,3 +131,10 @@ def test_cuda_train_memory_and_autocast():
     assert peak_memory(model, (3, 32, 32), 4, torch.device("cuda"), mode="train", dtype="float16") > 0
     setup, _ = time_models({"m": model}, (3, 32, 32), device=torch.device("cuda"), runs=2, dtype="float16")
     assert setup.dtype == "float16"
+
+
+def test_compile_time_is_reported_apart_from_the_samples():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
+    setup, timings = time_models({"m": model}, (3, 8, 8), runs=2, warmup=1, compile=True)
+    assert setup.compiled and setup.compile_s["m"] > 0
+    assert timings["m"].runs == 2 and max(timings["m"].samples_ms) < 1000 * setup.compile_s["m"]

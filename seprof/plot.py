@@ -1,0 +1,79 @@
+"""Pictures of a Report (matplotlib, an optional extra: pip install "seprof[plot]").
+
+Left: per SE stage, its share of SE's parameters, of SE's element-wise work (pooling + scale, which grows
+with resolution) and, when measured with ``--attribute``, of the latency SE adds. Right: the configurations
+on a parameters-vs-latency plane (median paired latency ratio against base, with its 95% CI).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import OptionError
+from .report import Report, atomic_output
+
+
+def check_plotting() -> None:
+    """Raise an OptionError if matplotlib is not installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as error:
+        raise OptionError("--plot needs matplotlib: pip install 'seprof[plot]' (or pip install matplotlib)") from error
+
+
+def plot_report(report: Report, path: str | os.PathLike) -> None:
+    """Write the report's picture to ``path`` (PNG, or any format matplotlib knows by the suffix)."""
+    check_plotting()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shares = report.attribution()
+    run = report.latency_runs[0] if report.latency_runs else None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+
+    stages = [a.stage for a in shares]
+    series = [("parameters", [a.params_share for a in shares], None),
+              ("pool + scale ops", [a.elementwise_share for a in shares], None)]
+    if run is not None and shares and all(run.batch in a.latency_share for a in shares):
+        b = run.batch
+        total = sum(a.latency_ms[b][1] for a in shares) or 1.0
+        # the CI of each stage's median delta, on the share scale; clamped at 0 where the bootstrap interval
+        # of a tiny sample does not straddle the median
+        errors = [[max(0.0, a.latency_share[b] - a.latency_ci[b][0] / total) for a in shares],
+                  [max(0.0, a.latency_ci[b][1] / total - a.latency_share[b]) for a in shares]]
+        series.append((f"latency added (batch {b}; 95% CI)", [a.latency_share[b] for a in shares], errors))
+    width = 0.8 / len(series)
+    for i, (label, values, errors) in enumerate(series):
+        left.bar([s + (i - (len(series) - 1) / 2) * width for s in stages], [100 * v for v in values], width,
+                 label=label, yerr=None if errors is None else [[100 * e for e in side] for side in errors],
+                 capsize=3)
+    left.axhline(0, color="grey", linewidth=0.8)
+    left.set_xticks(stages, [f"stage {s}" for s in stages])
+    left.set_ylabel("share of SE's total (%)")
+    left.set_title(f"{report.model}: where SE's cost sits")
+    left.legend()
+
+    for c in report.configs:
+        x = c.params_added_pct
+        if c.latency is not None:
+            y, (lo, hi) = c.latency.ratio[1], c.latency.ratio_ci
+            below, above = (max(0.0, y - lo), max(0.0, hi - y)) if c.config != "base" else (0.0, 0.0)
+            right.errorbar([x], [y], yerr=[[below], [above]], fmt="o", capsize=4)
+            right.annotate(c.config, (x, y), textcoords="offset points", xytext=(6, 4))
+    right.axhline(1.0, color="grey", linewidth=0.8)
+    right.margins(x=0.15, y=0.1)
+    right.set_xlabel("parameters added (% of base)")
+    right.set_ylabel("latency vs base (median paired ratio, 95% CI)")
+    if run is None:
+        right.text(0.5, 0.5, "latency not measured", ha="center", transform=right.transAxes)
+    else:
+        t = run.setup
+        right.set_title(f"{t['mode']}, {t['device']} ({t['device_name']}), {t['dtype']}, batch {t['batch']}, "
+                        f"{t['threads']} threads, {t['runs']} rounds", fontsize=9)
+    fig.tight_layout()
+    suffix = os.path.splitext(str(path))[1] or ".png"
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format=suffix.lstrip("."), dpi=120)
+    plt.close(fig)
