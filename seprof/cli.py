@@ -104,14 +104,19 @@ def _stdout(width: int = 160) -> Console:
     return console if console.is_terminal else Console(width=width)
 
 
+def _int_list(text: str) -> list[int]:
+    """'2, 3,4' → [2, 3, 4]; [] when any part is not an integer or there is none."""
+    try:
+        return [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        return []
+
+
 def parse_stages(text: str | None, option: str = "--stages") -> list[int] | None:
     """'2,3,4' → [2, 3, 4]; None stays None."""
     if text is None:
         return None
-    try:
-        values = [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        values = []
+    values = _int_list(text)
     if not values:
         raise OptionError(f"{option} {text!r} is not a comma-separated list of stage numbers, e.g. 2,3,4,5")
     return sorted(set(values))
@@ -167,10 +172,7 @@ class _TimingBar:
 
 def parse_batches(text: str) -> list[int]:
     """'1,8,32' → [1, 8, 32] (order kept, duplicates dropped)."""
-    try:
-        values = [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        values = []
+    values = _int_list(text)
     if not values:
         raise OptionError(f"--batch {text!r} is not a comma-separated list of batch sizes, e.g. 1,8,32")
     return list(dict.fromkeys(values))
