@@ -284,7 +284,7 @@ def compare(
         if plot is not None:
             from .plot import check_plotting
 
-            check_plotting()
+            check_plotting(plot)
         chosen = parse_stages(stages)
         removed = sorted(set(strip_stage)) if strip_stage else []
         report = _run_profile(

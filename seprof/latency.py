@@ -9,7 +9,7 @@ ratio's spread comes from the per-round paired ratios, which cancels drift that 
 (thermal state, other load), and its 95% confidence interval from a bootstrap of those ratios.
 
 ``runs`` rounds are always taken; with a ``budget`` (seconds), rounds continue until every ratio's 95% CI is
-within ±``target`` (1%) of its median, or the budget is spent.
+within ±``target`` (1%) of its median (checked every 5 rounds from round 10 on), or the budget is spent.
 
 Modes: "infer" is a forward pass under ``torch.inference_mode``; "train" is the model in train mode, forward,
 and backward of the output's sum, gradients cleared before each call (no optimizer step). ``dtype``
@@ -39,6 +39,8 @@ DTYPES = ("float32", "float16", "bfloat16")
 MIN_SAMPLE_S = 0.02
 CI_TARGET = 0.01
 MAX_ROUNDS = 1000
+MIN_ADAPTIVE_ROUNDS = 10  # before the first convergence check: a CI from fewer samples means little
+CHECK_EVERY = 5  # rounds between convergence checks (each bootstraps every ratio)
 
 
 def check_timing_options(
@@ -64,8 +66,8 @@ def check_timing_options(
         raise OptionError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     if dtype == "float16" and device is not None and device.type == "cpu":
         raise OptionError("--dtype float16 is not supported on the CPU: use bfloat16 or float32 there")
-    if budget is not None and not budget > 0:
-        raise OptionError(f"--budget {budget} is invalid: give a time in seconds above 0")
+    if budget is not None and not (budget > 0 and math.isfinite(budget)):
+        raise OptionError(f"--budget {budget} is invalid: give a finite time in seconds above 0")
 
 
 def resolve_device(device: str, check_available: bool = True) -> torch.device:
@@ -292,7 +294,7 @@ def time_models(
                 continue
             if budget is None or time.perf_counter() - started >= budget or i >= MAX_ROUNDS:
                 break
-            if len(names) > 1 and _converged(samples, names, target):
+            if len(names) > 1 and i >= MIN_ADAPTIVE_ROUNDS and i % CHECK_EVERY == 0 and _converged(samples, names, target):
                 break
     seconds = time.perf_counter() - started
     setup = TimingSetup(device.type, device_name(device), dtype, batch, threads, i, warmup, number, mode,
@@ -301,13 +303,17 @@ def time_models(
 
 
 class _LiveBytes(TorchDispatchMode):
-    """Tracks the bytes of tensor storages that ops create while it is active, and their peak."""
+    """Tracks the bytes of tensor storages that ops create while it is active, and their peak; outputs that
+    share a storage already seen (views, in-place results) or one that existed before (``existing``) are not
+    counted again."""
 
-    def __init__(self) -> None:
+    def __init__(self, existing: Sequence[torch.Tensor] = ()) -> None:
         super().__init__()
         self.live: dict[int, int] = {}
         self.current = 0
         self.peak = 0
+        # storages that exist before the call (weights, buffers, input): views of them are not new memory
+        self.existing = {t.untyped_storage().data_ptr() for t in existing}
 
     def _release(self, key: int) -> None:
         self.current -= self.live.pop(key, 0)
@@ -318,7 +324,7 @@ class _LiveBytes(TorchDispatchMode):
             if isinstance(t, torch.Tensor) and t.device.type == "cpu":
                 storage = t.untyped_storage()
                 key = storage.data_ptr()
-                if key and key not in self.live:
+                if key and key not in self.live and key not in self.existing:
                     self.live[key] = storage.nbytes()
                     self.current += storage.nbytes()
                     self.peak = max(self.peak, self.current)
@@ -355,7 +361,7 @@ def peak_memory(
             torch.cuda.synchronize(device)
             peak = torch.cuda.max_memory_allocated(device) - before
         else:
-            tracker = _LiveBytes()
+            tracker = _LiveBytes([*model.parameters(), *model.buffers(), x])
             with tracker:
                 _step(model, x, mode)
             peak = tracker.peak

@@ -173,6 +173,12 @@ def profile(
     target = resolve_device(device, check_available=latency)
     check_timing_options(runs, warmup, batches, threads, mode, dtype, budget, target)
     if not latency:
+        for given, option in ((compile, "--compile"), (memory, "--memory"), (budget is not None, "--budget"),
+                              (mode != "infer", "--mode"), (dtype != "float32", "--dtype"),
+                              (channels_last, "--channels-last"), (len(batches) > 1, "--batch with several sizes")):
+            if given:
+                raise OptionError(f"{option} applies to timing, which --no-latency turns off: drop one of them")
+    if not latency:
         target = None
 
     found = find_sites(built, input_shape, probe)
@@ -221,6 +227,9 @@ def profile(
     if target is not None or save is not None:
         real = _real_models(model, name, stage_map, sites, native, r, bias, kept_by_config,
                             target or torch.device("cpu"))
+        if save is not None:  # before timing: train-mode passes would move BN statistics, channels-last strides
+            checkpoint.save(save, real["se"], name=name, r=r, bias=bias, stages=se_stages, input_shape=input_shape,
+                            add_missing=add_missing and bool(found.native))
         if target is not None:
             for b in batches:
                 try:
@@ -239,11 +248,6 @@ def profile(
                                delta(t, timings["base"]), peaks.get(c), delta_ci(t, timings["base"]))
                     for c, t in timings.items()
                 }))
-            if save is not None:
-                prepare(real, "infer", False)
-        if save is not None:
-            checkpoint.save(save, real["se"], name=name, r=r, bias=bias, stages=se_stages, input_shape=input_shape,
-                            add_missing=add_missing and bool(found.native))
 
     base_params = num_params(meta_base)
     results, stage_rows = [], []

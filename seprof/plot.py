@@ -13,17 +13,25 @@ from .errors import OptionError
 from .report import Report, atomic_output
 
 
-def check_plotting() -> None:
-    """Raise an OptionError if matplotlib is not installed."""
+def check_plotting(path: str | os.PathLike | None = None) -> None:
+    """Raise an OptionError if matplotlib is not installed, or cannot write ``path``'s format."""
     try:
         import matplotlib  # noqa: F401
     except ImportError as error:
         raise OptionError("--plot needs matplotlib: pip install 'seprof[plot]' (or pip install matplotlib)") from error
+    if path is not None:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        formats = FigureCanvasBase.get_supported_filetypes()
+        suffix = os.path.splitext(str(path))[1].lstrip(".").lower()
+        if suffix not in formats:
+            raise OptionError(f"--plot {str(path)!r}: the suffix {suffix!r} is not a picture format matplotlib "
+                              f"writes; choose from {', '.join(sorted(formats))}")
 
 
 def plot_report(report: Report, path: str | os.PathLike) -> None:
-    """Write the report's picture to ``path`` (PNG, or any format matplotlib knows by the suffix)."""
-    check_plotting()
+    """Write the report's picture to ``path`` (PNG, or any format matplotlib knows by the suffix). Latency bars
+    are those of the first batch size."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,9 +44,10 @@ def plot_report(report: Report, path: str | os.PathLike) -> None:
     stages = [a.stage for a in shares]
     series = [("parameters", [a.params_share for a in shares], None),
               ("pool + scale ops", [a.elementwise_share for a in shares], None)]
-    if run is not None and shares and all(run.batch in a.latency_share for a in shares):
+    if run is not None and shares and all(run.batch in a.latency_share for a in shares) and sum(
+            a.latency_ms[run.batch][1] for a in shares) > 0:
         b = run.batch
-        total = sum(a.latency_ms[b][1] for a in shares) or 1.0
+        total = sum(a.latency_ms[b][1] for a in shares)
         # the CI of each stage's median delta, on the share scale; clamped at 0 where the bootstrap interval
         # of a tiny sample does not straddle the median
         errors = [[max(0.0, a.latency_share[b] - a.latency_ci[b][0] / total) for a in shares],
@@ -73,6 +82,7 @@ def plot_report(report: Report, path: str | os.PathLike) -> None:
         right.set_title(f"{t['mode']}, {t['device']} ({t['device_name']}), {t['dtype']}, batch {t['batch']}, "
                         f"{t['threads']} threads, {t['runs']} rounds", fontsize=9)
     fig.tight_layout()
+    check_plotting(path)
     suffix = os.path.splitext(str(path))[1] or ".png"
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format=suffix.lstrip("."), dpi=120)

@@ -179,7 +179,15 @@ def render_latency(console: Console, report: Report) -> None:
     if any(lat.peak_memory_bytes is not None for run in report.latency_runs for lat in run.latency.values()):
         console.print("[dim]Peak memory: bytes one call needs beyond weights and input. CUDA: "
                       "max_memory_allocated; CPU: the peak of the bytes held by tensors the call's ops create "
-                      "(activations, tensors saved for backward, gradients), tracked through the dispatcher.[/]")
+                      "(activations, tensors saved for backward, gradients), tracked through the dispatcher. Measured on the "
+                      "eager models, also with --compile.[/]")
+
+
+def _share(a, batch: int) -> str:
+    if batch not in a.latency_share or a.latency_share[batch] != a.latency_share[batch]:  # absent or NaN
+        return "—"
+    share = f"{100 * a.latency_share[batch]:.1f}%"
+    return share if a.resolved(batch) else f"({share}, n.s.)"
 
 
 def render_attribution(console: Console, report: Report) -> None:
@@ -197,8 +205,7 @@ def render_attribution(console: Console, report: Report) -> None:
             f"{100 * a.elementwise_share:.1f}%", f"{a.fc_macs:,}", f"{100 * a.fc_share:.1f}%",
             *(f"{a.latency_ms[b][1]:+.3f} (95% CI {a.latency_ci[b][0]:+.3f}…{a.latency_ci[b][1]:+.3f})"
               if b in a.latency_ms else "—" for b in batches),
-            *((f"{100 * a.latency_share[b]:.1f}%" if a.resolved(b) else f"({100 * a.latency_share[b]:.1f}%, n.s.)")
-              if b in a.latency_share else "—" for b in batches),
+            *(_share(a, b) for b in batches),
         )
     console.print(table)
     console.print(
@@ -206,8 +213,8 @@ def render_attribution(console: Console, report: Report) -> None:
         "MACs) are those of each stage's SE blocks. Latency: each stage's SE alone (configuration SE in that "
         "stage only) timed interleaved with the base model and all other configurations; added ms = median of "
         "the per-round differences against base, with the 95% bootstrap CI of that median; share = that median "
-        "over the sum of the stages' medians (stages' costs need not add up to SE everywhere's); n.s. = the CI "
-        "includes 0 (not resolved: more samples, --budget, or --threads 1 help).[/]"
+        "over the sum of the stages' medians (— when that sum is not positive; stages' costs need not add up to SE everywhere's); "
+        "n.s. = the CI includes 0 (not resolved: more samples, --budget, or --threads 1 help).[/]"
     )
 
 

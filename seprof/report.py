@@ -41,6 +41,8 @@ CONFIG_COLUMNS = {
     "latency_ratio_ci_low": "95% bootstrap confidence interval of latency_ratio, low end",
     "latency_ratio_ci_high": "95% bootstrap confidence interval of latency_ratio, high end",
     "latency_added_ms": "median of per-round latency differences against the base model, ms",
+    "latency_added_ms_ci_low": "95% bootstrap confidence interval of latency_added_ms, low end",
+    "latency_added_ms_ci_high": "95% bootstrap confidence interval of latency_added_ms, high end",
     "peak_memory_bytes": "peak bytes one call needs beyond weights and input (CUDA: max_memory_allocated; "
     "CPU: tensors the call creates); with --memory",
     "device": "device the latency was measured on",
@@ -188,7 +190,7 @@ class Report:
                 s.stage, s.measured, s.measured / params, s.work.elementwise, s.work.elementwise / elementwise,
                 s.work.fc_macs, s.work.fc_macs / fc,
                 {b: per[s.stage] for b, per in added.items() if s.stage in per},
-                {b: per[s.stage][1] / totals[b] if totals[b] else float("nan") for b, per in added.items()
+                {b: per[s.stage][1] / totals[b] if totals[b] > 0 else float("nan") for b, per in added.items()
                  if s.stage in per},
                 {b: per[s.stage] for b, per in cis.items() if s.stage in per},
             )
@@ -239,6 +241,8 @@ class Report:
                     "latency_ratio_ci_low": lat.ratio_ci[0] if lat else None,
                     "latency_ratio_ci_high": lat.ratio_ci[1] if lat else None,
                     "latency_added_ms": lat.delta_ms[1] if lat else None,
+                    "latency_added_ms_ci_low": lat.delta_ci[0] if lat else None,
+                    "latency_added_ms_ci_high": lat.delta_ci[1] if lat else None,
                     "peak_memory_bytes": lat.peak_memory_bytes if lat else None,
                     "device": timing.get("device"),
                     "dtype": timing.get("dtype"),

@@ -148,3 +148,25 @@ def test_plot_is_written_and_bad_paths_are_refused(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = run("compare", "resnet18", "--no-latency", "--plot", str(tmp_path / "missing" / "x.png"))
     assert bad.exit_code == 2 and "does not exist" in bad.output
+
+
+def test_plot_suffix_and_timing_options_without_timing_are_refused(tmp_path):
+    out = tmp_path / "r.json"
+    for args, message in ((["--plot", str(tmp_path / "p.xyz")], "the suffix 'xyz' is not a picture format"),
+                          (["--no-latency", "--compile"], "--compile applies to timing, which --no-latency turns off"),
+                          (["--no-latency", "--batch", "1,8"], "--batch with several sizes applies to timing")):
+        result = run("compare", "resnet18", *args, "--json", str(out))
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_checkpoint_does_not_depend_on_how_timing_was_done(tmp_path):
+    import torch
+
+    path = tmp_path / "m.pt"
+    result = run("inject", "resnet18", "--input", "3x64x64", "--runs", "2", "--warmup", "0", "--device", "cpu",
+                 "--mode", "train", "--channels-last", "--save", str(path))
+    assert result.exit_code == 0, result.output
+    state = torch.load(path, weights_only=True)["state_dict"]
+    assert torch.count_nonzero(state["bn1.running_mean"]) == 0 and int(state["bn1.num_batches_tracked"]) == 0
+    assert state["conv1.weight"].is_contiguous()

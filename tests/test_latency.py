@@ -138,3 +138,16 @@ def test_compile_time_is_reported_apart_from_the_samples():
     setup, timings = time_models({"m": model}, (3, 8, 8), runs=2, warmup=1, compile=True)
     assert setup.compiled and setup.compile_s["m"] > 0
     assert timings["m"].runs == 2 and max(timings["m"].samples_ms) < 1000 * setup.compile_s["m"]
+
+
+def test_views_of_weights_are_not_new_memory():
+    from seprof.latency import peak_memory
+
+    linear = nn.Linear(192, 1000)
+    peak = peak_memory(linear, (192,), 1, torch.device("cpu"), mode="train")
+    assert 192 * 1000 * 4 <= peak < 2 * 192 * 1000 * 4  # the weight's gradient, not also a view of the weight
+
+
+def test_a_budget_never_stops_before_ten_rounds():
+    setup, _ = time_models({"a": nn.Identity(), "b": nn.Identity()}, (4,), runs=1, warmup=0, budget=5)
+    assert setup.runs >= 10
