@@ -267,11 +267,4 @@ def count_all(
 ) -> dict[str, Count]:
     """Run the given counters (all by default) on ``model`` at batch 1; ``scopes`` are module paths to
     attribute MACs to."""
-    counts = {}
-    if "fvcore" in counters:
-        counts["fvcore"] = count_fvcore(model, input_shape, scopes)
-    if "thop" in counters:
-        counts["thop"] = count_thop(model, input_shape, scopes)
-    if "torch" in counters:
-        counts["torch"] = count_torch(model, input_shape, scopes)
-    return {name: counts[name] for name in COUNTER_NAMES if name in counts}
+    return {name: COUNTERS[name](model, input_shape, scopes) for name in COUNTER_NAMES if name in counters}

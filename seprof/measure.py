@@ -22,7 +22,7 @@ from torch import nn
 from . import __version__, checkpoint
 from .accounting import SEWork, fc_params, hidden_channels, percent, se_work
 from .counters import COUNTER_NAMES, COUNTER_NOTES, count_with_blocks
-from .latency import check_timing_options, delta, delta_ci, peak_memory, prepare, ratio, ratio_ci, resolve_device, time_models
+from .latency import check_timing_options, delta, delta_ci, peak_memory, ratio, ratio_ci, resolve_device, time_models
 from .models import build_model, default_input_shape
 from .errors import ModelError, OptionError
 from .report import ConfigResult, Latency, LatencyRun, Report, StageResult

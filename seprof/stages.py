@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import math
 import operator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch

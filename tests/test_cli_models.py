@@ -95,6 +95,12 @@ def test_zoo_mixed_native_and_workers():
         (["zoo", "--workers", "0", "--family", "vit"], "--workers 0 is invalid"),
         (["inject", "user_models:build_mlp"], "nowhere seprof can put SE"),
         (["inject", "user_models:nope"], "has no 'nope'"),
+        # timing options are checked before any work
+        (["compare", "resnet18", "--batch", "1,x"], "--batch '1,x' is not a comma-separated list"),
+        (["compare", "resnet18", "--batch", "0"], "--batch 0 is invalid"),
+        (["inject", "resnet18", "--mode", "eval"], "--mode 'eval' is not one of infer, train"),
+        (["inject", "resnet18", "--dtype", "float16", "--device", "cpu"], "--dtype float16 is not supported on the CPU"),
+        (["compare", "resnet18", "--budget", "-1"], "--budget -1.0 is invalid"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, message, tmp_path):
@@ -119,25 +125,6 @@ def test_compare_attribute_static_and_timed():
                 "--batch", "1,2", "--mode", "train", "--memory", "--device", "cpu")
     assert timed.exit_code == 0, timed.output
     assert flat(timed.stdout).count("forward + backward (train mode)") == 2 and "batch 2: share" in timed.stdout
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["compare", "resnet18", "--batch", "1,x"], "--batch '1,x' is not a comma-separated list"),
-        (["compare", "resnet18", "--batch", "0"], "--batch 0 is invalid"),
-        (["inject", "resnet18", "--mode", "eval"], "--mode 'eval' is not one of infer, train"),
-        (["inject", "resnet18", "--dtype", "float16", "--device", "cpu"], "--dtype float16 is not supported on the CPU"),
-        (["compare", "resnet18", "--budget", "-1"], "--budget -1.0 is invalid"),
-    ],
-)
-def test_timing_options_are_checked_before_any_work(args, message, tmp_path):
-    out = tmp_path / "out.csv"
-    result = run(*args, "--csv", str(out))
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.output
-    assert not out.exists()
 
 
 def test_plot_is_written_and_bad_paths_are_refused(tmp_path):
