@@ -68,14 +68,14 @@ Batch = Annotated[str, typer.Option("--batch", help="Batch size(s) for latency, 
 Mode = Annotated[str, typer.Option("--mode", help="infer (forward, inference mode) or train (forward + backward, train mode).")]
 Dtype = Annotated[str, typer.Option("--dtype", help="float32, float16 (CUDA) or bfloat16, by autocast.")]
 ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="Time models and input in channels-last memory format.")]
-Budget = Annotated[Optional[float], typer.Option("--budget", help="Seconds per timing run: keep sampling past --runs until each ratio's 95% CI is within ±1%.")]
+Budget = Annotated[Optional[float], typer.Option("--budget", help="Seconds per timing run: keep sampling past --runs until each ratio's 95% CI is within ±1% [default: 30, unless --runs is given].")]
 Memory = Annotated[bool, typer.Option("--memory", help="Also measure each configuration's peak memory per call.")]
 Compile = Annotated[bool, typer.Option("--compile", help="Time torch.compile'd models (compile time reported apart, never in the latency).")]
 Device = Annotated[str, typer.Option("--device", help="Latency device: auto (CUDA if available), cpu or cuda.")]
 NoLatency = Annotated[bool, typer.Option("--no-latency", help="Skip timing; report parameters and MACs only.")]
-Runs = Annotated[int, typer.Option("--runs", help="Timed samples per model (interleaved rounds).")]
+Runs = Annotated[Optional[int], typer.Option("--runs", help="Timed samples per model (interleaved rounds): exactly this many, or at least this many with --budget [default: at least 20, within --budget 30].")]
 Warmup = Annotated[int, typer.Option("--warmup", help="Untimed calls per model before timing.")]
-Threads = Annotated[Optional[int], typer.Option("--threads", help="torch threads while timing (default: torch's).")]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="torch threads while timing [default: torch's, on the CPU one fewer than the CPUs, at least 1].")]
 Csv = Annotated[Optional[str], typer.Option("--csv", help="Write one row per configuration to this CSV file.")]
 StagesCsv = Annotated[Optional[str], typer.Option("--stages-csv", help="Write one row per (configuration, stage) to this CSV.")]
 Json = Annotated[Optional[str], typer.Option("--json", help="Write the whole report to this JSON file.")]
@@ -178,7 +178,7 @@ def parse_batches(text: str) -> list[int]:
     return list(dict.fromkeys(values))
 
 
-def _run_profile(model: str, strip_stages, *, r: int | None, runs: int, latency: bool, **kwargs) -> Report:
+def _run_profile(model: str, strip_stages, *, r: int | None, runs: int | None, latency: bool, **kwargs) -> Report:
     from .measure import profile
     from .models import check_model_name
 
@@ -190,7 +190,7 @@ def _run_profile(model: str, strip_stages, *, r: int | None, runs: int, latency:
     kwargs["batch"] = parse_batches(kwargs["batch"])
     if not latency:
         return profile(model, strip_stages=strip_stages, latency=False, runs=runs, **kwargs)
-    fixed = kwargs.get("budget") is None and not kwargs.get("attribute")
+    fixed = runs is not None and kwargs.get("budget") is None and not kwargs.get("attribute")
     with _TimingBar(runs * (2 + len(strip_stages)) * len(kwargs["batch"]) if fixed else None) as bar:
         return profile(model, strip_stages=strip_stages, latency=True, runs=runs, on_sample=bar.advance, **kwargs)
 
@@ -212,7 +212,7 @@ def inject(
     batch: Batch = "1",
     device: Device = "auto",
     no_latency: NoLatency = False,
-    runs: Runs = 20,
+    runs: Runs = None,
     warmup: Warmup = 3,
     threads: Threads = None,
     mode: Mode = "infer",
@@ -257,7 +257,7 @@ def compare(
     batch: Batch = "1",
     device: Device = "auto",
     no_latency: NoLatency = False,
-    runs: Runs = 20,
+    runs: Runs = None,
     warmup: Warmup = 3,
     threads: Threads = None,
     mode: Mode = "infer",

@@ -10,6 +10,13 @@ ratio's spread comes from the per-round paired ratios, which cancels drift that 
 
 ``runs`` rounds are always taken; with a ``budget`` (seconds), rounds continue until every ratio's 95% CI is
 within ±``target`` (1%) of its median (checked every 5 rounds from round 10 on), or the budget is spent.
+Neither given, the default is adaptive: at least 20 rounds within a 30 s budget; ``runs`` alone means exactly
+that many rounds (see ``sampling``).
+
+Threads: unless told, torch's intra-op thread count, but on the CPU never every CPU the process may run on
+(see ``default_threads``): a thread that the OS or another process pre-empts stalls every op at its
+barrier. On a shared 2-core VM, timing on both cores left a ratio's CI at about ±2% after 30 s (and two
+60 s runs once 6–8% apart); on one core it reached ±1% in 45–60 rounds.
 
 Modes: "infer" is a forward pass under ``torch.inference_mode``; "train" is the model in train mode, forward,
 and backward of the output's sum, gradients cleared before each call (no optimizer step). ``dtype``
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import statistics
 import time
 import weakref
@@ -41,10 +49,36 @@ CI_TARGET = 0.01
 MAX_ROUNDS = 1000
 MIN_ADAPTIVE_ROUNDS = 10  # before the first convergence check: a CI from fewer samples means little
 CHECK_EVERY = 5  # rounds between convergence checks (each bootstraps every ratio)
+DEFAULT_RUNS = 20
+DEFAULT_BUDGET_S = 30.0
+
+
+def sampling(runs: int | None, budget: float | None) -> tuple[int, float | None]:
+    """The (rounds, budget) a timing run uses: both as given; ``runs`` alone is exactly that many rounds;
+    ``budget`` alone is at least 20 rounds, then adaptive; neither, at least 20 rounds adaptive within 30 s."""
+    if runs is None:
+        return DEFAULT_RUNS, DEFAULT_BUDGET_S if budget is None else budget
+    return runs, budget
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the OS tells it, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_threads(device: torch.device) -> int:
+    """torch's intra-op thread count, but on the CPU at most one less than the usable CPUs (at least 1), so
+    that the OS and other processes have a CPU that is not timing; on CUDA, torch's count."""
+    if device.type != "cpu":
+        return torch.get_num_threads()
+    return max(1, min(torch.get_num_threads(), usable_cpus() - 1))
 
 
 def check_timing_options(
-    runs: int,
+    runs: int | None,
     warmup: int,
     batch: int | Sequence[int],
     threads: int | None,
@@ -56,10 +90,10 @@ def check_timing_options(
     """Raise an OptionError for a timing setting out of range."""
     batches = [batch] if isinstance(batch, int) else list(batch)
     for option, value, low in (("--runs", runs, 1), ("--warmup", warmup, 0), *(("--batch", b, 1) for b in batches)):
-        if value < low:
+        if value is not None and value < low:
             raise OptionError(f"{option} {value} is invalid: it must be at least {low}")
     if threads is not None and threads < 1:
-        raise OptionError(f"--threads {threads} is invalid: it must be at least 1 (default: torch's setting)")
+        raise OptionError(f"--threads {threads} is invalid: it must be at least 1 (default: torch's, one CPU left free)")
     if mode not in MODES:
         raise OptionError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
     if dtype not in DTYPES:
@@ -172,6 +206,7 @@ class TimingSetup:
     seconds: float = 0.0
     compiled: bool = False
     compile_s: dict[str, float] | None = None
+    cpus: int | None = None
     method: str = "perf_counter between device syncs, models interleaved, order rotated each round"
 
 
@@ -241,7 +276,7 @@ def time_models(
     input_shape: Sequence[int],
     batch: int = 1,
     device: torch.device = torch.device("cpu"),
-    runs: int = 20,
+    runs: int | None = None,
     warmup: int = 3,
     threads: int | None = None,
     on_sample: Callable[[], None] | None = None,
@@ -256,12 +291,14 @@ def time_models(
 
     The models must already be on ``device``; they are put in train/eval mode and memory format for
     ``mode``/``channels_last`` (seprof's own copies: callers pass models they own). The first model is the
-    reference for the adaptive stopping rule. ``on_sample`` is called after every timed sample. With
+    reference for the adaptive stopping rule; ``runs`` and ``budget`` as ``sampling`` resolves them; ``threads``
+    by default ``default_threads(device)``. ``on_sample`` is called after every timed sample. With
     ``compile``, each model is wrapped in ``torch.compile``; its first call (which compiles) is timed on its
     own, reported in ``compile_s`` and never mixed into the samples.
     """
     check_timing_options(runs, warmup, batch, threads, mode, dtype, budget, device)
-    threads = threads if threads is not None else torch.get_num_threads()
+    runs, budget = sampling(runs, budget)
+    threads = threads if threads is not None else default_threads(device)
     prepare(models, mode, channels_last)
     x = torch.randn(batch, *input_shape, device=device)
     if channels_last and x.dim() == 4:
@@ -298,7 +335,8 @@ def time_models(
                 break
     seconds = time.perf_counter() - started
     setup = TimingSetup(device.type, device_name(device), dtype, batch, threads, i, warmup, number, mode,
-                        channels_last, budget, round(seconds, 3), compile, compile_s)
+                        channels_last, budget, round(seconds, 3), compile, compile_s,
+                        usable_cpus() if device.type == "cpu" else None)
     return setup, {name: Timing(tuple(s)) for name, s in samples.items()}
 
 

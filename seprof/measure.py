@@ -106,7 +106,7 @@ def profile(
     batch: int | Sequence[int] = 1,
     device: str = "auto",
     latency: bool = True,
-    runs: int = 20,
+    runs: int | None = None,
     warmup: int = 3,
     threads: int | None = None,
     on_sample: Callable[[], None] | None = None,
@@ -139,7 +139,9 @@ def profile(
         batch: batch size for latency.
         device: "auto", "cpu" or "cuda" for latency.
         latency: time the models (skipped when False).
-        runs, warmup, threads: timing rounds, untimed calls per model, torch threads.
+        runs, warmup, threads: timing rounds, untimed calls per model, torch threads (defaults: see
+            ``latency.sampling`` and ``latency.default_threads``; ``runs`` without ``budget`` is exactly that
+            many rounds, neither is at least 20 rounds, adaptive within 30 s).
         on_sample: called after each timed sample (for progress display).
         save: write the SE model (random weights, the ones timed) to this checkpoint path.
         add_missing: for a model with its own SE blocks, add seprof SE to its blocks without one; "base" is

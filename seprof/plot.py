@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from .errors import OptionError
-from .report import Report, atomic_output
+from .report import Report, atomic_output, threads_label
 
 
 def check_plotting(path: str | os.PathLike | None = None) -> None:
@@ -80,7 +80,7 @@ def plot_report(report: Report, path: str | os.PathLike) -> None:
     else:
         t = run.setup
         right.set_title(f"{t['mode']}, {t['device']} ({t['device_name']}), {t['dtype']}, batch {t['batch']}, "
-                        f"{t['threads']} threads, {t['runs']} rounds", fontsize=9)
+                        f"{threads_label(t)}, {t['runs']} rounds", fontsize=9)
     fig.tight_layout()
     check_plotting(path)
     suffix = os.path.splitext(str(path))[1] or ".png"

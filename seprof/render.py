@@ -10,7 +10,7 @@ from rich.table import Table
 
 from .accounting import SEWork
 from .counters import COUNTER_NOTES
-from .report import ConfigResult, Report
+from .report import ConfigResult, Report, threads_label
 from .models import Family
 from .stages import StageMap, describe, resolution_text
 
@@ -139,7 +139,7 @@ def _setup_title(t: dict) -> str:
             f"{name} {seconds:.1f} s" for name, seconds in (t.get("compile_s") or {}).items()) + ")"
     return (
         f"Latency of {what} on {t.get('device')} ({t.get('device_name')}), {t.get('dtype')}{layout}, batch "
-        f"{t.get('batch')}, {t.get('threads')} threads: {t.get('runs')} interleaved samples per model{budget}, "
+        f"{t.get('batch')}, {threads_label(t)}: {t.get('runs')} interleaved samples per model{budget}, "
         f"each the mean of {t.get('number')} call(s), after {t.get('warmup')} warm-up calls ({t.get('seconds', 0):.1f} s)"
     )
 

@@ -48,6 +48,7 @@ CONFIG_COLUMNS = {
     "device": "device the latency was measured on",
     "dtype": "data type of the timed forward pass",
     "threads": "torch intra-op threads while timing",
+    "cpus": "CPUs the process could run on (CPU timing; by default threads leave one of them free)",
     "batch_size": "batch size of the timed pass",
     "mode": "infer (forward, inference_mode) or train (forward + backward, train mode)",
     "channels_last": "models and input in the channels-last memory format",
@@ -247,6 +248,7 @@ class Report:
                     "device": timing.get("device"),
                     "dtype": timing.get("dtype"),
                     "threads": timing.get("threads"),
+                    "cpus": timing.get("cpus"),
                     "batch_size": timing.get("batch"),
                     "mode": timing.get("mode"),
                     "channels_last": timing.get("channels_last"),
@@ -319,6 +321,13 @@ class Report:
     def to_json(self, path: str | os.PathLike) -> None:
         """Write the whole report as JSON to ``path`` (atomically)."""
         write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def threads_label(setup: dict[str, Any]) -> str:
+    """'1 thread of 2 CPUs' (CPU timing), '8 threads' (no CPU count recorded) for a timing setup dict."""
+    threads = setup.get("threads")
+    label = f"{threads} thread{'' if threads == 1 else 's'}"
+    return f"{label} of {setup['cpus']} CPUs" if setup.get("cpus") else label
 
 
 def check_writable(path: str | os.PathLike) -> Path:

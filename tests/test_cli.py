@@ -6,6 +6,7 @@ from typer.testing import CliRunner
 
 import seprof
 from seprof.cli import app
+from seprof.report import threads_label
 
 runner = CliRunner()
 
@@ -75,7 +76,9 @@ def test_inject_with_latency_and_every_output(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Latency of forward (inference mode) on cpu" in result.stdout and "3 interleaved samples per model" in result.stdout
     data = json.loads(open(paths["json"]).read())
-    assert data["timing"]["runs"] == 3 and data["configs"][1]["se_stages"] == "4,5"
+    assert data["timing"]["runs"] == 3 and data["timing"]["budget_s"] is None  # --runs alone: exactly 3
+    assert data["configs"][1]["se_stages"] == "4,5"
+    assert threads_label(data["timing"]) in result.stdout and data["timing"]["cpus"] >= 1
     assert data["configs"][1]["latency_ms"] > 0
     model = seprof.load(paths["pt"])
     assert len(seprof.surgery.se_modules(model)) == 4

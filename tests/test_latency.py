@@ -3,7 +3,9 @@ import torch
 from torch import nn
 
 from seprof.errors import DeviceError, OptionError
-from seprof.latency import Timing, quartiles, ratio, resolve_device, time_models, torch_threads
+from seprof import latency
+from seprof.latency import (DEFAULT_BUDGET_S, DEFAULT_RUNS, Timing, default_threads, quartiles, ratio,
+                            resolve_device, sampling, time_models, torch_threads)
 
 
 class Recorder(nn.Module):
@@ -151,3 +153,35 @@ def test_views_of_weights_are_not_new_memory():
 def test_a_budget_never_stops_before_ten_rounds():
     setup, _ = time_models({"a": nn.Identity(), "b": nn.Identity()}, (4,), runs=1, warmup=0, budget=5)
     assert setup.runs >= 10
+
+
+def test_sampling_defaults_runs_alone_is_exact_and_a_budget_adds_adaptive_rounds():
+    assert (DEFAULT_RUNS, DEFAULT_BUDGET_S) == (20, 30.0)
+    assert sampling(None, None) == (20, 30.0)  # the default: at least 20 rounds, adaptive within 30 s
+    assert sampling(5, None) == (5, None)  # --runs alone: exactly that many
+    assert sampling(None, 10.0) == (20, 10.0)
+    assert sampling(5, 10.0) == (5, 10.0)
+
+
+def test_runs_alone_takes_exactly_that_many_rounds_and_a_budget_alone_at_least_the_default():
+    models = {"a": nn.Identity(), "b": nn.Identity()}
+    setup, timings = time_models(models, (4,), runs=4, warmup=0)
+    assert setup.runs == 4 and setup.budget_s is None and timings["a"].runs == 4
+    setup, timings = time_models(models, (4,), warmup=0, budget=0.2)
+    assert setup.runs >= DEFAULT_RUNS and setup.budget_s == 0.2 and timings["b"].runs == setup.runs
+
+
+@pytest.mark.parametrize("cpus,torch_count,expected", [(1, 1, 1), (2, 2, 1), (4, 4, 3), (16, 8, 8), (32, 16, 16)])
+def test_default_cpu_threads_leave_one_cpu_free(monkeypatch, cpus, torch_count, expected):
+    monkeypatch.setattr(latency, "usable_cpus", lambda: cpus)
+    with torch_threads(torch_count):
+        assert default_threads(torch.device("cpu")) == expected
+        assert default_threads(torch.device("cuda")) == torch_count  # no CPU timing to protect
+
+
+def test_timing_records_threads_and_cpus():
+    setup, _ = time_models({"m": nn.Identity()}, (4,), runs=2, warmup=0)
+    assert setup.threads == default_threads(torch.device("cpu")) and setup.cpus == latency.usable_cpus()
+    assert 1 <= setup.threads and (setup.cpus == 1 or setup.threads < setup.cpus)
+    setup, _ = time_models({"m": nn.Identity()}, (4,), runs=2, warmup=0, threads=1)
+    assert setup.threads == 1

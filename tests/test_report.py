@@ -6,7 +6,7 @@ import pytest
 
 import seprof
 from seprof.errors import OutputPathError
-from seprof.report import CONFIG_COLUMNS, STAGE_COLUMNS, check_writable, write_atomic
+from seprof.report import CONFIG_COLUMNS, STAGE_COLUMNS, check_writable, threads_label, write_atomic
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,19 @@ def test_written_files_keep_normal_permissions(tmp_path):
         assert old.stat().st_mode & 0o777 == 0o664
     finally:
         os.umask(umask)
+
+
+def test_readme_lists_every_csv_column_in_order():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    for heading, columns in (("Configuration CSV columns:", CONFIG_COLUMNS), ("Stage CSV columns:", STAGE_COLUMNS)):
+        table = readme.split(heading, 1)[1].split("\n\n", 2)[1]
+        assert re.findall(r"^\| `([^`]+)` \|", table, re.M) == list(columns)
+
+
+def test_threads_label():
+    assert threads_label({"threads": 1, "cpus": 2}) == "1 thread of 2 CPUs"
+    assert threads_label({"threads": 3, "cpus": 4}) == "3 threads of 4 CPUs"
+    assert threads_label({"threads": 8, "cpus": None}) == "8 threads"  # CUDA timing: no CPU count
