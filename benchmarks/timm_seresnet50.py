@@ -4,7 +4,8 @@ Both have 28,088,024 parameters: SE after bn3 of every Bottleneck, FC 1×1 convs
 C/16. The base ResNet-50 is timed in the same rounds, so each SE model gets a paired ratio against it and the
 two SE models one against each other. timm is needed here only (pip install timm); random weights.
 
-    python benchmarks/timm_seresnet50.py --runs 40 --out benchmarks/results/timm_seresnet50.json
+    python benchmarks/timm_seresnet50.py --runs 40 --threads 2 --out benchmarks/results/timm_seresnet50.json
+    python benchmarks/timm_seresnet50.py --runs 60 --out benchmarks/results/timm_seresnet50_default_threads.json
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="default: seprof's (on the CPU, one CPU left free)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -39,7 +41,8 @@ def main() -> None:
     }
     params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
     assert params["seprof"] == params["timm"], params
-    setup, t = time_models(models, (3, 224, 224), batch=args.batch, device=device, runs=args.runs, warmup=5)
+    setup, t = time_models(models, (3, 224, 224), batch=args.batch, device=device, runs=args.runs, warmup=5,
+                             threads=args.threads)
     result = {
         "setup": {**setup.__dict__},
         "params": params,
