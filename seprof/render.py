@@ -144,10 +144,6 @@ def _setup_title(t: dict) -> str:
     )
 
 
-def _timing_title(report: Report) -> str:
-    return _setup_title(report.timing or {})
-
-
 def _mib(value: int | None) -> str:
     return "—" if value is None else f"{value / 2**20:,.1f}"
 
@@ -234,23 +230,18 @@ def render_compare(console: Console, report: Report) -> None:
     cols = ["configuration", "params", "added", "added %", "paper (2/r)ΣN·C²",
             *(f"{COUNTER_LABELS[n]}" for n in report.counter_names)]
     if report.timing is not None:
-        cols += ["latency ms", "IQR ms", "vs base"]
+        cols += [f"batch {report.latency_runs[0].batch} ms", "vs base"]
     for col in cols:
         table.add_column(col, justify="left" if col == "configuration" else "right")
     for c in report.configs:
         row = [_config_label(c), f"{c.params:,}", f"{c.params_added:,}", _pct(c.params_added_pct),
                _n(c.analytic_paper), *(_g(c.macs[n]) for n in report.counter_names)]
         if c.latency is not None:
-            row += [f"{c.latency.median_ms:.3f}", f"{c.latency.iqr_ms:.3f}",
-                    "—" if c.config == "base" else f"{c.latency.ratio[1]:.3f}×"]
+            row += [f"{c.latency.median_ms:.3f}", "—" if c.config == "base" else f"{c.latency.ratio[1]:.3f}×"]
         table.add_row(*row)
     console.print(table)
     if report.timing is not None:
-        if len(report.latency_runs) > 1 or any(
-                lat.peak_memory_bytes is not None for run in report.latency_runs for lat in run.latency.values()):
-            render_latency(console, report)
-        else:
-            console.print(f"[dim]{_timing_title(report)}; vs base = median of per-round ratios.[/]")
+        render_latency(console, report)  # spread, CI and added ms of every ratio, per batch size
     else:
         console.print("[dim]Latency: not measured (--no-latency).[/]")
     if any(c.config.startswith("se_only_") for c in report.configs):

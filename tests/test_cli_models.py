@@ -133,6 +133,9 @@ def test_plot_is_written_and_bad_paths_are_refused(tmp_path):
                  "--device", "cpu", "--plot", str(out))
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = flat(result.stdout)  # every ratio's spread and CI on screen, not only in the CSV/JSON
+    assert "batch 1 ms" in text and "2 interleaved samples per model" in text
+    assert "95% CI" in text and "vs base: median (q1–q3) of paired ratios" in text
     bad = run("compare", "resnet18", "--no-latency", "--plot", str(tmp_path / "missing" / "x.png"))
     assert bad.exit_code == 2 and "does not exist" in bad.output
 
