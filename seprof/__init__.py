@@ -5,7 +5,7 @@ chosen stages and reports the paper's parameter formula beside exact and measure
 thop and torch's flop counter, and interleaved latency.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from .accounting import block_params, exact_params, paper_params, se_work
 from .blocks import SE_BLOCKS, SEBlock

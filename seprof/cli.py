@@ -13,7 +13,7 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import __version__
@@ -68,14 +68,14 @@ Batch = Annotated[str, typer.Option("--batch", help="Batch size(s) for latency, 
 Mode = Annotated[str, typer.Option("--mode", help="infer (forward, inference mode) or train (forward + backward, train mode).")]
 Dtype = Annotated[str, typer.Option("--dtype", help="float32, float16 (CUDA) or bfloat16, by autocast.")]
 ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="Time models and input in channels-last memory format.")]
-Budget = Annotated[Optional[float], typer.Option("--budget", help="Seconds per timing run: keep sampling past --runs until each ratio's 95% CI is within ±1% [default: 30, unless --runs is given].")]
+Budget = Annotated[Optional[float], typer.Option("--budget", help="Seconds per timing run (per batch size): keep sampling past --runs until each ratio's 95% CI is within ±1%.", show_default="30, unless --runs is given alone")]
 Memory = Annotated[bool, typer.Option("--memory", help="Also measure each configuration's peak memory per call.")]
 Compile = Annotated[bool, typer.Option("--compile", help="Time torch.compile'd models (compile time reported apart, never in the latency).")]
 Device = Annotated[str, typer.Option("--device", help="Latency device: auto (CUDA if available), cpu or cuda.")]
 NoLatency = Annotated[bool, typer.Option("--no-latency", help="Skip timing; report parameters and MACs only.")]
-Runs = Annotated[Optional[int], typer.Option("--runs", help="Timed samples per model (interleaved rounds): exactly this many, or at least this many with --budget [default: at least 20, within --budget 30].")]
+Runs = Annotated[Optional[int], typer.Option("--runs", help="Timed samples per model (interleaved rounds): exactly this many, or at least this many with --budget.", show_default="at least 20, adaptive within --budget 30")]
 Warmup = Annotated[int, typer.Option("--warmup", help="Untimed calls per model before timing.")]
-Threads = Annotated[Optional[int], typer.Option("--threads", help="torch threads while timing [default: torch's, on the CPU one fewer than the CPUs, at least 1].")]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="torch intra-op threads while timing.", show_default="torch's; on the CPU at most the usable CPUs - 1, at least 1")]
 Csv = Annotated[Optional[str], typer.Option("--csv", help="Write one row per configuration to this CSV file.")]
 StagesCsv = Annotated[Optional[str], typer.Option("--stages-csv", help="Write one row per (configuration, stage) to this CSV.")]
 Json = Annotated[Optional[str], typer.Option("--json", help="Write the whole report to this JSON file.")]
@@ -155,7 +155,8 @@ class _TimingBar:
             if not console.is_terminal:
                 return
             self.progress = Progress(
-                TextColumn("timing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                TextColumn("timing"), BarColumn(), MofNCompleteColumn(),
+                TimeRemainingColumn() if self.total else TimeElapsedColumn(),  # adaptive: no end to count down to
                 console=console, transient=True,
             )
             self.task = self.progress.add_task("timing", total=self.total)
@@ -179,6 +180,7 @@ def parse_batches(text: str) -> list[int]:
 
 
 def _run_profile(model: str, strip_stages, *, r: int | None, runs: int | None, latency: bool, **kwargs) -> Report:
+    from .latency import sampling
     from .measure import profile
     from .models import check_model_name
 
@@ -190,8 +192,9 @@ def _run_profile(model: str, strip_stages, *, r: int | None, runs: int | None, l
     kwargs["batch"] = parse_batches(kwargs["batch"])
     if not latency:
         return profile(model, strip_stages=strip_stages, latency=False, runs=runs, **kwargs)
-    fixed = runs is not None and kwargs.get("budget") is None and not kwargs.get("attribute")
-    with _TimingBar(runs * (2 + len(strip_stages)) * len(kwargs["batch"]) if fixed else None) as bar:
+    rounds, budget = sampling(runs, kwargs.get("budget"))
+    fixed = budget is None and not kwargs.get("attribute")
+    with _TimingBar(rounds * (2 + len(strip_stages)) * len(kwargs["batch"]) if fixed else None) as bar:
         return profile(model, strip_stages=strip_stages, latency=True, runs=runs, on_sample=bar.advance, **kwargs)
 
 

@@ -15,8 +15,8 @@ that many rounds (see ``sampling``).
 
 Threads: unless told, torch's intra-op thread count, but on the CPU never every CPU the process may run on
 (see ``default_threads``): a thread that the OS or another process pre-empts stalls every op at its
-barrier. On a shared 2-core VM, timing on both cores left a ratio's CI at about ±2% after 30 s (and two
-60 s runs once 6–8% apart); on one core it reached ±1% in 45–60 rounds.
+barrier. On a shared 2-core VM, timing on both cores left a ratio's CI at ±1.1–2.3% after 30 s (and two
+60 s runs once 7.7% apart); on one core it was ±0.7–1.9% after 45–60 rounds.
 
 Modes: "infer" is a forward pass under ``torch.inference_mode``; "train" is the model in train mode, forward,
 and backward of the output's sum, gradients cleared before each call (no optimizer step). ``dtype``
@@ -207,6 +207,7 @@ class TimingSetup:
     compiled: bool = False
     compile_s: dict[str, float] | None = None
     cpus: int | None = None
+    stopped: str = "rounds"  # why sampling stopped: see STOP_REASONS
     method: str = "perf_counter between device syncs, models interleaved, order rotated each round"
 
 
@@ -258,6 +259,23 @@ def prepare(models: Mapping[str, nn.Module], mode: str, channels_last: bool) -> 
         model.train(mode == "train")
         if channels_last:
             model.to(memory_format=torch.channels_last)
+
+
+STOP_REASONS = ("rounds", "converged", "budget", "max rounds")
+
+
+def _stop_reason(samples: Mapping[str, list[float]], names: Sequence[str], rounds: int, elapsed: float,
+                 budget: float | None, target: float) -> str | None:
+    """Why sampling stops after ``rounds`` (at least ``runs``) rounds, one of STOP_REASONS; None to go on."""
+    if budget is None:
+        return "rounds"
+    if len(names) > 1 and rounds >= MIN_ADAPTIVE_ROUNDS and rounds % CHECK_EVERY == 0 and _converged(samples, names, target):
+        return "converged"
+    if elapsed >= budget:
+        return "budget"
+    if rounds >= MAX_ROUNDS:
+        return "max rounds"
+    return None
 
 
 def _converged(samples: Mapping[str, list[float]], names: Sequence[str], target: float) -> bool:
@@ -329,14 +347,13 @@ def time_models(
             i += 1
             if i < runs:
                 continue
-            if budget is None or time.perf_counter() - started >= budget or i >= MAX_ROUNDS:
-                break
-            if len(names) > 1 and i >= MIN_ADAPTIVE_ROUNDS and i % CHECK_EVERY == 0 and _converged(samples, names, target):
+            stopped = _stop_reason(samples, names, i, time.perf_counter() - started, budget, target)
+            if stopped is not None:
                 break
     seconds = time.perf_counter() - started
     setup = TimingSetup(device.type, device_name(device), dtype, batch, threads, i, warmup, number, mode,
                         channels_last, budget, round(seconds, 3), compile, compile_s,
-                        usable_cpus() if device.type == "cpu" else None)
+                        usable_cpus() if device.type == "cpu" else None, stopped)
     return setup, {name: Timing(tuple(s)) for name, s in samples.items()}
 
 

@@ -176,6 +176,7 @@ def profile(
     check_timing_options(runs, warmup, batches, threads, mode, dtype, budget, target)
     if not latency:
         for given, option in ((compile, "--compile"), (memory, "--memory"), (budget is not None, "--budget"),
+                              (runs is not None, "--runs"), (threads is not None, "--threads"),
                               (mode != "infer", "--mode"), (dtype != "float32", "--dtype"),
                               (channels_last, "--channels-last"), (len(batches) > 1, "--batch with several sizes")):
             if given:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from .accounting import SEWork
 from .counters import COUNTER_NOTES
+from .latency import CI_TARGET, MAX_ROUNDS
 from .report import ConfigResult, Report, threads_label
 from .models import Family
 from .stages import StageMap, describe, resolution_text
@@ -130,10 +131,22 @@ def render_compute(console: Console, report: Report) -> None:
     )
 
 
+def _stop_text(t: dict) -> str:
+    """How an adaptive run ended, for the latency title ('' for a fixed number of rounds)."""
+    if not t.get("budget_s"):
+        return ""
+    ci = f"every ratio's 95% CI within ±{100 * CI_TARGET:g}%"
+    return {
+        "converged": f", adaptive: stopped with {ci} (budget {t['budget_s']:g} s)",
+        "budget": f", adaptive: the {t['budget_s']:g} s budget ran out before {ci}",
+        "max rounds": f", adaptive: stopped at the {MAX_ROUNDS}-round cap before {ci}",
+    }.get(t.get("stopped"), f", adaptive within a {t['budget_s']:g} s budget")
+
+
 def _setup_title(t: dict) -> str:
     what = "forward + backward (train mode)" if t.get("mode") == "train" else "forward (inference mode)"
     layout = ", channels-last" if t.get("channels_last") else ""
-    budget = f", adaptive within a {t.get('budget_s'):g} s budget" if t.get("budget_s") else ""
+    budget = _stop_text(t)
     if t.get("compiled"):
         layout += ", torch.compile (first call, which compiles, timed apart: " + ", ".join(
             f"{name} {seconds:.1f} s" for name, seconds in (t.get("compile_s") or {}).items()) + ")"

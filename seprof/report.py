@@ -49,6 +49,8 @@ CONFIG_COLUMNS = {
     "dtype": "data type of the timed forward pass",
     "threads": "torch intra-op threads while timing",
     "cpus": "CPUs the process could run on (CPU timing; by default threads leave one of them free)",
+    "stopped": "why sampling stopped: rounds (--runs alone), converged (every ratio's 95% CI within ±1%), "
+    "budget (time ran out first) or max rounds",
     "batch_size": "batch size of the timed pass",
     "mode": "infer (forward, inference_mode) or train (forward + backward, train mode)",
     "channels_last": "models and input in the channels-last memory format",
@@ -249,6 +251,7 @@ class Report:
                     "dtype": timing.get("dtype"),
                     "threads": timing.get("threads"),
                     "cpus": timing.get("cpus"),
+                    "stopped": timing.get("stopped"),
                     "batch_size": timing.get("batch"),
                     "mode": timing.get("mode"),
                     "channels_last": timing.get("channels_last"),
@@ -327,7 +330,8 @@ def threads_label(setup: dict[str, Any]) -> str:
     """'1 thread of 2 CPUs' (CPU timing), '8 threads' (no CPU count recorded) for a timing setup dict."""
     threads = setup.get("threads")
     label = f"{threads} thread{'' if threads == 1 else 's'}"
-    return f"{label} of {setup['cpus']} CPUs" if setup.get("cpus") else label
+    cpus = setup.get("cpus")
+    return f"{label} of {cpus} CPU{'' if cpus == 1 else 's'}" if cpus else label
 
 
 def check_writable(path: str | os.PathLike) -> Path:

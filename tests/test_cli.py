@@ -74,11 +74,12 @@ def test_inject_with_latency_and_every_output(tmp_path):
                  "--csv", paths["csv"], "--stages-csv", paths["stages.csv"], "--json", paths["json"],
                  "--save", paths["pt"], "--stages", "4,5")
     assert result.exit_code == 0, result.output
-    assert "Latency of forward (inference mode) on cpu" in result.stdout and "3 interleaved samples per model" in result.stdout
+    text = " ".join(result.stdout.split())  # the title wraps where the CPU's name is long
+    assert "Latency of forward (inference mode) on cpu" in text and "3 interleaved samples per model" in text
     data = json.loads(open(paths["json"]).read())
     assert data["timing"]["runs"] == 3 and data["timing"]["budget_s"] is None  # --runs alone: exactly 3
     assert data["configs"][1]["se_stages"] == "4,5"
-    assert threads_label(data["timing"]) in result.stdout and data["timing"]["cpus"] >= 1
+    assert threads_label(data["timing"]) in text and data["timing"]["cpus"] >= 1 and data["timing"]["stopped"] == "rounds"
     assert data["configs"][1]["latency_ms"] > 0
     model = seprof.load(paths["pt"])
     assert len(seprof.surgery.se_modules(model)) == 4
@@ -160,3 +161,10 @@ def test_debug_shows_the_traceback():
 def test_version():
     result = run("--version")
     assert result.exit_code == 0 and result.stdout.strip() == f"seprof {seprof.__version__}"
+
+
+def test_help_states_the_timing_defaults():
+    text = " ".join(run("compare", "--help").stdout.replace("│", " ").split())
+    for default in ("[default: (at least 20, adaptive within --budget 30)]", "[default: (30, unless --runs is given alone)]",
+                    "[default: (torch's; on the CPU at most the usable CPUs - 1, at least 1)]"):
+        assert default in text

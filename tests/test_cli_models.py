@@ -144,6 +144,8 @@ def test_plot_suffix_and_timing_options_without_timing_are_refused(tmp_path):
     out = tmp_path / "r.json"
     for args, message in ((["--plot", str(tmp_path / "p.xyz")], "the suffix 'xyz' is not a picture format"),
                           (["--no-latency", "--compile"], "--compile applies to timing, which --no-latency turns off"),
+                          (["--no-latency", "--runs", "5"], "--runs applies to timing, which --no-latency turns off"),
+                          (["--no-latency", "--threads", "1"], "--threads applies to timing"),
                           (["--no-latency", "--batch", "1,8"], "--batch with several sizes applies to timing")):
         result = run("compare", "resnet18", *args, "--json", str(out))
         assert result.exit_code == 2 and message in result.output, result.output

@@ -185,3 +185,34 @@ def test_timing_records_threads_and_cpus():
     assert 1 <= setup.threads and (setup.cpus == 1 or setup.threads < setup.cpus)
     setup, _ = time_models({"m": nn.Identity()}, (4,), runs=2, warmup=0, threads=1)
     assert setup.threads == 1
+
+
+def test_why_sampling_stops():
+    from seprof.latency import MAX_ROUNDS, STOP_REASONS, _stop_reason
+
+    steady = {"base": [10.0] * 20, "se": [11.0] * 20}  # the paired ratio is 1.1 in every round: a zero-width CI
+    noisy = {"base": [10.0] * 20, "se": [11.0, 13.0, 9.0, 12.0] * 5}
+    names = ["base", "se"]
+    assert _stop_reason(steady, names, 20, 1.0, None, 0.01) == "rounds"  # --runs alone
+    assert _stop_reason(steady, names, 20, 1.0, 30.0, 0.01) == "converged"
+    assert _stop_reason(steady, names, 21, 1.0, 30.0, 0.01) is None  # convergence is checked every 5 rounds
+    assert _stop_reason(noisy, names, 20, 1.0, 30.0, 0.01) is None
+    assert _stop_reason(noisy, names, 20, 31.0, 30.0, 0.01) == "budget"
+    assert _stop_reason(noisy, names, MAX_ROUNDS, 1.0, 30.0, 0.01) == "max rounds"
+    assert {"rounds", "converged", "budget", "max rounds"} == set(STOP_REASONS)
+    setup, _ = time_models({"a": nn.Identity(), "b": nn.Identity()}, (4,), runs=2, warmup=0)
+    assert setup.stopped == "rounds"
+    setup, _ = time_models({"a": nn.Identity(), "b": nn.Identity()}, (4,), warmup=0, budget=0.2)
+    assert setup.stopped in ("converged", "budget")
+
+
+def test_the_latency_title_says_how_an_adaptive_run_ended():
+    from seprof.render import _setup_title
+
+    base = {"mode": "infer", "device": "cpu", "device_name": "x", "dtype": "float32", "batch": 1, "threads": 1,
+            "cpus": 2, "runs": 45, "number": 1, "warmup": 3, "seconds": 22.0}
+    assert "adaptive" not in _setup_title({**base, "budget_s": None, "stopped": "rounds"})
+    assert "adaptive: stopped with every ratio's 95% CI within ±1% (budget 30 s)" in _setup_title(
+        {**base, "budget_s": 30.0, "stopped": "converged"})
+    assert "adaptive: the 30 s budget ran out before every ratio's 95% CI within ±1%" in _setup_title(
+        {**base, "budget_s": 30.0, "stopped": "budget"})
