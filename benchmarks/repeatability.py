@@ -5,7 +5,7 @@ Runs the command as fresh processes, in consecutive pairs (extra options are pas
 configuration's median ratio.
 
     python benchmarks/repeatability.py --pairs 3 --out benchmarks/results/repeatability_defaults.json
-    python benchmarks/repeatability.py --out benchmarks/results/repeatability.json -- --threads 2 --runs 20
+    python benchmarks/repeatability.py --pairs 2 --out benchmarks/results/repeatability_threads2.json -- --threads 2
 """
 
 from __future__ import annotations
