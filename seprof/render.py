@@ -135,9 +135,9 @@ def _stop_text(t: dict) -> str:
     """How an adaptive run ended, for the latency title ('' for a fixed number of rounds)."""
     if not t.get("budget_s"):
         return ""
-    ci = f"every ratio's 95% CI within ±{100 * CI_TARGET:g}%"
+    ci = f"every ratio's 95% CI was within ±{100 * CI_TARGET:g}%"
     return {
-        "converged": f", adaptive: stopped with {ci} (budget {t['budget_s']:g} s)",
+        "converged": f", adaptive: stopped once {ci} (budget {t['budget_s']:g} s)",
         "budget": f", adaptive: the {t['budget_s']:g} s budget ran out before {ci}",
         "max rounds": f", adaptive: stopped at the {MAX_ROUNDS}-round cap before {ci}",
     }.get(t.get("stopped"), f", adaptive within a {t['budget_s']:g} s budget")

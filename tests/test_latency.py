@@ -212,7 +212,7 @@ def test_the_latency_title_says_how_an_adaptive_run_ended():
     base = {"mode": "infer", "device": "cpu", "device_name": "x", "dtype": "float32", "batch": 1, "threads": 1,
             "cpus": 2, "runs": 45, "number": 1, "warmup": 3, "seconds": 22.0}
     assert "adaptive" not in _setup_title({**base, "budget_s": None, "stopped": "rounds"})
-    assert "adaptive: stopped with every ratio's 95% CI within ±1% (budget 30 s)" in _setup_title(
+    assert "adaptive: stopped once every ratio's 95% CI was within ±1% (budget 30 s)" in _setup_title(
         {**base, "budget_s": 30.0, "stopped": "converged"})
-    assert "adaptive: the 30 s budget ran out before every ratio's 95% CI within ±1%" in _setup_title(
+    assert "adaptive: the 30 s budget ran out before every ratio's 95% CI was within ±1%" in _setup_title(
         {**base, "budget_s": 30.0, "stopped": "budget"})
