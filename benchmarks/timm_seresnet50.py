@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="default: seprof's (on the CPU, one CPU left free)")
+    parser.add_argument("--threads", type=int, default=None, help="default: seprof's (torch's, at most the usable CPUs - 1 on the CPU)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     device = torch.device(args.device)

@@ -93,7 +93,7 @@ def check_timing_options(
         if value is not None and value < low:
             raise OptionError(f"{option} {value} is invalid: it must be at least {low}")
     if threads is not None and threads < 1:
-        raise OptionError(f"--threads {threads} is invalid: it must be at least 1 (default: torch's, one CPU left free)")
+        raise OptionError(f"--threads {threads} is invalid: it must be at least 1 (default: torch's, at most the usable CPUs - 1 on the CPU)")
     if mode not in MODES:
         raise OptionError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
     if dtype not in DTYPES:
