@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .stages import ShapeOnly, meta_clone, meta_model
+from .stages import ShapeOnly, meta_clone, meta_model, shape_only_modules
 
 COUNTER_NAMES = ("fvcore", "thop", "torch")
 
@@ -108,51 +108,50 @@ class _OpLog(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _count_meta(
-    model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str], with_thop: bool, with_torch: bool
-) -> dict[str, Count]:
-    """thop and/or torch's flop counter in a meta-device forward pass. Each counter only observes (thop
-    through module hooks, torch's counter through the dispatcher), but they are run one at a time: thop's
-    bookkeeping on CPU tensors makes a shared pass slower than two.
+def _meta_input(input_shape: Sequence[int]) -> torch.Tensor:
+    return torch.empty(1, *input_shape, device="meta")
 
-    Runs on ``model`` itself when it is a meta model in eval mode. thop registers "total_ops"/"total_params"
-    buffers on every module and removes only some of them; the rest are removed here.
-    """
+
+def count_thop(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str]) -> Count:
+    """Count with thop in a meta-device forward pass (on ``model`` itself when it is a meta model in eval
+    mode). thop observes modules only, so normalisation and activation modules run shape-only. thop
+    registers "total_ops"/"total_params" buffers and hooks on every module and removes them only when the
+    pass succeeds; whatever it leaves is removed here, and every module's train/eval state is restored."""
+    import thop
+
+    clone = meta_model(model)
+    hooks_before = {id(m): set(m._forward_hooks) for m in clone.modules()}
+    training = [(m, m.training) for m in clone.modules()]
+    with warnings.catch_warnings(), torch.no_grad(), shape_only_modules(clone):
+        warnings.simplefilter("ignore")
+        try:
+            result = thop.profile(clone, inputs=(_meta_input(input_shape),), verbose=False, ret_layer_info=True)
+        finally:
+            for module in clone.modules():
+                module._buffers.pop("total_ops", None)
+                module._buffers.pop("total_params", None)
+                for key in set(module._forward_hooks) - hooks_before.get(id(module), set()):
+                    del module._forward_hooks[key]
+            for module, mode in training:
+                module.training = mode
+    return _thop_count(model, result, scopes)
+
+
+def count_torch(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str]) -> Count:
+    """Count with ``torch.utils.flop_counter.FlopCounterMode`` in a meta-device forward pass (on ``model``
+    itself when it is a meta model in eval mode); every other op is logged by name, as not counted."""
     from torch.utils.flop_counter import FlopCounterMode
 
     clone = meta_model(model)
-    x = torch.empty(1, *input_shape, device="meta")
     with contextlib.ExitStack() as stack:
         stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore")
-        flop_counter = stack.enter_context(FlopCounterMode(display=False)) if with_torch else None
+        flop_counter = stack.enter_context(FlopCounterMode(display=False))
         stack.enter_context(torch.no_grad())
-        # thop observes modules only, so its pass may skip activations too; torch's counter names every op
-        norms = stack.enter_context(ShapeOnly(activations=not with_torch))
-        log = stack.enter_context(_OpLog()) if with_torch else None
-        if with_thop:
-            import thop
-
-            hooks_before = {id(m): set(m._forward_hooks) for m in clone.modules()}
-            training = [(m, m.training) for m in clone.modules()]
-            try:
-                thop_result = thop.profile(clone, inputs=(x,), verbose=False, ret_layer_info=True)
-            finally:  # thop removes its hooks and some buffers only when the pass succeeds
-                for module in clone.modules():
-                    module._buffers.pop("total_ops", None)
-                    module._buffers.pop("total_params", None)
-                    for key in set(module._forward_hooks) - hooks_before.get(id(module), set()):
-                        del module._forward_hooks[key]
-                for module, mode in training:
-                    module.training = mode
-        else:
-            clone(x)
-    counts = {}
-    if with_thop:
-        counts["thop"] = _thop_count(model, thop_result, scopes)
-    if with_torch:
-        counts["torch"] = _torch_count(type(clone).__name__, flop_counter, log, norms, scopes)
-    return counts
+        norms = stack.enter_context(ShapeOnly())  # normalisation layers: shape-only, logged as not counted
+        log = stack.enter_context(_OpLog())
+        clone(_meta_input(input_shape))
+    return _torch_count(type(clone).__name__, flop_counter, log, norms, scopes)
 
 
 def _thop_count(model: nn.Module, result: tuple, scopes: Sequence[str]) -> Count:
@@ -215,16 +214,6 @@ def _torch_count(root: str, counter, log: _OpLog, norms: ShapeOnly, scopes: Sequ
             name = f"aten::{op.overloadpacket.__name__}"
             uncounted[name] = uncounted.get(name, 0) + n
     return Count("torch", counter.get_total_flops() // 2, {s: scope(s) for s in scopes}, uncounted)
-
-
-def count_thop(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str]) -> Count:
-    """Count with thop on the meta device."""
-    return _count_meta(model, input_shape, scopes, with_thop=True, with_torch=False)["thop"]
-
-
-def count_torch(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str]) -> Count:
-    """Count with ``torch.utils.flop_counter.FlopCounterMode`` on the meta device."""
-    return _count_meta(model, input_shape, scopes, with_thop=False, with_torch=True)["torch"]
 
 
 _NO_COMPUTE = {

@@ -197,8 +197,9 @@ def profile(
                 )
         stage_map = found.native_map()
         sites = stage_map.select(stages)
-        meta_base = strip_sites(built, stage_map.sites)
-        meta_se = built if len(sites) == len(stage_map.sites) else strip_sites(built, set(stage_map.sites) - set(sites))
+        meta_base = strip_sites(built, stage_map.sites, share=True)
+        meta_se = built if len(sites) == len(stage_map.sites) else strip_sites(
+            built, set(stage_map.sites) - set(sites), share=True)
         r_used, bias = None, all(s.bias for s in sites)
     else:
         if add_missing and not found.sites:
@@ -206,7 +207,7 @@ def profile(
         stage_map = StageMap(found.input_shape, found.sites)
         sites = stage_map.select(stages)
         check_r(r, sites)
-        meta_base, meta_se, r_used = built, inject_sites(built, sites, r=r, bias=bias), r
+        meta_base, meta_se, r_used = built, inject_sites(built, sites, r=r, bias=bias, share=True), r
     se_stages = sorted({s.stage for s in sites})
     strip_stages = [sorted(set(removed)) or se_stages[-1:] for removed in strip_stages]
     for removed in strip_stages:
@@ -221,7 +222,7 @@ def profile(
     configs: dict[str, nn.Module] = {"base": meta_base, "se": meta_se}
     for config, kept in kept_by_config.items():
         if config not in configs:
-            configs[config] = strip_sites(meta_se, [s for s in sites if s not in kept])
+            configs[config] = strip_sites(meta_se, [s for s in sites if s not in kept], share=True)
 
     blocks = [(scope_of(s), se_at(meta_se, s), s.feature_shape) for s in sites]
     counts = count_with_blocks(meta_base, input_shape, blocks, counters)

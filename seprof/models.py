@@ -274,6 +274,36 @@ def _register_on_meta() -> Iterator[None]:
             nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
 
 
+_INIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _no_init_on_meta() -> Iterator[None]:
+    """While active, ``torch.nn.init``'s functions return a meta tensor untouched (they could only write
+    values it does not hold), skipping their fan-in arithmetic; real tensors are initialised as usual.
+    Halves the time to build the 80 torchvision models on the meta device."""
+    with _INIT_LOCK:
+        saved = {name: getattr(nn.init, name) for name in dir(nn.init)
+                 if name.endswith("_") and not name.startswith("_") and callable(getattr(nn.init, name))}
+
+        def skipping(initialise: Callable) -> Callable:
+            @functools.wraps(initialise)
+            def initialise_unless_meta(tensor, *args, **kwargs):
+                if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+                    return tensor
+                return initialise(tensor, *args, **kwargs)
+
+            return initialise_unless_meta
+
+        for name, initialise in saved.items():
+            setattr(nn.init, name, skipping(initialise))
+        try:
+            yield
+        finally:
+            for name, initialise in saved.items():
+                setattr(nn.init, name, initialise)
+
+
 # Training-only heads left out: GoogLeNet's and Inception v3's auxiliary classifiers never run in eval mode,
 # so their parameters would only dilute every percentage.
 _BUILD_OPTIONS = {"googlenet": {"aux_logits": False}, "inception_v3": {"aux_logits": False}}
@@ -295,14 +325,14 @@ def _construct(name: str, device: torch.device) -> nn.Module:
     from .stages import ShapeOnly, meta_clone
 
     try:
-        with torch.device("meta"), ShapeOnly(init=True), warnings.catch_warnings():
+        with torch.device("meta"), ShapeOnly(init=True), _no_init_on_meta(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. load_state_dict into meta tensors is a no-op, and says so
             return make()
     except (NotImplementedError, RuntimeError):
         pass
     try:
         # The constructor computes on tensors (e.g. RegNet's widths): build on the CPU, weights on meta.
-        with _register_on_meta(), ShapeOnly(init=True), warnings.catch_warnings():
+        with _register_on_meta(), ShapeOnly(init=True), _no_init_on_meta(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return make().to("meta")
     except (NotImplementedError, RuntimeError):

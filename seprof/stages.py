@@ -15,11 +15,12 @@ Two kinds of site:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import operator
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -326,6 +327,37 @@ class ShapeOnly(torch.overrides.TorchFunctionMode):
         if self.activations and func in self._ACTIVATIONS:
             return first if kwargs.get("inplace") else torch.empty_like(first)
         return func(*args, **kwargs)
+
+
+_SHAPE_ONLY_MODULES = (
+    nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.GELU, nn.SiLU,
+    nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.LeakyReLU, nn.ELU, nn.Dropout, nn.Sigmoid, nn.Tanh,
+)
+
+
+@contextlib.contextmanager
+def shape_only_modules(model: nn.Module) -> Iterator[None]:
+    """While active, the normalisation, activation and dropout modules of a meta-device ``model`` return an
+    empty tensor of their input's shape (or the input itself when in place), without running their kernels;
+    their forward hooks still run. The module-level twin of ``ShapeOnly``, for passes that observe modules
+    (thop): no torch-function mode sits between the hooks' own bookkeeping and torch, which makes thop's pass
+    about a third faster. Functional calls outside these modules run as usual."""
+
+    def shape_of_input(module: nn.Module) -> Callable:
+        inplace = getattr(module, "inplace", False)
+        return (lambda x, *args, **kwargs: x) if inplace else (lambda x, *args, **kwargs: torch.empty_like(x))
+
+    patched = [(m, m.__dict__.get("forward")) for m in model.modules() if isinstance(m, _SHAPE_ONLY_MODULES)]
+    for module, _ in patched:
+        module.forward = shape_of_input(module)
+    try:
+        yield
+    finally:
+        for module, own in patched:
+            if own is None:
+                del module.forward
+            else:
+                module.forward = own
 
 
 def stage_of(input_size: int, output_size: int) -> int:

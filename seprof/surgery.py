@@ -83,15 +83,48 @@ def scope_of(site: Site) -> str:
     return site.path if site.native else f"{site.path}.se"
 
 
-def strip_sites(model: nn.Module, sites: Iterable[Site]) -> nn.Module:
+def _copy_along(model: nn.Module, paths: Iterable[str]) -> nn.Module:
+    """A copy of ``model`` in which only the modules on the way to ``paths`` are new objects (each with its
+    own child table); every other submodule, and every parameter, is shared with ``model``."""
+
+    def shallow(module: nn.Module) -> nn.Module:
+        new = copy.copy(module)
+        new._modules = dict(module._modules)
+        return new
+
+    root = shallow(model)
+    fresh = {id(root)}
+    for path in paths:
+        parent = root
+        for name in path.split(".")[:-1]:
+            child = parent._modules[name]
+            if id(child) not in fresh:
+                child = shallow(child)
+                parent._modules[name] = child
+                fresh.add(id(child))
+            parent = child
+    return root
+
+
+def _copy(model: nn.Module, sites: Iterable[Site], share: bool) -> nn.Module:
+    """A deep copy of ``model``, or with ``share`` one that shares everything but the way to ``sites``."""
+    return _copy_along(model, [site.path for site in sites]) if share else copy.deepcopy(model)
+
+
+def strip_sites(model: nn.Module, sites: Iterable[Site], share: bool = False) -> nn.Module:
     """A copy of ``model`` without the SE blocks at ``sites`` (seprof's: the inner module back; the model's
-    own: ``nn.Identity``). Sites without SE are left as they are."""
-    new = copy.deepcopy(model)
+    own: ``nn.Identity``). Sites without SE are left as they are.
+
+    With ``share`` only the modules on the way to ``sites`` are copied and the rest is shared with ``model``:
+    for meta-device models that are only counted, never changed or run with data.
+    """
+    sites = list(sites)
+    new = _copy(model, sites, share)
     for site in sites:
         if se_at(new, site) is None:
             continue
         module = new.get_submodule(site.path)
-        _set_submodule(new, site.path, nn.Identity() if site.native else module.inner)
+        _set_submodule(new, site.path, nn.Identity().train(module.training) if site.native else module.inner)
     return new
 
 
@@ -110,17 +143,23 @@ def native_refusal(model: str, stage_map: StageMap, command: bool = True) -> Mod
     )
 
 
-def inject_sites(model: nn.Module, sites: Sequence[Site], r: int = 16, bias: bool = True, kind: str = "se") -> nn.Module:
-    """A copy of ``model`` with an SE block at each of ``sites`` (as found by ``find_sites`` on ``model``)."""
+def inject_sites(
+    model: nn.Module, sites: Sequence[Site], r: int = 16, bias: bool = True, kind: str = "se", share: bool = False
+) -> nn.Module:
+    """A copy of ``model`` with an SE block at each of ``sites`` (as found by ``find_sites`` on ``model``);
+    ``share`` as for ``strip_sites``."""
     if any(site.native for site in sites):
         raise ModelError("a native SE site already has an SE block; seprof adds SE only where there is none")
     if se_modules(model):
         raise ModelError("this model already has seprof SE blocks: strip them first (seprof.strip)")
     check_r(r, sites)
-    new = copy.deepcopy(model)
+    new = _copy(model, sites, share)
+    # the block's own weights tell its device and dtype; a site without weights (an activation, an Inception
+    # module's output) takes the model's, so a meta model gets meta SE blocks
+    fallback = next(new.parameters(), None)
     for site in sites:
         inner = new.get_submodule(site.path)
-        reference = next(inner.parameters(), None)
+        reference = next(inner.parameters(), fallback)
         device = reference.device if reference is not None else torch.device("cpu")
         with torch.device(device):
             se = make_block(kind, site.channels, r, bias, site.layout)

@@ -83,3 +83,15 @@ def test_thop_says_what_it_cannot_see_in_attention():
 def test_torch_counter_lists_in_place_adds(resnet50_counts):
     _, _, counts, base = resnet50_counts
     assert "aten::add_ ×16" in base["torch"].skipped and "aten::batch_norm ×53" in base["torch"].skipped
+
+
+def test_shape_only_modules_restore_every_forward():
+    from seprof.models import build_model
+    from seprof.stages import shape_only_modules
+
+    model = build_model("mobilenet_v3_small", "meta")
+    with shape_only_modules(model):
+        assert "forward" in model.features[0][1].__dict__  # a BatchNorm2d
+        out = model(torch.empty(1, 3, 224, 224, device="meta"))
+    assert out.shape == (1, 1000)
+    assert not any("forward" in m.__dict__ for m in model.modules())

@@ -3,7 +3,8 @@ import torch
 
 from seprof.errors import ModelError, OptionError, StageError
 from seprof.models import build_model
-from seprof.surgery import WithSE, inject, se_modules, strip
+from seprof.stages import find_sites
+from seprof.surgery import WithSE, inject, inject_sites, se_modules, strip, strip_sites
 
 from conftest import hooks_of
 
@@ -83,3 +84,24 @@ def test_errors(resnet50_meta):
         strip(se, [5])
     with pytest.raises(ModelError, match="no SE blocks to strip"):
         strip(resnet50_meta)
+
+
+def test_shared_copies_of_a_meta_model_leave_it_untouched(resnet50_meta):
+    stage_map = find_sites(resnet50_meta, (3, 224, 224))
+    before = dict(resnet50_meta.named_modules())
+    se = inject_sites(resnet50_meta, stage_map.sites, share=True)
+    assert dict(resnet50_meta.named_modules()) == before and not se_modules(resnet50_meta)
+    # only the way to each site is new: the stem and every conv are the base model's own objects
+    assert se.conv1 is resnet50_meta.conv1 and se.layer1[0].conv1 is resnet50_meta.layer1[0].conv1
+    assert se.layer1 is not resnet50_meta.layer1 and se.layer1[0].bn3.inner is resnet50_meta.layer1[0].bn3
+    assert len(se_modules(se)) == 16
+    stripped = strip_sites(se, stage_map.select([5]), share=True)
+    assert len(se_modules(stripped)) == 13 and len(se_modules(se)) == 16
+    assert sum(p.numel() for p in strip_sites(se, stage_map.sites, share=True).parameters()) == sum(
+        p.numel() for p in resnet50_meta.parameters())
+
+
+def test_se_blocks_at_weightless_sites_take_the_models_device():
+    vgg = build_model("vgg11", "meta")  # SE after each ReLU, which has no weights of its own
+    se = inject(vgg, input_shape=(3, 64, 64))
+    assert all(p.is_meta for p in se.parameters())

@@ -103,3 +103,16 @@ def test_building_on_meta_affects_only_the_building_thread():
         here = torch.nn.Linear(2, 2)
     assert here.weight.is_meta and not made["linear"].weight.is_meta
     assert torch.nn.Module.register_parameter is original
+
+
+def test_meta_building_skips_initialisation_only_for_meta_tensors():
+    from seprof.models import _no_init_on_meta
+
+    original = torch.nn.init.kaiming_uniform_
+    with _no_init_on_meta():
+        meta = torch.empty(3, 3, device="meta")
+        assert torch.nn.init.kaiming_uniform_(meta) is meta
+        real = torch.zeros(3, 3)
+        torch.nn.init.ones_(real)
+        assert torch.equal(real, torch.ones(3, 3))
+    assert torch.nn.init.kaiming_uniform_ is original
