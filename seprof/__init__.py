@@ -3,38 +3,50 @@
 Hu et al., "Squeeze-and-Excitation Networks" (arXiv 1709.01507). Puts SE blocks into torchvision models at
 chosen stages and reports the paper's parameter formula beside exact and measured counts, MACs from fvcore,
 thop and torch's flop counter, and interleaved latency.
+
+The public names below are imported on first use, so that ``import seprof`` (and ``seprof --help``) does not
+pay for importing torch until something needs it.
 """
 
-__version__ = "0.3.0"
+from __future__ import annotations
 
-from .accounting import block_params, exact_params, paper_params, se_work
-from .blocks import SE_BLOCKS, SEBlock
-from .checkpoint import load, save
-from .errors import SeprofError
-from .models import build_model, list_models
-from .measure import profile
-from .report import Report
-from .stages import StageMap, find_sites
-from .surgery import WithSE, inject, strip
+import importlib
+from typing import Any
 
-__all__ = [
-    "__version__",
-    "SE_BLOCKS",
-    "SEBlock",
-    "Report",
-    "SeprofError",
-    "StageMap",
-    "WithSE",
-    "block_params",
-    "build_model",
-    "exact_params",
-    "find_sites",
-    "inject",
-    "list_models",
-    "load",
-    "paper_params",
-    "profile",
-    "save",
-    "se_work",
-    "strip",
-]
+__version__ = "0.4.0"
+
+# public name → the module that defines it
+_EXPORTS = {
+    "block_params": "accounting",
+    "exact_params": "accounting",
+    "paper_params": "accounting",
+    "se_work": "accounting",
+    "SE_BLOCKS": "blocks",
+    "SEBlock": "blocks",
+    "load": "checkpoint",
+    "save": "checkpoint",
+    "SeprofError": "errors",
+    "build_model": "models",
+    "list_models": "models",
+    "profile": "measure",
+    "Report": "report",
+    "StageMap": "stages",
+    "find_sites": "stages",
+    "WithSE": "surgery",
+    "inject": "surgery",
+    "strip": "surgery",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'seprof' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

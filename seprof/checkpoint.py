@@ -1,29 +1,33 @@
-"""Save an SE model's weights with what it takes to rebuild it, and load it back.
+"""Save an SE model's weights with what it takes to rebuild it, and load it back without running its code.
 
 A checkpoint is a plain dict (loadable with ``torch.load(..., weights_only=True)``): the format name and
-version, the base model's name (or factory), r, bias, the SE stages, the input shape used to find them,
-whether SE was added beside the model's own (``add_missing``), and the state_dict of the SE model.
+version, the base model's name (a torchvision name or a factory ``package.module:function``), r, bias, the
+SE stages, the input shape used to find them, whether SE was added beside the model's own (``add_missing``),
+and the state_dict of the SE model.
+
+Loading never imports anything the caller did not name: a torchvision name is rebuilt from torchvision; a
+factory named in the file is imported and called only when the caller says so (``trust_factory=True``), and
+otherwise the caller passes the base model (``base=``) or a factory of their own (``factory=``).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
-from .errors import ModelError
-from .models import build_model
-from .report import atomic_output
+from .errors import ModelError, first_line
+from .export import atomic_output
+from .models import MODEL_FAMILIES, build_model, is_factory
 from .surgery import inject
 
 FORMAT = "seprof-se-model"
 VERSION = 1
 
 
-def save(
-    path: str | os.PathLike,
+def payload(
     model: nn.Module,
     *,
     name: str,
@@ -32,9 +36,10 @@ def save(
     stages: Sequence[int],
     input_shape: Sequence[int],
     add_missing: bool = False,
-) -> None:
-    """Write ``model``'s state_dict and its recipe to ``path`` atomically."""
-    payload: dict[str, Any] = {
+) -> dict[str, Any]:
+    """The checkpoint of ``model`` as a dict, its tensors copied to the CPU (a snapshot: later changes to
+    the model, such as timing in train mode, do not reach it)."""
+    return {
         "format": FORMAT,
         "version": VERSION,
         "model": name,
@@ -43,25 +48,113 @@ def save(
         "stages": list(stages),
         "input_shape": list(input_shape),
         "add_missing": add_missing,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
     }
+
+
+def write(path: str | os.PathLike, checkpoint: dict[str, Any]) -> None:
+    """Write a checkpoint dict to ``path`` atomically (through a symlink to its target)."""
     with atomic_output(path) as tmp:
-        torch.save(payload, tmp)
+        torch.save(checkpoint, tmp)
 
 
-def load(path: str | os.PathLike, base: nn.Module | None = None) -> nn.Module:
+def save(path: str | os.PathLike, model: nn.Module, **recipe: Any) -> None:
+    """Write ``model``'s state_dict and its recipe (``name``, ``r``, ``bias``, ``stages``, ``input_shape``,
+    ``add_missing``; see ``payload``) to ``path`` atomically."""
+    write(path, payload(model, **recipe))
+
+
+# key → (type, what it must be)
+_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "model": (str, "a model name"),
+    "r": (int, "an integer of at least 1"),
+    "bias": (bool, "true or false"),
+    "stages": (list, "a list of stage numbers"),
+    "input_shape": (list, "a list of three positive sizes"),
+    "state_dict": (dict, "a dict of tensors"),
+}
+
+
+def _checked(path: str | os.PathLike, data: Any) -> dict[str, Any]:
+    """The checkpoint dict, or a ModelError naming the first thing wrong with it."""
+    where = repr(str(path))
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ModelError(f"{where} is not a seprof SE-model checkpoint (no format {FORMAT!r})")
+    if data.get("version") != VERSION:
+        raise ModelError(f"{where} is a seprof checkpoint of version {data.get('version')!r}; this seprof reads "
+                         f"version {VERSION}")
+    for key, (kind, what) in _FIELDS.items():
+        if key not in data:
+            raise ModelError(f"{where} has no {key!r}: it is not a complete seprof checkpoint")
+        value = data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ModelError(f"{where}: {key!r} is {value!r}, not {what}")
+    ok = (data["r"] >= 1 and all(isinstance(s, int) and not isinstance(s, bool) for s in data["stages"])
+          and len(data["input_shape"]) == 3
+          and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in data["input_shape"])
+          and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data["state_dict"].items())
+          and isinstance(data.get("add_missing", False), bool))
+    if not ok:
+        raise ModelError(f"{where} holds a malformed recipe (r, stages, input_shape, add_missing or state_dict)")
+    return data
+
+
+def _base(path: str | os.PathLike, name: str, factory: Callable[[], nn.Module] | None,
+          trust_factory: bool) -> nn.Module:
+    """The un-injected model a checkpoint names, built without running code the caller did not name."""
+    if factory is not None:
+        model = factory()
+    elif name in MODEL_FAMILIES:
+        return build_model(name, "cpu")
+    elif is_factory(name) and trust_factory:
+        return build_model(name, "cpu")
+    elif is_factory(name):
+        raise ModelError(
+            f"{str(path)!r} names the factory {name!r}: loading it would import and run that code; pass "
+            "base=<the model without SE> or factory=<a function that builds it>, or trust_factory=True if "
+            "you trust this file")
+    else:
+        raise ModelError(f"{str(path)!r} names the model {name!r}, which is not a torchvision model seprof "
+                         "knows; pass base=<the model without SE>")
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"factory returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def load(
+    path: str | os.PathLike,
+    base: nn.Module | None = None,
+    *,
+    factory: Callable[[], nn.Module] | None = None,
+    trust_factory: bool = False,
+) -> nn.Module:
     """Rebuild the SE model saved at ``path`` (with ``seprof inject --save`` or ``save``).
 
     Args:
-        path: the checkpoint file.
-        base: the un-injected model to rebuild from; by default the named torchvision model is built.
+        path: the checkpoint file (read with ``torch.load(..., weights_only=True)``: no pickled code runs).
+        base: the un-injected model to rebuild from (not modified).
+        factory: a function of yours that builds the un-injected model (when ``base`` is not given).
+        trust_factory: import and call the factory the checkpoint names (``package.module:function``);
+            without it, a checkpoint naming a factory needs ``base`` or ``factory``.
+
+    Returns:
+        The SE model with the checkpoint's weights, on the CPU, in eval mode.
     """
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ModelError(f"{str(path)!r} is not a seprof SE-model checkpoint (no format {FORMAT!r})")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as error:
+        raise ModelError(f"{str(path)!r} does not exist") from error
+    except (OSError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as error:
+        raise ModelError(f"{str(path)!r} cannot be read as a checkpoint: {first_line(error)}") from error
+    except Exception as error:  # noqa: BLE001 - the unpickler's own errors (e.g. UnpicklingError) vary
+        raise ModelError(f"{str(path)!r} cannot be read as a checkpoint: {first_line(error)}") from error
+    data = _checked(path, data)
     if base is None:
-        base = build_model(payload["model"], "cpu")
-    model = inject(base, r=payload["r"], stages=payload["stages"], bias=payload["bias"],
-                   input_shape=payload["input_shape"], add_missing=payload.get("add_missing", False))
-    model.load_state_dict(payload["state_dict"])
-    return model
+        base = _base(path, data["model"], factory, trust_factory)
+    model = inject(base, r=data["r"], stages=data["stages"], bias=data["bias"],
+                   input_shape=data["input_shape"], add_missing=data.get("add_missing", False))
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as error:
+        raise ModelError(f"{str(path)!r} does not fit the model it names: {first_line(error, with_type=False)}") from error
+    return model.eval()

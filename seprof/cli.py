@@ -1,32 +1,92 @@
 """The ``seprof`` command line: parse options, call the Python API, render its Report with rich.
 
-Tables go to stdout, progress and errors to stderr. Every SeprofError becomes one line on stderr and exit
-code 2 (a traceback only with ``--debug``); output paths are checked before any work, and files are written
-only once everything has succeeded.
+Tables go to stdout (to stderr when an export is written to stdout with ``-``), progress and errors to
+stderr. Every SeprofError becomes one line on stderr, in the command line's own words (flags, not Python
+parameter names), and exit code 2 (a traceback only with ``--debug``); Ctrl-C prints "seprof: aborted" and
+exits 130. Options are checked before any work, most before torch is even imported; output files are
+checked up front and written together only once everything has succeeded.
+
+This module imports nothing heavy at import time: ``seprof --help`` and ``seprof --version`` answer without
+importing torch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sys
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from . import __version__
-from .errors import OptionError, SeprofError
-from .report import Report, check_writable
+from .errors import NativeSEError, OptionError, SeprofError
+from .export import Outputs
+from .options import Device, Dtype, Mode
 
 # The base class of every command-line parsing error (click's ClickException, which typer vendors in recent
 # releases), reached through typer's public BadParameter: BadParameter → UsageError → ClickException.
 _ParseError = typer.BadParameter.__mro__[2]
 
+# How the command line names each parameter of the Python API: a flag, or (flag when True, flag when False).
+FLAGS: dict[str, str | tuple[str, str]] = {
+    "r": "--r", "stages": "--stages", "strip_stages": "--strip-stage", "bias": ("--bias", "--no-bias"),
+    "input_shape": "--input", "batch": "--batch", "device": "--device", "latency": ("", "--no-latency"),
+    "runs": "--runs", "warmup": "--warmup", "threads": "--threads", "mode": "--mode", "dtype": "--dtype",
+    "channels_last": ("--channels-last", ""), "budget": "--budget", "memory": ("--memory", ""),
+    "compile": ("--compile", ""), "attribute": ("--attribute", ""), "add_missing": ("--add-missing", ""),
+    "save": "--save", "workers": "--workers", "family": "--family", "plot": "--plot",
+}
+
+
+def flag_name(option: str, value: Any) -> str:
+    """How the command line names ``option`` given ``value``: '--r 0', '--input 1x224x224', '--no-latency'."""
+    flag = FLAGS.get(option, f"--{option.replace('_', '-')}")
+    if isinstance(flag, tuple):
+        return flag[0] if value else flag[1]
+    if isinstance(value, bool) or value is None:
+        return flag
+    if option == "input_shape" and isinstance(value, (tuple, list)):
+        return f"{flag} {'x'.join(map(str, value))}"
+    if isinstance(value, (tuple, list)):
+        return f"{flag} {','.join(map(str, value))}"
+    if option in ("stages", "strip_stages", "batch"):  # list options: the text as typed
+        return f"{flag} {value}"
+    if isinstance(value, str) and not isinstance(value, (Device, Mode, Dtype)):
+        return f"{flag} {value!r}"
+    return f"{flag} {value}"
+
+
+def message(error: SeprofError) -> str:
+    """A SeprofError in the command line's words."""
+    if isinstance(error, OptionError):
+        return error.render(flag_name)
+    if isinstance(error, NativeSEError):
+        return error.render(f"'seprof compare {error.model}'", "--add-missing")
+    return str(error)
+
+
+class _Command(typer.core.TyperCommand):
+    """A command whose usage line reads 'seprof inject [OPTIONS] MODEL' (no braces around arguments)."""
+
+    def collect_usage_pieces(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+        return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]
+
 
 class _OneLineErrors(typer.core.TyperGroup):
-    """Reports a command-line parsing error (bad option type, missing argument) in one line, exit code 2."""
+    """Reports a command-line parsing error (unknown option, missing argument) in one line, exit code 2,
+    and an interruption (Ctrl-C, SIGTERM) as 'seprof: aborted', exit code 130 (143 for SIGTERM)."""
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+        try:
+            return super().invoke(ctx)
+        except _Terminated:
+            typer.echo("\nseprof: aborted (terminated)", err=True)
+            raise typer.Exit(143) from None
+        except KeyboardInterrupt:
+            typer.echo("\nseprof: aborted", err=True)
+            raise typer.Exit(130) from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
@@ -34,7 +94,11 @@ class _OneLineErrors(typer.core.TyperGroup):
         except _ParseError as error:
             if not standalone_mode:
                 raise
+            context = getattr(error, "ctx", None)
             if not error.format_message():  # help was shown for a bare command
+                sys.exit(error.exit_code)
+            if context is not None and error.format_message() == context.get_help():  # a bare command: its help
+                typer.echo(error.format_message())
                 sys.exit(error.exit_code)
             where = getattr(getattr(error, "ctx", None), "command_path", None) or "seprof"
             typer.echo(f"seprof: error: {error.format_message()} (see '{where} --help')", err=True)
@@ -43,10 +107,19 @@ class _OneLineErrors(typer.core.TyperGroup):
             if not standalone_mode:
                 raise
             typer.echo("seprof: aborted", err=True)
-            sys.exit(1)
+            sys.exit(130)
         if standalone_mode:
             sys.exit(code if isinstance(code, int) else 0)
         return code
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwind like Ctrl-C (whatever lets an interrupt through lets this through), so that
+    temporary files are removed on the way out."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
 
 
 app = typer.Typer(
@@ -54,72 +127,110 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="What does Squeeze-and-Excitation cost in this model, and where?",
 )
 
-# Options shared by several commands.
-R = Annotated[Optional[int], typer.Option("--r", help="SE reduction ratio r (hidden width C//r); default 16.")]
-ModelArg = Annotated[str, typer.Argument(help="A torchvision model name (seprof models) or package.module:function.")]
-AddMissing = Annotated[bool, typer.Option("--add-missing", help="For a model with its own SE: add SE to its blocks without one.")]
-Stages = Annotated[Optional[str], typer.Option("--stages", help="Stages to put SE in, e.g. 2,3,4 (default: all).")]
-Bias = Annotated[Optional[bool], typer.Option("--bias/--no-bias", help="SE FC layers with biases (default; the paper's ablations drop them).")]
-Input = Annotated[Optional[str], typer.Option("--input", help="Input C x H x W, e.g. 3x224x224 (default: the model's).")]
-Batch = Annotated[str, typer.Option("--batch", help="Batch size(s) for latency, e.g. 1,8,32: one interleaved run each (MACs are per image).")]
-Mode = Annotated[str, typer.Option("--mode", help="infer (forward, inference mode) or train (forward + backward, train mode).")]
-Dtype = Annotated[str, typer.Option("--dtype", help="float32, float16 (CUDA) or bfloat16, by autocast.")]
+
+def _choices(choice: type) -> str:
+    return "[" + "|".join(m.value for m in choice) + "]"
+
+
+# Options shared by several commands. Values arrive as text and are parsed below, so that every bad value
+# gets the same kind of one-line message (naming the value and the valid choices).
+ModelArg = Annotated[str, typer.Argument(metavar="MODEL", hidden=True, show_default=False)]
+R = Annotated[Optional[str], typer.Option("--r", "-r", metavar="INTEGER", show_default="16",
+                                          help="SE reduction ratio r: the hidden width is C//r.")]
+Stages = Annotated[Optional[list[str]], typer.Option("--stages", metavar="LIST", show_default="all",
+                                                     help="Stages to put SE in: 2,3,4 or repeated (--stages 2 --stages 3).")]
+Bias = Annotated[Optional[bool], typer.Option("--bias/--no-bias", show_default="--bias",
+                                              help="SE FC layers with biases (the paper's ablations drop them).")]
+Input = Annotated[Optional[str], typer.Option("--input", metavar="CxHxW", show_default="the model's usual input",
+                                              help="Input size, e.g. 3x224x224.")]
+Batch = Annotated[Optional[list[str]], typer.Option("--batch", metavar="LIST", show_default="1",
+                                                    help="Batch size(s) for latency: 1,8,32 or repeated; one "
+                                                         "interleaved run each (MACs are per image).")]
+DeviceOpt = Annotated[str, typer.Option("--device", metavar=_choices(Device),
+                                        help="Latency device: auto is CUDA when available, else the CPU.")]
+ModeOpt = Annotated[str, typer.Option("--mode", metavar=_choices(Mode),
+                                      help="infer: a forward pass in inference mode; train: forward + backward in "
+                                           "train mode.")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", metavar=_choices(Dtype),
+                                       help="float32, or float16 (CUDA) / bfloat16 under autocast.")]
 ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="Time models and input in channels-last memory format.")]
-Budget = Annotated[Optional[float], typer.Option("--budget", help="Seconds per timing run (per batch size): keep sampling past --runs until each ratio's 95% CI is within ±1%.", show_default="30, unless --runs is given alone")]
+Budget = Annotated[Optional[str], typer.Option("--budget", metavar="SECONDS", show_default="30, unless --runs is given alone",
+                                               help="Seconds of sampling per timing run (per batch size): sample until "
+                                                    "every ratio's 95% CI is within ±1%, or this time is spent.")]
 Memory = Annotated[bool, typer.Option("--memory", help="Also measure each configuration's peak memory per call.")]
-Compile = Annotated[bool, typer.Option("--compile", help="Time torch.compile'd models (compile time reported apart, never in the latency).")]
-Device = Annotated[str, typer.Option("--device", help="Latency device: auto (CUDA if available), cpu or cuda.")]
+Compile = Annotated[bool, typer.Option("--compile", help="Time torch.compile'd models (compile time reported apart).")]
 NoLatency = Annotated[bool, typer.Option("--no-latency", help="Skip timing; report parameters and MACs only.")]
-Runs = Annotated[Optional[int], typer.Option("--runs", help="Timed samples per model (interleaved rounds): exactly this many, or at least this many with --budget.", show_default="at least 20, adaptive within --budget 30")]
-Warmup = Annotated[int, typer.Option("--warmup", help="Untimed calls per model before timing.")]
-Threads = Annotated[Optional[int], typer.Option("--threads", help="torch intra-op threads while timing.", show_default="torch's; on the CPU at most the usable CPUs - 1, at least 1")]
-Csv = Annotated[Optional[str], typer.Option("--csv", help="Write one row per configuration to this CSV file.")]
-StagesCsv = Annotated[Optional[str], typer.Option("--stages-csv", help="Write one row per (configuration, stage) to this CSV.")]
-Json = Annotated[Optional[str], typer.Option("--json", help="Write the whole report to this JSON file.")]
+Runs = Annotated[Optional[str], typer.Option("--runs", metavar="INTEGER", show_default="at least 20, adaptive within --budget 30",
+                                             help="Timed rounds: exactly this many, or at least this many with --budget.")]
+Warmup = Annotated[Optional[str], typer.Option("--warmup", metavar="INTEGER", show_default="3",
+                                               help="Untimed calls per model before timing.")]
+Threads = Annotated[Optional[str], typer.Option("--threads", metavar="INTEGER",
+                                                show_default="torch's; on the CPU at most the usable CPUs - 1, at least 1",
+                                                help="torch intra-op threads while timing.")]
+Csv = Annotated[Optional[str], typer.Option("--csv", metavar="PATH", help="Write one row per configuration to this CSV file (- for stdout).")]
+StagesCsv = Annotated[Optional[str], typer.Option("--stages-csv", metavar="PATH", help="Write one row per (configuration, stage) to this CSV file (- for stdout).")]
+Json = Annotated[Optional[str], typer.Option("--json", metavar="PATH", help="Write the whole report to this JSON file (- for stdout).")]
+AddMissing = Annotated[bool, typer.Option("--add-missing", help="For a model with SE of its own: add SE to its blocks without one.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Latency: also the spreads (IQR, ratio quartiles) and the added milliseconds.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+Family = Annotated[Optional[str], typer.Option("--family", metavar="FAMILY", help="Only this family, e.g. resnet (seprof models lists them).")]
+Workers = Annotated[Optional[str], typer.Option("--workers", metavar="INTEGER", show_default="one per core, at most 4",
+                                                help="Worker processes.")]
 
 
 def main() -> None:
     """Entry point of the ``seprof`` console script."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
     app()
 
 
-@contextlib.contextmanager
-def _errors(debug: bool) -> Iterator[None]:
-    """Turn a SeprofError into one line on stderr and exit code 2."""
-    try:
-        yield
-    except SeprofError as error:
-        if debug:
-            raise
-        typer.echo(f"seprof: error: {error}", err=True)
-        raise typer.Exit(2) from None
+# --- parsing option text: every failure is an OptionError naming the API parameter and the text given ---
 
-
-def _stdout(width: int = 160) -> Console:
-    console = Console()
-    return console if console.is_terminal else Console(width=width)
-
-
-def _int_list(text: str) -> list[int]:
-    """'2, 3,4' → [2, 3, 4]; [] when any part is not an integer or there is none."""
-    try:
-        return [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        return []
-
-
-def parse_stages(text: str | None, option: str = "--stages") -> list[int] | None:
-    """'2,3,4' → [2, 3, 4]; None stays None."""
+def _integer(option: str, text: str | None, low: int, what: str) -> int | None:
     if text is None:
         return None
-    values = _int_list(text)
-    if not values:
-        raise OptionError(f"{option} {text!r} is not a comma-separated list of stage numbers, e.g. 2,3,4,5")
-    return sorted(set(values))
+    stripped = text.strip()
+    if not (stripped.isdigit() or (stripped.startswith("-") and stripped[1:].isdigit())):
+        raise OptionError(option, text, f"is not a whole number: {what} is an integer of at least {low}")
+    value = int(stripped)
+    if value < low:
+        raise OptionError(option, value, f"is invalid: {what} is an integer of at least {low}")
+    return value
+
+
+def _seconds(option: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise OptionError(option, text, "is not a time in seconds: give a finite number above 0, e.g. 30")
+    return value
+
+
+def _int_list(option: str, texts: list[str] | None, low: int, what: str, example: str) -> list[int] | None:
+    """'2,3' and repetitions ('--stages 2 --stages 3') → [2, 3]; empty entries and repeats are refused."""
+    if texts is None:
+        return None
+    values: list[int] = []
+    shown = ",".join(texts)
+    for part in shown.replace(" ", "").split(","):
+        if not part:
+            raise OptionError(option, shown, f"has an empty entry: give {what} separated by single commas, e.g. {example}")
+        if not part.isdigit():
+            raise OptionError(option, shown, f"is not a list of {what}: {part!r} is not a whole number (e.g. {example})")
+        if int(part) < low:
+            raise OptionError(option, shown, f"is invalid: {part} is below {low} (e.g. {example})")
+        if int(part) in values:
+            raise OptionError(option, shown, f"names {part} twice: give each once")
+        values.append(int(part))
+    return values
 
 
 def parse_input(text: str | None) -> tuple[int, int, int] | None:
@@ -127,99 +238,155 @@ def parse_input(text: str | None) -> tuple[int, int, int] | None:
     if text is None:
         return None
     parts = text.lower().replace("×", "x").split("x")
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise OptionError(f"--input {text!r} is not C x H x W with positive sizes, e.g. 3x224x224")
-    return shape  # type: ignore[return-value]
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        raise OptionError("input_shape", text, "is not C x H x W with three positive whole sizes, e.g. 3x224x224")
+    return tuple(int(p) for p in parts)  # type: ignore[return-value]
 
 
-def _check_outputs(*paths: str | None) -> None:
-    for path in paths:
-        if path is not None:
-            check_writable(path)
+def _choice(option: str, text: str, choice: type) -> Any:
+    return choice.parse(option, text.strip().lower())
 
 
-class _TimingBar:
-    """A rich progress bar on stderr that appears with the first timed sample and is gone when done."""
+# --- running a command ---
 
-    def __init__(self, total: int | None) -> None:
-        self.total = total  # None: open-ended (adaptive sampling, attribution)
-        self.progress: Progress | None = None
+class _Live:
+    """What the command is doing, on stderr, only when stderr is a terminal: a spinner with the current step,
+    then a bar for the timed samples. Appears within a second of starting, before torch is imported."""
 
-    def advance(self) -> None:
-        if self.progress is None:
-            console = Console(stderr=True)
-            if not console.is_terminal:
-                return
-            self.progress = Progress(
-                TextColumn("timing"), BarColumn(), MofNCompleteColumn(),
-                TimeRemainingColumn() if self.total else TimeElapsedColumn(),  # adaptive: no end to count down to
-                console=console, transient=True,
-            )
-            self.task = self.progress.add_task("timing", total=self.total)
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.progress = None
+        self.task = None
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                     TextColumn("{task.fields[samples]}"), TimeElapsedColumn(),
+                                     console=self.console, transient=True)
+            self.task = self.progress.add_task("starting…", total=None, samples="")
             self.progress.start()
-        self.progress.advance(self.task)
 
-    def __enter__(self) -> _TimingBar:
-        return self
+    def step(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, description=f"{text}…")
 
-    def __exit__(self, *exc) -> None:
+    def sample(self) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task)
+            done = int(self.progress.tasks[0].completed)
+            self.progress.update(self.task, samples=f"{done} sample{'' if done == 1 else 's'}")
+
+    def stop(self) -> None:
         if self.progress is not None:
             self.progress.stop()
+            self.progress = None
 
 
-def parse_batches(text: str) -> list[int]:
-    """'1,8,32' → [1, 8, 32] (order kept, duplicates dropped)."""
-    values = _int_list(text)
-    if not values:
-        raise OptionError(f"--batch {text!r} is not a comma-separated list of batch sizes, e.g. 1,8,32")
-    return list(dict.fromkeys(values))
+@contextlib.contextmanager
+def _session(debug: bool) -> Iterator[_Live]:
+    """Run a command: a live status on a terminal, and every SeprofError as one line on stderr, exit 2."""
+    live = _Live()
+    try:
+        yield live
+    except SeprofError as error:
+        live.stop()
+        if debug:
+            raise
+        typer.echo(f"seprof: error: {message(error)}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        live.stop()
 
 
-def _run_profile(model: str, strip_stages, *, r: int | None, runs: int | None, latency: bool, **kwargs) -> Report:
-    from .latency import sampling
+DEFAULT_WIDTH = 100
+
+
+def _stdout(report_to_stderr: bool = False):
+    """The console for the report: the terminal's width, else COLUMNS, else 100 columns; stderr when stdout
+    carries an export."""
+    from rich.console import Console
+
+    console = Console(stderr=report_to_stderr)
+    if console.is_terminal:
+        return console
+    columns = os.environ.get("COLUMNS", "")
+    return Console(stderr=report_to_stderr, width=int(columns) if columns.isdigit() and int(columns) > 0 else DEFAULT_WIDTH)
+
+
+def _outputs(**paths: str | None) -> Outputs:
+    """The command's output files, each checked now (before any work); ``--csv``-style text outputs may be
+    ``-`` (stdout)."""
+    outputs = Outputs()
+    for option, path in paths.items():
+        flag = "--" + option.replace("_", "-")
+        outputs.add(flag, path, stdout=option in ("csv", "stages_csv", "json"))
+    return outputs
+
+
+def _finish(outputs: Outputs, contents: dict[str, Any]) -> None:
+    for path in outputs.commit(contents):
+        typer.echo(f"wrote {path}", err=True)
+
+
+def _timing(no_latency: bool, batch: list[str] | None, device: str, runs: str | None, warmup: str | None,
+            threads: str | None, mode: str, dtype: str, budget: str | None, memory: bool, compile: bool,
+            channels_last: bool) -> dict[str, Any]:
+    """The timing options, parsed and checked (all that can be checked without torch)."""
+    from .options import check_timing_options, refuse_timing_options
+
+    parsed = dict(
+        batch=_int_list("batch", batch, 1, "batch sizes", "1,8,32") or [1],
+        device=_choice("device", device, Device), mode=_choice("mode", mode, Mode),
+        dtype=_choice("dtype", dtype, Dtype),
+        runs=_integer("runs", runs, 1, "the number of timed rounds"),
+        warmup=_integer("warmup", warmup, 0, "the number of warm-up calls"),
+        threads=_integer("threads", threads, 1, "the number of threads"),
+        budget=_seconds("budget", budget), memory=memory, compile=compile, channels_last=channels_last,
+        latency=not no_latency,
+    )
+    if no_latency:
+        refuse_timing_options(parsed["batch"], compile=compile, memory=memory, budget=parsed["budget"],
+                              runs=parsed["runs"], threads=parsed["threads"], mode=parsed["mode"],
+                              dtype=parsed["dtype"], channels_last=channels_last)
+    check_timing_options(parsed["runs"], 0 if parsed["warmup"] is None else parsed["warmup"], parsed["batch"],
+                         parsed["threads"], parsed["mode"], parsed["dtype"], parsed["budget"])
+    if parsed["warmup"] is None:
+        parsed["warmup"] = 3
+    return parsed
+
+
+def _profile(live: _Live, model: str, r: str | None, bias: bool | None, stages: list[int] | None,
+             input_shape: tuple[int, int, int] | None, timing: dict[str, Any], **extra: Any):
+    """Import what profiling needs (with the status showing), check the model name, and profile."""
+    live.step("loading torch")
     from .measure import profile
     from .models import check_model_name
 
     check_model_name(model)
-    kwargs["r"] = 16 if r is None else r
-    kwargs["explicit_r"] = r is not None
-    kwargs["explicit_bias"] = kwargs.get("bias") is not None
-    kwargs["bias"] = True if kwargs.get("bias") is None else kwargs["bias"]
-    kwargs["batch"] = parse_batches(kwargs["batch"])
-    if not latency:
-        return profile(model, strip_stages=strip_stages, latency=False, runs=runs, **kwargs)
-    rounds, budget = sampling(runs, kwargs.get("budget"))
-    fixed = budget is None and not kwargs.get("attribute")
-    with _TimingBar(rounds * (2 + len(strip_stages)) * len(kwargs["batch"]) if fixed else None) as bar:
-        return profile(model, strip_stages=strip_stages, latency=True, runs=runs, on_sample=bar.advance, **kwargs)
+    ratio = _integer("r", r, 1, "the reduction ratio")
+    return profile(
+        model, r=16 if ratio is None else ratio, explicit_r=ratio is not None, bias=True if bias is None else bias,
+        explicit_bias=bias is not None, stages=stages, input_shape=input_shape, on_step=live.step,
+        on_sample=live.sample, **timing, **extra)
 
 
-def _write(report: Report, csv: str | None, stages_csv: str | None, json: str | None) -> None:
-    for path, write in ((csv, report.to_csv), (stages_csv, report.stages_to_csv), (json, report.to_json)):
-        if path is not None:
-            write(path)
-            typer.echo(f"wrote {path}", err=True)
-
-
-@app.command()
+@app.command(cls=_Command)
 def inject(
     model: ModelArg,
     r: R = None,
     stages: Stages = None,
     bias: Bias = None,
     input: Input = None,
-    batch: Batch = "1",
-    device: Device = "auto",
+    batch: Batch = None,
+    device: DeviceOpt = "auto",
     no_latency: NoLatency = False,
     runs: Runs = None,
-    warmup: Warmup = 3,
+    warmup: Warmup = None,
     threads: Threads = None,
-    mode: Mode = "infer",
-    dtype: Dtype = "float32",
+    mode: ModeOpt = "infer",
+    dtype: DtypeOpt = "float32",
     channels_last: ChannelsLast = False,
     budget: Budget = None,
     memory: Memory = False,
@@ -227,192 +394,218 @@ def inject(
     csv: Csv = None,
     stages_csv: StagesCsv = None,
     json: Json = None,
-    save: Annotated[Optional[str], typer.Option("--save", help="Save the SE model (state_dict + recipe; seprof.load rebuilds it).")] = None,
+    save: Annotated[Optional[str], typer.Option("--save", metavar="PATH", help="Save the SE model (state_dict + recipe; seprof.load rebuilds it).")] = None,
     add_missing: AddMissing = False,
+    verbose: Verbose = False,
     debug: Debug = False,
 ) -> None:
-    """Put SE blocks into MODEL and report what they cost, per stage and in total."""
-    with _errors(debug):
-        _check_outputs(csv, stages_csv, json, save)
-        report = _run_profile(
-            model, (), r=r, stages=parse_stages(stages), bias=bias, input_shape=parse_input(input), batch=batch,
-            device=device, latency=not no_latency, runs=runs, warmup=warmup, threads=threads, save=save,
-            add_missing=add_missing, refuse_native=True, mode=mode, dtype=dtype, channels_last=channels_last,
-            budget=budget, memory=memory, compile=compile,
-        )
-        console = _stdout()
+    """Put SE blocks into MODEL and report what they cost, per stage and in total.
+
+    MODEL is a torchvision model name (seprof models lists them) or your own factory,
+    package.module:function, called once with no arguments.
+    """
+    with _session(debug) as live:
+        outputs = _outputs(csv=csv, stages_csv=stages_csv, json=json, save=save)
+        timing = _timing(no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile,
+                         channels_last)
+        chosen = _int_list("stages", stages, 0, "stage numbers", "2,3,4,5")
+        checkpoints: list[dict] = []
+        report = _profile(live, model, r, bias, chosen, parse_input(input), timing, add_missing=add_missing,
+                          refuse_native=True, save=checkpoints.append if save else None)
+        live.stop()
         from .render import render_inject
 
-        render_inject(console, report)
-        _write(report, csv, stages_csv, json)
-        if save:
-            typer.echo(f"wrote {save}", err=True)
+        render_inject(_stdout(outputs.stdout), report, verbose)
+        _finish(outputs, {"--csv": report.csv_text(), "--stages-csv": report.stages_csv_text(),
+                          "--json": report.json_text(), "--save": _checkpoint_writer(checkpoints)})
 
 
-@app.command()
+def _checkpoint_writer(checkpoints: list[dict]) -> Callable[[str], None]:
+    def write(path: str) -> None:
+        import torch
+
+        torch.save(checkpoints[0], path)
+
+    return write
+
+
+@app.command(cls=_Command)
 def compare(
-    model: Annotated[str, typer.Argument(help="A torchvision model name or package.module:function.")] = "resnet50",
-    strip_stage: Annotated[Optional[list[int]], typer.Option("--strip-stage", help="Stage whose SE to remove (repeat for several; default: the last SE stage).")] = None,
+    model: Annotated[str, typer.Argument(metavar="MODEL", hidden=True)] = "resnet50",
+    strip_stage: Annotated[Optional[list[str]], typer.Option("--strip-stage", metavar="LIST", show_default="the last SE stage",
+                                                            help="Stages whose SE to remove together: 4,5 or repeated.")] = None,
     r: R = None,
     stages: Stages = None,
     bias: Bias = None,
     input: Input = None,
-    batch: Batch = "1",
-    device: Device = "auto",
+    batch: Batch = None,
+    device: DeviceOpt = "auto",
     no_latency: NoLatency = False,
     runs: Runs = None,
-    warmup: Warmup = 3,
+    warmup: Warmup = None,
     threads: Threads = None,
-    mode: Mode = "infer",
-    dtype: Dtype = "float32",
+    mode: ModeOpt = "infer",
+    dtype: DtypeOpt = "float32",
     channels_last: ChannelsLast = False,
     budget: Budget = None,
     memory: Memory = False,
     compile: Compile = False,
-    attribute: Annotated[bool, typer.Option("--attribute", help="Also time SE in each stage alone: per-stage shares of parameters, work and latency.")] = False,
-    plot: Annotated[Optional[str], typer.Option("--plot", help="Write a picture (PNG): per-stage shares, configurations on a params-vs-latency plane (needs matplotlib).")] = None,
+    attribute: Annotated[bool, typer.Option("--attribute", help="Also each stage's SE alone: per-stage shares of parameters, work and latency.")] = False,
+    plot: Annotated[Optional[str], typer.Option("--plot", metavar="PATH", help="Write a picture (PNG): per-stage shares, configurations on a params-vs-latency plane (needs matplotlib).")] = None,
     csv: Csv = None,
     stages_csv: StagesCsv = None,
     json: Json = None,
     add_missing: AddMissing = False,
+    verbose: Verbose = False,
     debug: Debug = False,
 ) -> None:
     """Compare the base model, SE everywhere, and SE with some stages stripped (the paper's ~10% → ~4%).
 
-    For a model with its own SE blocks (EfficientNet, MobileNetV3, RegNetY, MaxViT): the model as built
-    against the model without them, and with some stages' SE stripped.
+    MODEL (default resnet50) is a torchvision model name or package.module:function. For a model with SE
+    blocks of its own (EfficientNet, MobileNetV3, RegNetY, MaxViT): the model as built against the model
+    without them, and with some stages' SE stripped.
     """
-    with _errors(debug):
-        _check_outputs(csv, stages_csv, json, plot)
+    with _session(debug) as live:
+        outputs = _outputs(csv=csv, stages_csv=stages_csv, json=json, plot=plot)
         if plot is not None:
             from .plot import check_plotting
 
             check_plotting(plot)
-        chosen = parse_stages(stages)
-        removed = sorted(set(strip_stage)) if strip_stage else []
-        report = _run_profile(
-            model, (removed,), r=r, stages=chosen, bias=bias, input_shape=parse_input(input), batch=batch,
-            device=device, latency=not no_latency, runs=runs, warmup=warmup, threads=threads,
-            add_missing=add_missing, mode=mode, dtype=dtype, channels_last=channels_last, budget=budget,
-            memory=memory, attribute=attribute, compile=compile,
-        )
+        timing = _timing(no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile,
+                         channels_last)
+        chosen = _int_list("stages", stages, 0, "stage numbers", "2,3,4")
+        removed = _int_list("strip_stages", strip_stage, 0, "stage numbers", "4,5") or []
+        report = _profile(live, model, r, bias, chosen, parse_input(input), timing, strip_stages=(removed,),
+                          add_missing=add_missing, attribute=attribute)
+        live.stop()
         from .render import render_compare
 
-        render_compare(_stdout(), report)
-        _write(report, csv, stages_csv, json)
+        render_compare(_stdout(outputs.stdout), report, verbose)
+        contents: dict[str, Any] = {"--csv": report.csv_text(), "--stages-csv": report.stages_csv_text(),
+                                    "--json": report.json_text()}
         if plot is not None:
-            from .plot import plot_report
+            from .plot import figure_writer
 
-            plot_report(report, plot)
-            typer.echo(f"wrote {plot}", err=True)
+            contents["--plot"] = figure_writer(report, plot)
+        _finish(outputs, contents)
 
 
-@app.command()
+@app.command(cls=_Command)
 def stages(
     model: ModelArg,
     input: Input = None,
     debug: Debug = False,
 ) -> None:
-    """Show MODEL's stages: resolution, blocks, channels at the SE point, and the SE blocks it already has."""
-    with _errors(debug):
-        from .models import build_model, default_input_shape, model_family
+    """Show MODEL's stages: resolution, blocks, channels at the SE point, and the SE blocks it already has.
+
+    MODEL is a torchvision model name or package.module:function.
+    """
+    with _session(debug) as live:
+        shape = parse_input(input)
+        live.step("loading torch")
+        from .models import build_model, check_model_name, default_input_shape, model_family
         from .render import render_stages
         from .stages import find_sites
 
-        shape = parse_input(input) or default_input_shape(model)
-        stage_map = find_sites(build_model(model, "meta"), shape, default_input_shape(model))
-        render_stages(_stdout(), model, stage_map, model_family(model))
+        check_model_name(model)
+        live.step(f"building {model}")
+        built = build_model(model, "meta")
+        live.step("finding SE sites")
+        stage_map = find_sites(built, shape or default_input_shape(model), default_input_shape(model))
+        live.stop()
+        console = _stdout()
+        render_stages(console, model, stage_map, model_family(model))
+        if stage_map.native:
+            console.print(f"'seprof compare {model}' measures them" + (
+                f"; --add-missing adds SE to its {len(stage_map.sites)} blocks without one." if stage_map.sites else "."))
 
 
-class _Bar:
-    """A rich progress bar on stderr, shown only on a terminal."""
-
-    def __init__(self, label: str, total: int) -> None:
-        console = Console(stderr=True)
-        self.progress = None
-        if console.is_terminal:
-            self.progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                     TextColumn("{task.description}"), console=console, transient=True)
-            self.task = self.progress.add_task("", total=total)
-
-    def done(self, name: str) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, description=name)
-
-    def __enter__(self) -> _Bar:
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
-Family = Annotated[Optional[str], typer.Option("--family", help="Only this family, e.g. resnet (seprof models lists them).")]
-Workers = Annotated[Optional[int], typer.Option("--workers", help="Worker processes (default: one per core, at most 4).")]
-
-
-@app.command()
+@app.command(cls=_Command)
 def models(
     family: Family = None,
+    details: Annotated[bool, typer.Option("--details", help="Also each model's stages and SE sites (builds every model on the meta device; rows appear as they are ready).")] = False,
     workers: Workers = None,
     debug: Debug = False,
 ) -> None:
-    """List every supported model: family, stages, SE sites, native SE blocks, default input."""
-    with _errors(debug):
-        from .models import FAMILIES, check_family, list_models
-        from .zoo import model_info, parallel_map
+    """List every supported model, in natural order, with its family and usual input."""
+    with _session(debug) as live:
+        count = _integer("workers", workers, 1, "the number of worker processes")
+        if count is not None and not details:
+            raise OptionError("workers", count, "applies to building the models, which {other} asks for",
+                              other=("details", True))
+        from .families import DEFAULT_INPUT_SHAPE, FAMILIES, check_family, family_of, model_names
 
         if family is not None:
             check_family(family)
-        names = list_models(family)
-        with _Bar("models", len(names)) as bar:
-            infos = parallel_map(model_info, names, workers, on_done=lambda info: bar.done(info.model))
-        table = Table(title=f"Supported models ({len(names)})", title_justify="left")
-        for col in ("model", "family", "stages", "SE sites", "own SE blocks", "input"):
-            table.add_column(col, justify="right" if col in ("SE sites", "own SE blocks") else "left")
-        for info in infos:
-            table.add_row(info.model, info.family, info.stages, str(info.blocks) if info.blocks else "—",
-                          str(info.native_blocks) if info.native_blocks else "—", info.input)
+        names = model_names()
+        if names is None or details:  # torchvision's source is not readable, or the models get built anyway
+            live.step("loading torchvision")
+            from .models import list_models
+
+            names = list(list_models())
+        names = [n for n in names if family in (None, family_of(n))]
+        live.stop()
         console = _stdout()
-        console.print(table)
-        shown = sorted({i.family for i in infos}, key=list(FAMILIES).index)
-        for name in shown:
-            f = FAMILIES[name]
-            console.print(f"[bold]{f.name}[/] ({f.title}): {f.where} — {f.source}" + (" [choice]" if f.choice else ""))
-        console.print("SE sites: where seprof adds SE (for models with their own SE, the blocks without one, "
+        width = max(len(n) for n in names)
+        if not details:
+            from .layout import Column, Grid, print_grid
+
+            grid = Grid([Column("model", "left", key=True), Column("family", "left"), Column("input", "left")])
+            for name in names:
+                side = FAMILIES[family_of(name)].input_size
+                grid.add(name, family_of(name), "x".join(map(str, (DEFAULT_INPUT_SHAPE[0], side, side))))
+            print_grid(console, f"Supported models ({len(names)})", grid)
+        else:
+            from .zoo import model_info, parallel_imap
+
+            header = f"{'model':<{width}}  {'family':<14}  {'stages':<11}  {'SE sites':>8}  {'own SE':>6}  input"
+            typer.echo(header)
+            for info in parallel_imap(model_info, names, count):
+                typer.echo(f"{info.model:<{width}}  {info.family:<14}  {info.stages:<11}  "
+                           f"{info.blocks or '—':>8}  {info.native_blocks or '—':>6}  {info.input}")
+        shown = [f for f in FAMILIES.values() if any(family_of(n) == f.name for n in names)]
+        for f in shown:
+            console.print(f"{f.name} ({f.title}): {f.where} — {f.source}" + (" [choice]" if f.choice else ""),
+                          highlight=False)
+        console.print("SE sites: where seprof adds SE (for models with SE of their own, the blocks without one, "
                       "used by --add-missing). Your own model: package.module:function (see the README).")
 
 
-@app.command()
+@app.command(cls=_Command)
 def zoo(
-    r: Annotated[int, typer.Option("--r", help="SE reduction ratio for the models without SE of their own.")] = 16,
+    r: R = None,
     family: Family = None,
     fvcore: Annotated[bool, typer.Option("--fvcore", help="Also count with fvcore (needs real tensors: much slower).")] = False,
     workers: Workers = None,
-    csv: Annotated[Optional[str], typer.Option("--csv", help="Write one row per model to this CSV file.")] = None,
+    csv: Annotated[Optional[str], typer.Option("--csv", metavar="PATH", help="Write one row per model to this CSV file (- for stdout).")] = None,
     json: Json = None,
     debug: Debug = False,
 ) -> None:
     """The static report (parameters, paper formula, MACs) for every supported model, in one table."""
-    with _errors(debug):
+    with _session(debug) as live:
+        outputs = _outputs(csv=csv, json=json)
+        ratio = _integer("r", r, 1, "the reduction ratio")
+        count = _integer("workers", workers, 1, "the number of worker processes")
+        live.step("loading torch")
         from .models import check_family, list_models
         from .render import render_zoo
-        from .zoo import ZOO_COUNTERS, run_zoo, write_zoo
+        from .zoo import ZOO_COUNTERS, run_zoo, zoo_text
 
-        _check_outputs(csv, json)
         if family is not None:
             check_family(family)
         names = list_models(family)
         counters = ("fvcore", *ZOO_COUNTERS) if fvcore else ZOO_COUNTERS
-        with _Bar("zoo", len(names)) as bar:
-            rows = run_zoo(names, r=r, counters=counters, workers=workers, on_done=lambda row: bar.done(row.model))
-        render_zoo(_stdout(width=200), rows, r, counters)
-        for path, kind in ((csv, "csv"), (json, "json")):
-            if path is not None:
-                write_zoo(rows, path, kind)
-                typer.echo(f"wrote {path}", err=True)
+        done = [0]
+
+        def progress(row) -> None:
+            done[0] += 1
+            live.step(f"profiled {done[0]} of {len(names)} models ({row.model})")
+
+        live.step(f"profiling {len(names)} models")
+        rows = run_zoo(names, r=16 if ratio is None else ratio, counters=counters, workers=count, on_done=progress)
+        live.stop()
+        render_zoo(_stdout(outputs.stdout), rows, 16 if ratio is None else ratio, counters)
+        _finish(outputs, {"--csv": zoo_text(rows, "csv"), "--json": zoo_text(rows, "json")})
 
 
 def _version(value: bool) -> None:

@@ -39,18 +39,13 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from . import options
 from .errors import DeviceError, OptionError
+from .options import CI_TARGET, DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS, Device, Dtype, Mode
 
-DEVICES = ("auto", "cpu", "cuda")
-MODES = ("infer", "train")
-DTYPES = ("float32", "float16", "bfloat16")
 MIN_SAMPLE_S = 0.02
-CI_TARGET = 0.01
-MAX_ROUNDS = 1000
 MIN_ADAPTIVE_ROUNDS = 10  # before the first convergence check: a CI from fewer samples means little
 CHECK_EVERY = 5  # rounds between convergence checks (each bootstraps every ratio)
-DEFAULT_RUNS = 20
-DEFAULT_BUDGET_S = 30.0
 
 
 def sampling(runs: int | None, budget: float | None) -> tuple[int, float | None]:
@@ -86,33 +81,23 @@ def check_timing_options(
     dtype: str = "float32",
     budget: float | None = None,
     device: torch.device | None = None,
-) -> None:
-    """Raise an OptionError for a timing setting out of range."""
-    batches = [batch] if isinstance(batch, int) else list(batch)
-    for option, value, low in (("--runs", runs, 1), ("--warmup", warmup, 0), *(("--batch", b, 1) for b in batches)):
-        if value is not None and value < low:
-            raise OptionError(f"{option} {value} is invalid: it must be at least {low}")
-    if threads is not None and threads < 1:
-        raise OptionError(f"--threads {threads} is invalid: it must be at least 1 (default: torch's, at most the usable CPUs - 1 on the CPU)")
-    if mode not in MODES:
-        raise OptionError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
-    if dtype not in DTYPES:
-        raise OptionError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}")
-    if dtype == "float16" and device is not None and device.type == "cpu":
-        raise OptionError("--dtype float16 is not supported on the CPU: use bfloat16 or float32 there")
-    if budget is not None and not (budget > 0 and math.isfinite(budget)):
-        raise OptionError(f"--budget {budget} is invalid: give a finite time in seconds above 0")
+) -> tuple[Mode, Dtype]:
+    """Raise an OptionError for a timing setting out of range (``options.check_timing_options``), or a
+    dtype the device cannot run; return ``mode`` and ``dtype`` as choices."""
+    mode, dtype = options.check_timing_options(runs, warmup, batch, threads, mode, dtype, budget)
+    if dtype is Dtype.FLOAT16 and device is not None and device.type == "cpu":
+        raise OptionError("dtype", dtype.value, "is not supported on the CPU: use bfloat16 or float32 there")
+    return mode, dtype
 
 
-def resolve_device(device: str, check_available: bool = True) -> torch.device:
+def resolve_device(device: str | Device, check_available: bool = True) -> torch.device:
     """``auto`` → CUDA when available, else CPU; CUDA asked for but absent is an error."""
-    if device not in DEVICES:
-        raise OptionError(f"--device {device!r} is not one of {', '.join(DEVICES)}")
-    if device == "auto":
+    device = Device.parse("device", device)
+    if device is Device.AUTO:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and check_available and not torch.cuda.is_available():
-        raise DeviceError("--device cuda was asked for, but CUDA is not available here: use --device cpu or auto")
-    return torch.device(device)
+    if device is Device.CUDA and check_available and not torch.cuda.is_available():
+        raise DeviceError("device", "cuda", "was asked for, but CUDA is not available here: use cpu or auto")
+    return torch.device(device.value)
 
 
 def device_name(device: torch.device) -> str:
@@ -127,6 +112,24 @@ def device_name(device: torch.device) -> str:
     except OSError:
         names = []
     return names[0] if names else (platform.processor() or platform.machine() or "unknown CPU")
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes of memory free for new tensors on ``device`` (CPU: the kernel's MemAvailable), or None if
+    unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
@@ -314,7 +317,8 @@ def time_models(
     ``compile``, each model is wrapped in ``torch.compile``; its first call (which compiles) is timed on its
     own, reported in ``compile_s`` and never mixed into the samples.
     """
-    check_timing_options(runs, warmup, batch, threads, mode, dtype, budget, device)
+    mode, dtype = (choice.value for choice in check_timing_options(runs, warmup, batch, threads, mode, dtype,
+                                                                   budget, device))
     runs, budget = sampling(runs, budget)
     threads = threads if threads is not None else default_threads(device)
     prepare(models, mode, channels_last)

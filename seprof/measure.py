@@ -12,6 +12,7 @@ from real models timed interleaved (see ``latency``).
 from __future__ import annotations
 
 import copy
+import os
 import platform
 from fractions import Fraction
 from typing import Callable, Sequence
@@ -21,12 +22,14 @@ from torch import nn
 
 from . import __version__, checkpoint
 from .accounting import SEWork, fc_params, hidden_channels, percent, se_work
-from .counters import COUNTER_NAMES, COUNTER_NOTES, count_with_blocks
-from .latency import check_timing_options, delta, delta_ci, peak_memory, ratio, ratio_ci, resolve_device, time_models
-from .models import build_model, default_input_shape
-from .errors import ModelError, OptionError
+from .counters import COUNTER_NAMES, COUNTER_NOTES, Count, count_with_blocks
+from .errors import ModelError, OptionError, first_line
+from .latency import (check_timing_options, delta, delta_ci, device_name, free_memory, peak_memory, ratio, ratio_ci,
+                      resolve_device, time_models)
+from .models import build_model, default_input_shape, is_factory
+from .options import refuse_timing_options
 from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
-from .stages import Site, StageMap, check_stages, find_sites, meta_clone
+from .stages import Site, StageMap, check_stages, find_sites, largest_tensor, meta_clone
 from .surgery import check_r, inject_sites, native_refusal, scope_of, se_at, strip_sites
 
 
@@ -110,7 +113,7 @@ def profile(
     warmup: int = 3,
     threads: int | None = None,
     on_sample: Callable[[], None] | None = None,
-    save: str | None = None,
+    save: str | os.PathLike | Callable[[dict], None] | None = None,
     add_missing: bool = False,
     counters: Sequence[str] = COUNTER_NAMES,
     refuse_native: bool = False,
@@ -123,12 +126,13 @@ def profile(
     budget: float | None = None,
     memory: bool = False,
     compile: bool = False,
+    on_step: Callable[[str], None] | None = None,
 ) -> Report:
     """Measure what SE costs in ``model``: parameters, MACs by up to three counters, and latency.
 
     Args:
-        model: a torchvision model name, a factory ``package.module:function`` (built with random weights)
-            or an ``nn.Module`` (never modified).
+        model: a torchvision model name, a factory ``package.module:function`` (called once, with random
+            weights) or an ``nn.Module`` (never modified).
         r: reduction ratio of the SE blocks seprof adds (a model's own SE blocks keep their widths).
         stages: stages to put SE in (all when None); for a model with its own SE, the stages whose SE it
             keeps in the "se" configuration.
@@ -137,13 +141,15 @@ def profile(
             sequence means the last stage that has SE (the paper's choice).
         input_shape: C×H×W (the model's default when None). MACs are per image; latency uses ``batch``.
         batch: batch size for latency.
-        device: "auto", "cpu" or "cuda" for latency.
+        device: "auto", "cpu" or "cuda" for latency (a ``latency.Device``).
         latency: time the models (skipped when False).
         runs, warmup, threads: timing rounds, untimed calls per model, torch threads (defaults: see
             ``latency.sampling`` and ``latency.default_threads``; ``runs`` without ``budget`` is exactly that
             many rounds, neither is at least 20 rounds, adaptive within 30 s).
         on_sample: called after each timed sample (for progress display).
-        save: write the SE model (random weights, the ones timed) to this checkpoint path.
+        save: the SE model's checkpoint (random weights, the ones timed, taken before any timing): written
+            to this path once everything else has succeeded, or, for a callable, passed to it as the dict
+            ``seprof.checkpoint.write`` writes.
         add_missing: for a model with its own SE blocks, add seprof SE to its blocks without one; "base" is
             then the model as built.
         counters: which MAC counters to run ("fvcore", "thop", "torch").
@@ -153,48 +159,57 @@ def profile(
             batch sizes, each timed in its own interleaved run.
         memory: measure each configuration's peak memory per call (see ``latency.peak_memory``).
         compile: time ``torch.compile`` d models (compile time reported apart, see ``latency.time_models``).
-        refuse_native: raise a ModelError for a model with its own SE (unless ``add_missing``), as ``inject``
-            does; otherwise such a model is measured against itself without SE.
+        refuse_native: raise a NativeSEError for a model with its own SE (unless ``add_missing``), as
+            ``inject`` does; otherwise such a model is measured against itself without SE.
         explicit_r, explicit_bias: ``r`` / ``bias`` were chosen by the user (an error for a model whose own
             SE blocks keep their widths and biases).
+        on_step: called with a short description of each step as it starts ("counting (fvcore)").
 
     Returns:
         A Report with one ConfigResult per configuration and one StageResult per (configuration, stage).
     """
+    step = on_step or (lambda text: None)
+    batches = [batch] if isinstance(batch, int) else list(batch)
+    if not latency:
+        refuse_timing_options(batches, compile=compile, memory=memory, budget=budget, runs=runs, threads=threads,
+                              mode=mode, dtype=dtype, channels_last=channels_last)
+    target = resolve_device(device, check_available=latency)
+    mode, dtype = (c.value for c in check_timing_options(runs, warmup, batches, threads, mode, dtype, budget, target))
+    if not latency:
+        target = None
+    unknown = [c for c in counters if c not in COUNTER_NAMES]
+    if unknown:
+        raise OptionError("counters", tuple(counters), f"names {unknown[0]!r}: choose from {', '.join(COUNTER_NAMES)}")
+
     if isinstance(model, str):
         name = model
         input_shape = tuple(input_shape or default_input_shape(name))
-        built = build_model(name, "meta")
         probe = default_input_shape(name)
+        step(f"building {name}")
+        if is_factory(name):  # a user's factory is called once; its model is copied, never rebuilt
+            owned = build_model(name, "cpu")
+            built = meta_clone(owned)
+        else:
+            owned, built = None, build_model(name, "meta")
     else:
         name = type(model).__name__
         input_shape = tuple(input_shape or (3, 224, 224))
-        built = meta_clone(model).eval()
-        probe = None
-    batches = [batch] if isinstance(batch, int) else list(batch)
-    target = resolve_device(device, check_available=latency)
-    check_timing_options(runs, warmup, batches, threads, mode, dtype, budget, target)
-    if not latency:
-        for given, option in ((compile, "--compile"), (memory, "--memory"), (budget is not None, "--budget"),
-                              (runs is not None, "--runs"), (threads is not None, "--threads"),
-                              (mode != "infer", "--mode"), (dtype != "float32", "--dtype"),
-                              (channels_last, "--channels-last"), (len(batches) > 1, "--batch with several sizes")):
-            if given:
-                raise OptionError(f"{option} applies to timing, which --no-latency turns off: drop one of them")
-    if not latency:
-        target = None
+        owned, built, probe = None, meta_clone(model).eval(), None
 
+    step("finding SE sites")
     found = find_sites(built, input_shape, probe)
     native = bool(found.native) and not add_missing
+    if add_missing and not found.native:
+        raise OptionError("add_missing", True, f"applies to models with SE blocks of their own; {name} has none, "
+                          "so every SE block is added anyway: drop it")
     if native:
         if refuse_native:
             raise native_refusal(name, found)
-        for given, option in ((explicit_r, f"--r {r}"), (explicit_bias, "--bias/--no-bias"), (save, "--save")):
+        for given, option, value in ((explicit_r, "r", r), (explicit_bias, "bias", bias), (save, "save", save)):
             if given:
-                raise OptionError(
-                    f"{option} applies to SE that seprof adds: {name}'s own SE blocks keep their widths and "
-                    "biases (use --add-missing to add SE to its blocks without one)"
-                )
+                raise OptionError(option, value, f"applies to SE that seprof adds: {name}'s own SE blocks keep "
+                                  "their widths and biases ({other} adds SE to its blocks without one)",
+                                  other=("add_missing", True))
         stage_map = found.native_map()
         sites = stage_map.select(stages)
         meta_base = strip_sites(built, stage_map.sites, share=True)
@@ -224,43 +239,104 @@ def profile(
         if config not in configs:
             configs[config] = strip_sites(meta_se, [s for s in sites if s not in kept], share=True)
 
+    real_work = target is not None or save is not None or "fvcore" in counters
+    if real_work:
+        _check_memory(meta_se, name, input_shape, batches if target is not None else [1], target, len(configs))
     blocks = [(scope_of(s), se_at(meta_se, s), s.feature_shape) for s in sites]
-    counts = count_with_blocks(meta_base, input_shape, blocks, counters)
+    counts = _count(meta_base, name, input_shape, blocks, counters, step)
 
     runs_by_batch: list[LatencyRun] = []
+    payload = None
     if target is not None or save is not None:
-        real = _real_models(model, name, stage_map, sites, native, r, bias, kept_by_config,
-                            target or torch.device("cpu"))
-        if save is not None:  # before timing: train-mode passes would move BN statistics, channels-last strides
-            checkpoint.save(save, real["se"], name=name, r=r, bias=bias, stages=se_stages, input_shape=input_shape,
-                            add_missing=add_missing and bool(found.native))
+        step("building the models for timing" if target is not None else "building the SE model")
+        real = _real_models(owned if owned is not None else model, name, stage_map, sites, native, r, bias,
+                            kept_by_config, target or torch.device("cpu"))
+        if save is not None:  # taken before timing: train-mode passes would move BN statistics
+            payload = checkpoint.payload(real["se"], name=name, r=r, bias=bias, stages=se_stages,
+                                         input_shape=input_shape, add_missing=add_missing and bool(found.native))
         if target is not None:
             for b in batches:
-                try:
-                    setup, timings = time_models(
-                        real, input_shape, batch=b, device=target, runs=runs, warmup=warmup, threads=threads,
-                        on_sample=on_sample, mode=mode, dtype=dtype, channels_last=channels_last, budget=budget,
-                        compile=compile,
-                    )
-                    peaks = {c: peak_memory(m, input_shape, b, target, mode, dtype, channels_last)
-                             for c, m in real.items()} if memory else {}
-                except (RuntimeError, ValueError, AssertionError) as error:
-                    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                    raise ModelError(f"{name} failed while timing ({mode} mode, batch {b}, {dtype}): {reason}") from error
-                runs_by_batch.append(LatencyRun(b, {**setup.__dict__}, {
-                    c: Latency(t.median_ms, t.iqr_ms, t.runs, ratio(t, timings["base"]), ratio_ci(t, timings["base"]),
-                               delta(t, timings["base"]), peaks.get(c), delta_ci(t, timings["base"]))
-                    for c, t in timings.items()
-                }))
+                step(f"timing batch {b}")
+                runs_by_batch.append(_time(real, name, input_shape, b, target, mode, dtype, memory, dict(
+                    runs=runs, warmup=warmup, threads=threads, on_sample=on_sample, channels_last=channels_last,
+                    budget=budget, compile=compile)))
 
-    base_params = num_params(meta_base)
+    report = _assemble(name, input_shape, configs, sites, stage_map, counts, r_used, bias, native,
+                       add_missing and bool(found.native), runs_by_batch, target)
+    if payload is not None:
+        if callable(save):
+            save(payload)
+        else:
+            checkpoint.write(save, payload)
+    return report
+
+
+def _check_memory(model: nn.Module, name: str, input_shape: Sequence[int], batches: Sequence[int],
+                  target: torch.device | None, copies: int) -> None:
+    """Refuse an input or batch whose real tensors cannot fit in the memory that is free, before any is made.
+
+    A forward pass holds at least the weights and, at the largest op, its input and output; when even that
+    floor exceeds the free memory, the run would only end in an allocation failure (or the OOM killer)."""
+    device = target or torch.device("cpu")
+    free = free_memory(device)
+    if free is None:
+        return
+    largest, op = largest_tensor(model, input_shape)
+    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    shape = "x".join(map(str, input_shape))
+    for b in sorted(set(batches)):
+        need = weights * (copies if target is not None else 1) + 2 * largest * b
+        if need > free:
+            option, value = ("batch", b) if b > 1 and weights + 2 * largest <= free else ("input_shape", tuple(input_shape))
+            raise OptionError(option, value, (
+                f"is too large: {name} at input {shape}, batch {b}, needs at least {need / 2**30:,.1f} GiB "
+                f"({op} alone makes a {largest * b / 2**30:,.1f} GiB tensor), and {device.type.upper()} memory has "
+                f"{free / 2**30:,.1f} GiB free; use a smaller input or batch"))
+
+
+def _count(model: nn.Module, name: str, input_shape: Sequence[int], blocks: list, counters: Sequence[str],
+           step: Callable[[str], None]) -> dict[str, Count]:
+    """Each counter's count of ``model`` with ``blocks``; a counter that fails is one ModelError."""
+    counts = {}
+    for counter in (c for c in COUNTER_NAMES if c in counters):
+        step(f"counting ({counter})")
+        try:
+            counts.update(count_with_blocks(model, input_shape, blocks, (counter,)))
+        except (RuntimeError, MemoryError) as error:
+            shape = "x".join(map(str, input_shape))
+            raise ModelError(f"{counter} could not count {name} at input {shape}: {first_line(error)}") from error
+    return counts
+
+
+def _time(real: dict[str, nn.Module], name: str, input_shape: Sequence[int], batch: int, target: torch.device,
+          mode: str, dtype: str, memory: bool, options: dict) -> LatencyRun:
+    """One interleaved timing run of every configuration at ``batch`` (and each one's peak memory)."""
+    try:
+        setup, timings = time_models(real, input_shape, batch=batch, device=target, mode=mode, dtype=dtype,
+                                     **options)
+        peaks = {c: peak_memory(m, input_shape, batch, target, mode, dtype, options["channels_last"])
+                 for c, m in real.items()} if memory else {}
+    except (RuntimeError, ValueError, AssertionError, MemoryError) as error:
+        raise ModelError(f"{name} failed while timing ({mode} mode, batch {batch}, {dtype}): "
+                         f"{first_line(error, with_type=False)}") from error
+    base = timings["base"]
+    return LatencyRun(batch, {**setup.__dict__}, {
+        c: Latency(t.median_ms, t.iqr_ms, t.runs, ratio(t, base), ratio_ci(t, base), delta(t, base), peaks.get(c),
+                   delta_ci(t, base))
+        for c, t in timings.items()
+    })
+
+
+def _assemble(name, input_shape, configs, sites, stage_map, counts, r_used, bias, native, add_missing,
+              runs_by_batch, target) -> Report:
+    """The Report of the configurations' parameters, counts and timings."""
+    base_params = num_params(configs["base"])
     results, stage_rows = [], []
     for config, m in configs.items():
         kept = [s for s in sites if se_at(m, s) is not None]
         absent = [scope_of(s) for s in sites if se_at(m, s) is None]
         params = num_params(m)
         paper, exact = analytic(kept, r_used, bias)
-        lat = runs_by_batch[0].latency[config] if runs_by_batch else None
         results.append(
             ConfigResult(
                 config=config,
@@ -271,14 +347,13 @@ def profile(
                 analytic_paper=float(paper),
                 analytic_exact=exact,
                 macs={k: c.without(absent) for k, c in counts.items()},
-                latency=lat,
+                latency=runs_by_batch[0].latency[config] if runs_by_batch else None,
             )
         )
         stage_rows += _stage_results(config, stage_map, m, counts, r_used, bias)
-
     return Report(
         model=name,
-        input_shape=input_shape,
+        input_shape=tuple(input_shape),
         r=r_used,
         bias=bias,
         base_params=base_params,
@@ -286,15 +361,30 @@ def profile(
         stages=tuple(stage_rows),
         counters={k: {"note": COUNTER_NOTES[k], "skipped": list(counts[k].skipped)} for k in counts},
         timing=runs_by_batch[0].setup if runs_by_batch else None,
-        versions={
-            "seprof": __version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
+        versions=environment(target),
         native=native,
-        add_missing=add_missing and bool(found.native),
+        add_missing=add_missing,
         latency_runs=tuple(runs_by_batch),
     )
+
+
+def environment(device: torch.device | None = None) -> dict[str, str]:
+    """What produced a report: seprof and its libraries' versions, Python, the OS, the CPU (and the GPU
+    it was timed on), read without importing anything new."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"seprof": __version__}
+    for package in ("torch", "torchvision", "fvcore", "thop", "pandas", "typer", "rich"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    found["python"] = platform.python_version()
+    found["os"] = platform.platform()
+    found["cpu"] = device_name(torch.device("cpu"))
+    if device is not None and device.type == "cuda":
+        found["gpu"] = device_name(device)
+    return found
 
 
 def _real_models(

@@ -8,9 +8,11 @@ on a parameters-vs-latency plane (median paired latency ratio against base, with
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from .errors import OptionError
-from .report import Report, atomic_output, threads_label
+from .export import atomic_output
+from .report import Report, threads_label
 
 
 def check_plotting(path: str | os.PathLike | None = None) -> None:
@@ -18,20 +20,38 @@ def check_plotting(path: str | os.PathLike | None = None) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError as error:
-        raise OptionError("--plot needs matplotlib: pip install 'seprof[plot]' (or pip install matplotlib)") from error
+        raise OptionError("plot", None if path is None else str(path), "needs matplotlib: pip install 'seprof[plot]' "
+                          "(or pip install matplotlib)") from error
     if path is not None:
         from matplotlib.backend_bases import FigureCanvasBase
 
         formats = FigureCanvasBase.get_supported_filetypes()
         suffix = os.path.splitext(str(path))[1].lstrip(".").lower()
         if suffix not in formats:
-            raise OptionError(f"--plot {str(path)!r}: the suffix {suffix!r} is not a picture format matplotlib "
+            raise OptionError("plot", str(path), f"has the suffix {suffix!r}, not a picture format matplotlib "
                               f"writes; choose from {', '.join(sorted(formats))}")
 
 
 def plot_report(report: Report, path: str | os.PathLike) -> None:
-    """Write the report's picture to ``path`` (PNG, or any format matplotlib knows by the suffix). Latency bars
-    are those of the first batch size."""
+    """Write the report's picture to ``path`` (PNG, or any format matplotlib knows by the suffix), atomically.
+    Latency bars are those of the first batch size."""
+    check_plotting(path)
+    with atomic_output(path) as tmp:
+        figure_writer(report, path)(tmp)
+
+
+def figure_writer(report: Report, path: str | os.PathLike) -> Callable[[str], None]:
+    """A function that draws the report's picture into the file it is given, in the format of ``path``'s
+    suffix (for writing through a temporary file)."""
+    suffix = (os.path.splitext(str(path))[1] or ".png").lstrip(".").lower()
+
+    def write(target: str) -> None:
+        _draw(report, target, suffix)
+
+    return write
+
+
+def _draw(report: Report, target: str, suffix: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,8 +102,7 @@ def plot_report(report: Report, path: str | os.PathLike) -> None:
         right.set_title(f"{t['mode']}, {t['device']} ({t['device_name']}), {t['dtype']}, batch {t['batch']}, "
                         f"{threads_label(t)}, {t['runs']} rounds", fontsize=9)
     fig.tight_layout()
-    check_plotting(path)
-    suffix = os.path.splitext(str(path))[1] or ".png"
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format=suffix.lstrip("."), dpi=120)
-    plt.close(fig)
+    try:
+        fig.savefig(target, format=suffix, dpi=120)
+    finally:
+        plt.close(fig)

@@ -1,21 +1,30 @@
-"""Rich tables for a Report. Presentation only: every number comes from the Report as it is.
+"""Rich tables for a Report, fitted to the console's width (``seprof.layout``). Presentation only: every
+number comes from the Report as it is.
 
-MACs print in G (10⁹) with the exact integer in the CSV/JSON; parameters print exactly.
+Headers are short, with a legend under each table that says what they mean; long notes go under the tables
+as wrapped text. MACs print in G (10⁹) with the exact integer in the CSV/JSON; parameters print exactly.
+``bottom_line`` is the report in one plain sentence per configuration.
 """
 
 from __future__ import annotations
 
+import textwrap
+from typing import Sequence
+
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from .accounting import SEWork
 from .counters import COUNTER_NOTES
-from .latency import CI_TARGET, MAX_ROUNDS
-from .report import ConfigResult, Report, threads_label
-from .models import Family
+from .families import Family
+from .layout import Column, Grid, print_grid
+from .options import CI_TARGET, MAX_ROUNDS
+from .report import ConfigResult, Latency, LatencyRun, Report, threads_label
 from .stages import StageMap, describe, resolution_text
+from .text import signed_percent, stage_list
 
-COUNTER_LABELS = {"fvcore": "fvcore", "thop": "thop", "torch": "torch flop_counter"}
+COUNTER_LABELS = {"fvcore": "fvcore", "thop": "thop", "torch": "torch"}
+COUNTER_NAMES_LONG = {"fvcore": "fvcore", "thop": "thop", "torch": "torch's flop counter"}
 
 
 def _n(value: float) -> str:
@@ -30,38 +39,40 @@ def _pct(value: float) -> str:
     return f"{value:+.2f}%"
 
 
-def _config_label(config: ConfigResult) -> str:
+def config_label(config: ConfigResult) -> str:
+    """'base (no SE)', 'SE in stages 2–5', 'SE in stage 5 only'."""
     if config.config == "base":
         return "base (no SE)"
     if config.config.startswith("se_only_"):
         return f"SE in stage {config.config.removeprefix('se_only_')} only"
-    stages = ",".join(map(str, config.se_stages)) or "none"
-    return f"SE in stages {stages}"
+    if len(config.se_stages) == 1:
+        return f"SE in stage {config.se_stages[0]}"
+    return f"SE in stages {stage_list(config.se_stages)}"
 
 
 def _setup_line(report: Report) -> str:
     shape = "×".join(map(str, report.input_shape))
     se = report.config("se")
     if report.native:
-        what = "its own SE blocks (torchvision SqueezeExcitation, each with its own hidden width)"
+        what = "its own SE blocks (each with its own hidden width)"
     else:
         what = f"SE r={report.r}, {'with' if report.bias else 'no'} FC biases"
         if report.add_missing:
-            what += ", added to the blocks without SE of their own (base = the model as built)"
-    return f"[bold]{report.model}[/] · {what}, stages {','.join(map(str, se.se_stages))} · input {shape}"
+            what += ", added to the blocks without SE of their own (base: the model as built)"
+    return f"{report.model} · {what} · stages {stage_list(se.se_stages)} · input {shape}"
 
 
 def render_stage_params(console: Console, report: Report, config: str = "se") -> None:
     """Per-stage parameter accounting: paper formula, exact, measured."""
-    table = Table(title="SE parameters by stage", title_justify="left")
     hidden = "hidden" if report.native else "C_s//r"
-    for col in ("stage", "resolution", "N_s", "C_s", hidden, "paper (2/r)·N_s·C_s²", "exact", "measured",
-                "% of base", "share of SE"):
-        table.add_column(col, justify="left" if col == "stage" else "right")
+    grid = Grid([Column("stage", "left", key=True), Column("resolution"), Column("N_s"), Column("C_s"),
+                 Column(hidden), Column("paper"), Column("exact"), Column("measured"), Column("% of base"),
+                 Column("share")])
     rows = [s for s in report.stages if s.config == config]
-    added = report.config(config).params_added
+    c = report.config(config)
+    added = c.params_added
     for s in rows:
-        table.add_row(
+        grid.add(
             str(s.stage), resolution_text(s.resolution), str(s.blocks),
             "/".join(map(str, sorted(set(s.channels)))), "/".join(map(str, sorted(set(s.hidden)))),
             _n(s.analytic_paper) if s.se else "—", _n(s.analytic_exact) if s.se else "—",
@@ -69,127 +80,185 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
             f"{100 * s.measured / report.base_params:.2f}%" if s.se else "—",
             f"{100 * s.measured / added:.1f}%" if s.se and added else "—",
         )
-    c = report.config(config)
-    table.add_section()
-    table.add_row(
-        "total", "", str(sum(s.blocks for s in rows if s.se)), "", "", _n(c.analytic_paper),
-        _n(c.analytic_exact), _n(c.params_added), f"{c.params_added_pct:.2f}%", "100%" if added else "—",
-        style="bold",
-    )
-    console.print(table)
+    grid.add("total", "", str(sum(s.blocks for s in rows if s.se)), "", "", _n(c.analytic_paper),
+             _n(c.analytic_exact), _n(c.params_added), f"{c.params_added_pct:.2f}%", "100%" if added else "—",
+             style="bold", section=True)
+    own_r = " with each block's own r = C/hidden" if report.native else ""
+    hidden_text = "each block's own hidden width" if report.native else "the real hidden width C_s//r"
+    print_grid(console, "SE parameters by stage", grid, (
+        f"paper: (2/r)·N_s·C_s², the paper's eq. 5{own_r} (FC weights only); exact: with {hidden_text} and the "
+        "FC biases; measured: parameters of the stage's SE modules in the model; % of base: measured / the base "
+        "model's parameters; share: of all SE parameters."))
     paper_pct = 100 * c.analytic_paper / report.base_params
     biases = sum(s.work.bias_adds for s in rows if s.se)  # hidden + C bias parameters per block
     rounding = c.analytic_exact - biases - c.analytic_paper  # real hidden width C//r vs the formula's C/r
-    formula = ", with each block's own r = C/hidden," if report.native else ""
     console.print(
-        f"Parameters: base {report.base_params:,} → SE {c.params:,} "
-        f"(+{c.params_added:,}, {_pct(c.params_added_pct)}). The paper's formula{formula} counts FC weights only: "
-        f"{_n(c.analytic_paper)} ({_pct(paper_pct)})"
+        f"Parameters: base {report.base_params:,} → SE {c.params:,} (+{c.params_added:,}, "
+        f"{_pct(c.params_added_pct)}). The paper's formula gives {_n(c.analytic_paper)} ({_pct(paper_pct)})"
         + (f"; FC biases add {biases:,}" if report.bias else "")
         + (f"; the real hidden width C//r changes the weights by {rounding:+,.1f}" if rounding else "")
-        + ". Measured = parameter count of the SE model minus the base model's."
+        + "."
     )
+
+
+def _counter_legend(report: Report) -> str:
+    return "Each counter's own MAC-equivalent ops: " + "; ".join(
+        f"{COUNTER_NAMES_LONG[n]}: {COUNTER_NOTES[n].split(': ', 1)[1]}" for n in report.counter_names) + "."
+
+
+def _not_counted(console: Console, report: Report) -> None:
+    """What each counter skipped in the SE model, one counter per paragraph with a hanging indent."""
+    console.print(Text("Not counted in the SE model:", style="dim"))
+    for name in report.counter_names:
+        # a no-break space keeps each op with its count ('aten::mul ×16') on one line
+        skipped = [item.replace(" ×", "\u00a0×") for item in report.counters[name]["skipped"]]
+        text = f"{COUNTER_NAMES_LONG[name]}: " + (", ".join(skipped) or "—")
+        lines = textwrap.wrap(text, width=max(20, console.width - 2), initial_indent="  ", subsequent_indent="    ",
+                              break_long_words=False, break_on_hyphens=False)
+        for line in lines:
+            console.print(Text(line, style="dim"))
 
 
 def render_compute(console: Console, report: Report) -> None:
     """MACs of base and SE model by each counter, and what each skipped."""
     base, se = report.config("base"), report.config("se")
-    table = Table(
-        title="Compute per image (batch 1), in each counter's MAC-equivalent ops (FLOPs = 2 × MACs)",
-        title_justify="left",
-    )
-    skipped_col = "not counted (in the SE model)"
-    for col in ("counter", "base", "SE", "added (ops)", "added %", skipped_col):
-        table.add_column(col, justify="left" if col in ("counter", skipped_col) else "right")
+    grid = Grid([Column("counter", "left", key=True), Column("base"), Column("SE"), Column("added"),
+                 Column("added %")])
     for name in report.counter_names:
         b, s = base.macs[name], se.macs[name]
-        skipped = report.counters[name]["skipped"]
-        table.add_row(COUNTER_LABELS[name], _g(b), _g(s), f"{s - b:,}", f"{100 * (s - b) / b:+.3f}%",
-                      ", ".join(skipped) or "—")
-    console.print(table)
+        grid.add(COUNTER_NAMES_LONG[name], _g(b), _g(s), f"{s - b:,}", f"{100 * (s - b) / b:+.3f}%")
+    print_grid(console, "Compute per image (batch 1), in MACs (FLOPs = 2 × MACs)", grid, (
+        "base and SE in G (10⁹) MACs, added in MACs. " + _counter_legend(report)))
+    _not_counted(console, report)
 
-    work = Table(title="SE work per stage: analytic vs counted (per image)", title_justify="left")
-    for col in ("stage", "pool adds", "FC MACs", "bias adds", "sigmoids", "scale muls",
-                *(f"counted: {COUNTER_LABELS[n]}" for n in report.counter_names)):
-        work.add_column(col, justify="left" if col == "stage" else "right")
+    work = Grid([Column("stage", "left", key=True), Column("pool adds"), Column("FC MACs"), Column("bias adds"),
+                 Column("sigmoids"), Column("scale muls"), *(Column(COUNTER_LABELS[n]) for n in report.counter_names)])
     rows = [s for s in report.stages if s.config == "se" and s.se]
     for s in rows:
         w = s.work
-        work.add_row(str(s.stage), f"{w.pool_adds:,}", f"{w.fc_macs:,}", f"{w.bias_adds:,}", f"{w.sigmoids:,}",
-                     f"{w.scale_muls:,}", *(f"{s.se_macs[n]:,}" for n in report.counter_names))
-    work.add_section()
+        work.add(str(s.stage), f"{w.pool_adds:,}", f"{w.fc_macs:,}", f"{w.bias_adds:,}", f"{w.sigmoids:,}",
+                 f"{w.scale_muls:,}", *(f"{s.se_macs[n]:,}" for n in report.counter_names))
     if rows:
         total = sum((s.work for s in rows), SEWork())
-        work.add_row("total", f"{total.pool_adds:,}", f"{total.fc_macs:,}", f"{total.bias_adds:,}",
-                     f"{total.sigmoids:,}", f"{total.scale_muls:,}",
-                     *(f"{sum(s.se_macs[n] for s in rows):,}" for n in report.counter_names), style="bold")
-    console.print(work)
-    console.print(
-        "[dim]" + "; ".join(f"{COUNTER_LABELS[n]}: {COUNTER_NOTES[n].split(': ', 1)[1]}" for n in report.counter_names)
-        + ". No counter sees SE's scale multiply. Each counter counts the model without SE once and each distinct "
-        "SE block once on its own input; stripped models are the SE count minus the removed blocks' counts.[/]"
-    )
+        work.add("total", f"{total.pool_adds:,}", f"{total.fc_macs:,}", f"{total.bias_adds:,}",
+                 f"{total.sigmoids:,}", f"{total.scale_muls:,}",
+                 *(f"{sum(s.se_macs[n] for s in rows):,}" for n in report.counter_names), style="bold", section=True)
+    counted = ", ".join(COUNTER_LABELS[n] for n in report.counter_names)
+    print_grid(console, "SE work per stage, per image: analytic vs counted", work, (
+        f"pool adds … scale muls: what the SE blocks compute; {counted}: the ops each counter attributes to "
+        "them. No counter sees SE's scale multiply. Each counter counts the model without SE once and each "
+        "distinct SE block once on its own input; stripped models are the SE count minus the removed "
+        "blocks' counts."))
 
 
 def _stop_text(t: dict) -> str:
-    """How an adaptive run ended, for the latency title ('' for a fixed number of rounds)."""
+    """How an adaptive run ended ('' for a fixed number of rounds)."""
     if not t.get("budget_s"):
-        return ""
+        return "the number asked for"
     ci = f"every ratio's 95% CI was within ±{100 * CI_TARGET:g}%"
     return {
-        "converged": f", adaptive: stopped once {ci} (budget {t['budget_s']:g} s)",
-        "budget": f", adaptive: the {t['budget_s']:g} s budget ran out before {ci}",
-        "max rounds": f", adaptive: stopped at the {MAX_ROUNDS}-round cap before {ci}",
-    }.get(t.get("stopped"), f", adaptive within a {t['budget_s']:g} s budget")
+        "converged": f"stopped once {ci} (budget {t['budget_s']:g} s)",
+        "budget": f"the {t['budget_s']:g} s budget ran out before {ci}",
+        "max rounds": f"stopped at the {MAX_ROUNDS}-round cap before {ci}",
+    }.get(t.get("stopped"), f"adaptive within a {t['budget_s']:g} s budget")
 
 
-def _setup_title(t: dict) -> str:
-    what = "forward + backward (train mode)" if t.get("mode") == "train" else "forward (inference mode)"
-    layout = ", channels-last" if t.get("channels_last") else ""
-    budget = _stop_text(t)
+def device_label(t: dict) -> str:
+    """'CPU (AMD EPYC 7B13)', 'CUDA (NVIDIA H200)'."""
+    return f"{str(t.get('device')).upper()} ({t.get('device_name')})"
+
+
+def _what_is_timed(t: dict) -> str:
+    what = "forward + backward, train mode" if t.get("mode") == "train" else "forward, inference mode"
+    if t.get("channels_last"):
+        what += ", channels-last"
     if t.get("compiled"):
-        layout += ", torch.compile (first call, which compiles, timed apart: " + ", ".join(
-            f"{name} {seconds:.1f} s" for name, seconds in (t.get("compile_s") or {}).items()) + ")"
-    return (
-        f"Latency of {what} on {t.get('device')} ({t.get('device_name')}), {t.get('dtype')}{layout}, batch "
-        f"{t.get('batch')}, {threads_label(t)}: {t.get('runs')} interleaved samples per model{budget}, "
-        f"each the mean of {t.get('number')} call(s), after {t.get('warmup')} warm-up calls ({t.get('seconds', 0):.1f} s)"
-    )
+        what += ", torch.compile"
+    return what
+
+
+def _setup_lines(t: dict) -> list[str]:
+    """The timing setup in two short lines: where and what; how many samples and why they stopped."""
+    first = f"{device_label(t)} · {threads_label(t)} · {t.get('dtype')} · batch {t.get('batch')} · {_what_is_timed(t)}"
+    second = (f"{t.get('runs')} rounds in {t.get('seconds', 0):.1f} s: {_stop_text(t)}; each sample the mean of "
+              f"{t.get('number')} call{'' if t.get('number') == 1 else 's'}, after {t.get('warmup')} warm-up "
+              f"call{'' if t.get('warmup') == 1 else 's'}")
+    lines = [first, second]
+    if t.get("compiled"):
+        lines.append("Compile time (the first call, timed apart): " + ", ".join(
+            f"{name} {seconds:.1f} s" for name, seconds in (t.get("compile_s") or {}).items()))
+    return lines
 
 
 def _mib(value: int | None) -> str:
     return "—" if value is None else f"{value / 2**20:,.1f}"
 
 
-def render_latency(console: Console, report: Report) -> None:
-    """Per timing run (batch size): median, IQR, the paired ratio against base with its 95% CI, the added
-    time, and peak memory when measured."""
+def _ratio_text(lat: Latency) -> str:
+    return f"{lat.ratio[1]:.3f}×"
+
+
+def _ci_text(lo: float, hi: float, digits: int = 3) -> str:
+    return f"{lo:.{digits}f}–{hi:.{digits}f}"
+
+
+def render_latency(console: Console, report: Report, verbose: bool = False) -> None:
+    """Per timing run (batch size): each configuration's median, and its ratio to base (the median of the
+    paired per-round ratios) with the 95% CI; ``verbose`` adds the spreads and the added milliseconds."""
     if not report.latency_runs:
-        console.print("Latency: not measured (--no-latency).")
+        console.print("Latency: not measured.")
         return
     for run in report.latency_runs:
-        console.print(_setup_title(run.setup))
         memory = any(lat.peak_memory_bytes is not None for lat in run.latency.values())
-        table = Table()
-        cols = ["configuration", "median ms", "IQR ms", "samples", "vs base: median (q1–q3) of paired ratios",
-                "95% CI", "added ms", *(["peak memory MiB"] if memory else [])]
-        for col in cols:
-            table.add_column(col, justify="left" if col == "configuration" else "right")
+        columns = [Column("configuration", "left", key=True), Column("median ms"), Column("vs base"),
+                   Column("95% CI")]
+        if verbose:
+            columns += [Column("IQR ms"), Column("samples"), Column("ratio q1–q3"), Column("added ms"),
+                        Column("added ms 95% CI")]
+        if memory:
+            columns.append(Column("peak MiB"))
+        grid = Grid(columns)
         for c in report.configs:
             lat = run.latency[c.config]
-            q1, q2, q3 = lat.ratio
             base = c.config == "base"
-            table.add_row(_config_label(c), f"{lat.median_ms:.3f}", f"{lat.iqr_ms:.3f}", str(lat.runs),
-                          "—" if base else f"{q2:.3f}× ({q1:.3f}–{q3:.3f})",
-                          "—" if base else f"{lat.ratio_ci[0]:.3f}–{lat.ratio_ci[1]:.3f}",
+            cells = [config_label(c), f"{lat.median_ms:.3f}", "—" if base else _ratio_text(lat),
+                     "—" if base else _ci_text(*lat.ratio_ci)]
+            if verbose:
+                cells += [f"{lat.iqr_ms:.3f}", str(lat.runs), "—" if base else _ci_text(lat.ratio[0], lat.ratio[2]),
                           "—" if base else f"{lat.delta_ms[1]:+.3f}",
-                          *([_mib(lat.peak_memory_bytes)] if memory else []))
-        console.print(table)
-    if any(lat.peak_memory_bytes is not None for run in report.latency_runs for lat in run.latency.values()):
-        console.print("[dim]Peak memory: bytes one call needs beyond weights and input. CUDA: "
-                      "max_memory_allocated; CPU: the peak of the bytes held by tensors the call's ops create "
-                      "(activations, tensors saved for backward, gradients), tracked through the dispatcher. Measured on the "
-                      "eager models, also with --compile.[/]")
+                          "—" if base else f"{lat.delta_ci[0]:+.3f}…{lat.delta_ci[1]:+.3f}"]
+            if memory:
+                cells.append(_mib(lat.peak_memory_bytes))
+            grid.add(*cells)
+        console.print(Text(f"Latency, batch {run.batch}", style="bold"))
+        for line in _setup_lines(run.setup):
+            console.print(line)
+        print_grid(console, None, grid)
+    console.print(Text(_latency_legend(report, verbose), style="dim"))
+
+
+def _latency_legend(report: Report, verbose: bool) -> str:
+    run = report.latency_runs[0]
+    base = run.latency["base"]
+    other = next((c for c in report.configs if c.config != "base"), None)
+    example = ""
+    if other is not None:
+        lat = run.latency[other.config]
+        example = (f" (here {lat.median_ms:.3f} / {base.median_ms:.3f} = {lat.median_ms / base.median_ms:.3f}, "
+                   f"against {_ratio_text(lat)})")
+    text = (
+        "median ms: the median of each configuration's samples. vs base: the median of the per-round ratios "
+        "configuration / base, with its 95% bootstrap confidence interval. Every round times each "
+        "configuration once, back to back, in a rotated order, so a ratio is taken between neighbours and "
+        "drift that slows both cancels; it need not equal the ratio of the two medians" + example + "."
+    )
+    if verbose:
+        text += (" IQR: interquartile range of the samples; ratio q1–q3: quartiles of the per-round ratios; "
+                 "added ms: the median of the per-round differences, with its 95% bootstrap CI.")
+    if any(lat.peak_memory_bytes is not None for r in report.latency_runs for lat in r.latency.values()):
+        text += (" peak MiB: memory one call needs beyond weights and input (CUDA: max_memory_allocated; CPU: "
+                 "the peak of the bytes held by tensors the call's ops create, tracked through the dispatcher).")
+    return text
 
 
 def _share(a, batch: int) -> str:
@@ -203,64 +272,116 @@ def render_attribution(console: Console, report: Report) -> None:
     """Per SE stage: share of SE's parameters, of its analytic work, and of the latency it adds."""
     shares = report.attribution()
     batches = [run.batch for run in report.latency_runs]
-    table = Table(title="Where SE costs, by stage", title_justify="left")
-    cols = ["stage", "params", "share", "pool+scale ops", "share", "FC MACs", "share",
-            *(f"batch {b}: added ms" for b in batches), *(f"batch {b}: share" for b in batches)]
-    for col in cols:
-        table.add_column(col, justify="left" if col == "stage" else "right")
+    columns = [Column("stage", "left", key=True), Column("params"), Column("% params"), Column("pool+scale ops"),
+               Column("% ops"), Column("FC MACs"), Column("% MACs")]
+    for b in batches:
+        columns += [Column(f"batch {b}: added ms"), Column(f"batch {b}: 95% CI"), Column(f"batch {b}: share")]
+    grid = Grid(columns)
     for a in shares:
-        table.add_row(
-            str(a.stage), f"{a.params:,}", f"{100 * a.params_share:.1f}%", f"{a.elementwise_ops:,}",
-            f"{100 * a.elementwise_share:.1f}%", f"{a.fc_macs:,}", f"{100 * a.fc_share:.1f}%",
-            *(f"{a.latency_ms[b][1]:+.3f} (95% CI {a.latency_ci[b][0]:+.3f}…{a.latency_ci[b][1]:+.3f})"
-              if b in a.latency_ms else "—" for b in batches),
-            *(_share(a, b) for b in batches),
-        )
-    console.print(table)
-    console.print(
-        "[dim]Method: parameters and analytic work (pooling adds + scale multiplies on the full C×H×W map; FC "
-        "MACs) are those of each stage's SE blocks. Latency: each stage's SE alone (configuration SE in that "
-        "stage only) timed interleaved with the base model and all other configurations; added ms = median of "
-        "the per-round differences against base, with the 95% bootstrap CI of that median; share = that median "
-        "over the sum of the stages' medians (— when that sum is not positive; stages' costs need not add up to SE everywhere's); "
-        "n.s. = the CI includes 0 (not resolved: more samples, --budget, or --threads 1 help).[/]"
-    )
+        cells = [str(a.stage), f"{a.params:,}", f"{100 * a.params_share:.1f}%", f"{a.elementwise_ops:,}",
+                 f"{100 * a.elementwise_share:.1f}%", f"{a.fc_macs:,}", f"{100 * a.fc_share:.1f}%"]
+        for b in batches:
+            if b in a.latency_ms:
+                cells += [f"{a.latency_ms[b][1]:+.3f}", f"{a.latency_ci[b][0]:+.3f}…{a.latency_ci[b][1]:+.3f}",
+                          _share(a, b)]
+            else:
+                cells += ["—", "—", "—"]
+        grid.add(*cells)
+    legend = ("params, pool+scale ops (pooling adds + scale multiplies on the full C×H×W map) and FC MACs are "
+              "those of each stage's SE blocks; each % column is the stage's share of SE's total.")
+    if batches:
+        legend += (" Latency: each stage's SE alone (the configuration 'SE in stage s only') timed interleaved "
+                   "with the base model and the other configurations; added ms = the median of the per-round "
+                   "differences against base, with its 95% bootstrap CI; share = that median over the sum of the "
+                   "stages' medians (— when that sum is not positive; the stages' costs need not add up to SE "
+                   "everywhere's); n.s. = the CI includes 0 (not resolved: more samples, a longer budget or one "
+                   "thread help).")
+    else:
+        legend += " Latency was not measured, so the stages' SE-alone configurations are counted, not timed."
+    print_grid(console, "Where SE costs, by stage", grid, legend)
 
 
-def render_inject(console: Console, report: Report) -> None:
+def render_inject(console: Console, report: Report, verbose: bool = False) -> None:
     """The full report of ``seprof inject``."""
-    console.print(_setup_line(report))
+    console.print(Text(_setup_line(report), style="bold"))
     render_stage_params(console, report)
     render_compute(console, report)
-    render_latency(console, report)
+    render_latency(console, report, verbose)
+    render_bottom_line(console, report)
 
 
-def render_compare(console: Console, report: Report) -> None:
+def render_compare(console: Console, report: Report, verbose: bool = False) -> None:
     """The configurations of ``seprof compare`` side by side."""
-    console.print(_setup_line(report))
-    table = Table(title="Configurations (compute per image, batch 1, in each counter's MAC-equivalent ops)",
-                  title_justify="left")
-    cols = ["configuration", "params", "added", "added %", "paper (2/r)ΣN·C²",
-            *(f"{COUNTER_LABELS[n]}" for n in report.counter_names)]
-    if report.timing is not None:
-        cols += [f"batch {report.latency_runs[0].batch} ms", "vs base"]
-    for col in cols:
-        table.add_column(col, justify="left" if col == "configuration" else "right")
+    console.print(Text(_setup_line(report), style="bold"))
+    grid = Grid([Column("configuration", "left", key=True), Column("params"), Column("added"), Column("added %"),
+                 Column("paper"), *(Column(COUNTER_LABELS[n]) for n in report.counter_names)])
     for c in report.configs:
-        row = [_config_label(c), f"{c.params:,}", f"{c.params_added:,}", _pct(c.params_added_pct),
-               _n(c.analytic_paper), *(_g(c.macs[n]) for n in report.counter_names)]
-        if c.latency is not None:
-            row += [f"{c.latency.median_ms:.3f}", "—" if c.config == "base" else f"{c.latency.ratio[1]:.3f}×"]
-        table.add_row(*row)
-    console.print(table)
-    if report.timing is not None:
-        render_latency(console, report)  # spread, CI and added ms of every ratio, per batch size
-    else:
-        console.print("[dim]Latency: not measured (--no-latency).[/]")
+        grid.add(config_label(c), f"{c.params:,}", f"{c.params_added:,}", _pct(c.params_added_pct),
+                 _n(c.analytic_paper), *(_g(c.macs[n]) for n in report.counter_names))
+    counters = ", ".join(COUNTER_LABELS[n] for n in report.counter_names)
+    print_grid(console, "Configurations", grid, (
+        f"params: parameters of the model; added: over the base model; paper: (2/r)·Σ N_s·C_s², the paper's eq. 5 "
+        f"(FC weights only); {counters}: MACs per image (batch 1) in G (10⁹), as each counter counts them. "
+        + _counter_legend(report)))
+    render_latency(console, report, verbose)
     if any(c.config.startswith("se_only_") for c in report.configs):
         render_attribution(console, report)
-    console.print("[dim]Not counted in the SE model: " + "; ".join(
-        f"{COUNTER_LABELS[n]}: {', '.join(report.counters[n]['skipped']) or '—'}" for n in report.counter_names) + "[/]")
+    _not_counted(console, report)
+    render_bottom_line(console, report)
+
+
+def _latency_phrase(report: Report, config: str) -> str:
+    """'+5.7% latency (CPU (…), 1 thread of 2 CPUs, float32, batch 1; 95% CI +4.3% to +7.1%)'."""
+    runs = report.latency_runs
+    if not runs:
+        return "latency not measured"
+    t = runs[0].setup
+    what = "training-step time" if t.get("mode") == "train" else "latency"
+    where = f"{str(t.get('device')).upper()} {t.get('device_name')}, {threads_label(t)}, {t.get('dtype')}"
+    if t.get("compiled"):
+        where += ", compiled"
+
+    def change(run: LatencyRun) -> tuple[str, str]:
+        lat = run.latency[config]
+        lo, hi = (100 * (x - 1) for x in lat.ratio_ci)
+        ci = f"95% CI {signed_percent(lo, 1)} to {signed_percent(hi, 1)}"
+        if lo <= 0 <= hi:
+            ci += ", not distinguishable from no change"
+        return signed_percent(100 * (lat.ratio[1] - 1), 1), ci
+
+    if len(runs) == 1:
+        value, ci = change(runs[0])
+        return f"{value} {what} ({where}, batch {runs[0].batch}; {ci})"
+    parts = [f"{value} at batch {run.batch} ({ci})" for run in runs for value, ci in [change(run)]]
+    return f"{what} {', '.join(parts)} ({where})"
+
+
+def bottom_line(report: Report) -> list[str]:
+    """One plain sentence per configuration with SE: what it adds in parameters, MACs and latency, with
+    the device, threads and batch the latency was measured at."""
+    base = report.config("base")
+    counter = next((n for n in ("fvcore", "thop", "torch") if n in report.counter_names), None)
+    sentences = []
+    for c in report.configs:
+        if c.config == "base":
+            continue
+        what = "its own SE" if report.native else f"SE (r={report.r})"
+        where = (f"in stage {c.se_stages[0]}" if len(c.se_stages) == 1
+                 else f"in stages {stage_list(c.se_stages)}")
+        parts = [f"{signed_percent(c.params_added_pct, 2)} parameters"]
+        if counter is not None:
+            macs = 100 * (c.macs[counter] - base.macs[counter]) / base.macs[counter]
+            parts.append(f"{signed_percent(macs, 3)} MACs ({COUNTER_NAMES_LONG[counter]})")
+        parts.append(_latency_phrase(report, c.config))
+        sentences.append(f"{report.model} with {what} {where}: {', '.join(parts)}.")
+    return sentences
+
+
+def render_bottom_line(console: Console, report: Report) -> None:
+    """The bottom line, each sentence on one line that the terminal wraps (so it copies whole)."""
+    console.print(Text("Bottom line", style="bold"))
+    for sentence in bottom_line(report):
+        console.print(sentence, soft_wrap=True, highlight=False)
 
 
 def _stride(stride: float) -> str:
@@ -268,69 +389,66 @@ def _stride(stride: float) -> str:
     return f"{round(stride, 1):g}"
 
 
-def _stage_table(title: str, stage_map: StageMap, native: bool) -> Table:
-    table = Table(title=title, title_justify="left")
-    cols = ["stage", "stride", "resolution", "blocks", "channels", *(["hidden"] if native else []), "names", "where"]
-    for col in cols:
-        table.add_column(col, justify="right" if col in ("stride", "blocks") else "left")
+def _stage_grid(stage_map: StageMap, native: bool) -> Grid:
+    columns = [Column("stage", "left", key=True), Column("stride"), Column("resolution", "left"),
+               Column("blocks"), Column("channels", "left"), *([Column("hidden", "left")] if native else []),
+               Column("names", "left"), Column("where", "left", wrap=True)]
+    grid = Grid(columns)
     for info in stage_map.stages:
         first, last = info.sites[0], info.sites[-1]
         points = sorted({s.label for s in info.sites})
         hidden = ["/".join(map(str, sorted({s.hidden for s in info.sites})))] if native else []
-        table.add_row(str(info.stage), _stride(info.sites[0].stride), resolution_text(info.resolution), str(info.blocks),
-                      "/".join(map(str, sorted(set(info.channels)))), *hidden, f"{first.name}..{last.name}",
-                      ", ".join(points))
-    return table
+        grid.add(str(info.stage), _stride(info.sites[0].stride), resolution_text(info.resolution), str(info.blocks),
+                 "/".join(map(str, sorted(set(info.channels)))), *hidden, f"{first.name}..{last.name}",
+                 ", ".join(points))
+    return grid
 
 
 def render_stages(console: Console, model: str, stage_map: StageMap, family: Family | None = None) -> None:
     """The stage tables of ``seprof stages``: where seprof can add SE, and the model's own SE blocks."""
     shape = "×".join(map(str, stage_map.input_shape))
     if family is not None:
-        console.print(f"[bold]{model}[/] · family {family.name} ({family.title}) · input {shape}")
+        console.print(Text(f"{model} · family {family.name} ({family.title}) · input {shape}", style="bold"))
         console.print(f"SE goes: {family.where}. Source: {family.source}"
                       + (" (a placement choice, not a published one)." if family.choice else "."))
     if stage_map.native:
-        console.print(_stage_table(f"Its own SE blocks by stage (stage s = round(log2(stride))): {len(stage_map.native)}",
-                                   stage_map.native_map(), native=True))
-        console.print(f"'seprof compare {model}' measures them; " + (
-            f"--add-missing adds seprof SE to the {len(stage_map.sites)} blocks without one."
+        print_grid(console, f"Its own SE blocks by stage: {len(stage_map.native)}",
+                   _stage_grid(stage_map.native_map(), native=True))
+        console.print(f"They are measured against the model without them; " + (
+            f"seprof can add SE to the {len(stage_map.sites)} blocks without one."
             if stage_map.sites else "every block seprof knows in it already has SE."))
     if stage_map.sites:
-        title = "Blocks without SE, where --add-missing adds it" if stage_map.native else "Where seprof adds SE"
-        console.print(_stage_table(f"{title} (stage s = round(log2(stride))): {len(stage_map.sites)} blocks",
-                                   stage_map, native=False))
+        title = "Blocks without SE, where SE can be added" if stage_map.native else "Where seprof adds SE"
+        print_grid(console, f"{title}: {len(stage_map.sites)} blocks", _stage_grid(stage_map, native=False),
+                   "stage s = round(log2(stride)), the stride measured at the model's usual input.")
         console.print("SE point: " + "; ".join(describe(stage_map.sites)))
 
 
 def render_zoo(console: Console, rows, r: int, counters) -> None:
     """The one-table static report of ``seprof zoo``."""
-    table = Table(title=f"SE in every model: seprof's SE at all stages (r={r}), or the model's own SE "
-                        "(per image, batch 1)", title_justify="left")
-    short = {"fvcore": "fvcore", "thop": "thop", "torch": "torch"}
-    cols = ["model", "SE", "stages", "blocks", "base params", "SE adds", "added %", "paper", "exact",
-            *(f"{short[c]} base" for c in counters), *(f"{short[c]} +SE" for c in counters)]
-    for col in cols:
-        table.add_column(col, justify="left" if col in ("model", "SE", "stages") else "right", no_wrap=True)
+    columns = [Column("model", "left", key=True), Column("SE", "left"), Column("stages", "left"),
+               Column("blocks"), Column("base params"), Column("SE adds"), Column("added %"), Column("paper"),
+               Column("exact"), *(Column(f"{COUNTER_LABELS[c]} base") for c in counters),
+               *(Column(f"{COUNTER_LABELS[c]} +SE") for c in counters)]
+    grid = Grid(columns)
     failed = []
     for row in rows:
         if row.error:
             failed.append(row)
-            table.add_row(row.model, row.se, "—", *["—"] * (len(cols) - 3))
+            grid.add(row.model, row.se, *["—"] * (len(columns) - 2))
             continue
-        table.add_row(
+        grid.add(
             row.model, row.se, row.stages, str(row.se_blocks), f"{row.base_params:,}", f"{row.params_added:+,}",
             _pct(row.params_added_pct), _n(row.analytic_paper), f"{row.analytic_exact:,}",
             *(_g(row.macs_base[c]) for c in counters),
             *(f"{row.macs_se[c] - row.macs_base[c]:+,}" for c in counters),
         )
-    console.print(table)
-    console.print(
-        "[dim]SE: added = seprof's SE blocks (r as given, FC biases) in every stage; native = the model's own "
-        "SE blocks, each with its own width (paper formula with r = C/hidden), against the model without them. "
-        "paper: (2/r)·ΣC² (FC weights); exact: with the real hidden width and biases. "
-        "MACs: each counter's MAC-equivalent ops (FLOPs = 2 × MACs), base in G, +SE in ops; torch = torch's flop_counter; "
-        + "; ".join(f"{COUNTER_LABELS[c]}: {COUNTER_NOTES[c].split(': ', 1)[1]}" for c in counters) + ".[/]"
-    )
+    print_grid(console, f"SE in every model: seprof's SE at all stages (r={r}), or the model's own SE (per image, "
+                        "batch 1)", grid, (
+        "SE: added = seprof's SE blocks (r as given, FC biases) in every stage; native = the model's own SE "
+        "blocks, each with its own width (paper formula with r = C/hidden), against the model without them. "
+        "paper: (2/r)·ΣC² (FC weights); exact: with the real hidden width and biases. MACs: each counter's "
+        "MAC-equivalent ops (FLOPs = 2 × MACs), base in G, +SE in ops; "
+        + "; ".join(f"{COUNTER_NAMES_LONG[c]}: {COUNTER_NOTES[c].split(': ', 1)[1]}" for c in counters) + "."))
     for row in failed:
         console.print(f"{row.model}: {row.error}")

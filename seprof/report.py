@@ -8,16 +8,17 @@ file in the same folder, then a rename), so a failed run never leaves a half-wri
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .accounting import SEWork
-from .errors import OutputPathError
+from .export import write_atomic
+
+# Version of the JSON report's layout: 2 added schema_version, versions of every library, OS and CPU/GPU,
+# and empty r/bias for configurations without SE.
+SCHEMA_VERSION = 2
 
 CONFIG_COLUMNS = {
     "model": "model name (or class name for a model object)",
@@ -227,14 +228,14 @@ class Report:
                 {
                     "model": self.model,
                     "config": c.config,
-                    "r": self.r,
-                    "bias": self.bias,
+                    "r": self.r if c.se_stages else None,
+                    "bias": self.bias if c.se_stages else None,
                     "se_stages": ",".join(map(str, c.se_stages)),
                     "input": "x".join(map(str, self.input_shape)),
                     "params": c.params,
                     "params_added": c.params_added,
                     "params_added_pct": round(c.params_added_pct, 4),
-                    "analytic_paper": c.analytic_paper,
+                    "analytic_paper": whole(c.analytic_paper),
                     "analytic_exact": c.analytic_exact,
                     **{f"macs_{k}": v for k, v in c.macs.items()},
                     "latency_ms": lat.median_ms if lat else None,
@@ -271,7 +272,7 @@ class Report:
                 "channels": "/".join(map(str, sorted(set(s.channels)))),
                 "hidden": "/".join(map(str, sorted(set(s.hidden)))),
                 "se": s.se,
-                "analytic_paper": s.analytic_paper,
+                "analytic_paper": whole(s.analytic_paper),
                 "analytic_exact": s.analytic_exact,
                 "measured": s.measured,
                 **{f"se_macs_{k}": v for k, v in s.se_macs.items()},
@@ -282,19 +283,16 @@ class Report:
 
     def to_frame(self):
         """The configurations as a pandas DataFrame, one row each."""
-        import pandas as pd
-
-        return pd.DataFrame(self.config_rows(), columns=list(CONFIG_COLUMNS))
+        return frame(self.config_rows(), CONFIG_COLUMNS)
 
     def stages_frame(self):
         """The per-stage results as a pandas DataFrame, one row per (configuration, stage)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.stage_rows(), columns=list(STAGE_COLUMNS))
+        return frame(self.stage_rows(), STAGE_COLUMNS)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything in the report as JSON-ready data."""
         return {
+            "schema_version": SCHEMA_VERSION,
             "model": self.model,
             "input_shape": list(self.input_shape),
             "r": self.r,
@@ -313,17 +311,51 @@ class Report:
             "units": {"macs": "multiply-accumulates per image (batch 1); FLOPs = 2 × MACs"},
         }
 
+    def csv_text(self) -> str:
+        """One CSV row per configuration (per configuration and batch size when several were timed)."""
+        return self.to_frame().to_csv(index=False)
+
+    def stages_csv_text(self) -> str:
+        """One CSV row per (configuration, stage)."""
+        return self.stages_frame().to_csv(index=False)
+
+    def json_text(self) -> str:
+        """The whole report as JSON."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
     def to_csv(self, path: str | os.PathLike) -> None:
         """Write one row per configuration to ``path`` (atomically)."""
-        write_atomic(path, self.to_frame().to_csv(index=False))
+        write_atomic(path, self.csv_text())
 
     def stages_to_csv(self, path: str | os.PathLike) -> None:
         """Write one row per (configuration, stage) to ``path`` (atomically)."""
-        write_atomic(path, self.stages_frame().to_csv(index=False))
+        write_atomic(path, self.stages_csv_text())
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write the whole report as JSON to ``path`` (atomically)."""
-        write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        write_atomic(path, self.json_text())
+
+
+def whole(value: float) -> int | float:
+    """A count that the arithmetic made a float, as an int when it is whole (2514944.0 → 2514944)."""
+    return int(value) if float(value).is_integer() else value
+
+
+def frame(rows: list[dict[str, Any]], columns: dict[str, str]):
+    """``rows`` as a pandas DataFrame with ``columns``, each column typed by its values (missing ones aside):
+    integers stay integers (a CSV shows 20, not 20.0), and a missing value is an empty cell."""
+    import pandas as pd
+
+    data = pd.DataFrame(rows, columns=list(columns), dtype=object)
+    for column in data.columns:
+        values = [v for v in data[column] if v is not None and v == v]
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            data[column] = data[column].astype("Int64")
+        elif values and all(isinstance(v, bool) for v in values):
+            data[column] = data[column].astype("boolean")
+        elif values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            data[column] = data[column].astype("Float64")
+    return data
 
 
 def threads_label(setup: dict[str, Any]) -> str:
@@ -332,46 +364,3 @@ def threads_label(setup: dict[str, Any]) -> str:
     label = f"{threads} thread{'' if threads == 1 else 's'}"
     cpus = setup.get("cpus")
     return f"{label} of {cpus} CPU{'' if cpus == 1 else 's'}" if cpus else label
-
-
-def check_writable(path: str | os.PathLike) -> Path:
-    """Raise an OutputPathError unless a file can be created at ``path``; writes nothing."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise OutputPathError(f"cannot write {str(target)!r}: it is a folder; give a file name")
-    if not folder.is_dir():
-        raise OutputPathError(f"cannot write {str(target)!r}: folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise OutputPathError(f"cannot write {str(target)!r}: permission denied; choose another path")
-    return target
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure remove it."""
-    target = check_writable(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        # mkstemp makes the file 0600: give it the old file's mode, or the umask's default for a new file
-        if target.exists():
-            mode = target.stat().st_mode & 0o777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        yield tmp
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    with atomic_output(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)

@@ -24,6 +24,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 from torchvision.models import (
     convnext,
     densenet,
@@ -44,7 +45,7 @@ from torchvision.models.alexnet import AlexNet
 from torchvision.models.googlenet import Inception as GoogLeNetInception
 from torchvision.ops import SqueezeExcitation
 
-from .errors import ModelError, StageError
+from .errors import ModelError, OptionError, StageError, first_line
 
 LAYOUTS = ("nchw", "nhwc", "tokens")  # tokens: (N, L, C); nhwc: (N, H, W, C)
 
@@ -606,9 +607,18 @@ def _run(
     try:
         with torch.no_grad(), ShapeOnly(activations=True):
             clone(torch.empty(1, *input_shape, device="meta"))
-    except Exception as error:  # noqa: BLE001 - a model's forward can raise anything
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # noqa: BLE001 - a model's forward can raise anything, or exit
         shape = "x".join(map(str, input_shape))
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_conv(model)
+        if first is not None and first[1] != input_shape[0]:
+            path, channels = first
+            raise OptionError("input_shape", tuple(input_shape), (
+                f"has {input_shape[0]} channel{'s' if input_shape[0] != 1 else ''}, but {type(model).__name__} "
+                f"takes {channels}: its first convolution ({path}) has in_channels={channels}; e.g. "
+                f"{channels}x{input_shape[-2]}x{input_shape[-1]}")) from error
+        reason = first_line(error, with_type=False)
         if "meta" in reason.lower() or isinstance(error, NotImplementedError):
             reason += " (seprof runs shapes only, on the meta device: a forward that needs tensor values cannot be analysed)"
         raise ModelError(f"{type(model).__name__} cannot run on input {shape}: {reason}") from error
@@ -628,6 +638,39 @@ def _run(
         elif runs.get(path, 0) > 1 and not skip_repeated:
             raise ModelError(f"module {path!r} runs more than once per forward pass; seprof cannot place one SE block there")
     return [entry for entry in seen if entry[0] in chosen]
+
+
+def first_conv(model: nn.Module) -> tuple[str, int] | None:
+    """The path and input channels of the model's first convolution (in module order), if it has one."""
+    return next(((name, m.in_channels) for name, m in model.named_modules()
+                 if isinstance(m, nn.modules.conv._ConvNd)), None)
+
+
+class _Largest(TorchDispatchMode):
+    """Remembers the largest tensor any op creates, in bytes, and the op that created it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes, self.op = 0, ""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor) and t.numel() * t.element_size() > self.bytes:
+                self.bytes, self.op = t.numel() * t.element_size(), func.overloadpacket.__name__
+        return out
+
+
+def largest_tensor(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, str]:
+    """(bytes, op name) of the largest tensor one image's forward pass creates (input included), from a
+    meta-device pass: a floor for the memory a real pass needs, known before any memory is taken."""
+    clone = meta_model(model)
+    x = torch.empty(1, *input_shape, device="meta")
+    with torch.no_grad(), ShapeOnly(activations=True), _Largest() as largest:
+        clone(x)
+    if x.numel() * x.element_size() > largest.bytes:
+        return x.numel() * x.element_size(), "the input"
+    return largest.bytes, f"aten::{largest.op}"
 
 
 def describe(sites: Sequence[Site]) -> list[str]:

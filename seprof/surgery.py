@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .blocks import make_block
-from .errors import ModelError, OptionError
+from .errors import ModelError, NativeSEError, OptionError
 from .stages import Site, StageMap, check_stages, find_sites, is_native_se
 
 
@@ -62,12 +62,11 @@ def check_r(r: int, sites: Iterable[Site]) -> None:
     sites = list(sites)
     smallest = min(sites, key=lambda s: s.channels) if sites else None
     if not isinstance(r, int) or isinstance(r, bool) or r < 1:
-        raise OptionError(f"--r {r!r} is invalid: the reduction ratio must be an integer of at least 1")
+        raise OptionError("r", r, "is invalid: the reduction ratio must be a whole number of at least 1 (the "
+                          "paper uses 16)")
     if smallest is not None and r > smallest.channels:
-        raise OptionError(
-            f"--r {r} is larger than the {smallest.channels} channels of stage {smallest.stage}; "
-            f"choose r between 1 and {smallest.channels} (the paper uses 16)"
-        )
+        raise OptionError("r", r, f"is larger than the {smallest.channels} channels of stage {smallest.stage}; "
+                          f"choose r between 1 and {smallest.channels} (the paper uses 16)")
 
 
 def se_at(model: nn.Module, site: Site) -> nn.Module | None:
@@ -128,19 +127,9 @@ def strip_sites(model: nn.Module, sites: Iterable[Site], share: bool = False) ->
     return new
 
 
-def native_refusal(model: str, stage_map: StageMap, command: bool = True) -> ModelError:
-    """The error for adding SE to a model that already has its own (``command``: name the CLI commands)."""
-    stages = ",".join(map(str, stage_map.native_map().stage_numbers))
-    flag, measure = ("--add-missing", f"'seprof compare {model}'") if command else (
-        "add_missing=True", "seprof.profile or seprof.strip")
-    missing = (
-        f"or {flag} to add SE to its {len(stage_map.sites)} blocks without one"
-        if stage_map.sites else "(every block seprof knows in it already has SE)"
-    )
-    return ModelError(
-        f"{model} already has {len(stage_map.native)} SE blocks of its own (stages {stages}): use "
-        f"{measure} to measure them, {missing}"
-    )
+def native_refusal(model: str, stage_map: StageMap) -> NativeSEError:
+    """The error for adding SE to a model that already has SE blocks of its own."""
+    return NativeSEError(model, len(stage_map.native), stage_map.native_map().stage_numbers, len(stage_map.sites))
 
 
 def inject_sites(
@@ -190,7 +179,7 @@ def inject(
     """
     stage_map = find_sites(model, input_shape)
     if stage_map.native and not add_missing:
-        raise native_refusal(type(model).__name__, stage_map, command=False)
+        raise native_refusal(type(model).__name__, stage_map)
     if not stage_map.sites:
         raise ModelError(f"every block of {type(model).__name__} that seprof knows already has an SE block")
     return inject_sites(model, stage_map.select(stages), r=r, bias=bias)

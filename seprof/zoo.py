@@ -11,13 +11,15 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from .counters import COUNTER_NAMES
 from .errors import OptionError, SeprofError
+from .export import write_atomic
 from .models import MODEL_FAMILIES, model_family
+from .report import SCHEMA_VERSION, frame, whole
 
 ZOO_COUNTERS = ("thop", "torch")
 
@@ -95,7 +97,7 @@ def zoo_row(name: str, r: int = 16, counters: Sequence[str] = ZOO_COUNTERS) -> Z
         se_params=se.params,
         params_added=se.params_added,
         params_added_pct=round(se.params_added_pct, 4),
-        analytic_paper=se.analytic_paper,
+        analytic_paper=whole(se.analytic_paper),
         analytic_exact=se.analytic_exact,
         macs_base=dict(none.macs),
         macs_se=dict(se.macs),
@@ -115,11 +117,12 @@ def run_zoo(
     on_done: Callable[[ZooRow], None] | None = None,
 ) -> list[ZooRow]:
     """Profile ``names`` statically, in the given order; ``on_done`` is called as each model finishes."""
-    if not isinstance(r, int) or r < 1:
-        raise OptionError(f"--r {r!r} is invalid: the reduction ratio must be an integer of at least 1")
+    if not isinstance(r, int) or isinstance(r, bool) or r < 1:
+        raise OptionError("r", r, "is invalid: the reduction ratio must be a whole number of at least 1 (the "
+                          "paper uses 16)")
     unknown = [c for c in counters if c not in COUNTER_NAMES]
     if unknown:
-        raise OptionError(f"counter {unknown[0]!r} is unknown: choose from {', '.join(COUNTER_NAMES)}")
+        raise OptionError("counters", tuple(counters), f"names {unknown[0]!r}: choose from {', '.join(COUNTER_NAMES)}")
     for name in names:
         if name not in MODEL_FAMILIES:
             model_family(name)  # raises the usual unknown-model error
@@ -138,33 +141,47 @@ def _preload() -> None:
 def parallel_map(
     fn: Callable[[str], T], names: Sequence[str], workers: int | None = None, on_done: Callable[[T], None] | None = None
 ) -> list[T]:
-    """``[fn(name) for name in names]`` over worker processes (forked, so torch is imported once)."""
-    workers = default_workers() if workers is None else workers
-    if workers < 1:
-        raise OptionError(f"--workers {workers} is invalid: use 1 or more")
-    results: dict[str, T] = {}
+    """``[fn(name) for name in names]`` over worker processes (see ``parallel_imap``); ``on_done`` is called
+    with each result, in order."""
+    results = []
+    for result in parallel_imap(fn, names, workers):
+        results.append(result)
+        if on_done:
+            on_done(result)
+    return results
+
+
+def check_workers(workers: int | None) -> int:
+    """The number of worker processes to use (``default_workers`` when None), or an OptionError."""
+    if workers is None:
+        return default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise OptionError("workers", workers, "is invalid: use 1 or more worker processes")
+    return workers
+
+
+def parallel_imap(fn: Callable[[str], T], names: Sequence[str], workers: int | None = None) -> Iterator[T]:
+    """``fn(name)`` for each name, over worker processes (forked, so torch is imported once), yielded in the
+    order of ``names`` as soon as each is ready (a result that comes early waits for those before it)."""
+    workers = check_workers(workers)
     if workers == 1 or len(names) == 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for name in names:
-            results[name] = fn(name)
-            if on_done:
-                on_done(results[name])
-    else:
-        _preload()
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(fn, name): name for name in names}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if on_done:
-                    on_done(results[futures[future]])
-    return [results[name] for name in names]
+        yield from (fn(name) for name in names)
+        return
+    _preload()
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(fn, name) for name in names]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def zoo_frame(rows: Sequence[ZooRow]):
     """The rows as a pandas DataFrame with ``ZOO_COLUMNS``."""
-    import pandas as pd
-
-    return pd.DataFrame([row.as_row() for row in rows], columns=list(ZOO_COLUMNS))
+    return frame([row.as_row() for row in rows], ZOO_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -191,15 +208,17 @@ def model_info(name: str) -> ModelInfo:
                      len(stage_map.sites), len(stage_map.native))
 
 
-def write_zoo(rows: Sequence[ZooRow], path: str, kind: str = "csv") -> None:
-    """Write the rows to ``path`` as CSV or JSON (atomically)."""
+def zoo_text(rows: Sequence[ZooRow], kind: str = "csv") -> str:
+    """The rows as CSV or JSON text."""
     import json
 
-    from .report import write_atomic
-
     if kind == "csv":
-        write_atomic(path, zoo_frame(rows).to_csv(index=False))
-    else:
-        data = {"columns": ZOO_COLUMNS, "rows": [row.as_row() for row in rows],
-                "units": {"macs": "MAC-equivalent ops per image (batch 1), as each counter defines them"}}
-        write_atomic(path, json.dumps(data, indent=2) + "\n")
+        return zoo_frame(rows).to_csv(index=False)
+    data = {"schema_version": SCHEMA_VERSION, "columns": ZOO_COLUMNS, "rows": [row.as_row() for row in rows],
+            "units": {"macs": "MAC-equivalent ops per image (batch 1), as each counter defines them"}}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def write_zoo(rows: Sequence[ZooRow], path: str, kind: str = "csv") -> None:
+    """Write the rows to ``path`` as CSV or JSON (atomically)."""
+    write_atomic(path, zoo_text(rows, kind))

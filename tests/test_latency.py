@@ -54,7 +54,7 @@ def test_threads_are_restored():
 def test_device_resolution():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(OptionError, match="--device 'tpu' is not one of auto, cpu, cuda"):
+    with pytest.raises(OptionError, match="device='tpu' is not one of auto, cpu, cuda"):
         resolve_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="CUDA is not available"):
@@ -105,10 +105,11 @@ def test_bfloat16_autocast_and_channels_last_on_cpu():
 
 
 def test_timing_option_errors():
-    for kwargs, message in (({"mode": "eval"}, "--mode 'eval' is not one of infer, train"),
-                            ({"dtype": "float16"}, "--dtype float16 is not supported on the CPU"),
-                            ({"dtype": "int8"}, "--dtype 'int8' is not one of"),
-                            ({"budget": 0}, "--budget 0 is invalid")):
+    for kwargs, message in (({"mode": "eval"}, "mode='eval' is not one of infer, train"),
+                            ({"dtype": "float16"}, "dtype='float16' is not supported on the CPU"),
+                            ({"dtype": "int8"}, "dtype='int8' is not one of float32, float16, bfloat16"),
+                            ({"budget": 0}, "budget=0 is invalid"),
+                            ({"runs": 2.5}, "runs=2.5 is invalid: it must be a whole number")):
         with pytest.raises(OptionError, match=message):
             time_models({"m": nn.Identity()}, (1,), **kwargs)
 
@@ -207,12 +208,14 @@ def test_why_sampling_stops():
 
 
 def test_the_latency_title_says_how_an_adaptive_run_ended():
-    from seprof.render import _setup_title
+    from seprof.render import _setup_lines
 
     base = {"mode": "infer", "device": "cpu", "device_name": "x", "dtype": "float32", "batch": 1, "threads": 1,
             "cpus": 2, "runs": 45, "number": 1, "warmup": 3, "seconds": 22.0}
-    assert "adaptive" not in _setup_title({**base, "budget_s": None, "stopped": "rounds"})
-    assert "adaptive: stopped once every ratio's 95% CI was within ±1% (budget 30 s)" in _setup_title(
-        {**base, "budget_s": 30.0, "stopped": "converged"})
-    assert "adaptive: the 30 s budget ran out before every ratio's 95% CI was within ±1%" in _setup_title(
-        {**base, "budget_s": 30.0, "stopped": "budget"})
+    first, second = _setup_lines({**base, "budget_s": None, "stopped": "rounds"})
+    assert first == "CPU (x) · 1 thread of 2 CPUs · float32 · batch 1 · forward, inference mode"
+    assert second == "45 rounds in 22.0 s: the number asked for; each sample the mean of 1 call, after 3 warm-up calls"
+    assert "45 rounds in 22.0 s: stopped once every ratio's 95% CI was within ±1% (budget 30 s)" in _setup_lines(
+        {**base, "budget_s": 30.0, "stopped": "converged"})[1]
+    assert ": the 30 s budget ran out before every ratio's 95% CI was within ±1%" in _setup_lines(
+        {**base, "budget_s": 30.0, "stopped": "budget"})[1]

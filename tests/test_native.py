@@ -45,7 +45,7 @@ def test_compare_a_native_model():
     assert stripped.params_added == 151_040 and stripped.se_stages == (1, 2, 3, 4)
     # torch's counter sees the FC weights of each block: 2·C·hidden MACs
     assert se.macs["torch"] - base.macs["torch"] == 627_200
-    with pytest.raises(OptionError, match="--r 8 applies to SE that seprof adds"):
+    with pytest.raises(OptionError, match="r=8 applies to SE that seprof adds: .* \\(add_missing=True adds SE to its blocks without one\\)"):
         profile("efficientnet_b0", r=8, explicit_r=True, latency=False, counters=("torch",))
     with pytest.raises(ModelError, match="already has 16 SE blocks"):
         profile("efficientnet_b0", refuse_native=True, latency=False)
@@ -97,10 +97,10 @@ def test_checkpoint_of_se_added_beside_native_se(tmp_path):
 
 
 def test_native_models_refuse_options_for_added_se(tmp_path):
-    for kwargs, option in (({"bias": False, "explicit_bias": True}, "--bias/--no-bias"),
-                           ({"save": str(tmp_path / "m.pt")}, "--save")):
+    for kwargs, option in (({"bias": False, "explicit_bias": True}, "bias=False"),
+                           ({"save": str(tmp_path / "m.pt")}, "save='.*m.pt'")):
         with pytest.raises(OptionError, match=f"{option} applies to SE that seprof adds"):
             profile("mobilenet_v3_small", latency=False, counters=("torch",), **kwargs)
     assert not (tmp_path / "m.pt").exists()
-    with pytest.raises(ModelError, match="use seprof.profile or seprof.strip to measure them, or add_missing=True"):
+    with pytest.raises(ModelError, match="measure them with seprof.profile; or use add_missing=True to add SE to its 2 blocks without one"):
         inject(build_model("mobilenet_v3_small", "meta"))

@@ -6,7 +6,8 @@ import pytest
 
 import seprof
 from seprof.errors import OutputPathError
-from seprof.report import CONFIG_COLUMNS, STAGE_COLUMNS, check_writable, threads_label, write_atomic
+from seprof.export import check_writable, write_atomic
+from seprof.report import CONFIG_COLUMNS, STAGE_COLUMNS, threads_label
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from seprof.errors import ModelError, StageError
+from seprof.errors import ModelError, OptionError, StageError
 from seprof.models import build_model
 from seprof.stages import find_sites, meta_clone, stage_of
 
@@ -71,5 +71,6 @@ def test_models_without_known_blocks_are_refused():
 
 
 def test_inputs_the_model_cannot_run_on_are_refused(resnet18_meta):
-    with pytest.raises(ModelError, match="ResNet cannot run on input 4x64x64"):
+    with pytest.raises(OptionError, match=r"input_shape=\(4, 64, 64\) has 4 channels, but ResNet takes 3: its first "
+                       r"convolution \(conv1\) has in_channels=3; e.g. 3x64x64"):
         find_sites(resnet18_meta, (4, 64, 64))

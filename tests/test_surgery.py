@@ -69,9 +69,9 @@ def test_se_model_runs_and_keeps_the_output_shape():
 
 
 def test_errors(resnet50_meta):
-    with pytest.raises(OptionError, match="--r 0 is invalid"):
+    with pytest.raises(OptionError, match="r=0 is invalid"):
         inject(resnet50_meta, r=0)
-    with pytest.raises(OptionError, match="--r 257 is larger than the 256 channels of stage 2"):
+    with pytest.raises(OptionError, match="r=257 is larger than the 256 channels of stage 2"):
         inject(resnet50_meta, r=257)
     # r only has to fit the stages that get SE
     assert len(se_modules(inject(resnet50_meta, r=1024, stages=[4, 5]))) == 9

@@ -1,0 +1,99 @@
+"""Tables that fit the width they are given, with every number whole. Needs rich only (no torch).
+
+Cells never wrap or shorten, except prose columns, which wrap between words; a table too wide for the
+console is split into several, each repeating the key columns (the stage, the configuration, the model), so
+that at 80 columns every number is still printed in full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: its header, alignment, whether it is repeated in every part of a split table
+    (``key``), and whether its cells are prose that may wrap between words (never a number)."""
+
+    header: str
+    justify: str = "right"
+    key: bool = False
+    wrap: bool = False
+
+
+@dataclass
+class Grid:
+    """A table's content before it is fitted to a width: rows of cell texts, a style per row, and the rows
+    before which a separating line goes."""
+
+    columns: list[Column]
+    rows: list[list[str]] = field(default_factory=list)
+    styles: list[str | None] = field(default_factory=list)
+    sections: set[int] = field(default_factory=set)
+
+    def add(self, *cells: str, style: str | None = None, section: bool = False) -> None:
+        if section:
+            self.sections.add(len(self.rows))
+        self.rows.append(list(cells))
+        self.styles.append(style)
+
+
+def _table(grid: Grid, indices: Sequence[int]) -> Table:
+    table = Table(header_style="bold")
+    for i in indices:
+        column = grid.columns[i]
+        table.add_column(column.header, justify=column.justify, no_wrap=not column.wrap,
+                         overflow="fold" if column.wrap else "ellipsis")
+    for number, (cells, style) in enumerate(zip(grid.rows, grid.styles)):
+        if number in grid.sections:
+            table.add_section()
+        table.add_row(*(cells[i] for i in indices), style=style)
+    return table
+
+
+def _min_width(grid: Grid, i: int) -> int:
+    """The narrowest a column can be: its widest cell (or header), or for prose its longest word."""
+    texts = [grid.columns[i].header, *(cells[i] for cells in grid.rows)]
+    if grid.columns[i].wrap:
+        return max(cell_len(word) for text in texts for word in (text.split() or [""]))
+    return max(cell_len(text) for text in texts)
+
+
+def _width(grid: Grid, indices: Sequence[int]) -> int:
+    """The narrowest the table of these columns can be: each column's width plus one space either side,
+    and a border between and around the columns."""
+    return sum(_min_width(grid, i) + 2 for i in indices) + len(indices) + 1
+
+
+def _parts(console: Console, grid: Grid) -> list[list[int]]:
+    """The columns of each table the grid is split into: as few as fit the console's width, each with the
+    key columns first, the other columns in order."""
+    keys = [i for i, c in enumerate(grid.columns) if c.key]
+    parts: list[list[int]] = []
+    current: list[int] = []
+    for i, column in enumerate(grid.columns):
+        if column.key:
+            continue
+        if current and _width(grid, keys + current + [i]) > console.width:
+            parts.append(keys + current)
+            current = []
+        current.append(i)
+    parts.append(keys + current)
+    return parts
+
+
+def print_grid(console: Console, title: str | None, grid: Grid, legend: str | None = None) -> None:
+    """Print ``grid`` under a bold ``title`` as one table, or as several when it is too wide, with the
+    ``legend`` (dim, wrapped) under it."""
+    if title:
+        console.print(Text(title, style="bold"))
+    for indices in _parts(console, grid):
+        console.print(_table(grid, indices))
+    if legend:
+        console.print(Text(legend, style="dim"))

@@ -1,0 +1,106 @@
+"""The timing options as typed choices and checked values, without importing torch.
+
+``Device``, ``Mode`` and ``Dtype`` are the choices of ``seprof.profile`` and ``seprof.latency`` (strings are
+accepted where they are given, and turned into these). ``check_timing_options`` and
+``refuse_timing_options`` hold every rule that needs no device, so a command line can refuse a bad value at
+once, before torch is imported; ``latency.check_timing_options`` adds the rules that depend on the device.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Any, Sequence
+
+from .errors import OptionError
+
+CI_TARGET = 0.01
+MAX_ROUNDS = 1000
+DEFAULT_RUNS = 20
+DEFAULT_BUDGET_S = 30.0
+
+
+class Choice(str, Enum):
+    """An option with a fixed set of values; compares equal to, and prints as, its value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+    @classmethod
+    def parse(cls, option: str, value: str | Choice) -> Choice:
+        """``value`` as a member of this choice, or an OptionError naming ``option`` and the valid values."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise OptionError(option, value, f"is not one of {', '.join(m.value for m in cls)}") from None
+
+
+class Device(Choice):
+    """Where to time: CUDA when available (auto), the CPU, or CUDA."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class Mode(Choice):
+    """What one timed call is: a forward pass in inference mode, or forward + backward in train mode."""
+
+    INFER = "infer"
+    TRAIN = "train"
+
+
+class Dtype(Choice):
+    """The compute type: float32, or float16/bfloat16 under autocast."""
+
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_timing_options(
+    runs: int | None,
+    warmup: int,
+    batch: int | Sequence[int],
+    threads: int | None,
+    mode: str | Mode = Mode.INFER,
+    dtype: str | Dtype = Dtype.FLOAT32,
+    budget: float | None = None,
+) -> tuple[Mode, Dtype]:
+    """Raise an OptionError for a timing setting out of range; return ``mode`` and ``dtype`` as choices."""
+    batches = [batch] if _whole(batch) else list(batch)
+    for option, value, low in (("runs", runs, 1), ("warmup", warmup, 0), *(("batch", b, 1) for b in batches)):
+        if value is not None and (not _whole(value) or value < low):
+            raise OptionError(option, value, f"is invalid: it must be a whole number of at least {low}")
+    if threads is not None and (not _whole(threads) or threads < 1):
+        raise OptionError("threads", threads, "is invalid: it must be at least 1 (default: torch's, at most the "
+                          "usable CPUs - 1 on the CPU)")
+    mode, dtype = Mode.parse("mode", mode), Dtype.parse("dtype", dtype)
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
+                               or not (budget > 0 and math.isfinite(budget))):
+        raise OptionError("budget", budget, "is invalid: give a finite time in seconds above 0")
+    return mode, dtype
+
+
+# Each timing option and the value that means "not given".
+_TIMING_DEFAULTS = {"compile": False, "memory": False, "budget": None, "runs": None, "threads": None,
+                    "mode": Mode.INFER, "dtype": Dtype.FLOAT32, "channels_last": False}
+
+
+def refuse_timing_options(batch: int | Sequence[int] = 1, **given: Any) -> None:
+    """With timing off: an OptionError for the first timing option given a value (``batch``: several
+    sizes), which the run would silently ignore. ``given`` takes the names of ``_TIMING_DEFAULTS``."""
+    for option, value in given.items():
+        if value != _TIMING_DEFAULTS[option]:
+            raise OptionError(option, value, "applies to timing, which {other} turns off: drop one of them",
+                              other=("latency", False))
+    if not _whole(batch) and len(batch) > 1:
+        raise OptionError("batch", list(batch), "with several sizes applies to timing, which {other} turns off: "
+                          "drop one of them", other=("latency", False))
