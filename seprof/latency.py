@@ -86,7 +86,7 @@ def check_timing_options(
     dtype the device cannot run; return ``mode`` and ``dtype`` as choices."""
     mode, dtype = options.check_timing_options(runs, warmup, batch, threads, mode, dtype, budget)
     if dtype is Dtype.FLOAT16 and device is not None and device.type == "cpu":
-        raise OptionError("dtype", dtype.value, "is not supported on the CPU: use bfloat16 or float32 there")
+        raise OptionError("dtype", dtype, "is not supported on the CPU: use bfloat16 or float32 there")
     return mode, dtype
 
 

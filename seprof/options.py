@@ -26,6 +26,9 @@ class Choice(str, Enum):
     def __str__(self) -> str:
         return str(self.value)
 
+    def __repr__(self) -> str:
+        return repr(self.value)
+
     def __format__(self, spec: str) -> str:
         return format(str(self.value), spec)
 

@@ -145,7 +145,7 @@ def render_compute(console: Console, report: Report) -> None:
                  *(f"{sum(s.se_macs[n] for s in rows):,}" for n in report.counter_names), style="bold", section=True)
     counted = ", ".join(COUNTER_LABELS[n] for n in report.counter_names)
     print_grid(console, "SE work per stage, per image: analytic vs counted", work, (
-        f"pool adds … scale muls: what the SE blocks compute; {counted}: the ops each counter attributes to "
+        f"pool adds to scale muls: what the SE blocks compute; {counted}: the ops each counter attributes to "
         "them. No counter sees SE's scale multiply. Each counter counts the model without SE once and each "
         "distinct SE block once on its own input; stripped models are the SE count minus the removed "
         "blocks' counts."))
@@ -226,7 +226,7 @@ def render_latency(console: Console, report: Report, verbose: bool = False) -> N
             if verbose:
                 cells += [f"{lat.iqr_ms:.3f}", str(lat.runs), "—" if base else _ci_text(lat.ratio[0], lat.ratio[2]),
                           "—" if base else f"{lat.delta_ms[1]:+.3f}",
-                          "—" if base else f"{lat.delta_ci[0]:+.3f}…{lat.delta_ci[1]:+.3f}"]
+                          "—" if base else f"{lat.delta_ci[0]:+.3f} to {lat.delta_ci[1]:+.3f}"]
             if memory:
                 cells.append(_mib(lat.peak_memory_bytes))
             grid.add(*cells)
@@ -282,7 +282,7 @@ def render_attribution(console: Console, report: Report) -> None:
                  f"{100 * a.elementwise_share:.1f}%", f"{a.fc_macs:,}", f"{100 * a.fc_share:.1f}%"]
         for b in batches:
             if b in a.latency_ms:
-                cells += [f"{a.latency_ms[b][1]:+.3f}", f"{a.latency_ci[b][0]:+.3f}…{a.latency_ci[b][1]:+.3f}",
+                cells += [f"{a.latency_ms[b][1]:+.3f}", f"{a.latency_ci[b][0]:+.3f} to {a.latency_ci[b][1]:+.3f}",
                           _share(a, b)]
             else:
                 cells += ["—", "—", "—"]

@@ -93,3 +93,10 @@ def test_attribution_by_stage_and_several_batches(tmp_path):
     assert len(rows) == 12 and [r["batch_size"] for r in rows[:6]] == [1] * 6
     assert all(r["peak_memory_bytes"] > 0 for r in rows)
     report.to_json(tmp_path / "r.json")
+
+
+def test_profile_reports_each_step_as_it_starts():
+    steps = []
+    seprof.profile("resnet18", input_shape=(3, 64, 64), latency=False, on_step=steps.append)
+    assert steps == ["building resnet18", "finding SE sites", "counting (fvcore)", "counting (thop)",
+                     "counting (torch)"]

@@ -84,3 +84,50 @@ def test_threads_label():
     assert threads_label({"threads": 3, "cpus": 4}) == "3 threads of 4 CPUs"
     assert threads_label({"threads": 8, "cpus": None}) == "8 threads"  # CUDA timing: no CPU count
     assert threads_label({"threads": 1, "cpus": 1}) == "1 thread of 1 CPU"
+
+
+def test_csv_integers_stay_integers_and_the_base_row_has_no_r_or_bias(report, tmp_path):
+    report.to_csv(tmp_path / "r.csv")
+    report.stages_to_csv(tmp_path / "s.csv")
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    assert (rows[0]["r"], rows[0]["bias"], rows[0]["se_stages"]) == ("", "", "")
+    assert (rows[1]["r"], rows[1]["bias"]) == ("16", "True")
+    assert rows[1]["analytic_paper"] == "87040" and rows[1]["params"] == "11778592"
+    for row in list(csv.DictReader(open(tmp_path / "s.csv"))):
+        assert "." not in row["analytic_paper"] and "." not in row["measured"]
+    frame = report.to_frame()
+    assert str(frame["params"].dtype) == "Int64" and str(frame["params_added_pct"].dtype) == "Float64"
+
+
+def test_a_fractional_paper_count_keeps_its_fraction(tmp_path):
+    odd = seprof.profile("resnet18", r=3, input_shape=(3, 64, 64), latency=False, counters=("torch",))
+    odd.to_csv(tmp_path / "r.csv")
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    assert float(rows[1]["analytic_paper"]) == odd.config("se").analytic_paper
+    assert not float(rows[1]["analytic_paper"]).is_integer()
+
+
+def test_json_names_its_schema_and_every_version(report):
+    data = report.to_dict()
+    assert data["schema_version"] == 2
+    assert {"seprof", "torch", "torchvision", "fvcore", "thop", "pandas", "typer", "rich", "python", "os",
+            "cpu"} <= set(data["versions"])
+    assert data["versions"]["seprof"] == seprof.__version__
+
+
+def test_outputs_written_together_or_not_at_all(tmp_path):
+    from seprof.export import Outputs
+
+    (tmp_path / "a.csv").write_text("old a")
+    outputs = Outputs()
+    outputs.add("--csv", tmp_path / "a.csv")
+    outputs.add("--json", tmp_path / "b.json")
+
+    def fail(path):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        outputs.commit({"--csv": "new a", "--json": fail})
+    assert sorted(os.listdir(tmp_path)) == ["a.csv"] and (tmp_path / "a.csv").read_text() == "old a"
+    assert outputs.commit({"--csv": "new a", "--json": "{}"}) == [str(tmp_path / "a.csv"), str(tmp_path / "b.json")]
+    assert (tmp_path / "a.csv").read_text() == "new a" and sorted(os.listdir(tmp_path)) == ["a.csv", "b.json"]

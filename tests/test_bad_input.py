@@ -1,0 +1,210 @@
+"""Every bad input is refused the same way: exit code 2, one line on stderr that names the value, no traceback,
+nothing on stdout, and no file created or changed. One row per case; the files each case could touch are
+checked byte for byte, hidden temporary files included."""
+
+import os
+import socket
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from seprof.cli import app
+
+runner = CliRunner()
+
+# (command line, text the error line must contain). "{d}" is the test's own folder, where keep.csv and keep.pt
+# already exist; most rows also get "--csv {d}/keep.csv" appended, to show a refused run leaves it alone.
+CASES = [
+    # numbers
+    ("inject resnet50 -r 0", "--r 0 is invalid: the reduction ratio is an integer of at least 1"),
+    ("inject resnet50 --r 1e9", "--r '1e9' is not a whole number: the reduction ratio is an integer of at least 1"),
+    ("inject resnet50 --r abc", "--r 'abc' is not a whole number"),
+    ("inject resnet50 --r 2.5", "--r '2.5' is not a whole number"),
+    ("inject resnet50 --r -3", "--r -3 is invalid"),
+    ("inject resnet50 --r 300", "--r 300 is larger than the 256 channels of stage 2; choose r between 1 and 256"),
+    ("inject resnet50 --runs 0", "--runs 0 is invalid: the number of timed rounds is an integer of at least 1"),
+    ("inject resnet50 --runs many", "--runs 'many' is not a whole number"),
+    ("inject resnet50 --warmup -1", "--warmup -1 is invalid"),
+    ("inject resnet50 --threads 0", "--threads 0 is invalid"),
+    ("inject resnet50 --budget 0", "--budget '0' is not a time in seconds: give a finite number above 0"),
+    ("inject resnet50 --budget nan", "--budget 'nan' is not a time in seconds"),
+    ("inject resnet50 --budget inf", "--budget 'inf' is not a time in seconds"),
+    ("inject resnet50 --budget soon", "--budget 'soon' is not a time in seconds"),
+    ("zoo -r 0", "--r 0 is invalid"),
+    ("zoo --workers 0", "--workers 0 is invalid"),
+    ("zoo --workers two", "--workers 'two' is not a whole number"),
+    # lists
+    ("inject resnet50 --stages 2,,3", "--stages 2,,3 has an empty entry: give stage numbers separated by single commas"),
+    ("inject resnet50 --stages 2,", "--stages 2, has an empty entry"),
+    ("inject resnet50 --stages 2,2", "--stages 2,2 names 2 twice: give each once"),
+    ("inject resnet50 --stages 2 --stages 2", "--stages 2,2 names 2 twice"),
+    ("inject resnet50 --stages x", "--stages x is not a list of stage numbers: 'x' is not a whole number"),
+    ("inject resnet50 --stages 6", "stage 6 is not available: this model's stages are 2, 3, 4, 5"),
+    ("compare resnet50 --strip-stage 4,x", "--strip-stage 4,x is not a list of stage numbers"),
+    ("compare resnet50 --strip-stage 5 --strip-stage 5", "--strip-stage 5,5 names 5 twice"),
+    ("compare resnet50 --strip-stage 7", "stage 7 is not available: SE is in stages 2, 3, 4, 5"),
+    ("compare resnet50 --stages 2,3 --strip-stage 5", "stage 5 is not available: SE is in stages 2, 3"),
+    ("inject resnet50 --batch 0", "--batch 0 is invalid: 0 is below 1"),
+    ("inject resnet50 --batch 1,1", "--batch 1,1 names 1 twice"),
+    ("inject resnet50 --batch 1,x", "--batch 1,x is not a list of batch sizes: 'x' is not a whole number"),
+    # shapes
+    ("inject resnet50 --input 3x224", "--input '3x224' is not C x H x W with three positive whole sizes"),
+    ("inject resnet50 --input 0x224x224", "--input '0x224x224' is not C x H x W"),
+    ("inject resnet50 --input 3x-1x224", "--input '3x-1x224' is not C x H x W"),
+    ("inject resnet50 --input 1x224x224 --no-latency",
+     "--input 1x224x224 has 1 channel, but ResNet takes 3: its first convolution (conv1) has in_channels=3; e.g. 3x224x224"),
+    ("inject vit_b_16 --input 4x224x224 --no-latency", "--input 4x224x224 has 4 channels, but VisionTransformer takes 3"),
+    ("inject resnet50 --input 3x100000x100000 --no-latency", "--input 3x100000x100000 is too large: resnet50 at input "
+     "3x100000x100000, batch 1, needs at least"),
+    ("inject resnet18 --batch 100000 --runs 1", "--batch 100000 is too large: resnet18 at input 3x224x224, batch 100000"),
+    # choices
+    ("inject resnet50 --device tpu", "--device 'tpu' is not one of auto, cpu, cuda"),
+    ("inject resnet50 --mode eval", "--mode 'eval' is not one of infer, train"),
+    ("inject resnet50 --dtype int8", "--dtype 'int8' is not one of float32, float16, bfloat16"),
+    ("inject resnet18 --dtype float16 --device cpu --runs 1", "--dtype float16 is not supported on the CPU: use "
+     "bfloat16 or float32 there"),
+    # timing options without timing
+    ("inject resnet50 --no-latency --dtype float16", "--dtype float16 applies to timing, which --no-latency turns off"),
+    ("inject resnet50 --no-latency --compile", "--compile applies to timing, which --no-latency turns off"),
+    ("inject resnet50 --no-latency --memory", "--memory applies to timing"),
+    ("inject resnet50 --no-latency --runs 5", "--runs 5 applies to timing"),
+    ("inject resnet50 --no-latency --threads 1", "--threads 1 applies to timing"),
+    ("inject resnet50 --no-latency --budget 10", "--budget 10.0 applies to timing"),
+    ("inject resnet50 --no-latency --mode train", "--mode train applies to timing"),
+    ("inject resnet50 --no-latency --channels-last", "--channels-last applies to timing"),
+    ("compare resnet50 --no-latency --batch 1,8", "--batch 1,8 with several sizes applies to timing, which --no-latency"),
+    # models and families
+    ("inject resnet5", "unknown model 'resnet5': did you mean resnet50"),
+    ("stages vgg17", "unknown model 'vgg17': did you mean vgg19, vgg16, vgg13?"),
+    ("models --family transformers", "unknown family 'transformers': choose from resnet, regnetx"),
+    ("zoo --family nope", "unknown family 'nope'"),
+    ("models --workers 2", "--workers 2 applies to building the models, which --details asks for"),
+    ("inject efficientnet_b0", "efficientnet_b0 already has 16 SE blocks of its own (stages 1–5): measure them with "
+     "'seprof compare efficientnet_b0'; every block of it that seprof knows already has SE, so there is none to add"),
+    ("inject mobilenet_v3_small --no-latency", "measure them with 'seprof compare mobilenet_v3_small'; or use "
+     "--add-missing to add SE to its 2 blocks without one"),
+    ("compare efficientnet_b0 -r 8 --no-latency", "--r 8 applies to SE that seprof adds: efficientnet_b0's own SE "
+     "blocks keep their widths and biases (--add-missing adds SE to its blocks without one)"),
+    ("compare efficientnet_b0 --no-bias --no-latency", "--no-bias applies to SE that seprof adds"),
+    ("inject resnet50 --add-missing --no-latency", "--add-missing applies to models with SE blocks of their own; "
+     "resnet50 has none"),
+    ("inject efficientnet_b0 --add-missing --no-latency", "every block of efficientnet_b0 that seprof knows already "
+     "has an SE block of its own"),
+    # a user's factories
+    ("inject user_models:build_mlp", "nowhere seprof can put SE"),
+    ("inject user_models:nope", "module 'user_models' has no 'nope'"),
+    ("inject user_models:not_a_factory", "'user_models:not_a_factory' is not callable"),
+    ("inject user_models:build_not_a_module", "returned str, not a torch.nn.Module"),
+    ("inject user_models:Block", "user_models:Block cannot be called with no arguments (missing a required argument: "
+     "'channels'): seprof calls a factory with none"),
+    ("inject :build", "model ':build' is not package.module:function"),
+    ("inject no_such_package.models:build", "cannot import 'no_such_package.models' for model"),
+    ("inject bad_syntax:build", "cannot import 'bad_syntax' for model 'bad_syntax:build': SyntaxError: invalid syntax"),
+    ("inject raises_on_import:build", "cannot import 'raises_on_import' for model 'raises_on_import:build': "
+     "ValueError: no config file"),
+    ("inject exits_on_import:build", "cannot import 'exits_on_import' for model 'exits_on_import:build': it called "
+     "sys.exit(3)"),
+    ("inject exiting_factory:build --no-latency", "exiting_factory:build() failed: it called sys.exit(0)"),
+    ("inject user_models:build_cifar --no-latency", "Cifar cannot run on input 3x224x224"),
+    ("inject user_models:build_needs_values --no-latency", "a forward that needs tensor values cannot be analysed"),
+    # output paths
+    ("inject resnet18 --csv {d}/out.csv --json {d}/out.csv", "--csv '{d}/out.csv' and --json '{d}/out.csv' both write"),
+    ("inject resnet18 --csv {d}/keep.csv --stages-csv {d}/./keep.csv", "both write '{d}/keep.csv': give each output "
+     "its own path"),
+    ("inject resnet18 --csv {d}/link.csv --json {d}/keep.csv", "--csv '{d}/link.csv' and --json '{d}/keep.csv' both write"),
+    ("inject resnet18 --csv - --json -", "--csv '-' and --json '-' both write standard output"),
+    ("inject resnet18 --save -", "--save: cannot write this output to standard output ('-'): give a file path"),
+    ("inject resnet18 --csv /dev/null", "--csv: cannot write '/dev/null': it is a character device, not a regular "
+     "file; give a file path (or - for standard output)"),
+    ("inject resnet18 --csv {d}/fifo", "it is a FIFO (named pipe), not a regular file"),
+    ("inject resnet18 --csv {d}/socket", "it is a socket, not a regular file"),
+    ("inject resnet18 --json {d}", "cannot write '{d}': it is a folder; give a file name"),
+    ("inject resnet18 --json {d}/missing/r.json", "cannot write '{d}/missing/r.json': folder '{d}/missing' does not exist"),
+    ("compare resnet18 --no-latency --plot {d}/p.xyz", "--plot '{d}/p.xyz' has the suffix 'xyz', not a picture format"),
+    ("compare resnet18 --no-latency --plot {d}/missing/p.png", "folder '{d}/missing' does not exist"),
+    # a failure after some work: nothing is written, the old checkpoint stays
+    ("inject resnet18 --input 3x32x32 --mode train --runs 1 --device cpu --save {d}/keep.pt",
+     "resnet18 failed while timing (train mode, batch 1, float32): Expected more than 1 value per channel"),
+]
+
+FACTORY_MODULES = {
+    "bad_syntax.py": "def build(:\n    pass\n",
+    "raises_on_import.py": "raise ValueError('no config file')\n",
+    "exits_on_import.py": "import sys\nsys.exit(3)\n",
+    "exiting_factory.py": "import sys\n\ndef build():\n    sys.exit(0)\n",
+}
+
+
+def _files(folder):
+    """Every entry in ``folder`` (hidden ones too) with its kind and content."""
+    state = {}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if os.path.islink(path):
+            state[name] = ("link", os.readlink(path))
+        elif os.path.isfile(path):
+            with open(path, "rb") as f:
+                state[name] = ("file", f.read())
+        else:
+            state[name] = ("other", None)
+    return state
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    (tmp_path / "keep.csv").write_text("keep me\n")
+    torch.save({"keep": torch.zeros(1)}, tmp_path / "keep.pt")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "keep.csv")
+    os.mkfifo(tmp_path / "fifo")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "socket"))
+    code = tmp_path / "code"
+    code.mkdir()
+    for name, text in FACTORY_MODULES.items():
+        (code / name).write_text(text)
+    monkeypatch.chdir(code)  # factories are imported from the current folder
+    yield tmp_path
+    server.close()
+    for name in FACTORY_MODULES:
+        sys.modules.pop(name.removesuffix(".py"), None)
+
+
+@pytest.mark.parametrize("command, expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(command, expected, folder):
+    args = command.format(d=folder).split()
+    if args[0] in ("inject", "compare", "zoo") and not any(a in ("--csv", "--json") for a in args):
+        args += ["--csv", str(folder / "keep.csv")]
+    before = _files(folder)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("seprof: error: "), result.stderr
+    assert expected.format(d=folder) in lines[0]
+    assert "Traceback" not in result.output
+    assert _files(folder) == before
+
+
+def test_the_matrix_is_large():
+    assert len(CASES) >= 60
+
+
+def test_a_factory_is_called_once_even_when_it_fails(folder):
+    (folder / "code" / "counting.py").write_text(
+        "CALLS = []\n\ndef build():\n    CALLS.append(1)\n    raise RuntimeError('out of ideas')\n")
+    result = runner.invoke(app, ["inject", "counting:build", "--no-latency"])
+    assert result.exit_code == 2 and "counting:build() failed: RuntimeError: out of ideas" in result.stderr
+    assert sys.modules["counting"].CALLS == [1]
+    sys.modules.pop("counting")
+
+
+def test_a_working_factory_is_called_once_for_counting_and_timing(folder):
+    (folder / "code" / "counted.py").write_text(
+        "from torchvision.models import resnet18\nCALLS = []\n\ndef build():\n    CALLS.append(1)\n"
+        "    return resnet18()\n")
+    result = runner.invoke(app, ["inject", "counted:build", "--input", "3x64x64", "--runs", "1", "--warmup", "0"])
+    assert result.exit_code == 0, result.output
+    assert sys.modules["counted"].CALLS == [1]
+    sys.modules.pop("counted")

@@ -1,0 +1,111 @@
+"""A checkpoint is data: loading one never imports or runs code the caller did not name, never exits the
+interpreter, and a malformed one is one SeprofError."""
+
+import sys
+
+import pytest
+import torch
+
+import seprof
+from seprof.checkpoint import FORMAT, VERSION, payload
+from seprof.errors import ModelError
+from seprof.models import build_model
+from seprof.surgery import inject, se_modules
+
+
+class Pickled:
+    """An object only a full unpickler would rebuild (and run code for)."""
+
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def recipe(**changes):
+    data = {"format": FORMAT, "version": VERSION, "model": "resnet18", "r": 16, "bias": True, "stages": [5],
+            "input_shape": [3, 64, 64], "add_missing": False, "state_dict": {}}
+    data.update(changes)
+    return data
+
+
+@pytest.fixture
+def evil(tmp_path, monkeypatch):
+    """A module in the current folder that leaves a marker file when imported."""
+    marker = tmp_path / "ran"
+    (tmp_path / "evilmod.py").write_text(
+        f"open({str(marker)!r}, 'w').write('imported')\n\ndef build():\n    open({str(marker)!r}, 'w').write('called')\n")
+    monkeypatch.chdir(tmp_path)
+    yield marker
+    sys.modules.pop("evilmod", None)
+
+
+@pytest.mark.parametrize("name", ["evilmod:build", "builtins:exit", "os:getcwd"])
+def test_a_factory_named_in_a_file_is_not_imported_unless_trusted(tmp_path, evil, name):
+    path = tmp_path / "m.pt"
+    torch.save(recipe(model=name), path)
+    with pytest.raises(ModelError, match=f"names the factory '{name}': loading it would import and run that code; "
+                                         "pass base=.* or trust_factory=True"):
+        seprof.load(path)
+    assert not evil.exists() and "evilmod" not in sys.modules
+
+
+def test_trusting_a_factory_that_exits_does_not_end_the_interpreter(tmp_path):
+    path = tmp_path / "m.pt"
+    torch.save(recipe(model="builtins:exit"), path)
+    with pytest.raises(ModelError, match=r"builtins:exit\(\) failed: it called sys.exit\(None\)"):
+        seprof.load(path, trust_factory=True)
+
+
+def test_a_factory_checkpoint_loads_with_the_callers_base_or_factory(tmp_path, evil):
+    base = build_model("resnet18", "cpu")
+    se = inject(base, stages=[5], input_shape=(3, 64, 64))
+    path = tmp_path / "m.pt"
+    torch.save(payload(se, name="evilmod:build", r=16, bias=True, stages=[5], input_shape=[3, 64, 64]), path)
+    for loaded in (seprof.load(path, base=base), seprof.load(path, factory=lambda: build_model("resnet18", "cpu"))):
+        assert len(se_modules(loaded)) == 2
+        assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), se.state_dict().values()))
+    assert not evil.exists()
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"not": "ours"}, "is not a seprof SE-model checkpoint"),
+    ([1, 2, 3], "is not a seprof SE-model checkpoint"),
+    (recipe(version=99), "is a seprof checkpoint of version 99; this seprof reads version 1"),
+    ({k: v for k, v in recipe().items() if k != "r"}, "has no 'r': it is not a complete seprof checkpoint"),
+    ({k: v for k, v in recipe().items() if k != "state_dict"}, "has no 'state_dict'"),
+    ({k: v for k, v in recipe().items() if k != "model"}, "has no 'model'"),
+    (recipe(r="16"), "'r' is '16', not an integer of at least 1"),
+    (recipe(r=True), "'r' is True, not an integer of at least 1"),
+    (recipe(r=0), "holds a malformed recipe"),
+    (recipe(stages="5"), "'stages' is '5', not a list of stage numbers"),
+    (recipe(input_shape=[3, 64]), "holds a malformed recipe"),
+    (recipe(input_shape=[3, -64, 64]), "holds a malformed recipe"),
+    (recipe(bias="yes"), "'bias' is 'yes', not true or false"),
+    (recipe(model=5), "'model' is 5, not a model name"),
+    (recipe(model="not_a_model"), "names the model 'not_a_model', which is not a torchvision model seprof knows"),
+    (recipe(state_dict={"fc.weight": torch.zeros(1)}), "does not fit the model it names"),
+])
+def test_malformed_checkpoints_are_one_error(tmp_path, data, message):
+    path = tmp_path / "m.pt"
+    torch.save(data, path)
+    with pytest.raises(ModelError, match=message):
+        seprof.load(path)
+
+
+def test_unreadable_files_are_one_error(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        seprof.load(tmp_path / "missing.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"\x00not a checkpoint at all")
+    with pytest.raises(ModelError, match="cannot be read as a checkpoint"):
+        seprof.load(tmp_path / "garbage.pt")
+    torch.save({"format": FORMAT, "payload": Pickled()}, tmp_path / "pickled.pt")
+    with pytest.raises(ModelError, match="cannot be read as a checkpoint"):  # weights_only refuses the object
+        seprof.load(tmp_path / "pickled.pt")
+
+
+def test_a_torchvision_checkpoint_round_trips(tmp_path):
+    path = tmp_path / "m.pt"
+    se = inject(build_model("resnet18", "cpu"), stages=[4, 5], input_shape=(3, 64, 64))
+    seprof.save(path, se, name="resnet18", r=16, bias=True, stages=[4, 5], input_shape=[3, 64, 64])
+    loaded = seprof.load(path)
+    assert not loaded.training and len(se_modules(loaded)) == 4
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), se.state_dict().values()))

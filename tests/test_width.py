@@ -1,0 +1,108 @@
+"""The report fits the width it is given, with every number whole: at 80, 100, 120 and 200 columns, piped and
+in a terminal, no line is wider than the console (but the bottom line's sentences, one line each on purpose),
+nothing is cut short, and every number of the report printed without a width limit is printed there too."""
+
+import io
+import re
+from collections import Counter
+
+import pytest
+from rich.cells import cell_len
+from rich.console import Console
+from typer.testing import CliRunner
+
+import seprof
+from seprof.cli import app
+from seprof.render import bottom_line, render_compare, render_inject
+
+NUMBER = re.compile(r"[+-]?\d[\d,]*(?:\.\d+)?")
+WIDTHS = (80, 100, 120, 200)
+
+
+@pytest.fixture(scope="module")
+def static_report():
+    return seprof.profile("resnet50", latency=False)
+
+
+@pytest.fixture(scope="module")
+def timed_report():
+    return seprof.profile("resnet18", input_shape=(3, 64, 64), strip_stages=[[4, 5]], attribute=True,
+                          batch=[1, 2], runs=3, warmup=0, memory=True, device="cpu")
+
+
+def render(report, width, verbose=False, compare=False, terminal=False):
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=terminal, color_system=None)
+    (render_compare if compare else render_inject)(console, report, verbose)
+    return buffer.getvalue()
+
+
+def check_fits(text, width, report):
+    sentences = set(bottom_line(report))
+    for line in text.splitlines():
+        if line in sentences:
+            continue
+        assert cell_len(line) <= width, line
+        assert "…" not in line, line
+
+
+def numbers(text):
+    return Counter(NUMBER.findall(text))
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["piped", "terminal"])
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_static_report_fits_with_every_number_whole(static_report, width, terminal):
+    text = render(static_report, width, terminal=terminal)
+    check_fits(text, width, static_report)
+    wide = numbers(render(static_report, 1000))
+    assert set(wide) <= set(numbers(text))
+    for value in ("2,530,992", "2,514,944", "25,557,032", "28,088,024", "1,579,392", "8,034,304", "5,519,360",
+                  "4.1115", "+9.90%", "+0.195%", "62.4%"):
+        assert value in text, value
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["default", "verbose"])
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_timed_comparison_fits_with_every_number_whole(timed_report, width, verbose):
+    text = render(timed_report, width, verbose=verbose, compare=True)
+    check_fits(text, width, timed_report)
+    assert set(numbers(render(timed_report, 1000, verbose=verbose, compare=True))) <= set(numbers(text))
+
+
+def test_a_narrow_table_is_split_and_repeats_its_key_column(static_report):
+    text = render(static_report, 80)
+    assert text.count("┃ stage ┃") >= 4  # the stage and work tables, each split in two
+    assert render(static_report, 200).count("┃ stage ┃") == 2
+
+
+def test_the_cli_fits_columns_when_piped_and_defaults_to_100():
+    for env, width in (({"COLUMNS": "80"}, 80), ({"COLUMNS": None}, 100)):
+        result = CliRunner().invoke(app, ["compare", "resnet50", "--no-latency"], env=env)
+        assert result.exit_code == 0, result.output
+        longest = max(cell_len(line) for line in result.stdout.splitlines() if not line.startswith("resnet50 with"))
+        assert width - 10 <= longest <= width
+
+
+def test_one_latency_ratio_its_ci_and_what_it_is(timed_report):
+    text = " ".join(render(timed_report, 120, compare=True).split())
+    lat = timed_report.latency_runs[0].latency["se"]
+    base = timed_report.latency_runs[0].latency["base"]
+    assert f"{lat.ratio[1]:.3f}× │ {lat.ratio_ci[0]:.3f}–{lat.ratio_ci[1]:.3f}" in text
+    assert "vs base: the median of the per-round ratios configuration / base, with its 95% bootstrap" in text
+    assert (f"(here {lat.median_ms:.3f} / {base.median_ms:.3f} = {lat.median_ms / base.median_ms:.3f}, against "
+            f"{lat.ratio[1]:.3f}×)") in text
+    assert "IQR" not in text and "added ms" not in text.split("Where SE costs")[0]  # spreads only with verbose
+    assert "IQR" in render(timed_report, 120, verbose=True, compare=True)
+
+
+def test_the_bottom_line(static_report, timed_report):
+    assert bottom_line(static_report) == [
+        "resnet50 with SE (r=16) in stages 2–5: +9.90% parameters, +0.195% MACs (fvcore), latency not measured."]
+    sentences = bottom_line(timed_report)
+    assert len(sentences) == len(timed_report.configs) - 1
+    first = sentences[0]
+    assert first.startswith("resnet18 with SE (r=16) in stages 2–5: +0.76% parameters, +0.100% MACs (fvcore), latency ")
+    threads = timed_report.latency_runs[0].setup["threads"]
+    assert re.search(r"at batch 1 \(95% CI [+-]\d+\.\d% to [+-]\d+\.\d%(, not distinguishable from no change)?\), "
+                     r"[+-]\d+\.\d% at batch 2 \(95% CI .*\) \(CPU .*, " + f"{threads} thread", first)
