@@ -23,8 +23,9 @@ SCHEMA_VERSION = 2
 CONFIG_COLUMNS = {
     "model": "model name (or class name for a model object)",
     "config": "base, se, se_strip_<stages>, or se_only_<stage> (with --attribute)",
-    "r": "reduction ratio of seprof's SE blocks (empty for a model's own SE blocks, which keep their widths)",
-    "bias": "whether the SE FC layers have biases",
+    "r": "reduction ratio of seprof's SE blocks (empty without SE, and for a model's own SE blocks, which keep "
+    "their widths)",
+    "bias": "whether the SE FC layers have biases (empty without SE)",
     "se_stages": "stages holding SE blocks in this configuration, comma-separated",
     "input": "input C x H x W",
     "params": "parameters of the model",
