@@ -81,26 +81,31 @@ def _checked(path: str | os.PathLike, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelError(f"{where} is not a seprof SE-model checkpoint (no format {FORMAT!r})")
     if data.get("version") != VERSION:
-        raise ModelError(f"{where} is a seprof checkpoint of version {data.get('version')!r}; this seprof reads "
-                         f"version {VERSION}")
+        raise ModelError(
+            f"{where} is a seprof checkpoint of version {data.get('version')!r}; this seprof reads version {VERSION}"
+        )
     for key, (kind, what) in _FIELDS.items():
         if key not in data:
             raise ModelError(f"{where} has no {key!r}: it is not a complete seprof checkpoint")
         value = data[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ModelError(f"{where}: {key!r} is {value!r}, not {what}")
-    ok = (data["r"] >= 1 and all(isinstance(s, int) and not isinstance(s, bool) for s in data["stages"])
-          and len(data["input_shape"]) == 3
-          and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in data["input_shape"])
-          and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data["state_dict"].items())
-          and isinstance(data.get("add_missing", False), bool))
+    ok = (
+        data["r"] >= 1
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in data["stages"])
+        and len(data["input_shape"]) == 3
+        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in data["input_shape"])
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data["state_dict"].items())
+        and isinstance(data.get("add_missing", False), bool)
+    )
     if not ok:
         raise ModelError(f"{where} holds a malformed recipe (r, stages, input_shape, add_missing or state_dict)")
     return data
 
 
-def _base(path: str | os.PathLike, name: str, factory: Callable[[], nn.Module] | None,
-          trust_factory: bool) -> nn.Module:
+def _base(
+    path: str | os.PathLike, name: str, factory: Callable[[], nn.Module] | None, trust_factory: bool
+) -> nn.Module:
     """The un-injected model a checkpoint names, built without running code the caller did not name."""
     if factory is not None:
         model = factory()
@@ -112,10 +117,13 @@ def _base(path: str | os.PathLike, name: str, factory: Callable[[], nn.Module] |
         raise ModelError(
             f"{str(path)!r} names the factory {name!r}: loading it would import and run that code; pass "
             "base=<the model without SE> or factory=<a function that builds it>, or trust_factory=True if "
-            "you trust this file")
+            "you trust this file"
+        )
     else:
-        raise ModelError(f"{str(path)!r} names the model {name!r}, which is not a torchvision model seprof "
-                         "knows; pass base=<the model without SE>")
+        raise ModelError(
+            f"{str(path)!r} names the model {name!r}, which is not a torchvision model seprof "
+            "knows; pass base=<the model without SE>"
+        )
     if not isinstance(model, nn.Module):
         raise ModelError(f"factory returned {type(model).__name__}, not a torch.nn.Module")
     return model
@@ -151,10 +159,18 @@ def load(
     data = _checked(path, data)
     if base is None:
         base = _base(path, data["model"], factory, trust_factory)
-    model = inject(base, r=data["r"], stages=data["stages"], bias=data["bias"],
-                   input_shape=data["input_shape"], add_missing=data.get("add_missing", False))
+    model = inject(
+        base,
+        r=data["r"],
+        stages=data["stages"],
+        bias=data["bias"],
+        input_shape=data["input_shape"],
+        add_missing=data.get("add_missing", False),
+    )
     try:
         model.load_state_dict(data["state_dict"])
     except RuntimeError as error:
-        raise ModelError(f"{str(path)!r} does not fit the model it names: {first_line(error, with_type=False)}") from error
+        raise ModelError(
+            f"{str(path)!r} does not fit the model it names: {first_line(error, with_type=False)}"
+        ) from error
     return model.eval()

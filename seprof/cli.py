@@ -31,12 +31,29 @@ _ParseError = typer.BadParameter.__mro__[2]
 
 # How the command line names each parameter of the Python API: a flag, or (flag when True, flag when False).
 FLAGS: dict[str, str | tuple[str, str]] = {
-    "r": "--r", "stages": "--stages", "strip_stages": "--strip-stage", "bias": ("--bias", "--no-bias"),
-    "input_shape": "--input", "batch": "--batch", "device": "--device", "latency": ("", "--no-latency"),
-    "runs": "--runs", "warmup": "--warmup", "threads": "--threads", "mode": "--mode", "dtype": "--dtype",
-    "channels_last": ("--channels-last", ""), "budget": "--budget", "memory": ("--memory", ""),
-    "compile": ("--compile", ""), "attribute": ("--attribute", ""), "add_missing": ("--add-missing", ""),
-    "save": "--save", "workers": "--workers", "family": "--family", "plot": "--plot",
+    "r": "--r",
+    "stages": "--stages",
+    "strip_stages": "--strip-stage",
+    "bias": ("--bias", "--no-bias"),
+    "input_shape": "--input",
+    "batch": "--batch",
+    "device": "--device",
+    "latency": ("", "--no-latency"),
+    "runs": "--runs",
+    "warmup": "--warmup",
+    "threads": "--threads",
+    "mode": "--mode",
+    "dtype": "--dtype",
+    "channels_last": ("--channels-last", ""),
+    "budget": "--budget",
+    "memory": ("--memory", ""),
+    "compile": ("--compile", ""),
+    "attribute": ("--attribute", ""),
+    "add_missing": ("--add-missing", ""),
+    "save": "--save",
+    "workers": "--workers",
+    "family": "--family",
+    "plot": "--plot",
 }
 
 
@@ -139,47 +156,129 @@ def _choices(choice: type) -> str:
 # Options shared by several commands. Values arrive as text and are parsed below, so that every bad value
 # gets the same kind of one-line message (naming the value and the valid choices).
 ModelArg = Annotated[str, typer.Argument(metavar="MODEL", hidden=True, show_default=False)]
-R = Annotated[Optional[str], typer.Option("--r", "-r", metavar="INTEGER", show_default="16",
-                                          help="SE reduction ratio r: the hidden width is C//r.")]
-Stages = Annotated[Optional[list[str]], typer.Option("--stages", metavar="LIST", show_default="all",
-                                                     help="Stages to put SE in: 2,3,4 or repeated (--stages 2 --stages 3).")]
-Bias = Annotated[Optional[bool], typer.Option("--bias/--no-bias", show_default="--bias",
-                                              help="SE FC layers with biases (the paper's ablations drop them).")]
-Input = Annotated[Optional[str], typer.Option("--input", metavar="CxHxW", show_default="the model's usual input",
-                                              help="Input size, e.g. 3x224x224.")]
-Batch = Annotated[Optional[list[str]], typer.Option("--batch", metavar="LIST", show_default="1",
-                                                    help="Batch size(s) for latency: 1,8,32 or repeated; one "
-                                                         "interleaved run each (MACs are per image).")]
-DeviceOpt = Annotated[str, typer.Option("--device", metavar=_choices(Device),
-                                        help="Latency device: auto is CUDA when available, else the CPU.")]
-ModeOpt = Annotated[str, typer.Option("--mode", metavar=_choices(Mode),
-                                      help="infer: a forward pass in inference mode; train: forward + backward in "
-                                           "train mode.")]
-DtypeOpt = Annotated[str, typer.Option("--dtype", metavar=_choices(Dtype),
-                                       help="float32, or float16 (CUDA) / bfloat16 under autocast.")]
-ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="Time models and input in channels-last memory format.")]
-Budget = Annotated[Optional[str], typer.Option("--budget", metavar="SECONDS", show_default="30, unless --runs is given alone",
-                                               help="Seconds of sampling per timing run (per batch size): sample until "
-                                                    "every ratio's 95% CI is within ±1%, or this time is spent.")]
+R = Annotated[
+    Optional[str],
+    typer.Option(
+        "--r", "-r", metavar="INTEGER", show_default="16", help="SE reduction ratio r: the hidden width is C//r."
+    ),
+]
+Stages = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--stages",
+        metavar="LIST",
+        show_default="all",
+        help="Stages to put SE in: 2,3,4 or repeated (--stages 2 --stages 3).",
+    ),
+]
+Bias = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--bias/--no-bias", show_default="--bias", help="SE FC layers with biases (the paper's ablations drop them)."
+    ),
+]
+Input = Annotated[
+    Optional[str],
+    typer.Option(
+        "--input", metavar="CxHxW", show_default="the model's usual input", help="Input size, e.g. 3x224x224."
+    ),
+]
+Batch = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--batch",
+        metavar="LIST",
+        show_default="1",
+        help="Batch size(s) for latency: 1,8,32 or repeated; one interleaved run each (MACs are per image).",
+    ),
+]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device", metavar=_choices(Device), help="Latency device: auto is CUDA when available, else the CPU."
+    ),
+]
+ModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--mode",
+        metavar=_choices(Mode),
+        help="infer: a forward pass in inference mode; train: forward + backward in train mode.",
+    ),
+]
+DtypeOpt = Annotated[
+    str, typer.Option("--dtype", metavar=_choices(Dtype), help="float32, or float16 (CUDA) / bfloat16 under autocast.")
+]
+ChannelsLast = Annotated[
+    bool, typer.Option("--channels-last", help="Time models and input in channels-last memory format.")
+]
+Budget = Annotated[
+    Optional[str],
+    typer.Option(
+        "--budget",
+        metavar="SECONDS",
+        show_default="30, unless --runs is given alone",
+        help="Seconds of sampling per timing run (per batch size): sample until "
+        "every ratio's 95% CI is within ±1%, or this time is spent.",
+    ),
+]
 Memory = Annotated[bool, typer.Option("--memory", help="Also measure each configuration's peak memory per call.")]
 Compile = Annotated[bool, typer.Option("--compile", help="Time torch.compile'd models (compile time reported apart).")]
 NoLatency = Annotated[bool, typer.Option("--no-latency", help="Skip timing; report parameters and MACs only.")]
-Runs = Annotated[Optional[str], typer.Option("--runs", metavar="INTEGER", show_default="at least 20, adaptive within --budget 30",
-                                             help="Timed rounds: exactly this many, or at least this many with --budget.")]
-Warmup = Annotated[Optional[str], typer.Option("--warmup", metavar="INTEGER", show_default="3",
-                                               help="Untimed calls per model before timing.")]
-Threads = Annotated[Optional[str], typer.Option("--threads", metavar="INTEGER",
-                                                show_default="torch's; on the CPU at most the usable CPUs - 1, at least 1",
-                                                help="torch intra-op threads while timing.")]
-Csv = Annotated[Optional[str], typer.Option("--csv", metavar="PATH", help="Write one row per configuration to this CSV file (- for stdout).")]
-StagesCsv = Annotated[Optional[str], typer.Option("--stages-csv", metavar="PATH", help="Write one row per (configuration, stage) to this CSV file (- for stdout).")]
-Json = Annotated[Optional[str], typer.Option("--json", metavar="PATH", help="Write the whole report to this JSON file (- for stdout).")]
-AddMissing = Annotated[bool, typer.Option("--add-missing", help="For a model with SE of its own: add SE to its blocks without one.")]
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Latency: also the spreads (IQR, ratio quartiles) and the added milliseconds.")]
+Runs = Annotated[
+    Optional[str],
+    typer.Option(
+        "--runs",
+        metavar="INTEGER",
+        show_default="at least 20, adaptive within --budget 30",
+        help="Timed rounds: exactly this many, or at least this many with --budget.",
+    ),
+]
+Warmup = Annotated[
+    Optional[str],
+    typer.Option("--warmup", metavar="INTEGER", show_default="3", help="Untimed calls per model before timing."),
+]
+Threads = Annotated[
+    Optional[str],
+    typer.Option(
+        "--threads",
+        metavar="INTEGER",
+        show_default="torch's; on the CPU at most the usable CPUs - 1, at least 1",
+        help="torch intra-op threads while timing.",
+    ),
+]
+Csv = Annotated[
+    Optional[str],
+    typer.Option("--csv", metavar="PATH", help="Write one row per configuration to this CSV file (- for stdout)."),
+]
+StagesCsv = Annotated[
+    Optional[str],
+    typer.Option(
+        "--stages-csv", metavar="PATH", help="Write one row per (configuration, stage) to this CSV file (- for stdout)."
+    ),
+]
+Json = Annotated[
+    Optional[str],
+    typer.Option("--json", metavar="PATH", help="Write the whole report to this JSON file (- for stdout)."),
+]
+AddMissing = Annotated[
+    bool, typer.Option("--add-missing", help="For a model with SE of its own: add SE to its blocks without one.")
+]
+Verbose = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", "-v", help="Latency: also the spreads (IQR, ratio quartiles) and the added milliseconds."
+    ),
+]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
-Family = Annotated[Optional[str], typer.Option("--family", metavar="FAMILY", help="Only this family, e.g. resnet (seprof models lists them).")]
-Workers = Annotated[Optional[str], typer.Option("--workers", metavar="INTEGER", show_default="one per core, at most 4",
-                                                help="Worker processes.")]
+Family = Annotated[
+    Optional[str],
+    typer.Option("--family", metavar="FAMILY", help="Only this family, e.g. resnet (seprof models lists them)."),
+]
+Workers = Annotated[
+    Optional[str],
+    typer.Option("--workers", metavar="INTEGER", show_default="one per core, at most 4", help="Worker processes."),
+]
 
 
 def main() -> None:
@@ -189,6 +288,7 @@ def main() -> None:
 
 
 # --- parsing option text: every failure is an OptionError naming the API parameter and the text given ---
+
 
 def _integer(option: str, text: str | None, low: int, what: str) -> int | None:
     if text is None:
@@ -222,9 +322,13 @@ def _int_list(option: str, texts: list[str] | None, low: int, what: str, example
     shown = ",".join(texts)
     for part in shown.replace(" ", "").split(","):
         if not part:
-            raise OptionError(option, shown, f"has an empty entry: give {what} separated by single commas, e.g. {example}")
+            raise OptionError(
+                option, shown, f"has an empty entry: give {what} separated by single commas, e.g. {example}"
+            )
         if not part.isdigit():
-            raise OptionError(option, shown, f"is not a list of {what}: {part!r} is not a whole number (e.g. {example})")
+            raise OptionError(
+                option, shown, f"is not a list of {what}: {part!r} is not a whole number (e.g. {example})"
+            )
         if int(part) < low:
             raise OptionError(option, shown, f"is invalid: {part} is below {low} (e.g. {example})")
         if int(part) in values:
@@ -249,6 +353,7 @@ def _choice(option: str, text: str, choice: type) -> Any:
 
 # --- running a command ---
 
+
 class _Live:
     """What the command is doing, on stderr, only when stderr is a terminal: a spinner with the current step,
     then a bar for the timed samples. Appears within a second of starting, before torch is imported."""
@@ -262,9 +367,15 @@ class _Live:
         if self.console.is_terminal:
             from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                     TextColumn("{task.fields[samples]}"), TimeElapsedColumn(),
-                                     console=self.console, transient=True)
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[samples]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
             self.task = self.progress.add_task("starting…", total=None, samples="")
             self.progress.start()
 
@@ -312,7 +423,9 @@ def _stdout(report_to_stderr: bool = False):
     if console.is_terminal:
         return console
     columns = os.environ.get("COLUMNS", "")
-    return Console(stderr=report_to_stderr, width=int(columns) if columns.isdigit() and int(columns) > 0 else DEFAULT_WIDTH)
+    return Console(
+        stderr=report_to_stderr, width=int(columns) if columns.isdigit() and int(columns) > 0 else DEFAULT_WIDTH
+    )
 
 
 def _outputs(**paths: str | None) -> Outputs:
@@ -330,35 +443,73 @@ def _finish(outputs: Outputs, contents: dict[str, Any]) -> None:
         typer.echo(f"wrote {path}", err=True)
 
 
-def _timing(no_latency: bool, batch: list[str] | None, device: str, runs: str | None, warmup: str | None,
-            threads: str | None, mode: str, dtype: str, budget: str | None, memory: bool, compile: bool,
-            channels_last: bool) -> dict[str, Any]:
+def _timing(
+    no_latency: bool,
+    batch: list[str] | None,
+    device: str,
+    runs: str | None,
+    warmup: str | None,
+    threads: str | None,
+    mode: str,
+    dtype: str,
+    budget: str | None,
+    memory: bool,
+    compile: bool,
+    channels_last: bool,
+) -> dict[str, Any]:
     """The timing options, parsed and checked (all that can be checked without torch)."""
     from .options import check_timing_options, refuse_timing_options
 
     parsed = dict(
         batch=_int_list("batch", batch, 1, "batch sizes", "1,8,32") or [1],
-        device=_choice("device", device, Device), mode=_choice("mode", mode, Mode),
+        device=_choice("device", device, Device),
+        mode=_choice("mode", mode, Mode),
         dtype=_choice("dtype", dtype, Dtype),
         runs=_integer("runs", runs, 1, "the number of timed rounds"),
         warmup=_integer("warmup", warmup, 0, "the number of warm-up calls"),
         threads=_integer("threads", threads, 1, "the number of threads"),
-        budget=_seconds("budget", budget), memory=memory, compile=compile, channels_last=channels_last,
+        budget=_seconds("budget", budget),
+        memory=memory,
+        compile=compile,
+        channels_last=channels_last,
         latency=not no_latency,
     )
     if no_latency:
-        refuse_timing_options(parsed["batch"], compile=compile, memory=memory, budget=parsed["budget"],
-                              runs=parsed["runs"], threads=parsed["threads"], mode=parsed["mode"],
-                              dtype=parsed["dtype"], channels_last=channels_last)
-    check_timing_options(parsed["runs"], 0 if parsed["warmup"] is None else parsed["warmup"], parsed["batch"],
-                         parsed["threads"], parsed["mode"], parsed["dtype"], parsed["budget"])
+        refuse_timing_options(
+            parsed["batch"],
+            compile=compile,
+            memory=memory,
+            budget=parsed["budget"],
+            runs=parsed["runs"],
+            threads=parsed["threads"],
+            mode=parsed["mode"],
+            dtype=parsed["dtype"],
+            channels_last=channels_last,
+        )
+    check_timing_options(
+        parsed["runs"],
+        0 if parsed["warmup"] is None else parsed["warmup"],
+        parsed["batch"],
+        parsed["threads"],
+        parsed["mode"],
+        parsed["dtype"],
+        parsed["budget"],
+    )
     if parsed["warmup"] is None:
         parsed["warmup"] = 3
     return parsed
 
 
-def _profile(live: _Live, model: str, r: str | None, bias: bool | None, stages: list[int] | None,
-             input_shape: tuple[int, int, int] | None, timing: dict[str, Any], **extra: Any):
+def _profile(
+    live: _Live,
+    model: str,
+    r: str | None,
+    bias: bool | None,
+    stages: list[int] | None,
+    input_shape: tuple[int, int, int] | None,
+    timing: dict[str, Any],
+    **extra: Any,
+):
     """Import what profiling needs (with the status showing), check the model name, and profile."""
     live.step("loading torch")
     from .measure import profile
@@ -367,9 +518,18 @@ def _profile(live: _Live, model: str, r: str | None, bias: bool | None, stages: 
     check_model_name(model)
     ratio = _integer("r", r, 1, "the reduction ratio")
     return profile(
-        model, r=16 if ratio is None else ratio, explicit_r=ratio is not None, bias=True if bias is None else bias,
-        explicit_bias=bias is not None, stages=stages, input_shape=input_shape, on_step=live.step,
-        on_sample=live.sample, **timing, **extra)
+        model,
+        r=16 if ratio is None else ratio,
+        explicit_r=ratio is not None,
+        bias=True if bias is None else bias,
+        explicit_bias=bias is not None,
+        stages=stages,
+        input_shape=input_shape,
+        on_step=live.step,
+        on_sample=live.sample,
+        **timing,
+        **extra,
+    )
 
 
 @app.command(cls=_Command)
@@ -394,7 +554,12 @@ def inject(
     csv: Csv = None,
     stages_csv: StagesCsv = None,
     json: Json = None,
-    save: Annotated[Optional[str], typer.Option("--save", metavar="PATH", help="Save the SE model (state_dict + recipe; seprof.load rebuilds it).")] = None,
+    save: Annotated[
+        Optional[str],
+        typer.Option(
+            "--save", metavar="PATH", help="Save the SE model (state_dict + recipe; seprof.load rebuilds it)."
+        ),
+    ] = None,
     add_missing: AddMissing = False,
     verbose: Verbose = False,
     debug: Debug = False,
@@ -406,18 +571,36 @@ def inject(
     """
     with _session(debug) as live:
         outputs = _outputs(csv=csv, stages_csv=stages_csv, json=json, save=save)
-        timing = _timing(no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile,
-                         channels_last)
+        timing = _timing(
+            no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile, channels_last
+        )
         chosen = _int_list("stages", stages, 0, "stage numbers", "2,3,4,5")
         checkpoints: list[dict] = []
-        report = _profile(live, model, r, bias, chosen, parse_input(input), timing, add_missing=add_missing,
-                          refuse_native=True, save=checkpoints.append if save else None)
+        report = _profile(
+            live,
+            model,
+            r,
+            bias,
+            chosen,
+            parse_input(input),
+            timing,
+            add_missing=add_missing,
+            refuse_native=True,
+            save=checkpoints.append if save else None,
+        )
         live.stop()
         from .render import render_inject
 
         render_inject(_stdout(outputs.stdout), report, verbose)
-        _finish(outputs, {"--csv": report.csv_text(), "--stages-csv": report.stages_csv_text(),
-                          "--json": report.json_text(), "--save": _checkpoint_writer(checkpoints)})
+        _finish(
+            outputs,
+            {
+                "--csv": report.csv_text(),
+                "--stages-csv": report.stages_csv_text(),
+                "--json": report.json_text(),
+                "--save": _checkpoint_writer(checkpoints),
+            },
+        )
 
 
 def _checkpoint_writer(checkpoints: list[dict]) -> Callable[[str], None]:
@@ -432,8 +615,15 @@ def _checkpoint_writer(checkpoints: list[dict]) -> Callable[[str], None]:
 @app.command(cls=_Command)
 def compare(
     model: Annotated[str, typer.Argument(metavar="MODEL", hidden=True)] = "resnet50",
-    strip_stage: Annotated[Optional[list[str]], typer.Option("--strip-stage", metavar="LIST", show_default="the last SE stage",
-                                                            help="Stages whose SE to remove together: 4,5 or repeated.")] = None,
+    strip_stage: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--strip-stage",
+            metavar="LIST",
+            show_default="the last SE stage",
+            help="Stages whose SE to remove together: 4,5 or repeated.",
+        ),
+    ] = None,
     r: R = None,
     stages: Stages = None,
     bias: Bias = None,
@@ -450,8 +640,21 @@ def compare(
     budget: Budget = None,
     memory: Memory = False,
     compile: Compile = False,
-    attribute: Annotated[bool, typer.Option("--attribute", help="Also each stage's SE alone: per-stage shares of parameters, work and latency.")] = False,
-    plot: Annotated[Optional[str], typer.Option("--plot", metavar="PATH", help="Write a picture (PNG): per-stage shares, configurations on a params-vs-latency plane (needs matplotlib).")] = None,
+    attribute: Annotated[
+        bool,
+        typer.Option(
+            "--attribute", help="Also each stage's SE alone: per-stage shares of parameters, work and latency."
+        ),
+    ] = False,
+    plot: Annotated[
+        Optional[str],
+        typer.Option(
+            "--plot",
+            metavar="PATH",
+            help="Write a picture (PNG): per-stage shares, configurations on a params-vs-latency plane "
+            "(needs matplotlib).",
+        ),
+    ] = None,
     csv: Csv = None,
     stages_csv: StagesCsv = None,
     json: Json = None,
@@ -471,18 +674,32 @@ def compare(
             from .plot import check_plotting
 
             check_plotting(plot)
-        timing = _timing(no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile,
-                         channels_last)
+        timing = _timing(
+            no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile, channels_last
+        )
         chosen = _int_list("stages", stages, 0, "stage numbers", "2,3,4")
         removed = _int_list("strip_stages", strip_stage, 0, "stage numbers", "4,5") or []
-        report = _profile(live, model, r, bias, chosen, parse_input(input), timing, strip_stages=(removed,),
-                          add_missing=add_missing, attribute=attribute)
+        report = _profile(
+            live,
+            model,
+            r,
+            bias,
+            chosen,
+            parse_input(input),
+            timing,
+            strip_stages=(removed,),
+            add_missing=add_missing,
+            attribute=attribute,
+        )
         live.stop()
         from .render import render_compare
 
         render_compare(_stdout(outputs.stdout), report, verbose)
-        contents: dict[str, Any] = {"--csv": report.csv_text(), "--stages-csv": report.stages_csv_text(),
-                                    "--json": report.json_text()}
+        contents: dict[str, Any] = {
+            "--csv": report.csv_text(),
+            "--stages-csv": report.stages_csv_text(),
+            "--json": report.json_text(),
+        }
         if plot is not None:
             from .plot import figure_writer
 
@@ -516,14 +733,27 @@ def stages(
         console = _stdout()
         render_stages(console, model, stage_map, model_family(model))
         if stage_map.native:
-            console.print(f"'seprof compare {model}' measures them" + (
-                f"; --add-missing adds SE to its {len(stage_map.sites)} blocks without one." if stage_map.sites else "."))
+            console.print(
+                f"'seprof compare {model}' measures them"
+                + (
+                    f"; --add-missing adds SE to its {len(stage_map.sites)} blocks without one."
+                    if stage_map.sites
+                    else "."
+                )
+            )
 
 
 @app.command(cls=_Command)
 def models(
     family: Family = None,
-    details: Annotated[bool, typer.Option("--details", help="Also each model's stages and SE sites (builds every model on the meta device; rows appear as they are ready).")] = False,
+    details: Annotated[
+        bool,
+        typer.Option(
+            "--details",
+            help="Also each model's stages and SE sites (builds every model on the meta device; rows appear as "
+            "they are ready).",
+        ),
+    ] = False,
     workers: Workers = None,
     debug: Debug = False,
 ) -> None:
@@ -531,8 +761,9 @@ def models(
     with _session(debug) as live:
         count = _integer("workers", workers, 1, "the number of worker processes")
         if count is not None and not details:
-            raise OptionError("workers", count, "applies to building the models, which {other} asks for",
-                              other=("details", True))
+            raise OptionError(
+                "workers", count, "applies to building the models, which {other} asks for", other=("details", True)
+            )
         from .families import DEFAULT_INPUT_SHAPE, FAMILIES, check_family, family_of, model_names
 
         if family is not None:
@@ -561,23 +792,33 @@ def models(
             header = f"{'model':<{width}}  {'family':<14}  {'stages':<11}  {'SE sites':>8}  {'own SE':>6}  input"
             typer.echo(header)
             for info in parallel_imap(model_info, names, count):
-                typer.echo(f"{info.model:<{width}}  {info.family:<14}  {info.stages:<11}  "
-                           f"{info.blocks or '—':>8}  {info.native_blocks or '—':>6}  {info.input}")
+                typer.echo(
+                    f"{info.model:<{width}}  {info.family:<14}  {info.stages:<11}  "
+                    f"{info.blocks or '—':>8}  {info.native_blocks or '—':>6}  {info.input}"
+                )
         shown = [f for f in FAMILIES.values() if any(family_of(n) == f.name for n in names)]
         for f in shown:
-            console.print(f"{f.name} ({f.title}): {f.where} — {f.source}" + (" [choice]" if f.choice else ""),
-                          highlight=False)
-        console.print("SE sites: where seprof adds SE (for models with SE of their own, the blocks without one, "
-                      "used by --add-missing). Your own model: package.module:function (see the README).")
+            console.print(
+                f"{f.name} ({f.title}): {f.where} — {f.source}" + (" [choice]" if f.choice else ""), highlight=False
+            )
+        console.print(
+            "SE sites: where seprof adds SE (for models with SE of their own, the blocks without one, "
+            "used by --add-missing). Your own model: package.module:function (see the README)."
+        )
 
 
 @app.command(cls=_Command)
 def zoo(
     r: R = None,
     family: Family = None,
-    fvcore: Annotated[bool, typer.Option("--fvcore", help="Also count with fvcore (needs real tensors: much slower).")] = False,
+    fvcore: Annotated[
+        bool, typer.Option("--fvcore", help="Also count with fvcore (needs real tensors: much slower).")
+    ] = False,
     workers: Workers = None,
-    csv: Annotated[Optional[str], typer.Option("--csv", metavar="PATH", help="Write one row per model to this CSV file (- for stdout).")] = None,
+    csv: Annotated[
+        Optional[str],
+        typer.Option("--csv", metavar="PATH", help="Write one row per model to this CSV file (- for stdout)."),
+    ] = None,
     json: Json = None,
     debug: Debug = False,
 ) -> None:
@@ -587,7 +828,8 @@ def zoo(
         ratio = _integer("r", r, 1, "the reduction ratio")
         count = _integer("workers", workers, 1, "the number of worker processes")
         live.step("loading torch")
-        from .models import check_family, list_models
+        from .families import check_family
+        from .models import list_models
         from .render import render_zoo
         from .zoo import ZOO_COUNTERS, run_zoo, zoo_text
 
@@ -616,7 +858,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
 ) -> None:
     """What does Squeeze-and-Excitation cost in this model, and where?"""
 

@@ -25,8 +25,12 @@ STDOUT = "-"
 # What ``Outputs.commit`` writes for an output: text, or a function that writes the file at the path given.
 Content = Union[str, Callable[[str], None]]
 
-_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def target_of(path: str | os.PathLike) -> Path:
@@ -127,13 +131,20 @@ class Outputs:
         except OutputPathError as error:
             raise OutputPathError(f"{label}: {error}") from None
         for other, (other_path, other_target) in self._outputs.items():
-            same = target == other_target if target is None or other_target is None else (
-                target == other_target or (target.exists() and other_target.exists()
-                                           and os.path.samefile(target, other_target)))
+            same = (
+                target == other_target
+                if target is None or other_target is None
+                else (
+                    target == other_target
+                    or (target.exists() and other_target.exists() and os.path.samefile(target, other_target))
+                )
+            )
             if same:
                 where = "standard output" if target is None else repr(str(target))
-                raise OutputPathError(f"{other} {str(other_path)!r} and {label} {str(path)!r} both write {where}: "
-                                      "give each output its own path")
+                raise OutputPathError(
+                    f"{other} {str(other_path)!r} and {label} {str(path)!r} both write {where}: "
+                    "give each output its own path"
+                )
         self._outputs[label] = (str(path), target)
 
     def __contains__(self, label: str) -> bool:

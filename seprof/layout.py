@@ -48,8 +48,12 @@ def _table(grid: Grid, indices: Sequence[int]) -> Table:
     table = Table(header_style="bold")
     for i in indices:
         column = grid.columns[i]
-        table.add_column(column.header, justify=column.justify, no_wrap=not column.wrap,
-                         overflow="fold" if column.wrap else "ellipsis")
+        table.add_column(
+            column.header,
+            justify=column.justify,
+            no_wrap=not column.wrap,
+            overflow="fold" if column.wrap else "ellipsis",
+        )
     for number, (cells, style) in enumerate(zip(grid.rows, grid.styles)):
         if number in grid.sections:
             table.add_section()

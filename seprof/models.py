@@ -27,7 +27,8 @@ import torchvision
 from torch import nn
 
 from .errors import ModelError, UnknownModelError, first_line
-from .families import DEFAULT_INPUT_SHAPE, FAMILIES, Family, check_family, family_of, is_factory, natural_key
+from .families import DEFAULT_INPUT_SHAPE, FAMILIES, Family, family_of, is_factory, natural_key
+from .families import check_family  # noqa: F401 - seprof.models.check_family, as in 0.3
 
 # Every classification model torchvision registers, mapped to its family, in natural order.
 MODEL_FAMILIES: dict[str, str] = {

@@ -83,18 +83,30 @@ def check_timing_options(
         if value is not None and (not _whole(value) or value < low):
             raise OptionError(option, value, f"is invalid: it must be a whole number of at least {low}")
     if threads is not None and (not _whole(threads) or threads < 1):
-        raise OptionError("threads", threads, "is invalid: it must be at least 1 (default: torch's, at most the "
-                          "usable CPUs - 1 on the CPU)")
+        raise OptionError(
+            "threads",
+            threads,
+            "is invalid: it must be at least 1 (default: torch's, at most the usable CPUs - 1 on the CPU)",
+        )
     mode, dtype = Mode.parse("mode", mode), Dtype.parse("dtype", dtype)
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
-                               or not (budget > 0 and math.isfinite(budget))):
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (budget > 0 and math.isfinite(budget))
+    ):
         raise OptionError("budget", budget, "is invalid: give a finite time in seconds above 0")
     return mode, dtype
 
 
 # Each timing option and the value that means "not given".
-_TIMING_DEFAULTS = {"compile": False, "memory": False, "budget": None, "runs": None, "threads": None,
-                    "mode": Mode.INFER, "dtype": Dtype.FLOAT32, "channels_last": False}
+_TIMING_DEFAULTS = {
+    "compile": False,
+    "memory": False,
+    "budget": None,
+    "runs": None,
+    "threads": None,
+    "mode": Mode.INFER,
+    "dtype": Dtype.FLOAT32,
+    "channels_last": False,
+}
 
 
 def refuse_timing_options(batch: int | Sequence[int] = 1, **given: Any) -> None:
@@ -102,8 +114,13 @@ def refuse_timing_options(batch: int | Sequence[int] = 1, **given: Any) -> None:
     sizes), which the run would silently ignore. ``given`` takes the names of ``_TIMING_DEFAULTS``."""
     for option, value in given.items():
         if value != _TIMING_DEFAULTS[option]:
-            raise OptionError(option, value, "applies to timing, which {other} turns off: drop one of them",
-                              other=("latency", False))
+            raise OptionError(
+                option, value, "applies to timing, which {other} turns off: drop one of them", other=("latency", False)
+            )
     if not _whole(batch) and len(batch) > 1:
-        raise OptionError("batch", list(batch), "with several sizes applies to timing, which {other} turns off: "
-                          "drop one of them", other=("latency", False))
+        raise OptionError(
+            "batch",
+            list(batch),
+            "with several sizes applies to timing, which {other} turns off: drop one of them",
+            other=("latency", False),
+        )

@@ -9,7 +9,6 @@ as wrapped text. MACs print in G (10⁹) with the exact integer in the CSV/JSON;
 from __future__ import annotations
 
 import textwrap
-from typing import Sequence
 
 from rich.console import Console
 from rich.text import Text
@@ -414,7 +413,7 @@ def render_stages(console: Console, model: str, stage_map: StageMap, family: Fam
     if stage_map.native:
         print_grid(console, f"Its own SE blocks by stage: {len(stage_map.native)}",
                    _stage_grid(stage_map.native_map(), native=True))
-        console.print(f"They are measured against the model without them; " + (
+        console.print("They are measured against the model without them; " + (
             f"seprof can add SE to the {len(stage_map.sites)} blocks without one."
             if stage_map.sites else "every block seprof knows in it already has SE."))
     if stage_map.sites:

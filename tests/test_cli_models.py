@@ -2,7 +2,6 @@
 
 import csv
 
-import pytest
 from typer.testing import CliRunner
 
 from seprof.cli import app
