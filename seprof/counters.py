@@ -19,6 +19,7 @@ meta device and allocate nothing (a meta model in eval mode is used as it is, wi
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -122,7 +123,7 @@ def count_thop(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[st
     clone = meta_model(model)
     hooks_before = {id(m): set(m._forward_hooks) for m in clone.modules()}
     training = [(m, m.training) for m in clone.modules()]
-    with warnings.catch_warnings(), torch.no_grad(), shape_only_modules(clone):
+    with warnings.catch_warnings(), torch.no_grad(), shape_only_modules(clone), _without_parameter_tally():
         warnings.simplefilter("ignore")
         try:
             result = thop.profile(clone, inputs=(_meta_input(input_shape),), verbose=False, ret_layer_info=True)
@@ -135,6 +136,28 @@ def count_thop(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[st
             for module, mode in training:
                 module.training = mode
     return _thop_count(model, result, scopes)
+
+
+_THOP_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_parameter_tally():
+    """While active, thop's per-module parameter tally (a forward hook that sums every module's parameters
+    into a float64 tensor, a quarter of its pass's time) does nothing: seprof counts parameters itself and
+    reads only thop's ops. thop's op counts are unchanged (the tests compare them with a plain thop pass)."""
+    import importlib
+
+    profile = importlib.import_module("thop.profile")
+    tally = getattr(profile, "count_parameters", None)
+    with _THOP_LOCK:
+        if tally is not None:
+            profile.count_parameters = lambda module, inputs, output: None
+        try:
+            yield
+        finally:
+            if tally is not None:
+                profile.count_parameters = tally
 
 
 def count_torch(model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str]) -> Count:

@@ -95,3 +95,20 @@ def test_shape_only_modules_restore_every_forward():
         out = model(torch.empty(1, 3, 224, 224, device="meta"))
     assert out.shape == (1, 1000)
     assert not any("forward" in m.__dict__ for m in model.modules())
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "efficientnet_b0"])
+def test_thop_counts_on_the_meta_device_equal_a_plain_thop_pass(name):
+    import sys
+
+    import thop
+
+    from seprof.counters import count_thop
+    from seprof.models import build_model
+
+    tally = sys.modules["thop.profile"].count_parameters
+    model = build_model(name, "cpu")
+    with torch.no_grad():
+        plain, _ = thop.profile(model, inputs=(torch.zeros(1, 3, 224, 224),), verbose=False)
+    assert count_thop(build_model(name, "meta"), (3, 224, 224), []).macs == int(plain)
+    assert sys.modules["thop.profile"].count_parameters is tally
