@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .errors import ModelError, first_line
+from .errors import ModelError, SeprofError, first_line
 from .export import atomic_output
 from .models import MODEL_FAMILIES, build_model, is_factory
 from .surgery import inject
@@ -80,7 +80,7 @@ def _checked(path: str | os.PathLike, data: Any) -> dict[str, Any]:
     where = repr(str(path))
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelError(f"{where} is not a seprof SE-model checkpoint (no format {FORMAT!r})")
-    if data.get("version") != VERSION:
+    if type(data.get("version")) is not int or data.get("version") != VERSION:
         raise ModelError(
             f"{where} is a seprof checkpoint of version {data.get('version')!r}; this seprof reads version {VERSION}"
         )
@@ -108,7 +108,12 @@ def _base(
 ) -> nn.Module:
     """The un-injected model a checkpoint names, built without running code the caller did not name."""
     if factory is not None:
-        model = factory()
+        try:
+            model = factory()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # noqa: BLE001 - the caller's factory can raise anything, or exit
+            raise ModelError(f"factory() failed: {first_line(error)}") from error
     elif name in MODEL_FAMILIES:
         return build_model(name, "cpu")
     elif is_factory(name) and trust_factory:
@@ -129,6 +134,40 @@ def _base(
     return model
 
 
+def _read(path: str | os.PathLike) -> Any:
+    """The object in a checkpoint file, read without running pickled code, or a ModelError."""
+    where = repr(str(path))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as error:
+        raise ModelError(f"{where} does not exist") from error
+    except IsADirectoryError as error:
+        raise ModelError(f"{where} is a folder, not a checkpoint file") from error
+    except Exception as error:  # noqa: BLE001 - a file that is not a torch checkpoint fails in many ways
+        # torch's own message for a refused file suggests weights_only=False: never the advice for a file
+        # that may be crafted, so only the kind of failure is passed on
+        raise ModelError(f"{where} is not a checkpoint seprof can read: torch.load(..., weights_only=True) refused it "
+                         f"({type(error).__name__}); seprof reads tensors and plain data only, never pickled "
+                         "objects") from error
+
+
+def _fit(path: str | os.PathLike, model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """Load ``state_dict`` into ``model``, or a ModelError saying which keys or shapes do not fit."""
+    keys = set(model.state_dict())
+    missing, unexpected = sorted(keys - set(state_dict)), sorted(set(state_dict) - keys)
+    if missing or unexpected:
+        parts = [f"{len(keys_)} {what} (e.g. {', '.join(keys_[:3])})"
+                 for keys_, what in ((missing, "missing"), (unexpected, "unexpected")) if keys_]
+        raise ModelError(f"{str(path)!r} does not fit the model it names: {' and '.join(parts)} state_dict keys")
+    shapes = model.state_dict()
+    wrong = [k for k in sorted(keys) if tuple(state_dict[k].shape) != tuple(shapes[k].shape)]
+    if wrong:
+        k = wrong[0]
+        raise ModelError(f"{str(path)!r} does not fit the model it names: {len(wrong)} tensors have other shapes "
+                         f"(e.g. {k}: {tuple(state_dict[k].shape)} in the file, {tuple(shapes[k].shape)} in the model)")
+    model.load_state_dict(state_dict)
+
+
 def load(
     path: str | os.PathLike,
     base: nn.Module | None = None,
@@ -147,30 +186,19 @@ def load(
 
     Returns:
         The SE model with the checkpoint's weights, on the CPU, in eval mode.
+
+    Raises:
+        SeprofError: one message for anything wrong with the file, its recipe or the base model.
     """
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as error:
-        raise ModelError(f"{str(path)!r} does not exist") from error
-    except (OSError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as error:
-        raise ModelError(f"{str(path)!r} cannot be read as a checkpoint: {first_line(error)}") from error
-    except Exception as error:  # noqa: BLE001 - the unpickler's own errors (e.g. UnpicklingError) vary
-        raise ModelError(f"{str(path)!r} cannot be read as a checkpoint: {first_line(error)}") from error
-    data = _checked(path, data)
+    if base is not None and not isinstance(base, nn.Module):
+        raise ModelError(f"base is a {type(base).__name__}, not a torch.nn.Module")
+    data = _checked(path, _read(path))
     if base is None:
         base = _base(path, data["model"], factory, trust_factory)
-    model = inject(
-        base,
-        r=data["r"],
-        stages=data["stages"],
-        bias=data["bias"],
-        input_shape=data["input_shape"],
-        add_missing=data.get("add_missing", False),
-    )
     try:
-        model.load_state_dict(data["state_dict"])
-    except RuntimeError as error:
-        raise ModelError(
-            f"{str(path)!r} does not fit the model it names: {first_line(error, with_type=False)}"
-        ) from error
+        model = inject(base, r=data["r"], stages=data["stages"], bias=data["bias"], input_shape=data["input_shape"],
+                       add_missing=data.get("add_missing", False))
+    except SeprofError as error:
+        raise ModelError(f"{str(path)!r} holds a recipe that does not fit its model: {error}") from error
+    _fit(path, model, data["state_dict"])
     return model.eval()

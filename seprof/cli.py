@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sys
 from typing import Annotated, Any, Callable, Iterator, Optional
@@ -21,7 +22,7 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 import typer
 
 from . import __version__
-from .errors import NativeSEError, OptionError, SeprofError
+from .errors import ModelError, NativeSEError, OptionError, SeprofError
 from .export import Outputs
 from .options import Device, Dtype, Mode
 
@@ -68,10 +69,14 @@ def flag_name(option: str, value: Any) -> str:
         return f"{flag} {'x'.join(map(str, value))}"
     if isinstance(value, (tuple, list)):
         return f"{flag} {','.join(map(str, value))}"
+    if isinstance(value, str) and not value.isprintable():  # a newline or a tab: shown escaped, on one line
+        return f"{flag} {value!r}"
     if option in ("stages", "strip_stages", "batch"):  # list options: the text as typed
         return f"{flag} {value}"
     if isinstance(value, str) and not isinstance(value, (Device, Mode, Dtype)):
         return f"{flag} {value!r}"
+    if isinstance(value, float):
+        return f"{flag} {value:g}"
     return f"{flag} {value}"
 
 
@@ -98,12 +103,8 @@ class _OneLineErrors(typer.core.TyperGroup):
     def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
         try:
             return super().invoke(ctx)
-        except _Terminated:
-            typer.echo("\nseprof: aborted (terminated)", err=True)
-            raise typer.Exit(143) from None
         except KeyboardInterrupt:
-            typer.echo("\nseprof: aborted", err=True)
-            raise typer.Exit(130) from None
+            raise typer.Exit(INTERRUPTED) from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
@@ -117,26 +118,38 @@ class _OneLineErrors(typer.core.TyperGroup):
             if context is not None and error.format_message() == context.get_help():  # a bare command: its help
                 typer.echo(error.format_message())
                 sys.exit(error.exit_code)
-            where = getattr(getattr(error, "ctx", None), "command_path", None) or "seprof"
+            where = getattr(context, "command_path", None) or "seprof"
+            if " " not in where:  # the error came before the command's own context: name the command given
+                command = next((a for a in (sys.argv[1:] if args is None else args) if a in self.commands), None)
+                where = f"{where} {command}" if command else where
             typer.echo(f"seprof: error: {error.format_message()} (see '{where} --help')", err=True)
             sys.exit(error.exit_code)
         except typer.Abort:
             if not standalone_mode:
                 raise
-            typer.echo("seprof: aborted", err=True)
-            sys.exit(130)
+            code = INTERRUPTED
+        if code == INTERRUPTED:  # Ctrl-C or SIGTERM, while parsing (typer's own Exit(130)) or while running
+            code = _aborted()
         if standalone_mode:
             sys.exit(code if isinstance(code, int) else 0)
         return code
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM arrived: unwind like Ctrl-C (whatever lets an interrupt through lets this through), so that
-    temporary files are removed on the way out."""
+INTERRUPTED = 130  # the exit code of Ctrl-C, as shells expect (128 + SIGINT); 143 for SIGTERM
+_terminated: list[bool] = []
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    raise _Terminated()
+    """SIGTERM unwinds like Ctrl-C, so that temporary files are removed on the way out."""
+    _terminated.append(True)
+    raise KeyboardInterrupt
+
+
+def _aborted() -> int:
+    """Say the run was aborted; the exit code for the signal that did it."""
+    terminated = bool(_terminated)
+    typer.echo("\nseprof: aborted" + (" (terminated)" if terminated else ""), err=True)
+    return 143 if terminated else INTERRUPTED
 
 
 app = typer.Typer(
@@ -282,19 +295,30 @@ Workers = Annotated[
 
 
 def main() -> None:
-    """Entry point of the ``seprof`` console script."""
+    """Entry point of the ``seprof`` console script: SIGTERM unwinds like Ctrl-C, and once the command has
+    ended (its exit code decided), later signals are ignored, so the interpreter's shutdown cannot print a
+    traceback."""
     signal.signal(signal.SIGTERM, _on_sigterm)
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # between typer's parsing and our command, or in typer's own code
+        sys.exit(_aborted())
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 # --- parsing option text: every failure is an OptionError naming the API parameter and the text given ---
+
+
+_WHOLE = re.compile(r"-?[0-9]+")  # ASCII digits only: str.isdigit() also accepts '²', which int() refuses
 
 
 def _integer(option: str, text: str | None, low: int, what: str) -> int | None:
     if text is None:
         return None
     stripped = text.strip()
-    if not (stripped.isdigit() or (stripped.startswith("-") and stripped[1:].isdigit())):
+    if not _WHOLE.fullmatch(stripped):
         raise OptionError(option, text, f"is not a whole number: {what} is an integer of at least {low}")
     value = int(stripped)
     if value < low:
@@ -325,7 +349,7 @@ def _int_list(option: str, texts: list[str] | None, low: int, what: str, example
             raise OptionError(
                 option, shown, f"has an empty entry: give {what} separated by single commas, e.g. {example}"
             )
-        if not part.isdigit():
+        if not _WHOLE.fullmatch(part) or part.startswith("-"):
             raise OptionError(
                 option, shown, f"is not a list of {what}: {part!r} is not a whole number (e.g. {example})"
             )
@@ -342,7 +366,7 @@ def parse_input(text: str | None) -> tuple[int, int, int] | None:
     if text is None:
         return None
     parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+    if len(parts) != 3 or not all(_WHOLE.fullmatch(p.strip()) and int(p) >= 1 for p in parts):
         raise OptionError("input_shape", text, "is not C x H x W with three positive whole sizes, e.g. 3x224x224")
     return tuple(int(p) for p in parts)  # type: ignore[return-value]
 
@@ -405,7 +429,7 @@ def _session(debug: bool) -> Iterator[_Live]:
         live.stop()
         if debug:
             raise
-        typer.echo(f"seprof: error: {message(error)}", err=True)
+        typer.echo(f"seprof: error: {' '.join(message(error).splitlines())}", err=True)
         raise typer.Exit(2) from None
     finally:
         live.stop()
@@ -419,13 +443,12 @@ def _stdout(report_to_stderr: bool = False):
     carries an export."""
     from rich.console import Console
 
-    console = Console(stderr=report_to_stderr)
+    console = Console(stderr=report_to_stderr, highlight=False)
     if console.is_terminal:
         return console
     columns = os.environ.get("COLUMNS", "")
-    return Console(
-        stderr=report_to_stderr, width=int(columns) if columns.isdigit() and int(columns) > 0 else DEFAULT_WIDTH
-    )
+    width = int(columns) if columns.isascii() and columns.isdigit() and int(columns) > 0 else DEFAULT_WIDTH
+    return Console(stderr=report_to_stderr, highlight=False, width=width)
 
 
 def _outputs(**paths: str | None) -> Outputs:
@@ -438,8 +461,13 @@ def _outputs(**paths: str | None) -> Outputs:
     return outputs
 
 
-def _finish(outputs: Outputs, contents: dict[str, Any]) -> None:
-    for path in outputs.commit(contents):
+def _finish(outputs: Outputs, contents: dict[str, Any], show: Callable[[Any], None]) -> None:
+    """Write every output file to a temporary file, ``show`` the report, then put the files in place: a file
+    that cannot be written fails the command before anything is printed, and nothing is written unless
+    everything, the report included, succeeded."""
+    with outputs.staged(contents) as paths:
+        show(_stdout(outputs.stdout))
+    for path in paths:
         typer.echo(f"wrote {path}", err=True)
 
 
@@ -456,6 +484,7 @@ def _timing(
     memory: bool,
     compile: bool,
     channels_last: bool,
+    verbose: bool,
 ) -> dict[str, Any]:
     """The timing options, parsed and checked (all that can be checked without torch)."""
     from .options import check_timing_options, refuse_timing_options
@@ -481,11 +510,16 @@ def _timing(
             memory=memory,
             budget=parsed["budget"],
             runs=parsed["runs"],
+            warmup=3 if parsed["warmup"] is None else parsed["warmup"],
             threads=parsed["threads"],
             mode=parsed["mode"],
             dtype=parsed["dtype"],
             channels_last=channels_last,
+            device=parsed["device"],
         )
+        if verbose:
+            raise OptionError("verbose", True, "shows the latency's spreads, which {other} turns off: drop one of "
+                              "them", other=("latency", False))
     check_timing_options(
         parsed["runs"],
         0 if parsed["warmup"] is None else parsed["warmup"],
@@ -517,19 +551,24 @@ def _profile(
 
     check_model_name(model)
     ratio = _integer("r", r, 1, "the reduction ratio")
-    return profile(
-        model,
-        r=16 if ratio is None else ratio,
-        explicit_r=ratio is not None,
-        bias=True if bias is None else bias,
-        explicit_bias=bias is not None,
-        stages=stages,
-        input_shape=input_shape,
-        on_step=live.step,
-        on_sample=live.sample,
-        **timing,
-        **extra,
-    )
+    try:
+        return profile(
+            model,
+            r=16 if ratio is None else ratio,
+            explicit_r=ratio is not None,
+            bias=True if bias is None else bias,
+            explicit_bias=bias is not None,
+            stages=stages,
+            input_shape=input_shape,
+            on_step=live.step,
+            on_sample=live.sample,
+            **timing,
+            **extra,
+        )
+    except OptionError as error:
+        if error.option == "r" and ratio is None:  # the user gave no -r: say that 16 is the default
+            raise OptionError("r", error.value, "(the default) " + error.reason, error.other) from error
+        raise
 
 
 @app.command(cls=_Command)
@@ -572,7 +611,8 @@ def inject(
     with _session(debug) as live:
         outputs = _outputs(csv=csv, stages_csv=stages_csv, json=json, save=save)
         timing = _timing(
-            no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile, channels_last
+            no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile, channels_last,
+            verbose,
         )
         chosen = _int_list("stages", stages, 0, "stage numbers", "2,3,4,5")
         checkpoints: list[dict] = []
@@ -591,7 +631,6 @@ def inject(
         live.stop()
         from .render import render_inject
 
-        render_inject(_stdout(outputs.stdout), report, verbose)
         _finish(
             outputs,
             {
@@ -600,6 +639,7 @@ def inject(
                 "--json": report.json_text(),
                 "--save": _checkpoint_writer(checkpoints),
             },
+            lambda console: render_inject(console, report, verbose),
         )
 
 
@@ -675,7 +715,8 @@ def compare(
 
             check_plotting(plot)
         timing = _timing(
-            no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile, channels_last
+            no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile, channels_last,
+            verbose,
         )
         chosen = _int_list("stages", stages, 0, "stage numbers", "2,3,4")
         removed = _int_list("strip_stages", strip_stage, 0, "stage numbers", "4,5") or []
@@ -694,7 +735,6 @@ def compare(
         live.stop()
         from .render import render_compare
 
-        render_compare(_stdout(outputs.stdout), report, verbose)
         contents: dict[str, Any] = {
             "--csv": report.csv_text(),
             "--stages-csv": report.stages_csv_text(),
@@ -704,7 +744,7 @@ def compare(
             from .plot import figure_writer
 
             contents["--plot"] = figure_writer(report, plot)
-        _finish(outputs, contents)
+        _finish(outputs, contents, lambda console: render_compare(console, report, verbose))
 
 
 @app.command(cls=_Command)
@@ -844,10 +884,16 @@ def zoo(
             live.step(f"profiled {done[0]} of {len(names)} models ({row.model})")
 
         live.step(f"profiling {len(names)} models")
-        rows = run_zoo(names, r=16 if ratio is None else ratio, counters=counters, workers=count, on_done=progress)
+        rows = run_zoo(names, r=16 if ratio is None else ratio, counters=counters, workers=count, on_done=progress,
+                       describe=message)
         live.stop()
-        render_zoo(_stdout(outputs.stdout), rows, 16 if ratio is None else ratio, counters)
-        _finish(outputs, {"--csv": zoo_text(rows, "csv"), "--json": zoo_text(rows, "json")})
+        if all(row.error for row in rows):  # nothing to report: as much a bad input as any other
+            raise ModelError(f"none of the {len(rows)} models could be profiled; {rows[0].model}: {rows[0].error}")
+        _finish(
+            outputs,
+            {"--csv": zoo_text(rows, "csv"), "--json": zoo_text(rows, "json")},
+            lambda console: render_zoo(console, rows, 16 if ratio is None else ratio, counters),
+        )
 
 
 def _version(value: bool) -> None:

@@ -15,10 +15,17 @@ from .text import stage_list
 
 def first_line(error: BaseException, with_type: bool = True) -> str:
     """The first line of an exception's message for a one-line error ('ValueError: ...'), or what a
-    SystemExit asked for."""
+    SystemExit asked for; never raises, whatever the exception's own ``__str__`` does."""
     if isinstance(error, SystemExit):
-        return f"it called sys.exit({error.code!r})"
-    text = str(error).strip()
+        try:
+            code = repr(error.code)
+        except Exception:  # noqa: BLE001 - a user's object can raise anything from __repr__
+            code = "an object"
+        return f"it called sys.exit({code})"
+    try:
+        text = str(error).strip()
+    except Exception:  # noqa: BLE001 - a user's exception can raise anything from __str__
+        text = ""
     if not text:
         return type(error).__name__
     return f"{type(error).__name__}: {text.splitlines()[0]}" if with_type else text.splitlines()[0]

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import stat
 import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, Union
 
-from .errors import OutputPathError
+from .errors import OutputPathError, first_line
 
 STDOUT = "-"
 
@@ -38,6 +39,24 @@ def target_of(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(path))
 
 
+def _stat(path: str | os.PathLike) -> os.stat_result | None:
+    try:
+        return os.stat(path)  # through symlinks
+    except OSError:
+        return None
+
+
+def _is_standard_stream(info: os.stat_result) -> str | None:
+    """'standard output' or 'standard error' when ``info`` is the file that stream writes to."""
+    for fd, name in ((1, "standard output"), (2, "standard error")):
+        try:
+            if os.path.samestat(info, os.fstat(fd)):
+                return name
+        except OSError:
+            continue
+    return None
+
+
 def check_writable(path: str | os.PathLike, stdout: bool = False) -> Path | None:
     """Raise an OutputPathError unless a file can be written at ``path``; writes nothing.
 
@@ -49,18 +68,27 @@ def check_writable(path: str | os.PathLike, stdout: bool = False) -> Path | None
             raise OutputPathError("cannot write this output to standard output ('-'): give a file path")
         return None
     given = str(path)
+    hint = " (or - for standard output)" if stdout else ""
     target = target_of(path)
-    if target.is_dir():
+    info = _stat(path)
+    if info is not None and stat.S_ISDIR(info.st_mode):
         raise OutputPathError(f"cannot write {given!r}: it is a folder; give a file name")
-    if target.exists():
-        kind = next((name for test, name in _KINDS if test(os.stat(target).st_mode)), None)
-        if kind is not None:
-            hint = " (or - for standard output)" if stdout else ""
+    if info is not None:
+        kind = next((name for test, name in _KINDS if test(info.st_mode)), None)
+        if kind is not None:  # /dev/null, a FIFO, /dev/stdout on a pipe or a terminal...
             raise OutputPathError(f"cannot write {given!r}: it is {kind}, not a regular file; give a file path{hint}")
+        stream = _is_standard_stream(info)
+        if stream is not None:
+            raise OutputPathError(f"cannot write {given!r}: it is where this command's {stream} goes; give "
+                                  f"another file{hint}")
+    elif target.is_symlink():
+        raise OutputPathError(f"cannot write {given!r}: it is a symlink that leads back to itself; give a file path")
     folder = target.parent
     if not folder.is_dir():
         shown = os.path.dirname(given) or "."
-        raise OutputPathError(f"cannot write {given!r}: folder {shown!r} does not exist")
+        where = f"folder {str(folder)!r}, where the symlink {given!r} points," if os.path.islink(given) else (
+            f"folder {shown!r}")
+        raise OutputPathError(f"cannot write {given!r}: {where} does not exist")
     if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise OutputPathError(f"cannot write {given!r}: permission denied; choose another path")
     return target
@@ -115,8 +143,9 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
 class Outputs:
     """The files one command writes, each named by a label (the option that asked for it).
 
-    ``add`` checks a path before any work is done; ``commit`` writes every file at the end: all to temporary
-    files first, then each renamed into place, so a failure while writing leaves every old file as it was.
+    ``add`` checks a path before any work is done; ``staged`` / ``commit`` write every file at the end: all to
+    temporary files first, then each renamed into place, so a failure while writing leaves every old file as
+    it was.
     """
 
     def __init__(self) -> None:
@@ -155,8 +184,16 @@ class Outputs:
         """Whether an output goes to standard output (so the report itself should not)."""
         return any(target is None for _, target in self._outputs.values())
 
-    def commit(self, contents: dict[str, Content]) -> list[str]:
-        """Write each output's content (one per label added); return the paths written, in order."""
+    @contextlib.contextmanager
+    def staged(self, contents: dict[str, Content]) -> Iterator[list[str]]:
+        """Write each output's content (one per label added) to a temporary file beside its target, then run
+        the body (say, printing the report), then put every file in place; yields the paths to be written.
+
+        If writing any file fails (a full disk, a picture format that needs a missing program), nothing is
+        put in place, the body does not run, and the failure is one OutputPathError; if the body fails, no
+        file is put in place either. The renames run with Ctrl-C and SIGTERM held back, so an interruption
+        lands before all of them or after all of them, never between two. Text for ``-`` is written to
+        stdout last."""
         staged: list[tuple[str, Path]] = []
         try:
             for label, (path, target) in self._outputs.items():
@@ -165,12 +202,17 @@ class Outputs:
                 tmp = _temporary(target)
                 staged.append((tmp, target))
                 content = contents[label]
-                if isinstance(content, str):
-                    _write_text(tmp, content)
-                else:
-                    content(tmp)
-            for tmp, target in staged:
-                os.replace(tmp, target)
+                try:
+                    if isinstance(content, str):
+                        _write_text(tmp, content)
+                    else:
+                        content(tmp)
+                except (OSError, RuntimeError, ValueError) as error:
+                    raise OutputPathError(f"{label}: cannot write {path!r}: {first_line(error)}") from error
+            yield [path for path, target in self._outputs.values() if target is not None]
+            with _signals_held():
+                for tmp, target in staged:
+                    os.replace(tmp, target)
         except BaseException:
             _remove([tmp for tmp, _ in staged])
             raise
@@ -179,4 +221,25 @@ class Outputs:
                 text = contents[label]
                 sys.stdout.write(text if isinstance(text, str) else "")
                 sys.stdout.flush()
-        return [path for path, target in self._outputs.values() if target is not None]
+
+    def commit(self, contents: dict[str, Content]) -> list[str]:
+        """``staged`` with nothing to do in between: write every output; return the paths written."""
+        with self.staged(contents) as paths:
+            pass
+        return paths
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold back SIGINT and SIGTERM while active (on platforms and threads that allow it); one that arrives
+    meanwhile is delivered when it ends."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -85,6 +85,10 @@ def check_timing_options(
     """Raise an OptionError for a timing setting out of range (``options.check_timing_options``), or a
     dtype the device cannot run; return ``mode`` and ``dtype`` as choices."""
     mode, dtype = options.check_timing_options(runs, warmup, batch, threads, mode, dtype, budget)
+    if threads is not None and threads > usable_cpus():
+        cpus = usable_cpus()
+        raise OptionError("threads", threads, f"is more than the {cpus} CPU{'' if cpus == 1 else 's'} this process may "
+                          f"use: threads beyond them only wait for each other; choose 1 to {cpus}")
     if dtype is Dtype.FLOAT16 and device is not None and device.type == "cpu":
         raise OptionError("dtype", dtype, "is not supported on the CPU: use bfloat16 or float32 there")
     return mode, dtype
@@ -165,12 +169,16 @@ def ratio(a: Timing, b: Timing) -> tuple[float, float, float]:
     return quartiles([x / y for x, y in zip(a.samples_ms, b.samples_ms)])
 
 
+MIN_CI_SAMPLES = 3  # fewer samples give no confidence interval worth the name (one sample: a zero-width one)
+
+
 def median_ci(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% bootstrap confidence interval (percentile method) of the median of ``values``."""
+    """95% bootstrap confidence interval (percentile method) of the median of ``values``; (nan, nan) for
+    fewer than ``MIN_CI_SAMPLES`` values."""
     import random
 
-    if len(values) < 2:
-        return values[0], values[0]
+    if len(values) < MIN_CI_SAMPLES:
+        return float("nan"), float("nan")
     rng = random.Random(seed)
     medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
     return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]

@@ -11,7 +11,6 @@ from real models timed interleaved (see ``latency``).
 
 from __future__ import annotations
 
-import copy
 import os
 import platform
 from fractions import Fraction
@@ -29,7 +28,7 @@ from .latency import (check_timing_options, delta, delta_ci, device_name, free_m
 from .models import build_model, default_input_shape, is_factory
 from .options import refuse_timing_options
 from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
-from .stages import Site, StageMap, check_stages, find_sites, largest_tensor, meta_clone
+from .stages import Site, StageMap, check_stages, deep_copy, find_sites, largest_tensor, meta_clone
 from .surgery import check_r, inject_sites, native_refusal, scope_of, se_at, strip_sites
 
 
@@ -171,8 +170,8 @@ def profile(
     step = on_step or (lambda text: None)
     batches = [batch] if isinstance(batch, int) else list(batch)
     if not latency:
-        refuse_timing_options(batches, compile=compile, memory=memory, budget=budget, runs=runs, threads=threads,
-                              mode=mode, dtype=dtype, channels_last=channels_last)
+        refuse_timing_options(batches, compile=compile, memory=memory, budget=budget, runs=runs, warmup=warmup,
+                              threads=threads, mode=mode, dtype=dtype, channels_last=channels_last, device=device)
     target = resolve_device(device, check_available=latency)
     mode, dtype = (c.value for c in check_timing_options(runs, warmup, batches, threads, mode, dtype, budget, target))
     if not latency:
@@ -227,6 +226,9 @@ def profile(
     strip_stages = [sorted(set(removed)) or se_stages[-1:] for removed in strip_stages]
     for removed in strip_stages:
         check_stages(removed, se_stages, "SE is in stages")
+        if set(removed) >= set(se_stages):
+            raise OptionError("strip_stages", removed, f"removes SE from every stage it is in ({', '.join(map(str, se_stages))}): "
+                              "that is the base model; leave at least one stage with SE")
 
     kept_by_config: dict[str, list[Site]] = {"base": [], "se": list(sites)}
     for removed in strip_stages:
@@ -402,7 +404,7 @@ def _real_models(
     if isinstance(model, str):
         built = build_model(name, "cpu")
     else:
-        built = copy.deepcopy(model).eval()
+        built = deep_copy(model).eval()
     built = built.to(device)
     if native:
         base = strip_sites(built, stage_map.sites)

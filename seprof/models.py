@@ -77,7 +77,8 @@ def load_factory(spec: str) -> Callable[[], nn.Module]:
         raise UnknownModelError(f"model {spec!r} is not package.module:function, e.g. mypkg.models:build_net")
     sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only seprof's own output (a CSV with -)
+            module = importlib.import_module(module_name)
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # noqa: BLE001 - importing a user's module can raise anything, or exit
@@ -197,12 +198,12 @@ def _construct(name: str, device: torch.device) -> nn.Module:
 def _call_factory(spec: str, device: torch.device) -> nn.Module:
     """Call a user's factory exactly once (its side effects happen once), with real weights on the CPU (or
     ``device``); a meta-device model is a weightless copy of that. Whatever the factory raises, or a
-    ``sys.exit`` in it, becomes one ModelError."""
+    ``sys.exit`` in it, becomes one ModelError; what it prints goes to stderr."""
     from .stages import meta_clone
 
     factory = load_factory(spec)
     try:
-        with torch.device("cpu" if device.type == "meta" else device):
+        with torch.device("cpu" if device.type == "meta" else device), contextlib.redirect_stdout(sys.stderr):
             model = factory()
     except KeyboardInterrupt:
         raise

@@ -102,25 +102,29 @@ _TIMING_DEFAULTS = {
     "memory": False,
     "budget": None,
     "runs": None,
+    "warmup": 3,
     "threads": None,
     "mode": Mode.INFER,
     "dtype": Dtype.FLOAT32,
     "channels_last": False,
+    "device": Device.AUTO,
 }
 
 
 def refuse_timing_options(batch: int | Sequence[int] = 1, **given: Any) -> None:
-    """With timing off: an OptionError for the first timing option given a value (``batch``: several
-    sizes), which the run would silently ignore. ``given`` takes the names of ``_TIMING_DEFAULTS``."""
+    """With timing off: an OptionError for the first timing option given another value than its default,
+    which the run would silently ignore. ``given`` takes the names of ``_TIMING_DEFAULTS``; ``batch`` is
+    refused unless it is 1."""
     for option, value in given.items():
         if value != _TIMING_DEFAULTS[option]:
             raise OptionError(
                 option, value, "applies to timing, which {other} turns off: drop one of them", other=("latency", False)
             )
-    if not _whole(batch) and len(batch) > 1:
+    batches = [batch] if _whole(batch) else list(batch)
+    if batches != [1]:
         raise OptionError(
             "batch",
-            list(batch),
-            "with several sizes applies to timing, which {other} turns off: drop one of them",
+            batches if len(batches) > 1 else batches[0],
+            "applies to timing (MACs are per image), which {other} turns off: drop one of them",
             other=("latency", False),
         )

@@ -12,6 +12,7 @@ from typing import Callable
 
 from .errors import OptionError
 from .export import atomic_output
+from .render import config_label
 from .report import Report, threads_label
 
 
@@ -90,7 +91,7 @@ def _draw(report: Report, target: str, suffix: str) -> None:
             y, (lo, hi) = c.latency.ratio[1], c.latency.ratio_ci
             below, above = (max(0.0, y - lo), max(0.0, hi - y)) if c.config != "base" else (0.0, 0.0)
             right.errorbar([x], [y], yerr=[[below], [above]], fmt="o", capsize=4)
-            right.annotate(c.config, (x, y), textcoords="offset points", xytext=(6, 4))
+            right.annotate(config_label(c), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
     right.axhline(1.0, color="grey", linewidth=0.8)
     right.margins(x=0.15, y=0.1)
     right.set_xlabel("parameters added (% of base)")

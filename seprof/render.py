@@ -179,7 +179,8 @@ def _what_is_timed(t: dict) -> str:
 def _setup_lines(t: dict) -> list[str]:
     """The timing setup in two short lines: where and what; how many samples and why they stopped."""
     first = f"{device_label(t)} · {threads_label(t)} · {t.get('dtype')} · batch {t.get('batch')} · {_what_is_timed(t)}"
-    second = (f"{t.get('runs')} rounds in {t.get('seconds', 0):.1f} s: {_stop_text(t)}; each sample the mean of "
+    rounds = f"{t.get('runs')} round{'' if t.get('runs') == 1 else 's'}"
+    second = (f"{rounds} in {t.get('seconds', 0):.1f} s: {_stop_text(t)}; each sample the mean of "
               f"{t.get('number')} call{'' if t.get('number') == 1 else 's'}, after {t.get('warmup')} warm-up "
               f"call{'' if t.get('warmup') == 1 else 's'}")
     lines = [first, second]
@@ -198,7 +199,13 @@ def _ratio_text(lat: Latency) -> str:
 
 
 def _ci_text(lo: float, hi: float, digits: int = 3) -> str:
-    return f"{lo:.{digits}f}–{hi:.{digits}f}"
+    """'1.043–1.071', or '—' when there is no CI (too few rounds)."""
+    return "—" if lo != lo or hi != hi else f"{lo:.{digits}f}–{hi:.{digits}f}"
+
+
+def _signed_ci(lo: float, hi: float) -> str:
+    """'+1.873 to +6.517' (ms), or '—' when there is no CI."""
+    return "—" if lo != lo or hi != hi else f"{lo:+.3f} to {hi:+.3f}"
 
 
 def render_latency(console: Console, report: Report, verbose: bool = False) -> None:
@@ -225,7 +232,7 @@ def render_latency(console: Console, report: Report, verbose: bool = False) -> N
             if verbose:
                 cells += [f"{lat.iqr_ms:.3f}", str(lat.runs), "—" if base else _ci_text(lat.ratio[0], lat.ratio[2]),
                           "—" if base else f"{lat.delta_ms[1]:+.3f}",
-                          "—" if base else f"{lat.delta_ci[0]:+.3f} to {lat.delta_ci[1]:+.3f}"]
+                          "—" if base else _signed_ci(*lat.delta_ci)]
             if memory:
                 cells.append(_mib(lat.peak_memory_bytes))
             grid.add(*cells)
@@ -274,14 +281,15 @@ def render_attribution(console: Console, report: Report) -> None:
     columns = [Column("stage", "left", key=True), Column("params"), Column("% params"), Column("pool+scale ops"),
                Column("% ops"), Column("FC MACs"), Column("% MACs")]
     for b in batches:
-        columns += [Column(f"batch {b}: added ms"), Column(f"batch {b}: 95% CI"), Column(f"batch {b}: share")]
+        prefix = f"batch {b}: " if len(batches) > 1 else ""
+        columns += [Column(f"{prefix}added ms"), Column(f"{prefix}95% CI"), Column(f"{prefix}share")]
     grid = Grid(columns)
     for a in shares:
         cells = [str(a.stage), f"{a.params:,}", f"{100 * a.params_share:.1f}%", f"{a.elementwise_ops:,}",
                  f"{100 * a.elementwise_share:.1f}%", f"{a.fc_macs:,}", f"{100 * a.fc_share:.1f}%"]
         for b in batches:
             if b in a.latency_ms:
-                cells += [f"{a.latency_ms[b][1]:+.3f}", f"{a.latency_ci[b][0]:+.3f} to {a.latency_ci[b][1]:+.3f}",
+                cells += [f"{a.latency_ms[b][1]:+.3f}", _signed_ci(*a.latency_ci[b]),
                           _share(a, b)]
             else:
                 cells += ["—", "—", "—"]
@@ -343,6 +351,9 @@ def _latency_phrase(report: Report, config: str) -> str:
     def change(run: LatencyRun) -> tuple[str, str]:
         lat = run.latency[config]
         lo, hi = (100 * (x - 1) for x in lat.ratio_ci)
+        if lo != lo or hi != hi:
+            rounds = f"{lat.runs} round{'' if lat.runs == 1 else 's'}"
+            return signed_percent(100 * (lat.ratio[1] - 1), 1), f"{rounds}: too few for a CI"
         ci = f"95% CI {signed_percent(lo, 1)} to {signed_percent(hi, 1)}"
         if lo <= 0 <= hi:
             ci += ", not distinguishable from no change"
@@ -352,7 +363,7 @@ def _latency_phrase(report: Report, config: str) -> str:
         value, ci = change(runs[0])
         return f"{value} {what} ({where}, batch {runs[0].batch}; {ci})"
     parts = [f"{value} at batch {run.batch} ({ci})" for run in runs for value, ci in [change(run)]]
-    return f"{what} {', '.join(parts)} ({where})"
+    return f"{what} {' and '.join(parts)}, on {where}"
 
 
 def bottom_line(report: Report) -> list[str]:
@@ -398,7 +409,8 @@ def _stage_grid(stage_map: StageMap, native: bool) -> Grid:
         points = sorted({s.label for s in info.sites})
         hidden = ["/".join(map(str, sorted({s.hidden for s in info.sites})))] if native else []
         grid.add(str(info.stage), _stride(info.sites[0].stride), resolution_text(info.resolution), str(info.blocks),
-                 "/".join(map(str, sorted(set(info.channels)))), *hidden, f"{first.name}..{last.name}",
+                 "/".join(map(str, sorted(set(info.channels)))), *hidden,
+                 first.name if first is last else f"{first.name}..{last.name}",
                  ", ".join(points))
     return grid
 

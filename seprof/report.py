@@ -9,6 +9,7 @@ file in the same folder, then a rename), so a failed run never leaves a half-wri
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -243,11 +244,11 @@ class Report:
                     "latency_iqr_ms": lat.iqr_ms if lat else None,
                     "latency_runs": lat.runs if lat else None,
                     "latency_ratio": lat.ratio[1] if lat else None,
-                    "latency_ratio_ci_low": lat.ratio_ci[0] if lat else None,
-                    "latency_ratio_ci_high": lat.ratio_ci[1] if lat else None,
+                    "latency_ratio_ci_low": finite(lat.ratio_ci[0]) if lat else None,
+                    "latency_ratio_ci_high": finite(lat.ratio_ci[1]) if lat else None,
                     "latency_added_ms": lat.delta_ms[1] if lat else None,
-                    "latency_added_ms_ci_low": lat.delta_ci[0] if lat else None,
-                    "latency_added_ms_ci_high": lat.delta_ci[1] if lat else None,
+                    "latency_added_ms_ci_low": finite(lat.delta_ci[0]) if lat else None,
+                    "latency_added_ms_ci_high": finite(lat.delta_ci[1]) if lat else None,
                     "peak_memory_bytes": lat.peak_memory_bytes if lat else None,
                     "device": timing.get("device"),
                     "dtype": timing.get("dtype"),
@@ -321,8 +322,8 @@ class Report:
         return self.stages_frame().to_csv(index=False)
 
     def json_text(self) -> str:
-        """The whole report as JSON."""
-        return json.dumps(self.to_dict(), indent=2) + "\n"
+        """The whole report as JSON (a value with no estimate, NaN, is null)."""
+        return json.dumps(json_safe(self.to_dict()), indent=2, allow_nan=False) + "\n"
 
     def to_csv(self, path: str | os.PathLike) -> None:
         """Write one row per configuration to ``path`` (atomically)."""
@@ -335,6 +336,22 @@ class Report:
     def to_json(self, path: str | os.PathLike) -> None:
         """Write the whole report as JSON to ``path`` (atomically)."""
         write_atomic(path, self.json_text())
+
+
+def finite(value: float) -> float | None:
+    """``value``, or None for NaN (no estimate: a CI from too few samples), which CSV and JSON show as empty."""
+    return None if value != value else value
+
+
+def json_safe(data: Any) -> Any:
+    """``data`` with every NaN or infinity (a float JSON cannot hold) replaced by None."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: json_safe(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(value) for value in data]
+    return data
 
 
 def whole(value: float) -> int | float:

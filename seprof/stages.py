@@ -249,6 +249,17 @@ def check_stages(stages: Sequence[int], valid: Sequence[int], context: str = "th
         raise StageError(f"stage {unknown[0]} is not available: {context} {have}")
 
 
+def deep_copy(model: nn.Module, memo: dict[int, object] | None = None) -> nn.Module:
+    """``copy.deepcopy(model)``, or a ModelError when the model cannot be copied (it holds a lock, a file, a
+    generator...): seprof works on copies and never changes a caller's model, so it needs one."""
+    try:
+        return copy.deepcopy(model, memo)
+    except Exception as error:  # noqa: BLE001 - whatever a model holds can refuse to be copied in its own way
+        raise ModelError(
+            f"{type(model).__name__} cannot be copied ({first_line(error)}): seprof measures copies and never "
+            "changes your model, so it must work with copy.deepcopy") from error
+
+
 def meta_clone(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` on the meta device, made without copying any weight data."""
     memo: dict[int, object] = {}
@@ -257,7 +268,7 @@ def meta_clone(model: nn.Module) -> nn.Module:
         if isinstance(tensor, nn.Parameter):
             meta = nn.Parameter(meta, requires_grad=tensor.requires_grad)
         memo[id(tensor)] = meta
-    return copy.deepcopy(model, memo)
+    return deep_copy(model, memo)
 
 
 def is_meta(model: nn.Module) -> bool:

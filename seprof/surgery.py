@@ -16,7 +16,7 @@ from torch import nn
 
 from .blocks import make_block
 from .errors import ModelError, NativeSEError, OptionError
-from .stages import Site, StageMap, check_stages, find_sites, is_native_se
+from .stages import Site, StageMap, check_stages, deep_copy, find_sites, is_native_se
 
 
 class WithSE(nn.Module):
@@ -107,7 +107,7 @@ def _copy_along(model: nn.Module, paths: Iterable[str]) -> nn.Module:
 
 def _copy(model: nn.Module, sites: Iterable[Site], share: bool) -> nn.Module:
     """A deep copy of ``model``, or with ``share`` one that shares everything but the way to ``sites``."""
-    return _copy_along(model, [site.path for site in sites]) if share else copy.deepcopy(model)
+    return _copy_along(model, [site.path for site in sites]) if share else deep_copy(model)
 
 
 def strip_sites(model: nn.Module, sites: Iterable[Site], share: bool = False) -> nn.Module:
@@ -199,7 +199,7 @@ def strip(model: nn.Module, stages: Sequence[int] | None = None, input_shape: Se
         return strip_sites(model, native.select(stages))
     if stages is not None:
         check_stages(stages, sorted({m.stage for _, m in present}), "SE is in stages")
-    new = copy.deepcopy(model)
+    new = deep_copy(model)
     for path, module in se_modules(new):
         if stages is None or module.stage in stages:
             _set_submodule(new, path, module.inner)

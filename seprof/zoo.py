@@ -75,8 +75,11 @@ class ZooRow:
         return row
 
 
-def zoo_row(name: str, r: int = 16, counters: Sequence[str] = ZOO_COUNTERS) -> ZooRow:
-    """Profile one model statically; a SeprofError becomes the row's ``error``."""
+def zoo_row(
+    name: str, r: int = 16, counters: Sequence[str] = ZOO_COUNTERS, describe: Callable[[SeprofError], str] = str
+) -> ZooRow:
+    """Profile one model statically; a SeprofError becomes the row's ``error``, in the words of ``describe``
+    (the command line names its flags)."""
     from .measure import profile
     from .models import default_input_shape
 
@@ -87,7 +90,7 @@ def zoo_row(name: str, r: int = 16, counters: Sequence[str] = ZOO_COUNTERS) -> Z
     try:
         report = profile(name, r=r, latency=False, counters=counters)
     except SeprofError as error:
-        return ZooRow(**base, error=str(error))
+        return ZooRow(**base, error=describe(error))
     se, none = report.config("se"), report.config("base")
     return ZooRow(
         **base,
@@ -115,8 +118,10 @@ def run_zoo(
     counters: Sequence[str] = ZOO_COUNTERS,
     workers: int | None = None,
     on_done: Callable[[ZooRow], None] | None = None,
+    describe: Callable[[SeprofError], str] = str,
 ) -> list[ZooRow]:
-    """Profile ``names`` statically, in the given order; ``on_done`` is called as each model finishes."""
+    """Profile ``names`` statically, in the given order; ``on_done`` is called as each model finishes;
+    ``describe`` words a model's error (see ``zoo_row``)."""
     if not isinstance(r, int) or isinstance(r, bool) or r < 1:
         raise OptionError("r", r, "is invalid: the reduction ratio must be a whole number of at least 1 (the "
                           "paper uses 16)")
@@ -126,7 +131,8 @@ def run_zoo(
     for name in names:
         if name not in MODEL_FAMILIES:
             model_family(name)  # raises the usual unknown-model error
-    return parallel_map(functools.partial(zoo_row, r=r, counters=tuple(counters)), names, workers, on_done)
+    return parallel_map(functools.partial(zoo_row, r=r, counters=tuple(counters), describe=describe), names, workers,
+                        on_done)
 
 
 def _preload() -> None:

@@ -3,6 +3,7 @@ nothing on stdout, and no file created or changed. One row per case; the files e
 checked byte for byte, hidden temporary files included."""
 
 import os
+import shutil
 import socket
 import sys
 
@@ -33,6 +34,10 @@ CASES = [
     ("inject resnet50 --budget inf", "--budget 'inf' is not a time in seconds"),
     ("inject resnet50 --budget soon", "--budget 'soon' is not a time in seconds"),
     ("zoo -r 0", "--r 0 is invalid"),
+    ("zoo -r 1000 --family squeezenet", "none of the 2 models could be profiled; squeezenet1_0: --r 1000 is larger than "
+     "the 128 channels of stage 2"),
+    ("inject resnet50 -r ²", "--r '²' is not a whole number"),
+    ("inject resnet50 --threads 1000", "--threads 1000 is more than the"),
     ("zoo --workers 0", "--workers 0 is invalid"),
     ("zoo --workers two", "--workers 'two' is not a whole number"),
     # lists
@@ -42,6 +47,11 @@ CASES = [
     ("inject resnet50 --stages 2 --stages 2", "--stages 2,2 names 2 twice"),
     ("inject resnet50 --stages x", "--stages x is not a list of stage numbers: 'x' is not a whole number"),
     ("inject resnet50 --stages 6", "stage 6 is not available: this model's stages are 2, 3, 4, 5"),
+    ("inject resnet50 --stages ²", "--stages ² is not a list of stage numbers: '²' is not a whole number"),
+    ("inject resnet50 --stages 2\n3", "--stages '2\\n3' is not a list of stage numbers"),
+    ("compare resnet50 --strip-stage 2,3,4,5 --no-latency", "--strip-stage 2,3,4,5 removes SE from every stage it is "
+     "in (2, 3, 4, 5): that is the base model"),
+    ("compare resnet50 --stages 3 --strip-stage 3 --no-latency", "--strip-stage 3 removes SE from every stage it is in"),
     ("compare resnet50 --strip-stage 4,x", "--strip-stage 4,x is not a list of stage numbers"),
     ("compare resnet50 --strip-stage 5 --strip-stage 5", "--strip-stage 5,5 names 5 twice"),
     ("compare resnet50 --strip-stage 7", "stage 7 is not available: SE is in stages 2, 3, 4, 5"),
@@ -49,10 +59,12 @@ CASES = [
     ("inject resnet50 --batch 0", "--batch 0 is invalid: 0 is below 1"),
     ("inject resnet50 --batch 1,1", "--batch 1,1 names 1 twice"),
     ("inject resnet50 --batch 1,x", "--batch 1,x is not a list of batch sizes: 'x' is not a whole number"),
+    ("inject resnet50 --batch ¹", "--batch ¹ is not a list of batch sizes"),
     # shapes
     ("inject resnet50 --input 3x224", "--input '3x224' is not C x H x W with three positive whole sizes"),
     ("inject resnet50 --input 0x224x224", "--input '0x224x224' is not C x H x W"),
     ("inject resnet50 --input 3x-1x224", "--input '3x-1x224' is not C x H x W"),
+    ("inject resnet50 --input 3x²x64", "--input '3x²x64' is not C x H x W"),
     ("inject resnet50 --input 1x224x224 --no-latency",
      "--input 1x224x224 has 1 channel, but ResNet takes 3: its first convolution (conv1) has in_channels=3; e.g. 3x224x224"),
     ("inject vit_b_16 --input 4x224x224 --no-latency", "--input 4x224x224 has 4 channels, but VisionTransformer takes 3"),
@@ -71,16 +83,21 @@ CASES = [
     ("inject resnet50 --no-latency --memory", "--memory applies to timing"),
     ("inject resnet50 --no-latency --runs 5", "--runs 5 applies to timing"),
     ("inject resnet50 --no-latency --threads 1", "--threads 1 applies to timing"),
-    ("inject resnet50 --no-latency --budget 10", "--budget 10.0 applies to timing"),
+    ("inject resnet50 --no-latency --budget 10", "--budget 10 applies to timing"),
     ("inject resnet50 --no-latency --mode train", "--mode train applies to timing"),
     ("inject resnet50 --no-latency --channels-last", "--channels-last applies to timing"),
-    ("compare resnet50 --no-latency --batch 1,8", "--batch 1,8 with several sizes applies to timing, which --no-latency"),
+    ("compare resnet50 --no-latency --batch 1,8", "--batch 1,8 applies to timing (MACs are per image), which --no-latency"),
+    ("inject resnet50 --no-latency --batch 8", "--batch 8 applies to timing (MACs are per image), which --no-latency"),
+    ("inject resnet50 --no-latency --warmup 5", "--warmup 5 applies to timing"),
+    ("inject resnet50 --no-latency --device cpu", "--device cpu applies to timing"),
+    ("inject resnet50 --no-latency -v", "--verbose shows the latency's spreads, which --no-latency turns off"),
     # models and families
     ("inject resnet5", "unknown model 'resnet5': did you mean resnet50"),
     ("stages vgg17", "unknown model 'vgg17': did you mean vgg19, vgg16, vgg13?"),
     ("models --family transformers", "unknown family 'transformers': choose from resnet, regnetx"),
     ("zoo --family nope", "unknown family 'nope'"),
     ("models --workers 2", "--workers 2 applies to building the models, which --details asks for"),
+    ("models --details --workers ²", "--workers '²' is not a whole number"),
     ("inject efficientnet_b0", "efficientnet_b0 already has 16 SE blocks of its own (stages 1–5): measure them with "
      "'seprof compare efficientnet_b0'; every block of it that seprof knows already has SE, so there is none to add"),
     ("inject mobilenet_v3_small --no-latency", "measure them with 'seprof compare mobilenet_v3_small'; or use "
@@ -108,6 +125,10 @@ CASES = [
      "sys.exit(3)"),
     ("inject exiting_factory:build --no-latency", "exiting_factory:build() failed: it called sys.exit(0)"),
     ("inject user_models:build_cifar --no-latency", "Cifar cannot run on input 3x224x224"),
+    ("inject locked:build --no-latency", "ResNet cannot be copied (TypeError: cannot pickle '_thread.lock' object): "
+     "seprof measures copies and never changes your model"),
+    ("inject bad_str:build --no-latency", "bad_str:build() failed: Weird"),
+    ("inject user_models:build_tiny_r --no-latency", "--r 16 (the default) is larger than the 8 channels of stage"),
     ("inject user_models:build_needs_values --no-latency", "a forward that needs tensor values cannot be analysed"),
     # output paths
     ("inject resnet18 --csv {d}/out.csv --json {d}/out.csv", "--csv '{d}/out.csv' and --json '{d}/out.csv' both write"),
@@ -121,9 +142,17 @@ CASES = [
     ("inject resnet18 --csv {d}/fifo", "it is a FIFO (named pipe), not a regular file"),
     ("inject resnet18 --csv {d}/socket", "it is a socket, not a regular file"),
     ("inject resnet18 --json {d}", "cannot write '{d}': it is a folder; give a file name"),
+    ("inject resnet18 --csv {d}/loop1", "cannot write '{d}/loop1': it is a symlink that leads back to itself"),
+    ("inject resnet18 --csv {d}/dangling.csv", "cannot write '{d}/dangling.csv': folder '{d}/nowhere', where the "
+     "symlink '{d}/dangling.csv' points, does not exist"),
+    ("inject resnet18 --csv /dev/stdout", "cannot write '/dev/stdout': it is"),
     ("inject resnet18 --json {d}/missing/r.json", "cannot write '{d}/missing/r.json': folder '{d}/missing' does not exist"),
     ("compare resnet18 --no-latency --plot {d}/p.xyz", "--plot '{d}/p.xyz' has the suffix 'xyz', not a picture format"),
     ("compare resnet18 --no-latency --plot {d}/missing/p.png", "folder '{d}/missing' does not exist"),
+    # an output that fails as it is written: reported before the report is shown, every old file kept
+    pytest.param("compare resnet18 --no-latency --plot {d}/p.pgf", "--plot: cannot write '{d}/p.pgf': RuntimeError: "
+                 "'xelatex' not found", marks=pytest.mark.skipif(shutil.which("xelatex") is not None,
+                                                                 reason="xelatex is installed: the PGF is written")),
     # a failure after some work: nothing is written, the old checkpoint stays
     ("inject resnet18 --input 3x32x32 --mode train --runs 1 --device cpu --save {d}/keep.pt",
      "resnet18 failed while timing (train mode, batch 1, float32): Expected more than 1 value per channel"),
@@ -134,6 +163,12 @@ FACTORY_MODULES = {
     "raises_on_import.py": "raise ValueError('no config file')\n",
     "exits_on_import.py": "import sys\nsys.exit(3)\n",
     "exiting_factory.py": "import sys\n\ndef build():\n    sys.exit(0)\n",
+    "prints_then_fails.py": "print('importing')\n\ndef build():\n    print('building')\n"
+                            "    raise RuntimeError('no GPU found')\n",
+    "locked.py": "import threading\nfrom torchvision.models import resnet18\n\ndef build():\n    model = resnet18()\n"
+                 "    model.lock = threading.Lock()\n    return model\n",
+    "bad_str.py": "class Weird(Exception):\n    def __str__(self):\n        raise RuntimeError('no text')\n\n"
+                  "def build():\n    raise Weird()\n",
 }
 
 
@@ -157,6 +192,9 @@ def folder(tmp_path, monkeypatch):
     (tmp_path / "keep.csv").write_text("keep me\n")
     torch.save({"keep": torch.zeros(1)}, tmp_path / "keep.pt")
     (tmp_path / "link.csv").symlink_to(tmp_path / "keep.csv")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    (tmp_path / "dangling.csv").symlink_to(tmp_path / "nowhere" / "x.csv")
     os.mkfifo(tmp_path / "fifo")
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(tmp_path / "socket"))
@@ -171,9 +209,9 @@ def folder(tmp_path, monkeypatch):
         sys.modules.pop(name.removesuffix(".py"), None)
 
 
-@pytest.mark.parametrize("command, expected", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("command, expected", CASES, ids=[c.values[0] if hasattr(c, "values") else c[0] for c in CASES])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(command, expected, folder):
-    args = command.format(d=folder).split()
+    args = command.format(d=folder).replace("\\n", "\n").split(" ")
     if args[0] in ("inject", "compare", "zoo") and not any(a in ("--csv", "--json") for a in args):
         args += ["--csv", str(folder / "keep.csv")]
     before = _files(folder)
@@ -185,6 +223,13 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(command, expected, fold
     assert expected.format(d=folder) in lines[0]
     assert "Traceback" not in result.output
     assert _files(folder) == before
+
+
+def test_what_a_factory_prints_goes_to_stderr_never_stdout(folder):
+    result = runner.invoke(app, ["inject", "prints_then_fails:build", "--no-latency", "--csv", "-"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == ["importing", "building",
+                                          "seprof: error: prints_then_fails:build() failed: RuntimeError: no GPU found"]
 
 
 def test_the_matrix_is_large():

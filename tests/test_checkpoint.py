@@ -82,7 +82,10 @@ def test_a_factory_checkpoint_loads_with_the_callers_base_or_factory(tmp_path, e
     (recipe(bias="yes"), "'bias' is 'yes', not true or false"),
     (recipe(model=5), "'model' is 5, not a model name"),
     (recipe(model="not_a_model"), "names the model 'not_a_model', which is not a torchvision model seprof knows"),
-    (recipe(state_dict={"fc.weight": torch.zeros(1)}), "does not fit the model it names"),
+    (recipe(state_dict={"fc.weight": torch.zeros(1)}), r"does not fit the model it names: \d+ missing \(e.g. .*\) "
+     "state_dict keys"),
+    (recipe(version=True), "is a seprof checkpoint of version True"),
+    (recipe(stages=[9]), "holds a recipe that does not fit its model: stage 9 is not available"),
 ])
 def test_malformed_checkpoints_are_one_error(tmp_path, data, message):
     path = tmp_path / "m.pt"
@@ -91,15 +94,42 @@ def test_malformed_checkpoints_are_one_error(tmp_path, data, message):
         seprof.load(path)
 
 
+def test_a_checkpoint_whose_tensors_do_not_fit_says_which(tmp_path):
+    se = inject(build_model("resnet18", "cpu"), stages=[5], input_shape=(3, 64, 64))
+    state = se.state_dict()
+    state["fc.weight"] = torch.zeros(10, 512)
+    state["extra.weight"] = torch.zeros(1)
+    torch.save(recipe(state_dict=state), tmp_path / "a.pt")
+    with pytest.raises(ModelError, match=r"1 unexpected \(e.g. extra.weight\) state_dict keys"):
+        seprof.load(tmp_path / "a.pt")
+    del state["extra.weight"]
+    torch.save(recipe(state_dict=state), tmp_path / "b.pt")
+    with pytest.raises(ModelError, match=r"1 tensors have other shapes \(e.g. fc.weight: \(10, 512\) in the file, "
+                                         r"\(1000, 512\) in the model\)"):
+        seprof.load(tmp_path / "b.pt")
+
+
+def test_a_callers_factory_that_exits_is_an_error(tmp_path):
+    torch.save(recipe(), tmp_path / "m.pt")
+    with pytest.raises(ModelError, match=r"factory\(\) failed: it called sys.exit\(1\)"):
+        seprof.load(tmp_path / "m.pt", factory=lambda: sys.exit(1))
+
+
 def test_unreadable_files_are_one_error(tmp_path):
     with pytest.raises(ModelError, match="does not exist"):
         seprof.load(tmp_path / "missing.pt")
     (tmp_path / "garbage.pt").write_bytes(b"\x00not a checkpoint at all")
-    with pytest.raises(ModelError, match="cannot be read as a checkpoint"):
-        seprof.load(tmp_path / "garbage.pt")
+    (tmp_path / "text.pt").write_text("a text file\n")
     torch.save({"format": FORMAT, "payload": Pickled()}, tmp_path / "pickled.pt")
-    with pytest.raises(ModelError, match="cannot be read as a checkpoint"):  # weights_only refuses the object
-        seprof.load(tmp_path / "pickled.pt")
+    for name in ("garbage.pt", "text.pt", "pickled.pt"):  # the object is refused, never rebuilt
+        with pytest.raises(ModelError, match=r"is not a checkpoint seprof can read: torch.load\(\.\.\., "
+                                             r"weights_only=True\) refused it \(\w+\); seprof reads tensors") as caught:
+            seprof.load(tmp_path / name)
+        assert "weights_only=False" not in str(caught.value) and len(str(caught.value).splitlines()) == 1
+    with pytest.raises(ModelError, match="is a folder, not a checkpoint file"):
+        seprof.load(tmp_path)
+    with pytest.raises(ModelError, match="base is a int, not a torch.nn.Module"):
+        seprof.load(tmp_path / "garbage.pt", base=5)
 
 
 def test_a_torchvision_checkpoint_round_trips(tmp_path):

@@ -116,7 +116,7 @@ def test_plot_suffix_and_timing_options_without_timing_are_refused(tmp_path):
                           (["--no-latency", "--compile"], "--compile applies to timing, which --no-latency turns off"),
                           (["--no-latency", "--runs", "5"], "--runs 5 applies to timing, which --no-latency turns off"),
                           (["--no-latency", "--threads", "1"], "--threads 1 applies to timing"),
-                          (["--no-latency", "--batch", "1,8"], "--batch 1,8 with several sizes applies to timing")):
+                          (["--no-latency", "--batch", "1,8"], "--batch 1,8 applies to timing (MACs are per image)")):
         result = run("compare", "resnet18", *args, "--json", str(out))
         assert result.exit_code == 2 and message in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1 and not out.exists()

@@ -28,3 +28,15 @@ def test_an_interrupted_run_exits_cleanly_and_writes_nothing(tmp_path, sig, code
     assert err.strip().splitlines() == [line] and "Traceback" not in err and out == ""
     assert sorted(os.listdir(tmp_path)) == before
     assert (tmp_path / "r.csv").read_text() == "keep me\n" and (tmp_path / "m.pt").read_bytes() == b"old checkpoint"
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.0])
+def test_an_interrupt_early_in_a_run_is_one_line_too(tmp_path, delay):
+    # 0.5 s: while the command line is imported or parsed; 2 s: while the command imports torch
+    process = subprocess.Popen([sys.executable, "-m", "seprof", "inject", "resnet18", "--no-latency"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == ["seprof: aborted"] and out == ""

@@ -126,7 +126,7 @@ def test_outputs_written_together_or_not_at_all(tmp_path):
     def fail(path):
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputPathError, match=r"--json: cannot write '.*b.json': OSError: disk full"):
         outputs.commit({"--csv": "new a", "--json": fail})
     assert sorted(os.listdir(tmp_path)) == ["a.csv"] and (tmp_path / "a.csv").read_text() == "old a"
     assert outputs.commit({"--csv": "new a", "--json": "{}"}) == [str(tmp_path / "a.csv"), str(tmp_path / "b.json")]

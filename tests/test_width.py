@@ -104,5 +104,5 @@ def test_the_bottom_line(static_report, timed_report):
     first = sentences[0]
     assert first.startswith("resnet18 with SE (r=16) in stages 2–5: +0.76% parameters, +0.100% MACs (fvcore), latency ")
     threads = timed_report.latency_runs[0].setup["threads"]
-    assert re.search(r"at batch 1 \(95% CI [+-]\d+\.\d% to [+-]\d+\.\d%(, not distinguishable from no change)?\), "
-                     r"[+-]\d+\.\d% at batch 2 \(95% CI .*\) \(CPU .*, " + f"{threads} thread", first)
+    assert re.search(r"at batch 1 \(95% CI [+-]\d+\.\d% to [+-]\d+\.\d%(, not distinguishable from no change)?\) "
+                     r"and [+-]\d+\.\d% at batch 2 \(95% CI .*\), on CPU .*, " + f"{threads} thread", first)

@@ -168,3 +168,9 @@ class NeedsValues(nn.Module):
 
 def build_needs_values() -> nn.Module:
     return NeedsValues()
+
+
+def build_tiny_r() -> nn.Module:
+    """A plain stack whose only unit has 8 channels: fewer than the default r = 16."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 10))
