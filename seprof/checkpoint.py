@@ -153,13 +153,13 @@ def _read(path: str | os.PathLike) -> Any:
 
 def _fit(path: str | os.PathLike, model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
     """Load ``state_dict`` into ``model``, or a ModelError saying which keys or shapes do not fit."""
-    keys = set(model.state_dict())
+    shapes = model.state_dict()
+    keys = set(shapes)
     missing, unexpected = sorted(keys - set(state_dict)), sorted(set(state_dict) - keys)
     if missing or unexpected:
         parts = [f"{len(keys_)} {what} (e.g. {', '.join(keys_[:3])})"
                  for keys_, what in ((missing, "missing"), (unexpected, "unexpected")) if keys_]
         raise ModelError(f"{str(path)!r} does not fit the model it names: {' and '.join(parts)} state_dict keys")
-    shapes = model.state_dict()
     wrong = [k for k in sorted(keys) if tuple(state_dict[k].shape) != tuple(shapes[k].shape)]
     if wrong:
         k = wrong[0]

@@ -69,7 +69,7 @@ def flag_name(option: str, value: Any) -> str:
         return f"{flag} {'x'.join(map(str, value))}"
     if isinstance(value, (tuple, list)):
         return f"{flag} {','.join(map(str, value))}"
-    if isinstance(value, str) and not value.isprintable():  # a newline or a tab: shown escaped, on one line
+    if isinstance(value, str) and (not value.isprintable() or not value.strip()):  # '\n', '': escaped, quoted
         return f"{flag} {value!r}"
     if option in ("stages", "strip_stages", "batch"):  # list options: the text as typed
         return f"{flag} {value}"
@@ -465,10 +465,8 @@ def _finish(outputs: Outputs, contents: dict[str, Any], show: Callable[[Any], No
     """Write every output file to a temporary file, ``show`` the report, then put the files in place: a file
     that cannot be written fails the command before anything is printed, and nothing is written unless
     everything, the report included, succeeded."""
-    with outputs.staged(contents) as paths:
+    with outputs.staged(contents, on_written=lambda path: typer.echo(f"wrote {path}", err=True)):
         show(_stdout(outputs.stdout))
-    for path in paths:
-        typer.echo(f"wrote {path}", err=True)
 
 
 def _timing(
@@ -691,8 +689,8 @@ def compare(
         typer.Option(
             "--plot",
             metavar="PATH",
-            help="Write a picture (PNG): per-stage shares, configurations on a params-vs-latency plane "
-            "(needs matplotlib).",
+            help="Write a picture in the format of its suffix (png, svg, pdf...): per-stage shares, configurations "
+            "on a params-vs-latency plane (needs matplotlib).",
         ),
     ] = None,
     csv: Csv = None,
@@ -817,7 +815,6 @@ def models(
         names = [n for n in names if family in (None, family_of(n))]
         live.stop()
         console = _stdout()
-        width = max(len(n) for n in names)
         if not details:
             from .layout import Column, Grid, print_grid
 
@@ -829,6 +826,7 @@ def models(
         else:
             from .zoo import model_info, parallel_imap
 
+            width = max(len(n) for n in names)
             header = f"{'model':<{width}}  {'family':<14}  {'stages':<11}  {'SE sites':>8}  {'own SE':>6}  input"
             typer.echo(header)
             for info in parallel_imap(model_info, names, count):
@@ -838,9 +836,8 @@ def models(
                 )
         shown = [f for f in FAMILIES.values() if any(family_of(n) == f.name for n in names)]
         for f in shown:
-            console.print(
-                f"{f.name} ({f.title}): {f.where} — {f.source}" + (" [choice]" if f.choice else ""), highlight=False
-            )
+            console.print(f"{f.name} ({f.title}): {f.where} — {f.source}" + (" [choice]" if f.choice else ""),
+                          markup=False)
         console.print(
             "SE sites: where seprof adds SE (for models with SE of their own, the blocks without one, "
             "used by --add-missing). Your own model: package.module:function (see the README)."

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from .errors import OptionError
 from .stages import ShapeOnly, meta_clone, meta_model, shape_only_modules
 
 COUNTER_NAMES = ("fvcore", "thop", "torch")
@@ -248,6 +249,13 @@ COUNTERS: dict[str, Callable[[nn.Module, Sequence[int], Sequence[str]], Count]] 
     "thop": count_thop,
     "torch": count_torch,
 }
+
+
+def check_counters(counters: Sequence[str]) -> None:
+    """An OptionError unless every name in ``counters`` is one of ``COUNTER_NAMES``."""
+    unknown = [c for c in counters if c not in COUNTER_NAMES]
+    if unknown:
+        raise OptionError("counters", tuple(counters), f"names {unknown[0]!r}: choose from {', '.join(COUNTER_NAMES)}")
 
 
 def count_with_blocks(

@@ -79,8 +79,7 @@ def check_writable(path: str | os.PathLike, stdout: bool = False) -> Path | None
             raise OutputPathError(f"cannot write {given!r}: it is {kind}, not a regular file; give a file path{hint}")
         stream = _is_standard_stream(info)
         if stream is not None:
-            raise OutputPathError(f"cannot write {given!r}: it is where this command's {stream} goes; give "
-                                  f"another file{hint}")
+            raise OutputPathError(f"cannot write {given!r}: it is where {stream} goes; give another file{hint}")
     elif target.is_symlink():
         raise OutputPathError(f"cannot write {given!r}: it is a symlink that leads back to itself; give a file path")
     folder = target.parent
@@ -95,17 +94,22 @@ def check_writable(path: str | os.PathLike, stdout: bool = False) -> Path | None
 
 
 def _temporary(target: Path) -> str:
-    """A new empty file beside ``target`` with the mode ``target`` has (or a new file would get)."""
+    """A new empty file beside ``target`` with the mode ``target`` has (or a new file would get); removed
+    again if giving it that mode fails."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
-    # mkstemp makes the file 0600: give it the old file's mode, or the umask's default for a new file
-    if target.exists():
-        mode = target.stat().st_mode & 0o777
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    os.chmod(tmp, mode)
+    try:
+        # mkstemp makes the file 0600: give it the old file's mode, or the umask's default for a new file
+        if target.exists():
+            mode = target.stat().st_mode & 0o777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+    except BaseException:
+        _remove([tmp])
+        raise
     return tmp
 
 
@@ -176,57 +180,61 @@ class Outputs:
                 )
         self._outputs[label] = (str(path), target)
 
-    def __contains__(self, label: str) -> bool:
-        return label in self._outputs
-
     @property
     def stdout(self) -> bool:
         """Whether an output goes to standard output (so the report itself should not)."""
         return any(target is None for _, target in self._outputs.values())
 
     @contextlib.contextmanager
-    def staged(self, contents: dict[str, Content]) -> Iterator[list[str]]:
+    def staged(self, contents: dict[str, Content], on_written: Callable[[str], None] | None = None) -> Iterator[None]:
         """Write each output's content (one per label added) to a temporary file beside its target, then run
-        the body (say, printing the report), then put every file in place; yields the paths to be written.
+        the body (say, printing the report), then put every file in place and write the text for ``-`` to
+        stdout; ``on_written`` is called with each file's path once all are in place.
 
-        If writing any file fails (a full disk, a picture format that needs a missing program), nothing is
-        put in place, the body does not run, and the failure is one OutputPathError; if the body fails, no
-        file is put in place either. The renames run with Ctrl-C and SIGTERM held back, so an interruption
-        lands before all of them or after all of them, never between two. Text for ``-`` is written to
-        stdout last."""
+        If writing any file fails (a full disk, a picture format that needs a missing program, a folder that
+        refuses the file's mode), nothing is put in place, the body does not run, no temporary file stays,
+        and the failure is one OutputPathError; if the body fails, no file is put in place either. From the
+        renames to the last line written, Ctrl-C and SIGTERM are held back: an interruption then takes effect
+        once the outputs are complete, never between two of them."""
         staged: list[tuple[str, Path]] = []
         try:
             for label, (path, target) in self._outputs.items():
                 if target is None:
                     continue
-                tmp = _temporary(target)
-                staged.append((tmp, target))
-                content = contents[label]
                 try:
+                    staged.append((_temporary(target), target))
+                    content = contents[label]
                     if isinstance(content, str):
-                        _write_text(tmp, content)
+                        _write_text(staged[-1][0], content)
                     else:
-                        content(tmp)
+                        content(staged[-1][0])
                 except (OSError, RuntimeError, ValueError) as error:
                     raise OutputPathError(f"{label}: cannot write {path!r}: {first_line(error)}") from error
-            yield [path for path, target in self._outputs.values() if target is not None]
+            yield
             with _signals_held():
                 for tmp, target in staged:
-                    os.replace(tmp, target)
+                    try:
+                        os.replace(tmp, target)
+                    except OSError as error:
+                        raise OutputPathError(f"cannot put {str(target)!r} in place: {first_line(error)}") from error
+                staged = []
+                for label, (path, target) in self._outputs.items():
+                    if target is None:
+                        text = contents[label]
+                        sys.stdout.write(text if isinstance(text, str) else "")
+                        sys.stdout.flush()
+                    elif on_written is not None:
+                        on_written(path)
         except BaseException:
             _remove([tmp for tmp, _ in staged])
             raise
-        for label, (path, target) in self._outputs.items():
-            if target is None:
-                text = contents[label]
-                sys.stdout.write(text if isinstance(text, str) else "")
-                sys.stdout.flush()
 
     def commit(self, contents: dict[str, Content]) -> list[str]:
         """``staged`` with nothing to do in between: write every output; return the paths written."""
-        with self.staged(contents) as paths:
+        written: list[str] = []
+        with self.staged(contents, written.append):
             pass
-        return paths
+        return written
 
 
 @contextlib.contextmanager

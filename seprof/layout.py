@@ -45,14 +45,19 @@ class Grid:
 
 
 def _table(grid: Grid, indices: Sequence[int]) -> Table:
+    """The table of these columns. A value column never shrinks below its widest cell; on a console too narrow
+    even for the key column and one other, the key column's labels (and prose) wrap, and past that the table
+    is wider than the console rather than cut."""
     table = Table(header_style="bold")
     for i in indices:
         column = grid.columns[i]
+        foldable = column.wrap or column.key
         table.add_column(
             column.header,
             justify=column.justify,
-            no_wrap=not column.wrap,
-            overflow="fold" if column.wrap else "ellipsis",
+            no_wrap=not foldable,
+            overflow="fold" if foldable else "ellipsis",
+            min_width=None if foldable else _min_width(grid, i),
         )
     for number, (cells, style) in enumerate(zip(grid.rows, grid.styles)):
         if number in grid.sections:

@@ -21,12 +21,13 @@ from torch import nn
 
 from . import __version__, checkpoint
 from .accounting import SEWork, fc_params, hidden_channels, percent, se_work
-from .counters import COUNTER_NAMES, COUNTER_NOTES, Count, count_with_blocks
+from .counters import COUNTER_NAMES, COUNTER_NOTES, Count, check_counters, count_with_blocks
 from .errors import ModelError, OptionError, first_line
 from .latency import (check_timing_options, delta, delta_ci, device_name, free_memory, peak_memory, ratio, ratio_ci,
                       resolve_device, time_models)
 from .models import build_model, default_input_shape, is_factory
-from .options import refuse_timing_options
+from .options import Device, Dtype, Mode, refuse_timing_options
+from .text import stage_list
 from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
 from .stages import Site, StageMap, check_stages, deep_copy, find_sites, largest_tensor, meta_clone
 from .surgery import check_r, inject_sites, native_refusal, scope_of, se_at, strip_sites
@@ -106,7 +107,7 @@ def profile(
     strip_stages: Sequence[Sequence[int]] = (),
     input_shape: Sequence[int] | None = None,
     batch: int | Sequence[int] = 1,
-    device: str = "auto",
+    device: str | Device = "auto",
     latency: bool = True,
     runs: int | None = None,
     warmup: int = 3,
@@ -119,8 +120,8 @@ def profile(
     explicit_r: bool = False,
     explicit_bias: bool = False,
     attribute: bool = False,
-    mode: str = "infer",
-    dtype: str = "float32",
+    mode: str | Mode = "infer",
+    dtype: str | Dtype = "float32",
     channels_last: bool = False,
     budget: float | None = None,
     memory: bool = False,
@@ -176,9 +177,7 @@ def profile(
     mode, dtype = (c.value for c in check_timing_options(runs, warmup, batches, threads, mode, dtype, budget, target))
     if not latency:
         target = None
-    unknown = [c for c in counters if c not in COUNTER_NAMES]
-    if unknown:
-        raise OptionError("counters", tuple(counters), f"names {unknown[0]!r}: choose from {', '.join(COUNTER_NAMES)}")
+    check_counters(counters)
 
     if isinstance(model, str):
         name = model
@@ -227,7 +226,7 @@ def profile(
     for removed in strip_stages:
         check_stages(removed, se_stages, "SE is in stages")
         if set(removed) >= set(se_stages):
-            raise OptionError("strip_stages", removed, f"removes SE from every stage it is in ({', '.join(map(str, se_stages))}): "
+            raise OptionError("strip_stages", removed, f"removes SE from every stage it is in ({stage_list(se_stages)}): "
                               "that is the base model; leave at least one stage with SE")
 
     kept_by_config: dict[str, list[Site]] = {"base": [], "se": list(sites)}
@@ -241,9 +240,10 @@ def profile(
         if config not in configs:
             configs[config] = strip_sites(meta_se, [s for s in sites if s not in kept], share=True)
 
-    real_work = target is not None or save is not None or "fvcore" in counters
-    if real_work:
-        _check_memory(meta_se, name, input_shape, batches if target is not None else [1], target, len(configs))
+    if target is not None or save is not None or "fvcore" in counters:  # real tensors are coming
+        built_for_real = len(configs) if target is not None or save is not None else 1  # fvcore: one copy
+        _check_memory(meta_se, name, input_shape, batches if target is not None else [1], target, built_for_real,
+                      dtype if target is not None else "float32")
     blocks = [(scope_of(s), se_at(meta_se, s), s.feature_shape) for s in sites]
     counts = _count(meta_base, name, input_shape, blocks, counters, step)
 
@@ -274,22 +274,26 @@ def profile(
 
 
 def _check_memory(model: nn.Module, name: str, input_shape: Sequence[int], batches: Sequence[int],
-                  target: torch.device | None, copies: int) -> None:
+                  target: torch.device | None, copies: int, dtype: str) -> None:
     """Refuse an input or batch whose real tensors cannot fit in the memory that is free, before any is made.
 
-    A forward pass holds at least the weights and, at the largest op, its input and output; when even that
-    floor exceeds the free memory, the run would only end in an allocation failure (or the OOM killer)."""
+    A forward pass holds at least the weights of every model built (``copies``) and, at the largest op, its
+    input and output (two bytes an element under float16/bfloat16 autocast, else four); when even that floor
+    exceeds the free memory, the run would only end in an allocation failure (or the OOM killer)."""
     device = target or torch.device("cpu")
     free = free_memory(device)
     if free is None:
         return
     largest, op = largest_tensor(model, input_shape)
-    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    if dtype != "float32":
+        largest //= 2
+    weights = copies * sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
     shape = "x".join(map(str, input_shape))
     for b in sorted(set(batches)):
-        need = weights * (copies if target is not None else 1) + 2 * largest * b
+        need = weights + 2 * largest * b
         if need > free:
-            option, value = ("batch", b) if b > 1 and weights + 2 * largest <= free else ("input_shape", tuple(input_shape))
+            at_one = weights + 2 * largest <= free  # the batch, not the input, is what does not fit
+            option, value = ("batch", b) if b > 1 and at_one else ("input_shape", tuple(input_shape))
             raise OptionError(option, value, (
                 f"is too large: {name} at input {shape}, batch {b}, needs at least {need / 2**30:,.1f} GiB "
                 f"({op} alone makes a {largest * b / 2**30:,.1f} GiB tensor), and {device.type.upper()} memory has "

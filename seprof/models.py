@@ -66,6 +66,18 @@ def default_input_shape(name: str) -> tuple[int, int, int]:
     return (3, size, size)
 
 
+@contextlib.contextmanager
+def importable_here() -> Iterator[None]:
+    """While active, the current folder (as it is now) comes first on ``sys.path``, as for ``python -m``."""
+    folder = os.getcwd()
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):  # the user's code may have taken it out itself
+            sys.path.remove(folder)
+
+
 def load_factory(spec: str) -> Callable[[], nn.Module]:
     """The callable named by ``package.module:function``; the current folder is importable, as for python -m.
 
@@ -75,16 +87,14 @@ def load_factory(spec: str) -> Callable[[], nn.Module]:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise UnknownModelError(f"model {spec!r} is not package.module:function, e.g. mypkg.models:build_net")
-    sys.path.insert(0, os.getcwd())
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only seprof's own output (a CSV with -)
+        # stdout carries only seprof's own output (a CSV with -)
+        with importable_here(), contextlib.redirect_stdout(sys.stderr):
             module = importlib.import_module(module_name)
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # noqa: BLE001 - importing a user's module can raise anything, or exit
         raise UnknownModelError(f"cannot import {module_name!r} for model {spec!r}: {first_line(error)}") from error
-    finally:
-        sys.path.remove(os.getcwd())
     factory = module
     for part in attr.split("."):
         factory = getattr(factory, part, None)
@@ -202,8 +212,9 @@ def _call_factory(spec: str, device: torch.device) -> nn.Module:
     from .stages import meta_clone
 
     factory = load_factory(spec)
-    try:
-        with torch.device("cpu" if device.type == "meta" else device), contextlib.redirect_stdout(sys.stderr):
+    try:  # the factory may import its own helpers from the current folder too
+        with torch.device("cpu" if device.type == "meta" else device), importable_here(), \
+                contextlib.redirect_stdout(sys.stderr):
             model = factory()
     except KeyboardInterrupt:
         raise

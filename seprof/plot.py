@@ -44,7 +44,7 @@ def plot_report(report: Report, path: str | os.PathLike) -> None:
 def figure_writer(report: Report, path: str | os.PathLike) -> Callable[[str], None]:
     """A function that draws the report's picture into the file it is given, in the format of ``path``'s
     suffix (for writing through a temporary file)."""
-    suffix = (os.path.splitext(str(path))[1] or ".png").lstrip(".").lower()
+    suffix = os.path.splitext(str(path))[1].lstrip(".").lower()  # check_plotting has checked it
 
     def write(target: str) -> None:
         _draw(report, target, suffix)

@@ -17,12 +17,12 @@ from .accounting import SEWork
 from .counters import COUNTER_NOTES
 from .families import Family
 from .layout import Column, Grid, print_grid
+from .latency import MIN_CI_SAMPLES
 from .options import CI_TARGET, MAX_ROUNDS
 from .report import ConfigResult, Latency, LatencyRun, Report, threads_label
 from .stages import StageMap, describe, resolution_text
 from .text import signed_percent, stage_list
 
-COUNTER_LABELS = {"fvcore": "fvcore", "thop": "thop", "torch": "torch"}
 COUNTER_NAMES_LONG = {"fvcore": "fvcore", "thop": "thop", "torch": "torch's flop counter"}
 
 
@@ -32,10 +32,6 @@ def _n(value: float) -> str:
 
 def _g(macs: int) -> str:
     return f"{macs / 1e9:.4f} G"
-
-
-def _pct(value: float) -> str:
-    return f"{value:+.2f}%"
 
 
 def config_label(config: ConfigResult) -> str:
@@ -93,7 +89,8 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
     rounding = c.analytic_exact - biases - c.analytic_paper  # real hidden width C//r vs the formula's C/r
     console.print(
         f"Parameters: base {report.base_params:,} → SE {c.params:,} (+{c.params_added:,}, "
-        f"{_pct(c.params_added_pct)}). The paper's formula gives {_n(c.analytic_paper)} ({_pct(paper_pct)})"
+        f"{signed_percent(c.params_added_pct, 2)}). The paper's formula gives {_n(c.analytic_paper)} "
+        f"({signed_percent(paper_pct, 2)})"
         + (f"; FC biases add {biases:,}" if report.bias else "")
         + (f"; the real hidden width C//r changes the weights by {rounding:+,.1f}" if rounding else "")
         + "."
@@ -131,7 +128,7 @@ def render_compute(console: Console, report: Report) -> None:
     _not_counted(console, report)
 
     work = Grid([Column("stage", "left", key=True), Column("pool adds"), Column("FC MACs"), Column("bias adds"),
-                 Column("sigmoids"), Column("scale muls"), *(Column(COUNTER_LABELS[n]) for n in report.counter_names)])
+                 Column("sigmoids"), Column("scale muls"), *(Column(n) for n in report.counter_names)])
     rows = [s for s in report.stages if s.config == "se" and s.se]
     for s in rows:
         w = s.work
@@ -142,7 +139,7 @@ def render_compute(console: Console, report: Report) -> None:
         work.add("total", f"{total.pool_adds:,}", f"{total.fc_macs:,}", f"{total.bias_adds:,}",
                  f"{total.sigmoids:,}", f"{total.scale_muls:,}",
                  *(f"{sum(s.se_macs[n] for s in rows):,}" for n in report.counter_names), style="bold", section=True)
-    counted = ", ".join(COUNTER_LABELS[n] for n in report.counter_names)
+    counted = ", ".join(n for n in report.counter_names)
     print_grid(console, "SE work per stage, per image: analytic vs counted", work, (
         f"pool adds to scale muls: what the SE blocks compute; {counted}: the ops each counter attributes to "
         "them. No counter sees SE's scale multiply. Each counter counts the model without SE once and each "
@@ -254,7 +251,8 @@ def _latency_legend(report: Report, verbose: bool) -> str:
                    f"against {_ratio_text(lat)})")
     text = (
         "median ms: the median of each configuration's samples. vs base: the median of the per-round ratios "
-        "configuration / base, with its 95% bootstrap confidence interval. Every round times each "
+        f"configuration / base, with its 95% bootstrap confidence interval (— with fewer than {MIN_CI_SAMPLES} "
+        "rounds). Every round times each "
         "configuration once, back to back, in a rotated order, so a ratio is taken between neighbours and "
         "drift that slows both cancels; it need not equal the ratio of the two medians" + example + "."
     )
@@ -321,11 +319,11 @@ def render_compare(console: Console, report: Report, verbose: bool = False) -> N
     """The configurations of ``seprof compare`` side by side."""
     console.print(Text(_setup_line(report), style="bold"))
     grid = Grid([Column("configuration", "left", key=True), Column("params"), Column("added"), Column("added %"),
-                 Column("paper"), *(Column(COUNTER_LABELS[n]) for n in report.counter_names)])
+                 Column("paper"), *(Column(n) for n in report.counter_names)])
     for c in report.configs:
-        grid.add(config_label(c), f"{c.params:,}", f"{c.params_added:,}", _pct(c.params_added_pct),
+        grid.add(config_label(c), f"{c.params:,}", f"{c.params_added:,}", signed_percent(c.params_added_pct, 2),
                  _n(c.analytic_paper), *(_g(c.macs[n]) for n in report.counter_names))
-    counters = ", ".join(COUNTER_LABELS[n] for n in report.counter_names)
+    counters = ", ".join(n for n in report.counter_names)
     print_grid(console, "Configurations", grid, (
         f"params: parameters of the model; added: over the base model; paper: (2/r)·Σ N_s·C_s², the paper's eq. 5 "
         f"(FC weights only); {counters}: MACs per image (batch 1) in G (10⁹), as each counter counts them. "
@@ -439,8 +437,8 @@ def render_zoo(console: Console, rows, r: int, counters) -> None:
     """The one-table static report of ``seprof zoo``."""
     columns = [Column("model", "left", key=True), Column("SE", "left"), Column("stages", "left"),
                Column("blocks"), Column("base params"), Column("SE adds"), Column("added %"), Column("paper"),
-               Column("exact"), *(Column(f"{COUNTER_LABELS[c]} base") for c in counters),
-               *(Column(f"{COUNTER_LABELS[c]} +SE") for c in counters)]
+               Column("exact"), *(Column(f"{c} base") for c in counters),
+               *(Column(f"{c} +SE") for c in counters)]
     grid = Grid(columns)
     failed = []
     for row in rows:
@@ -450,7 +448,7 @@ def render_zoo(console: Console, rows, r: int, counters) -> None:
             continue
         grid.add(
             row.model, row.se, row.stages, str(row.se_blocks), f"{row.base_params:,}", f"{row.params_added:+,}",
-            _pct(row.params_added_pct), _n(row.analytic_paper), f"{row.analytic_exact:,}",
+            signed_percent(row.params_added_pct, 2), _n(row.analytic_paper), f"{row.analytic_exact:,}",
             *(_g(row.macs_base[c]) for c in counters),
             *(f"{row.macs_se[c] - row.macs_base[c]:+,}" for c in counters),
         )
@@ -462,4 +460,4 @@ def render_zoo(console: Console, rows, r: int, counters) -> None:
         "MAC-equivalent ops (FLOPs = 2 × MACs), base in G, +SE in ops; "
         + "; ".join(f"{COUNTER_NAMES_LONG[c]}: {COUNTER_NOTES[c].split(': ', 1)[1]}" for c in counters) + "."))
     for row in failed:
-        console.print(f"{row.model}: {row.error}")
+        console.print(f"{row.model}: {row.error}", markup=False)

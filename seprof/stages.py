@@ -345,6 +345,14 @@ _SHAPE_ONLY_MODULES = (
     nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.GELU, nn.SiLU,
     nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.LeakyReLU, nn.ELU, nn.Dropout, nn.Sigmoid, nn.Tanh,
 )
+_SHAPE_ONLY_FORWARDS = {cls.forward for cls in _SHAPE_ONLY_MODULES}
+
+
+def _shape_only(module: nn.Module) -> bool:
+    """A normalisation, activation or dropout module that runs torch's own forward (a subclass with a
+    forward of its own, or with children, may do more, and runs as written)."""
+    return isinstance(module, _SHAPE_ONLY_MODULES) and type(module).forward in _SHAPE_ONLY_FORWARDS and not (
+        module._modules)
 
 
 @contextlib.contextmanager
@@ -359,7 +367,7 @@ def shape_only_modules(model: nn.Module) -> Iterator[None]:
         inplace = getattr(module, "inplace", False)
         return (lambda x, *args, **kwargs: x) if inplace else (lambda x, *args, **kwargs: torch.empty_like(x))
 
-    patched = [(m, m.__dict__.get("forward")) for m in model.modules() if isinstance(m, _SHAPE_ONLY_MODULES)]
+    patched = [(m, m.__dict__.get("forward")) for m in model.modules() if _shape_only(m)]
     for module, _ in patched:
         module.forward = shape_of_input(module)
     try:
@@ -627,8 +635,7 @@ def _run(
             path, channels = first
             raise OptionError("input_shape", tuple(input_shape), (
                 f"has {input_shape[0]} channel{'s' if input_shape[0] != 1 else ''}, but {type(model).__name__} "
-                f"takes {channels}: its first convolution ({path}) has in_channels={channels}; e.g. "
-                f"{channels}x{input_shape[-2]}x{input_shape[-1]}")) from error
+                f"takes {channels}: its first convolution ({path}) has in_channels={channels}")) from error
         reason = first_line(error, with_type=False)
         if "meta" in reason.lower() or isinstance(error, NotImplementedError):
             reason += " (seprof runs shapes only, on the meta device: a forward that needs tensor values cannot be analysed)"

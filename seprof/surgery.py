@@ -88,7 +88,9 @@ def _copy_along(model: nn.Module, paths: Iterable[str]) -> nn.Module:
 
     def shallow(module: nn.Module) -> nn.Module:
         new = copy.copy(module)
-        new._modules = dict(module._modules)
+        for key, value in vars(module).items():  # its own child table, parameter and buffer tables, hook tables
+            if isinstance(value, (dict, set)):
+                new.__dict__[key] = copy.copy(value)
         return new
 
     root = shallow(model)

@@ -15,11 +15,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator, Sequence, TypeVar
 
-from .counters import COUNTER_NAMES
+from .counters import COUNTER_NAMES, check_counters
 from .errors import OptionError, SeprofError
 from .export import write_atomic
 from .models import MODEL_FAMILIES, model_family
 from .report import SCHEMA_VERSION, frame, whole
+from .surgery import check_r
 
 ZOO_COUNTERS = ("thop", "torch")
 
@@ -55,13 +56,13 @@ class ZooRow:
     input: str
     r: int | None
     stages: str = ""
-    se_blocks: int = 0
-    base_params: int = 0
-    se_params: int = 0
-    params_added: int = 0
-    params_added_pct: float = 0.0
-    analytic_paper: float = 0.0
-    analytic_exact: int = 0
+    se_blocks: int | None = None  # the counts are None (empty in CSV/JSON) for a model that could not be profiled
+    base_params: int | None = None
+    se_params: int | None = None
+    params_added: int | None = None
+    params_added_pct: float | None = None
+    analytic_paper: float | None = None
+    analytic_exact: int | None = None
     macs_base: dict[str, int] | None = None
     macs_se: dict[str, int] | None = None
     error: str = ""
@@ -122,12 +123,8 @@ def run_zoo(
 ) -> list[ZooRow]:
     """Profile ``names`` statically, in the given order; ``on_done`` is called as each model finishes;
     ``describe`` words a model's error (see ``zoo_row``)."""
-    if not isinstance(r, int) or isinstance(r, bool) or r < 1:
-        raise OptionError("r", r, "is invalid: the reduction ratio must be a whole number of at least 1 (the "
-                          "paper uses 16)")
-    unknown = [c for c in counters if c not in COUNTER_NAMES]
-    if unknown:
-        raise OptionError("counters", tuple(counters), f"names {unknown[0]!r}: choose from {', '.join(COUNTER_NAMES)}")
+    check_r(r, ())
+    check_counters(counters)
     for name in names:
         if name not in MODEL_FAMILIES:
             model_family(name)  # raises the usual unknown-model error
@@ -220,8 +217,11 @@ def zoo_text(rows: Sequence[ZooRow], kind: str = "csv") -> str:
 
     if kind == "csv":
         return zoo_frame(rows).to_csv(index=False)
+    from .measure import environment
+
     data = {"schema_version": SCHEMA_VERSION, "columns": ZOO_COLUMNS, "rows": [row.as_row() for row in rows],
-            "units": {"macs": "MAC-equivalent ops per image (batch 1), as each counter defines them"}}
+            "units": {"macs": "MAC-equivalent ops per image (batch 1), as each counter defines them"},
+            "versions": environment()}
     return json.dumps(data, indent=2) + "\n"
 
 

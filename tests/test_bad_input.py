@@ -50,7 +50,7 @@ CASES = [
     ("inject resnet50 --stages ²", "--stages ² is not a list of stage numbers: '²' is not a whole number"),
     ("inject resnet50 --stages 2\n3", "--stages '2\\n3' is not a list of stage numbers"),
     ("compare resnet50 --strip-stage 2,3,4,5 --no-latency", "--strip-stage 2,3,4,5 removes SE from every stage it is "
-     "in (2, 3, 4, 5): that is the base model"),
+     "in (2–5): that is the base model"),
     ("compare resnet50 --stages 3 --strip-stage 3 --no-latency", "--strip-stage 3 removes SE from every stage it is in"),
     ("compare resnet50 --strip-stage 4,x", "--strip-stage 4,x is not a list of stage numbers"),
     ("compare resnet50 --strip-stage 5 --strip-stage 5", "--strip-stage 5,5 names 5 twice"),
@@ -66,7 +66,7 @@ CASES = [
     ("inject resnet50 --input 3x-1x224", "--input '3x-1x224' is not C x H x W"),
     ("inject resnet50 --input 3x²x64", "--input '3x²x64' is not C x H x W"),
     ("inject resnet50 --input 1x224x224 --no-latency",
-     "--input 1x224x224 has 1 channel, but ResNet takes 3: its first convolution (conv1) has in_channels=3; e.g. 3x224x224"),
+     "--input 1x224x224 has 1 channel, but ResNet takes 3: its first convolution (conv1) has in_channels=3"),
     ("inject vit_b_16 --input 4x224x224 --no-latency", "--input 4x224x224 has 4 channels, but VisionTransformer takes 3"),
     ("inject resnet50 --input 3x100000x100000 --no-latency", "--input 3x100000x100000 is too large: resnet50 at input "
      "3x100000x100000, batch 1, needs at least"),
@@ -253,3 +253,9 @@ def test_a_working_factory_is_called_once_for_counting_and_timing(folder):
     assert result.exit_code == 0, result.output
     assert sys.modules["counted"].CALLS == [1]
     sys.modules.pop("counted")
+
+
+def test_an_empty_list_value_is_shown_quoted():
+    result = runner.invoke(app, ["inject", "resnet50", "--stages", ""])
+    assert result.exit_code == 2 and result.stderr.strip() == (
+        "seprof: error: --stages '' has an empty entry: give stage numbers separated by single commas, e.g. 2,3,4,5")

@@ -137,14 +137,14 @@ def test_help_shows_readable_metavars_and_the_defaults():
 
 def test_inject_with_latency_and_every_output(tmp_path):
     paths = {k: str(tmp_path / f"out.{k}") for k in ("csv", "stages.csv", "json", "pt")}
-    result = run("inject", "resnet18", "--input", "3x64x64", "--runs", "3", "--warmup", "1", "--device", "cpu",
+    result = run("inject", "resnet18", "--input", "3x64x64", "--runs", "6", "--warmup", "1", "--device", "cpu",
                  "--csv", paths["csv"], "--stages-csv", paths["stages.csv"], "--json", paths["json"],
                  "--save", paths["pt"], "--stages", "4,5")
     assert result.exit_code == 0, result.output
     text = flat(result.stdout)
-    assert "Latency, batch 1" in text and "3 rounds in" in text and ": the number asked for;" in text
+    assert "Latency, batch 1" in text and "6 rounds in" in text and ": the number asked for;" in text
     data = json.loads(open(paths["json"]).read())
-    assert data["timing"]["runs"] == 3 and data["timing"]["budget_s"] is None  # --runs alone: exactly 3
+    assert data["timing"]["runs"] == 6 and data["timing"]["budget_s"] is None  # --runs alone: exactly 6
     assert data["configs"][1]["se_stages"] == "4,5"
     assert threads_label(data["timing"]) in text and data["timing"]["cpus"] >= 1 and data["timing"]["stopped"] == "rounds"
     assert data["configs"][1]["latency_ms"] > 0
@@ -204,3 +204,12 @@ def test_attribute_without_latency_says_what_it_measured():
     assert result.exit_code == 0, result.output
     assert "Latency was not measured, so the stages' SE-alone configurations are counted, not timed." in flat(
         result.stdout)
+
+
+def test_too_few_rounds_give_no_ci_and_say_so():
+    result = run("inject", "resnet18", "--input", "3x64x64", "--runs", "5", "--warmup", "0", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    text = flat(result.stdout)
+    assert "batch 1; 5 rounds: too few for a CI)." in text and "(— with fewer than 6 rounds)" in text
+    row = next(line for line in result.stdout.splitlines() if line.startswith("│ SE in stages"))
+    assert [cell.strip() for cell in row.split("│")][-2] == "—"

@@ -112,3 +112,21 @@ def test_thop_counts_on_the_meta_device_equal_a_plain_thop_pass(name):
         plain, _ = thop.profile(model, inputs=(torch.zeros(1, 3, 224, 224),), verbose=False)
     assert count_thop(build_model(name, "meta"), (3, 224, 224), []).macs == int(plain)
     assert sys.modules["thop.profile"].count_parameters is tally
+
+
+def test_norm_subclasses_with_a_forward_of_their_own_run_as_written():
+    from torch import nn
+
+    from seprof.stages import shape_only_modules
+
+    class ScaledNorm(nn.BatchNorm2d):
+        def __init__(self, channels):
+            super().__init__(channels)
+            self.scale = nn.Conv2d(channels, channels, 1)
+
+        def forward(self, x):
+            return self.scale(super().forward(x))
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), ScaledNorm(4), nn.BatchNorm2d(4)).to("meta").eval()
+    with shape_only_modules(model):
+        assert "forward" not in model[1].__dict__ and "forward" in model[2].__dict__

@@ -1,7 +1,13 @@
-"""Ctrl-C and SIGTERM, sent to a real seprof process mid-run: one line, exit 130 (143 for SIGTERM), the old
-output files untouched and no temporary file left behind."""
+"""Ctrl-C and SIGTERM, sent to a real seprof process at a known moment: one line, exit 130 (143 for SIGTERM),
+the old output files untouched and no temporary file left behind.
+
+The process's stderr is a pseudo-terminal, so seprof shows its live status there; each test waits until the
+status names the step it wants to interrupt (loading torch, timing) before sending the signal."""
 
 import os
+import pty
+import re
+import select
 import signal
 import subprocess
 import sys
@@ -9,34 +15,62 @@ import time
 
 import pytest
 
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def start_and_wait_for(args, cwd, marker):
+    """Start seprof with stderr on a pseudo-terminal; return once ``marker`` appears in its status."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "seprof", *args], cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=follower)
+    os.close(follower)
+    seen = b""
+    deadline = time.monotonic() + 120
+    while marker not in seen:
+        ready, _, _ = select.select([leader], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"no {marker!r} on the terminal within 120 s: {seen[-300:]!r}"
+        seen += os.read(leader, 4096)
+    return process, leader
+
+
+def finish(process, leader):
+    """The exit code and the lines the terminal showed (status redraws and colours removed) after a signal."""
+    rest = b""
+    while True:
+        try:
+            ready, _, _ = select.select([leader], [], [], 60)
+            chunk = os.read(leader, 4096) if ready else b""
+        except OSError:  # the process has closed the terminal
+            chunk = b""
+        if not chunk:
+            break
+        rest += chunk
+    os.close(leader)
+    out = process.stdout.read()
+    process.wait(timeout=60)
+    lines = [line.rstrip(b"\r").split(b"\r")[-1].strip() for line in ANSI.sub(b"", rest).split(b"\n")]
+    return process.returncode, [line.decode() for line in lines if line], out
+
 
 @pytest.mark.parametrize("sig, code, line", [(signal.SIGINT, 130, "seprof: aborted"),
                                              (signal.SIGTERM, 143, "seprof: aborted (terminated)")])
-def test_an_interrupted_run_exits_cleanly_and_writes_nothing(tmp_path, sig, code, line):
+def test_an_interrupted_timing_run_exits_cleanly_and_writes_nothing(tmp_path, sig, code, line):
     (tmp_path / "r.csv").write_text("keep me\n")
     (tmp_path / "m.pt").write_bytes(b"old checkpoint")
     before = sorted(os.listdir(tmp_path))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "seprof", "inject", "resnet18", "--input", "3x64x64", "--runs", "100000",
-         "--warmup", "0", "--csv", "r.csv", "--save", "m.pt"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)  # well into the run: torch imported, the models built, counting or timing
-    assert process.poll() is None, process.communicate()
+    process, leader = start_and_wait_for(["inject", "resnet18", "--input", "3x64x64", "--runs", "100000",
+                                          "--warmup", "0", "--csv", "r.csv", "--save", "m.pt"], tmp_path, b"timing")
     process.send_signal(sig)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == code, err
-    assert err.strip().splitlines() == [line] and "Traceback" not in err and out == ""
+    returncode, lines, out = finish(process, leader)
+    assert returncode == code and lines[-1] == line and out == b"", lines
+    assert not any("Traceback" in shown for shown in lines)
     assert sorted(os.listdir(tmp_path)) == before
     assert (tmp_path / "r.csv").read_text() == "keep me\n" and (tmp_path / "m.pt").read_bytes() == b"old checkpoint"
 
 
-@pytest.mark.parametrize("delay", [0.5, 2.0])
-def test_an_interrupt_early_in_a_run_is_one_line_too(tmp_path, delay):
-    # 0.5 s: while the command line is imported or parsed; 2 s: while the command imports torch
-    process = subprocess.Popen([sys.executable, "-m", "seprof", "inject", "resnet18", "--no-latency"], cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(delay)
+def test_an_interrupt_while_torch_is_imported_is_one_line_too(tmp_path):
+    process, leader = start_and_wait_for(["inject", "resnet18", "--no-latency"], tmp_path, b"loading torch")
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
-    assert err.strip().splitlines() == ["seprof: aborted"] and out == ""
+    returncode, lines, out = finish(process, leader)
+    assert returncode == 130 and lines[-1] == "seprof: aborted" and out == b"", lines
+    assert not any("Traceback" in shown for shown in lines)

@@ -94,7 +94,9 @@ def test_ratio_confidence_interval_is_deterministic_and_brackets_the_median():
     a, b = Timing((2.0, 2.2, 2.1, 2.4, 2.0, 2.3)), Timing((1.0, 1.0, 1.1, 1.2, 1.0, 1.1))
     lo, hi = ratio_ci(a, b)
     assert lo <= ratio(a, b)[1] <= hi and (lo, hi) == ratio_ci(a, b)
-    assert all(x != x for x in median_ci([3.0])) and all(x != x for x in median_ci([3.0, 4.0]))  # too few: no CI
+    assert all(x != x for x in median_ci([3.0])) and all(x != x for x in median_ci([1.0, 2.0, 3.0, 4.0, 5.0]))  # too few
+    lo, hi = median_ci([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    assert 1.0 <= lo <= 3.5 <= hi <= 6.0
 
 
 def test_bfloat16_autocast_and_channels_last_on_cpu():

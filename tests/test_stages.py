@@ -72,5 +72,5 @@ def test_models_without_known_blocks_are_refused():
 
 def test_inputs_the_model_cannot_run_on_are_refused(resnet18_meta):
     with pytest.raises(OptionError, match=r"input_shape=\(4, 64, 64\) has 4 channels, but ResNet takes 3: its first "
-                       r"convolution \(conv1\) has in_channels=3; e.g. 3x64x64"):
+                       r"convolution \(conv1\) has in_channels=3"):
         find_sites(resnet18_meta, (4, 64, 64))

@@ -105,3 +105,12 @@ def test_se_blocks_at_weightless_sites_take_the_models_device():
     vgg = build_model("vgg11", "meta")  # SE after each ReLU, which has no weights of its own
     se = inject(vgg, input_shape=(3, 64, 64))
     assert all(p.is_meta for p in se.parameters())
+
+
+def test_a_shared_copy_has_its_own_tables_on_the_way_to_each_site(resnet50_meta):
+    stage_map = find_sites(resnet50_meta, (3, 224, 224))
+    se = inject_sites(resnet50_meta, stage_map.select([2]), share=True)
+    handle = se.layer1.register_forward_hook(lambda *args: None)
+    se.layer1.register_buffer("extra", torch.zeros(1, device="meta"))
+    assert not resnet50_meta.layer1._forward_hooks and "extra" not in dict(resnet50_meta.layer1.named_buffers())
+    handle.remove()

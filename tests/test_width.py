@@ -27,7 +27,7 @@ def static_report():
 @pytest.fixture(scope="module")
 def timed_report():
     return seprof.profile("resnet18", input_shape=(3, 64, 64), strip_stages=[[4, 5]], attribute=True,
-                          batch=[1, 2], runs=3, warmup=0, memory=True, device="cpu")
+                          batch=[1, 2], runs=6, warmup=0, memory=True, device="cpu")
 
 
 def render(report, width, verbose=False, compare=False, terminal=False):
@@ -106,3 +106,12 @@ def test_the_bottom_line(static_report, timed_report):
     threads = timed_report.latency_runs[0].setup["threads"]
     assert re.search(r"at batch 1 \(95% CI [+-]\d+\.\d% to [+-]\d+\.\d%(, not distinguishable from no change)?\) "
                      r"and [+-]\d+\.\d% at batch 2 \(95% CI .*\), on CPU .*, " + f"{threads} thread", first)
+
+
+@pytest.mark.parametrize("width", [30, 40, 60])
+def test_below_80_columns_numbers_stay_whole(timed_report, width):
+    """Too narrow for some tables even split: their label column wraps, or the table runs wider than the
+    console, but no number is ever cut."""
+    text = render(timed_report, width, verbose=True, compare=True)
+    assert "…" not in text
+    assert set(numbers(render(timed_report, 1000, verbose=True, compare=True))) <= set(numbers(text))
