@@ -336,7 +336,7 @@ def render_compare(console: Console, report: Report, verbose: bool = False) -> N
 
 
 def _latency_phrase(report: Report, config: str) -> str:
-    """'+5.7% latency (CPU (…), 1 thread of 2 CPUs, float32, batch 1; 95% CI +4.3% to +7.1%)'."""
+    """'+5.7% latency (CPU AMD EPYC, 1 thread of 2 CPUs, float32, batch 1; 95% CI +4.3% to +7.1%)'."""
     runs = report.latency_runs
     if not runs:
         return "latency not measured"
