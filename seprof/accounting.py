@@ -5,16 +5,20 @@ Parameters (paper Sec. 4, eq. 5): the two FC layers of a block on C channels wit
 as printed (a Fraction where C/r is not whole); ``exact_params`` counts what a block really holds: the real
 hidden width C//r, and with biases C//r + C more.
 
-Work of one block on a C×H×W map (``se_work``): global average pooling H·W·C adds, the FCs 2·C·(C//r)
-multiply-accumulates (MACs), bias adds, C sigmoids, and H·W·C multiplies for the scale. Common counters
-see the FCs and sometimes the pooling; none sees the scale.
+Work of one block on a C×H×W map (``se_work``, ``block_work``): global pooling H·W·C adds (or compares), the
+FCs 2·C·(C//r) multiply-accumulates (MACs), bias adds, C gate evaluations, and H·W·C multiplies for the
+scale; sSE (Roy et al.) adds a 1×1 conv C→1 (H·W·C MACs), H·W gates and a second scale, and scSE H·W·C ops to
+combine the two maps. Common counters see the FCs, sSE's conv and sometimes the pooling; none sees the scale.
+``spec_params`` / ``spec_paper_params`` give any ``BlockSpec``'s exact and paper-formula parameters.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from fractions import Fraction
 from typing import Iterable
+
+from .spec import BlockKind, BlockSpec
 
 
 def hidden_channels(channels: int, r: int) -> int:
@@ -44,27 +48,34 @@ def exact_params(channels: Iterable[int], r: int, bias: bool = True) -> int:
 
 @dataclass(frozen=True)
 class SEWork:
-    """Arithmetic of SE blocks, per image. ``fc_macs`` are multiply-accumulates; the rest are single ops."""
+    """Arithmetic of attention blocks, per image. ``fc_macs`` and ``spatial_macs`` are multiply-accumulates;
+    the rest are single ops.
 
-    pool_adds: int = 0
+    Attributes:
+        pool_ops: the channel squeeze: H·W·C adds (average) or compares (max) per block.
+        fc_macs: the channel excitation's FC layers, 2·C·hidden per block.
+        spatial_macs: sSE's 1×1 conv C→1, H·W·C per block.
+        bias_adds: bias adds of the excitation layers (hidden + C for the FCs, H·W for sSE's conv).
+        gates: gate evaluations (sigmoid or the chosen gate): C for channel, H·W for spatial excitation.
+        scale_muls: the recalibration multiplies, H·W·C per map (two maps in scSE).
+        combine_ops: scSE's sum or maximum of its two maps, H·W·C per block.
+    """
+
+    pool_ops: int = 0
     fc_macs: int = 0
+    spatial_macs: int = 0
     bias_adds: int = 0
-    sigmoids: int = 0
+    gates: int = 0
     scale_muls: int = 0
+    combine_ops: int = 0
 
     def __add__(self, other: SEWork) -> SEWork:
-        return SEWork(
-            self.pool_adds + other.pool_adds,
-            self.fc_macs + other.fc_macs,
-            self.bias_adds + other.bias_adds,
-            self.sigmoids + other.sigmoids,
-            self.scale_muls + other.scale_muls,
-        )
+        return SEWork(*(a + b for a, b in zip(astuple(self), astuple(other))))
 
     @property
     def elementwise(self) -> int:
-        """Ops on the full C×H×W map (pooling and scale), which scale with resolution."""
-        return self.pool_adds + self.scale_muls
+        """Ops over the full C×H×W map, which grow with resolution: pooling, sSE's conv, scale, combine."""
+        return self.pool_ops + self.spatial_macs + self.scale_muls + self.combine_ops
 
 
 def se_work(channels: int, height: int, width: int, r: int | None, bias: bool = True, hidden: int | None = None) -> SEWork:
@@ -72,12 +83,40 @@ def se_work(channels: int, height: int, width: int, r: int | None, bias: bool = 
     hidden = hidden_channels(channels, r) if hidden is None else hidden
     pixels = height * width * channels
     return SEWork(
-        pool_adds=pixels,
+        pool_ops=pixels,
         fc_macs=2 * channels * hidden,
         bias_adds=(hidden + channels) if bias else 0,
-        sigmoids=channels,
+        gates=channels,
         scale_muls=pixels,
     )
+
+
+def block_work(spec: BlockSpec, channels: int, height: int, width: int) -> SEWork:
+    """The work one block described by ``spec`` does on a channels×height×width map (tokens: height = the
+    token count, width = 1)."""
+    positions = height * width
+    work = se_work(channels, height, width, None, spec.bias, spec.hidden(channels)) if spec.kind.channel else SEWork()
+    if spec.kind.spatial:
+        work += SEWork(spatial_macs=positions * channels, bias_adds=positions if spec.bias else 0, gates=positions,
+                       scale_muls=positions * channels)
+    if spec.kind is BlockKind.SCSE:
+        work += SEWork(combine_ops=positions * channels)
+    return work
+
+
+def spec_params(spec: BlockSpec, channels: int) -> int:
+    """Parameters of one block described by ``spec`` on ``channels`` channels."""
+    total = fc_params(channels, spec.hidden(channels), spec.bias) if spec.kind.channel else 0
+    if spec.kind.spatial:
+        total += channels + (1 if spec.bias else 0)
+    return total
+
+
+def spec_paper_params(spec: BlockSpec, channels: int) -> Fraction:
+    """The papers' formula for one block, weights only: (2/r)·C² for channel excitation (SENet eq. 5), C for
+    spatial excitation (Roy et al.); scSE is both."""
+    total = Fraction(2 * channels * channels, spec.r) if spec.kind.channel else Fraction(0)
+    return total + (channels if spec.kind.spatial else 0)
 
 
 def percent(part: float, whole: float) -> float:

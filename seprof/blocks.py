@@ -1,12 +1,14 @@
-"""Squeeze-and-Excitation blocks (Hu et al., "Squeeze-and-Excitation Networks", Sec. 3).
+"""The attention blocks: SE / cSE (Hu et al., Sec. 3), sSE and scSE (Roy et al., Sec. 2).
 
-squeeze: z = global average pool of U (C values); excitation: s = sigmoid(W2 · relu(W1 · z)) with
-W1: C//r × C and W2: C × C//r as 1×1 convolutions; scale: each channel of U multiplied by its s_c.
-Built on ``torchvision.ops.SqueezeExcitation``, the block torchvision's own SE models use.
+SE (cSE): squeeze z = global average (or max) pool of U; excitation s = gate(W2 · relu(W1 · z)) with
+W1: hidden × C and W2: C × hidden as 1×1 convolutions (hidden = C // r, or rounded to a multiple of a divisor);
+scale: each channel of U multiplied by its s_c. Built on ``torchvision.ops.SqueezeExcitation``, the block
+torchvision's own SE models use. sSE: q = gate(Conv1x1(C→1)(U)), each position scaled by its q. scSE: both,
+their two recalibrated maps added (the MICCAI paper) or combined by element-wise maximum (the authors' code).
 
-``TokenSE`` is the same block for channels-last features (ViT tokens, Swin's N×H×W×C maps). ``SE_BLOCKS``
-maps a name to a pair of factories (channels-first, channels-last) whose first positional argument is the
-channel count, so other attention variants can be added beside "se" without touching the surgery.
+Each kind has a block for N×C×H×W features and one for channels-last features (ViT tokens (N, L, C), Swin's
+(N, H, W, C) maps), where the 1×1 convolutions become linear layers with the same parameters. ``BLOCKS`` maps a
+``BlockKind`` to the two factories; each takes the channel count first, then the ``BlockSpec``.
 """
 
 from __future__ import annotations
@@ -17,64 +19,143 @@ import torch
 from torch import nn
 from torchvision.ops import SqueezeExcitation
 
-from .accounting import hidden_channels
+from .spec import BlockKind, BlockSpec, Combine, Gate, Squeeze, block_spec
+
+_GATES: dict[Gate, type[nn.Module]] = {
+    Gate.SIGMOID: nn.Sigmoid, Gate.HARDSIGMOID: nn.Hardsigmoid, Gate.TANH: nn.Tanh, Gate.RELU: nn.ReLU,
+}
+
+
+def _channel_spec(spec: BlockSpec) -> BlockSpec:
+    """The channel part of an scSE spec, as an SE spec (for building its cSE half)."""
+    return BlockSpec(BlockKind.SE, spec.r, spec.bias, spec.squeeze, spec.gate, spec.divisor)
 
 
 class SEBlock(SqueezeExcitation):
-    """The standard SE block: avg-pool → FC(C→C//r) → ReLU → FC(C//r→C) → sigmoid → scale.
+    """The standard SE block: pool → FC(C→hidden) → ReLU → FC(hidden→C) → gate → scale.
 
     Args:
         channels: C, the channels the block recalibrates.
         r: reduction ratio; the hidden width is ``C // r`` (at least 1 is required).
         bias: give the two FC layers biases (the paper's ablations drop them).
+        spec: the whole block (its r and bias win over the two arguments above).
     """
 
-    def __init__(self, channels: int, r: int = 16, bias: bool = True) -> None:
-        hidden = hidden_channels(channels, r)
+    def __init__(self, channels: int, r: int = 16, bias: bool = True, spec: BlockSpec | None = None) -> None:
+        spec = block_spec(spec, r if spec is None else None, bias if spec is None else None)
+        hidden = spec.hidden(channels)
         super().__init__(channels, hidden)
-        if not bias:
+        if not spec.bias:
             self.fc1 = nn.Conv2d(channels, hidden, 1, bias=False)
             self.fc2 = nn.Conv2d(hidden, channels, 1, bias=False)
-        self.channels = channels
-        self.r = r
-        self.bias = bias
+        if spec.squeeze is Squeeze.MAX:
+            self.avgpool = nn.AdaptiveMaxPool2d(1)  # torchvision's name for the squeeze, kept for its forward
+        if spec.gate is not Gate.SIGMOID:
+            self.scale_activation = _GATES[spec.gate]()
+        self.channels, self.r, self.bias, self.spec = channels, spec.r, spec.bias, spec
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, r={self.r}, bias={self.bias}"
+        return f"channels={self.channels}, {self.spec.label}"
+
+
+class SSEBlock(nn.Module):
+    """Spatial SE (Roy et al.): a 1×1 conv C→1, the gate, and each position of U scaled by its value."""
+
+    def __init__(self, channels: int, spec: BlockSpec = BlockSpec(BlockKind.SSE)) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 1, 1, bias=spec.bias)
+        self.gate = _GATES[spec.gate]()
+        self.channels, self.spec = channels, spec
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(self.conv(x))
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, {self.spec.label}"
+
+
+class SCSEBlock(nn.Module):
+    """Concurrent spatial and channel SE (Roy et al.): ``cse`` and ``sse`` recalibrate U, and their two maps
+    are added or combined by element-wise maximum."""
+
+    def __init__(self, channels: int, spec: BlockSpec = BlockSpec(BlockKind.SCSE),
+                 channel: Callable[..., nn.Module] | None = None, spatial: Callable[..., nn.Module] | None = None) -> None:
+        super().__init__()
+        self.cse = (channel or SEBlock)(channels, spec=_channel_spec(spec))
+        self.sse = (spatial or SSEBlock)(channels, spec=spec)
+        self.combine = spec.combine
+        self.channels, self.spec = channels, spec
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.combine is Combine.MAX:
+            return torch.maximum(self.cse(x), self.sse(x))
+        return self.cse(x) + self.sse(x)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, {self.spec.label}"
 
 
 class TokenSE(nn.Module):
     """SE for channels-last features: tokens (N, L, C) or (N, H, W, C), as in ViT and Swin.
 
-    squeeze: mean over every position (all tokens, class token included); excitation: sigmoid(W2 · relu(W1 ·
-    z)) with W1: C//r × C and W2: C × C//r as linear layers (the same parameters as ``SEBlock``); scale:
+    squeeze: mean (or max) over every position (all tokens, class token included); excitation: gate(W2 · relu(W1 ·
+    z)) with W1: hidden × C and W2: C × hidden as linear layers (the same parameters as ``SEBlock``); scale:
     every position's C values multiplied by s.
     """
 
-    def __init__(self, channels: int, r: int = 16, bias: bool = True) -> None:
+    def __init__(self, channels: int, r: int = 16, bias: bool = True, spec: BlockSpec | None = None) -> None:
         super().__init__()
-        hidden = hidden_channels(channels, r)
-        self.fc1 = nn.Linear(channels, hidden, bias=bias)
-        self.fc2 = nn.Linear(hidden, channels, bias=bias)
+        spec = block_spec(spec, r if spec is None else None, bias if spec is None else None)
+        hidden = spec.hidden(channels)
+        self.fc1 = nn.Linear(channels, hidden, bias=spec.bias)
+        self.fc2 = nn.Linear(hidden, channels, bias=spec.bias)
         self.activation = nn.ReLU()
-        self.scale_activation = nn.Sigmoid()
-        self.channels = channels
-        self.r = r
-        self.bias = bias
+        self.scale_activation = _GATES[spec.gate]()
+        self.channels, self.r, self.bias, self.spec = channels, spec.r, spec.bias, spec
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        squeezed = x.mean(dim=tuple(range(1, x.dim() - 1)), keepdim=True)
+        positions = tuple(range(1, x.dim() - 1))
+        if self.spec.squeeze is Squeeze.MAX:
+            squeezed = x.amax(dim=positions, keepdim=True)
+        else:
+            squeezed = x.mean(dim=positions, keepdim=True)
         return x * self.scale_activation(self.fc2(self.activation(self.fc1(squeezed))))
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, r={self.r}, bias={self.bias}"
+        return f"channels={self.channels}, {self.spec.label}"
 
 
-# name → (block for N×C×H×W features, block for channels-last features)
-SE_BLOCKS: dict[str, tuple[Callable[..., nn.Module], Callable[..., nn.Module]]] = {"se": (SEBlock, TokenSE)}
+class TokenSSE(nn.Module):
+    """Spatial SE for channels-last features: a per-token gate, Linear(C→1), scaling each token."""
+
+    def __init__(self, channels: int, spec: BlockSpec = BlockSpec(BlockKind.SSE)) -> None:
+        super().__init__()
+        self.fc = nn.Linear(channels, 1, bias=spec.bias)
+        self.gate = _GATES[spec.gate]()
+        self.channels, self.spec = channels, spec
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(self.fc(x))
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, {self.spec.label}"
 
 
-def make_block(kind: str, channels: int, r: int, bias: bool = True, layout: str = "nchw") -> nn.Module:
-    """Build the attention block named ``kind`` for ``channels`` channels in ``layout`` ("nchw", "nhwc", "tokens")."""
-    spatial, channels_last = SE_BLOCKS[kind]
-    return (spatial if layout == "nchw" else channels_last)(channels, r=r, bias=bias)
+def _token_scse(channels: int, spec: BlockSpec) -> SCSEBlock:
+    return SCSEBlock(channels, spec, channel=TokenSE, spatial=TokenSSE)
+
+
+# kind → (block for N×C×H×W features, block for channels-last features); first argument: the channel count
+BLOCKS: dict[BlockKind, tuple[Callable[..., nn.Module], Callable[..., nn.Module]]] = {
+    BlockKind.SE: (SEBlock, TokenSE),
+    BlockKind.CSE: (SEBlock, TokenSE),
+    BlockKind.SSE: (SSEBlock, TokenSSE),
+    BlockKind.SCSE: (SCSEBlock, _token_scse),
+}
+SE_BLOCKS = BLOCKS  # the name 0.4 exported
+
+
+def make_block(spec: BlockSpec, channels: int, layout: str = "nchw") -> nn.Module:
+    """Build the block ``spec`` describes for ``channels`` channels in ``layout`` ("nchw", "nhwc", "tokens")."""
+    spatial, channels_last = BLOCKS[spec.kind]
+    return (spatial if layout == "nchw" else channels_last)(channels, spec=spec)

@@ -21,6 +21,7 @@ from torch import nn
 from .errors import ModelError, SeprofError, first_line
 from .export import atomic_output
 from .models import MODEL_FAMILIES, build_model, is_factory
+from .spec import BlockSpec, block_spec
 from .surgery import inject
 
 FORMAT = "seprof-se-model"
@@ -31,20 +32,24 @@ def payload(
     model: nn.Module,
     *,
     name: str,
-    r: int,
-    bias: bool,
+    r: int | None = None,
+    bias: bool | None = None,
     stages: Sequence[int],
     input_shape: Sequence[int],
     add_missing: bool = False,
+    block: BlockSpec | None = None,
 ) -> dict[str, Any]:
     """The checkpoint of ``model`` as a dict, its tensors copied to the CPU (a snapshot: later changes to
-    the model, such as timing in train mode, do not reach it)."""
+    the model, such as timing in train mode, do not reach it). ``block`` is the whole block (SE with ``r`` and
+    ``bias`` when not given); the file holds its knobs under "block", and r and bias on their own too."""
+    spec = block_spec(block, r, bias)
     return {
         "format": FORMAT,
         "version": VERSION,
         "model": name,
-        "r": r,
-        "bias": bias,
+        "r": spec.r,
+        "bias": spec.bias,
+        "block": spec.as_dict(),
         "stages": list(stages),
         "input_shape": list(input_shape),
         "add_missing": add_missing,
@@ -59,8 +64,8 @@ def write(path: str | os.PathLike, checkpoint: dict[str, Any]) -> None:
 
 
 def save(path: str | os.PathLike, model: nn.Module, **recipe: Any) -> None:
-    """Write ``model``'s state_dict and its recipe (``name``, ``r``, ``bias``, ``stages``, ``input_shape``,
-    ``add_missing``; see ``payload``) to ``path`` atomically."""
+    """Write ``model``'s state_dict and its recipe (``name``, ``block`` or ``r`` and ``bias``, ``stages``,
+    ``input_shape``, ``add_missing``; see ``payload``) to ``path`` atomically."""
     write(path, payload(model, **recipe))
 
 
@@ -100,6 +105,15 @@ def _checked(path: str | os.PathLike, data: Any) -> dict[str, Any]:
     )
     if not ok:
         raise ModelError(f"{where} holds a malformed recipe (r, stages, input_shape, add_missing or state_dict)")
+    if "block" in data:
+        try:
+            if not isinstance(data["block"], dict):
+                raise TypeError(type(data["block"]).__name__)
+            data["spec"] = BlockSpec.from_dict(data["block"])
+        except (SeprofError, TypeError) as error:
+            raise ModelError(f"{where} holds a malformed block ({first_line(error, with_type=False)})") from error
+    else:  # written by seprof 0.4: SE with r and bias
+        data["spec"] = BlockSpec(r=data["r"], bias=data["bias"])
     return data
 
 
@@ -196,8 +210,8 @@ def load(
     if base is None:
         base = _base(path, data["model"], factory, trust_factory)
     try:
-        model = inject(base, r=data["r"], stages=data["stages"], bias=data["bias"], input_shape=data["input_shape"],
-                       add_missing=data.get("add_missing", False))
+        model = inject(base, stages=data["stages"], input_shape=data["input_shape"],
+                       add_missing=data.get("add_missing", False), block=data["spec"])
     except SeprofError as error:
         raise ModelError(f"{str(path)!r} holds a recipe that does not fit its model: {error}") from error
     _fit(path, model, data["state_dict"])

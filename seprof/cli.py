@@ -24,7 +24,8 @@ import typer
 from . import __version__
 from .errors import ModelError, NativeSEError, OptionError, SeprofError
 from .export import Outputs
-from .options import Device, Dtype, Mode
+from .options import Device, Dtype, Mode, TimingOptions
+from .spec import BlockKind, BlockSpec, Combine, Gate, Position, Squeeze
 
 # The base class of every command-line parsing error (click's ClickException, which typer vendors in recent
 # releases), reached through typer's public BadParameter: BadParameter → UsageError → ClickException.
@@ -55,6 +56,12 @@ FLAGS: dict[str, str | tuple[str, str]] = {
     "workers": "--workers",
     "family": "--family",
     "plot": "--plot",
+    "block": "--block",
+    "position": "--position",
+    "squeeze": "--squeeze",
+    "gate": "--gate",
+    "divisor": "--divisor",
+    "combine": "--scse-combine",
 }
 
 
@@ -189,6 +196,46 @@ Bias = Annotated[
     typer.Option(
         "--bias/--no-bias", show_default="--bias", help="SE FC layers with biases (the paper's ablations drop them)."
     ),
+]
+BlockOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--block",
+        metavar=_choices(BlockKind),
+        show_default="se",
+        help="The block: se (= cse, Hu et al.), sse (spatial SE: 1×1 conv C→1, a gate per position) or scse (both; "
+        "Roy et al.).",
+    ),
+]
+PositionOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--position",
+        metavar=_choices(Position),
+        show_default="standard",
+        help="Where in a residual unit (SENet Fig. 5): before the sum (standard), before the unit (pre), after the "
+        "sum and its activation (post), on the identity path (identity).",
+    ),
+]
+SqueezeOpt = Annotated[
+    Optional[str],
+    typer.Option("--squeeze", metavar=_choices(Squeeze), show_default="avg",
+                 help="Channel squeeze: global average or max pooling (SENet Table 11)."),
+]
+GateOpt = Annotated[
+    Optional[str],
+    typer.Option("--gate", metavar=_choices(Gate), show_default="sigmoid",
+                 help="The excitation's gate (SENet Table 12)."),
+]
+DivisorOpt = Annotated[
+    Optional[str],
+    typer.Option("--divisor", metavar="INTEGER", show_default="none: C//r, as the paper",
+                 help="Round the hidden width C/r to a multiple of this, as torchvision's and timm's SE do."),
+]
+CombineOpt = Annotated[
+    Optional[str],
+    typer.Option("--scse-combine", metavar=_choices(Combine), show_default="add",
+                 help="How scSE combines its two maps: add (the MICCAI paper) or max (the authors' released code)."),
 ]
 Input = Annotated[
     Optional[str],
@@ -483,8 +530,8 @@ def _timing(
     compile: bool,
     channels_last: bool,
     verbose: bool,
-) -> dict[str, Any]:
-    """The timing options, parsed and checked (all that can be checked without torch)."""
+) -> TimingOptions | None:
+    """The timing options, parsed and checked (all that can be checked without torch); None with --no-latency."""
     from .options import check_timing_options, refuse_timing_options
 
     parsed = dict(
@@ -529,44 +576,93 @@ def _timing(
     )
     if parsed["warmup"] is None:
         parsed["warmup"] = 3
-    return parsed
+    if no_latency:
+        return None
+    return TimingOptions(**{k: v for k, v in parsed.items() if k != "latency"})
+
+
+def _block(
+    block: str | None,
+    r: str | None,
+    bias: bool | None,
+    position: str | None,
+    squeeze: str | None,
+    gate: str | None,
+    divisor: str | None,
+    combine: str | None,
+) -> tuple[BlockSpec, list[tuple[str, Any]]]:
+    """The block the options describe, and the options given (as (API name, value), in command-line order)."""
+    given: list[tuple[str, Any]] = []
+    for name, text, parse in (
+        ("block", block, lambda t: _choice("block", t, BlockKind)),
+        ("r", r, lambda t: _integer("r", t, 1, "the reduction ratio")),
+        ("bias", bias, lambda v: v),
+        ("squeeze", squeeze, lambda t: _choice("squeeze", t, Squeeze)),
+        ("gate", gate, lambda t: _choice("gate", t, Gate)),
+        ("divisor", divisor, lambda t: _integer("divisor", t, 1, "the divisor")),
+        ("combine", combine, lambda t: _choice("combine", t, Combine)),
+        ("position", position, lambda t: _choice("position", t, Position)),
+    ):
+        if text is not None:
+            given.append((name, parse(text)))
+    knobs = {("kind" if name == "block" else name): value for name, value in given}
+    return BlockSpec(**knobs), given
+
+
+def _default_r(error: OptionError, given: list[tuple[str, Any]]) -> OptionError:
+    """An error about r, saying that 16 is the default when the user gave no -r."""
+    if error.option == "r" and "r" not in dict(given):
+        return OptionError("r", error.value, "(the default) " + error.reason, error.other)
+    return error
 
 
 def _profile(
     live: _Live,
     model: str,
-    r: str | None,
-    bias: bool | None,
+    block: tuple[BlockSpec, list[tuple[str, Any]]],
     stages: list[int] | None,
     input_shape: tuple[int, int, int] | None,
-    timing: dict[str, Any],
-    **extra: Any,
+    timing: TimingOptions | None,
+    *,
+    strip_stages: tuple = (),
+    attribute: bool = False,
+    add_missing: bool = False,
+    refuse_native: bool = False,
+    save: tuple[str, Callable[[dict], None]] | None = None,
 ):
-    """Import what profiling needs (with the status showing), check the model name, and profile."""
+    """Import what profiling needs (with the status showing), check the model name, plan and measure. A
+    model with SE of its own is refused (``refuse_native``) or measured as built, where no block option and
+    no ``--save`` may be given."""
+    spec, given = block
     live.step("loading torch")
-    from .measure import profile
+    from . import checkpoint
+    from .measure import measure, open_model, plan_profile
     from .models import check_model_name
+    from .surgery import native_refusal
 
     check_model_name(model)
-    ratio = _integer("r", r, 1, "the reduction ratio")
+    source = open_model(model, input_shape, live.step)
+    live.step("finding SE sites")
+    found = source.sites(spec.position)
+    native = bool(found.native) and not add_missing
+    if native and refuse_native:
+        raise native_refusal(model, found)
+    if native and (given or save is not None):
+        option, value = given[0] if given else ("save", save[0])
+        raise OptionError(option, value, f"applies to SE that seprof adds: {model}'s own SE blocks keep their widths "
+                          "and biases ({other} adds SE to its blocks without one)", other=("add_missing", True))
     try:
-        return profile(
-            model,
-            r=16 if ratio is None else ratio,
-            explicit_r=ratio is not None,
-            bias=True if bias is None else bias,
-            explicit_bias=bias is not None,
-            stages=stages,
-            input_shape=input_shape,
-            on_step=live.step,
-            on_sample=live.sample,
-            **timing,
-            **extra,
-        )
+        plan = plan_profile(source, None if native else spec, stages, strip_stages, attribute, add_missing)
     except OptionError as error:
-        if error.option == "r" and ratio is None:  # the user gave no -r: say that 16 is the default
-            raise OptionError("r", error.value, "(the default) " + error.reason, error.other) from error
-        raise
+        raise _default_r(error, given) from error
+
+    def keep(models: dict) -> None:
+        se = plan.configs[1]
+        save[1](checkpoint.payload(models["se"], name=model, block=spec, stages=se.se_stages,
+                                   input_shape=plan.input_shape, add_missing=plan.add_missing))
+
+    return measure(source, plan, timing, on_step=live.step, on_sample=live.sample,
+                   on_real=keep if save is not None else None)
 
 
 @app.command(cls=_Command)
@@ -575,6 +671,12 @@ def inject(
     r: R = None,
     stages: Stages = None,
     bias: Bias = None,
+    block: BlockOpt = None,
+    position: PositionOpt = None,
+    squeeze: SqueezeOpt = None,
+    gate: GateOpt = None,
+    divisor: DivisorOpt = None,
+    scse_combine: CombineOpt = None,
     input: Input = None,
     batch: Batch = None,
     device: DeviceOpt = "auto",
@@ -612,19 +714,19 @@ def inject(
             no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile, channels_last,
             verbose,
         )
+        spec = _block(block, r, bias, position, squeeze, gate, divisor, scse_combine)
         chosen = _int_list("stages", stages, 0, "stage numbers", "2,3,4,5")
         checkpoints: list[dict] = []
         report = _profile(
             live,
             model,
-            r,
-            bias,
+            spec,
             chosen,
             parse_input(input),
             timing,
             add_missing=add_missing,
             refuse_native=True,
-            save=checkpoints.append if save else None,
+            save=(save, checkpoints.append) if save else None,
         )
         live.stop()
         from .render import render_inject
@@ -665,6 +767,12 @@ def compare(
     r: R = None,
     stages: Stages = None,
     bias: Bias = None,
+    block: BlockOpt = None,
+    position: PositionOpt = None,
+    squeeze: SqueezeOpt = None,
+    gate: GateOpt = None,
+    divisor: DivisorOpt = None,
+    scse_combine: CombineOpt = None,
     input: Input = None,
     batch: Batch = None,
     device: DeviceOpt = "auto",
@@ -716,13 +824,13 @@ def compare(
             no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile, channels_last,
             verbose,
         )
+        spec = _block(block, r, bias, position, squeeze, gate, divisor, scse_combine)
         chosen = _int_list("stages", stages, 0, "stage numbers", "2,3,4")
         removed = _int_list("strip_stages", strip_stage, 0, "stage numbers", "4,5") or []
         report = _profile(
             live,
             model,
-            r,
-            bias,
+            spec,
             chosen,
             parse_input(input),
             timing,

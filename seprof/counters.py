@@ -274,12 +274,18 @@ def count_with_blocks(
     counts = count_all(model, input_shape, (), counters)
     cache: dict[tuple, dict[str, Count]] = {}
     for scope, block, shape in blocks:
-        key = (type(block), tuple((n, tuple(p.shape)) for n, p in block.named_parameters()),
-               tuple(type(m) for m in block.modules()), tuple(shape))
+        key = block_key(block, shape)
         if key not in cache:
             cache[key] = count_all(block, shape, (), counters)
         counts = {name: c.plus(scope, cache[key][name]) for name, c in counts.items()}
     return counts
+
+
+def block_key(block: nn.Module, shape: Sequence[int]) -> tuple:
+    """What decides a block's counts: its class and settings (a seprof block's ``spec``), its modules'
+    classes, its parameters' shapes, and its input's shape."""
+    return (type(block), getattr(block, "spec", None), tuple((n, tuple(p.shape)) for n, p in block.named_parameters()),
+            tuple(type(m) for m in block.modules()), tuple(shape))
 
 
 def count_all(

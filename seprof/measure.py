@@ -1,36 +1,49 @@
-"""One profile: build the configurations, count their parameters and MACs, time them, return a Report.
+"""One profile: plan the configurations, build them, count their parameters and MACs, time them, report.
 
-Configurations: "base" (no SE), "se" (SE at the chosen stages), and for each ``strip_stages`` request
-"se_strip_<stages>" (the SE model with those stages' blocks removed, as in the paper's "~10% → ~4%").
+``profile`` is a composition of five steps, each usable on its own:
+
+- ``open_model``: the model as a ``Source`` (a meta-device copy for shapes and counts, real weights on demand);
+- ``plan_profile`` / ``plan_sweep``: which configurations to measure, each a named set of attention blocks at
+  sites (``Config``), e.g. "base" (no SE), "se" (SE at the chosen stages), "se_strip_<stages>" (the paper's
+  "~10% → ~4%"), "se_only_<s>" (one stage's SE alone), or one per point of a sweep;
+- ``build``: the configurations as models, on the meta device (sharing every untouched module) or real;
+- ``count``: each counter's MACs, from one pass over the base model plus each distinct block on its own input;
+- ``time_runs``: interleaved latency of the real models (see ``latency``), one run per batch size;
+- ``assemble``: the Report.
+
 For a model with SE blocks of its own (EfficientNet, MobileNetV3, RegNetY, MaxViT) "se" is the model as
 built, "base" the model with its SE blocks removed, and each SE block keeps its own hidden width.
-Parameters are counted on each configuration's own model; MACs from each counter's pass over the model
-without SE plus each distinct SE block counted on its own input (``counters.count_with_blocks``); latency
-from real models timed interleaved (see ``latency``).
 """
 
 from __future__ import annotations
 
-import os
 import platform
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
 
-from . import __version__, checkpoint
-from .accounting import SEWork, fc_params, hidden_channels, percent, se_work
-from .counters import COUNTER_NAMES, COUNTER_NOTES, Count, check_counters, count_with_blocks
+from . import __version__
+from .accounting import SEWork, block_work, fc_params, percent, se_work, spec_paper_params, spec_params
+from .counters import COUNTER_NAMES, COUNTER_NOTES, Count, block_key, check_counters, count_all
 from .errors import ModelError, OptionError, first_line
 from .latency import (check_timing_options, delta, delta_ci, device_name, free_memory, peak_memory, ratio, ratio_ci,
                       resolve_device, time_models)
 from .models import build_model, default_input_shape, is_factory
-from .options import Device, Dtype, Mode, refuse_timing_options
-from .text import stage_list
+from .options import Choice, TimingOptions
 from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
+from .spec import BlockSpec, Position, block_spec
 from .stages import Site, StageMap, check_stages, deep_copy, find_sites, largest_tensor, meta_clone
-from .surgery import check_r, inject_sites, native_refusal, scope_of, se_at, strip_sites
+from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at, strip_sites
+from .text import stage_list
+
+Step = Callable[[str], None]
+
+
+def _quiet(text: str) -> None:
+    """The default ``on_step``: progress goes nowhere."""
 
 
 def num_params(model: nn.Module) -> int:
@@ -43,238 +56,268 @@ def config_name(strip_stages: Sequence[int]) -> str:
     return "se_strip_" + "_".join(map(str, sorted(strip_stages))) if strip_stages else "se"
 
 
-def hidden_of(site: Site, r: int | None) -> int:
-    """The SE hidden width at ``site``: the native block's own, or C // r."""
-    return site.hidden if site.native else hidden_channels(site.channels, r)
+class StageSet(Choice):
+    """Stage sets a sweep names by a word: every stage together, or each stage alone."""
+
+    ALL = "all"
+    EACH = "each"
 
 
-def analytic(sites: Sequence[Site], r: int | None, bias: bool) -> tuple[Fraction, int]:
-    """(paper formula, exact count) of the SE parameters at ``sites``.
+@dataclass(frozen=True)
+class Source:
+    """A model to profile: its name, a meta-device copy (eval mode) and a way to get real weights.
 
-    Paper: (2/r)·C² per block, FC weights only; a native block uses its own ratio C/hidden, i.e. 2·C·hidden.
-    Exact: the real hidden width, with FC biases when present.
+    Attributes:
+        name: the torchvision name, factory ``package.module:function``, or class name of a model object.
+        meta: the model on the meta device, in eval mode; shared by every meta configuration, never changed.
+        input_shape: C×H×W of one image.
+        probe: the input that numbers the stages (the model's usual one), or None for C×224×224.
+        real: builds a fresh copy with weights, on the CPU, in eval mode.
     """
-    paper = sum(
-        (Fraction(2 * s.channels * s.hidden) if s.native else Fraction(2 * s.channels * s.channels, r) for s in sites),
-        Fraction(0),
-    )
-    exact = sum(fc_params(s.channels, hidden_of(s, r), s.bias if s.native else bias) for s in sites)
-    return paper, exact
+
+    name: str
+    meta: nn.Module
+    input_shape: tuple[int, ...]
+    probe: tuple[int, ...] | None
+    real: Callable[[], nn.Module]
+    _found: dict[Position, StageMap] = field(default_factory=dict, repr=False, compare=False)
+
+    def sites(self, position: Position = Position.STANDARD) -> StageMap:
+        """Where blocks can go for ``position``, and the model's own SE blocks (found once per position)."""
+        if position not in self._found:
+            self._found[position] = find_sites(self.meta, self.input_shape, self.probe, position)
+        return self._found[position]
 
 
-def _stage_results(
-    config: str,
-    stage_map: StageMap,
-    model: nn.Module,
-    counts: dict,
-    r: int | None,
-    bias: bool,
-) -> list[StageResult]:
-    rows = []
-    for info in stage_map.stages:
-        present = {s.name: se for s in info.sites if (se := se_at(model, s)) is not None}
-        with_se = [s for s in info.sites if s.name in present]
-        paper, exact = analytic(with_se, r, bias)
-        rows.append(
-            StageResult(
-                config=config,
-                stage=info.stage,
-                resolution=info.resolution,
-                blocks=info.blocks,
-                channels=info.channels,
-                hidden=tuple(hidden_of(s, r) for s in info.sites),
-                se=bool(with_se),
-                analytic_paper=float(paper),
-                analytic_exact=exact,
-                measured=sum(num_params(present[s.name]) for s in with_se),
-                se_macs={k: sum(c.scope_macs[scope_of(s)] for s in with_se) for k, c in counts.items()},
-                work=sum(
-                    (se_work(s.channels, s.height, s.width, r, s.bias if s.native else bias, hidden_of(s, r))
-                     for s in with_se),
-                    SEWork(),
-                ),
-            )
-        )
-    return rows
+def open_model(model: nn.Module | str, input_shape: Sequence[int] | None = None, on_step: Step = _quiet) -> Source:
+    """The model to profile, from a torchvision name, a factory (called once: its model is copied, never
+    rebuilt) or an ``nn.Module`` (never modified)."""
+    if not isinstance(model, str):
+        return Source(type(model).__name__, meta_clone(model).eval(), tuple(input_shape or (3, 224, 224)), None,
+                      lambda: deep_copy(model).eval())
+    on_step(f"building {model}")
+    probe = tuple(default_input_shape(model))
+    shape = tuple(input_shape or probe)
+    if is_factory(model):
+        owned = build_model(model, "cpu")
+        return Source(model, meta_clone(owned).eval(), shape, probe, lambda: deep_copy(owned).eval())
+    return Source(model, build_model(model, "meta"), shape, probe, lambda: build_model(model, "cpu"))
 
 
-def profile(
-    model: nn.Module | str,
-    *,
-    r: int = 16,
-    stages: Sequence[int] | None = None,
-    bias: bool = True,
-    strip_stages: Sequence[Sequence[int]] = (),
-    input_shape: Sequence[int] | None = None,
-    batch: int | Sequence[int] = 1,
-    device: str | Device = "auto",
-    latency: bool = True,
-    runs: int | None = None,
-    warmup: int = 3,
-    threads: int | None = None,
-    on_sample: Callable[[], None] | None = None,
-    save: str | os.PathLike | Callable[[dict], None] | None = None,
-    add_missing: bool = False,
-    counters: Sequence[str] = COUNTER_NAMES,
-    refuse_native: bool = False,
-    explicit_r: bool = False,
-    explicit_bias: bool = False,
-    attribute: bool = False,
-    mode: str | Mode = "infer",
-    dtype: str | Dtype = "float32",
-    channels_last: bool = False,
-    budget: float | None = None,
-    memory: bool = False,
-    compile: bool = False,
-    on_step: Callable[[str], None] | None = None,
-) -> Report:
-    """Measure what SE costs in ``model``: parameters, MACs by up to three counters, and latency.
+@dataclass(frozen=True)
+class Config:
+    """One configuration of the model: the attention blocks it has, and where.
 
-    Args:
-        model: a torchvision model name, a factory ``package.module:function`` (called once, with random
-            weights) or an ``nn.Module`` (never modified).
-        r: reduction ratio of the SE blocks seprof adds (a model's own SE blocks keep their widths).
-        stages: stages to put SE in (all when None); for a model with its own SE, the stages whose SE it
-            keeps in the "se" configuration.
-        bias: SE FC layers with biases.
-        strip_stages: extra configurations, each the SE model with these stages' SE removed; an empty
-            sequence means the last stage that has SE (the paper's choice).
-        input_shape: C×H×W (the model's default when None). MACs are per image; latency uses ``batch``.
-        batch: batch size for latency.
-        device: "auto", "cpu" or "cuda" for latency (a ``latency.Device``).
-        latency: time the models (skipped when False).
-        runs, warmup, threads: timing rounds, untimed calls per model, torch threads (defaults: see
-            ``latency.sampling`` and ``latency.default_threads``; ``runs`` without ``budget`` is exactly that
-            many rounds, neither is at least 20 rounds, adaptive within 30 s).
-        on_sample: called after each timed sample (for progress display).
-        save: the SE model's checkpoint (random weights, the ones timed, taken before any timing): written
-            to this path once everything else has succeeded, or, for a callable, passed to it as the dict
-            ``seprof.checkpoint.write`` writes.
-        add_missing: for a model with its own SE blocks, add seprof SE to its blocks without one; "base" is
-            then the model as built.
-        counters: which MAC counters to run ("fvcore", "thop", "torch").
-        attribute: add one configuration per SE stage, "se_only_<s>" (SE in that stage alone), for the
-            per-stage attribution of latency (``Report.attribution``).
-        mode, dtype, channels_last, budget: how to time (see ``seprof.latency``); ``batch`` may be several
-            batch sizes, each timed in its own interleaved run.
-        memory: measure each configuration's peak memory per call (see ``latency.peak_memory``).
-        compile: time ``torch.compile`` d models (compile time reported apart, see ``latency.time_models``).
-        refuse_native: raise a NativeSEError for a model with its own SE (unless ``add_missing``), as
-            ``inject`` does; otherwise such a model is measured against itself without SE.
-        explicit_r, explicit_bias: ``r`` / ``bias`` were chosen by the user (an error for a model whose own
-            SE blocks keep their widths and biases).
-        on_step: called with a short description of each step as it starts ("counting (fvcore)").
-
-    Returns:
-        A Report with one ConfigResult per configuration and one StageResult per (configuration, stage).
+    Attributes:
+        name: "base", "se", "se_strip_5", "se_only_3", or a sweep point's name.
+        sites: every site of its position (with a block or not): the rows of its stage table.
+        block: the block seprof adds at ``added`` (None when it adds none).
+        added: the sites seprof puts ``block`` at.
+        kept: the model's own SE blocks it keeps; ``removed``: those it takes out.
+        stage_set: the stages the configuration was asked for (None: all), for sweeps.
     """
-    step = on_step or (lambda text: None)
-    batches = [batch] if isinstance(batch, int) else list(batch)
-    if not latency:
-        refuse_timing_options(batches, compile=compile, memory=memory, budget=budget, runs=runs, warmup=warmup,
-                              threads=threads, mode=mode, dtype=dtype, channels_last=channels_last, device=device)
-    target = resolve_device(device, check_available=latency)
-    mode, dtype = (c.value for c in check_timing_options(runs, warmup, batches, threads, mode, dtype, budget, target))
-    if not latency:
-        target = None
-    check_counters(counters)
 
-    if isinstance(model, str):
-        name = model
-        input_shape = tuple(input_shape or default_input_shape(name))
-        probe = default_input_shape(name)
-        step(f"building {name}")
-        if is_factory(name):  # a user's factory is called once; its model is copied, never rebuilt
-            owned = build_model(name, "cpu")
-            built = meta_clone(owned)
-        else:
-            owned, built = None, build_model(name, "meta")
-    else:
-        name = type(model).__name__
-        input_shape = tuple(input_shape or (3, 224, 224))
-        owned, built, probe = None, meta_clone(model).eval(), None
+    name: str
+    sites: tuple[Site, ...]
+    block: BlockSpec | None = None
+    added: tuple[Site, ...] = ()
+    kept: tuple[Site, ...] = ()
+    removed: tuple[Site, ...] = ()
+    stage_set: tuple[int, ...] | None = None
 
-    step("finding SE sites")
-    found = find_sites(built, input_shape, probe)
-    native = bool(found.native) and not add_missing
+    @property
+    def present(self) -> tuple[Site, ...]:
+        """The sites that hold an attention block in this configuration, in model order."""
+        return (*self.kept, *self.added)
+
+    @property
+    def se_stages(self) -> tuple[int, ...]:
+        return tuple(sorted({s.stage for s in self.present}))
+
+    def with_only(self, name: str, sites: Iterable[Site]) -> Config:
+        """This configuration with blocks only at ``sites`` (a subset of its present ones)."""
+        keep = set(sites)
+        removed = (*self.removed, *(s for s in self.kept if s not in keep))
+        return Config(name, self.sites, self.block, tuple(s for s in self.added if s in keep),
+                      tuple(s for s in self.kept if s in keep), removed)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which configurations to measure, the first being the base model.
+
+    Attributes:
+        model, input_shape: what is measured.
+        stage_map: the sites of the (first) position, or the model's own SE blocks when ``native``.
+        native: the model's own SE blocks are measured (against the model without them).
+        add_missing: seprof's blocks are added beside the model's own.
+        block: the block of a single-block plan (None when native, or a sweep of several).
+        configs: base first.
+    """
+
+    model: str
+    input_shape: tuple[int, ...]
+    stage_map: StageMap
+    native: bool
+    add_missing: bool
+    block: BlockSpec | None
+    configs: tuple[Config, ...]
+
+
+def _site_map(source: Source, spec: BlockSpec, add_missing: bool) -> tuple[StageMap, StageMap]:
+    """(all sites and native blocks, the sites seprof may add ``spec`` to) for the spec's position."""
+    found = source.sites(spec.position)
     if add_missing and not found.native:
-        raise OptionError("add_missing", True, f"applies to models with SE blocks of their own; {name} has none, "
-                          "so every SE block is added anyway: drop it")
-    if native:
-        if refuse_native:
-            raise native_refusal(name, found)
-        for given, option, value in ((explicit_r, "r", r), (explicit_bias, "bias", bias), (save, "save", save)):
-            if given:
-                raise OptionError(option, value, f"applies to SE that seprof adds: {name}'s own SE blocks keep "
-                                  "their widths and biases ({other} adds SE to its blocks without one)",
-                                  other=("add_missing", True))
+        raise OptionError("add_missing", True, f"applies to models with SE blocks of their own; {source.name} has "
+                          "none, so every SE block is added anyway: drop it")
+    if add_missing and not found.sites:
+        raise ModelError(f"every block of {source.name} that seprof knows already has an SE block of its own")
+    return found, StageMap(found.input_shape, found.sites)
+
+
+def plan_profile(
+    source: Source,
+    block: BlockSpec | None = None,
+    stages: Sequence[int] | None = None,
+    strip_stages: Sequence[Sequence[int]] = (),
+    attribute: bool = False,
+    add_missing: bool = False,
+) -> Plan:
+    """The configurations of one profile: base, the SE model (``block`` at ``stages``, all when None), one
+    per ``strip_stages`` entry (the SE model without those stages' blocks; an empty entry means the last SE
+    stage) and, with ``attribute``, one per SE stage alone. For a model with its own SE blocks (unless
+    ``add_missing``) ``block`` must be None: its blocks are measured as built."""
+    found = source.sites(block.position if block else Position.STANDARD)
+    if found.native and not add_missing:
+        if block is not None:
+            raise OptionError("block", block.label, f"applies to SE that seprof adds: {source.name}'s own SE blocks "
+                              "keep their widths and biases ({other} adds SE to its blocks without one)",
+                              other=("add_missing", True))
         stage_map = found.native_map()
-        sites = stage_map.select(stages)
-        meta_base = strip_sites(built, stage_map.sites, share=True)
-        meta_se = built if len(sites) == len(stage_map.sites) else strip_sites(
-            built, set(stage_map.sites) - set(sites), share=True)
-        r_used, bias = None, all(s.bias for s in sites)
+        chosen = stage_map.select(stages)
+        se = Config("se", stage_map.sites, kept=chosen, removed=tuple(s for s in stage_map.sites if s not in chosen))
+        base = Config("base", stage_map.sites, removed=stage_map.sites)
     else:
-        if add_missing and not found.sites:
-            raise ModelError(f"every block of {name} that seprof knows already has an SE block of its own")
-        stage_map = StageMap(found.input_shape, found.sites)
-        sites = stage_map.select(stages)
-        check_r(r, sites)
-        meta_base, meta_se, r_used = built, inject_sites(built, sites, r=r, bias=bias, share=True), r
-    se_stages = sorted({s.stage for s in sites})
-    strip_stages = [sorted(set(removed)) or se_stages[-1:] for removed in strip_stages]
+        block = block or BlockSpec()
+        _, stage_map = _site_map(source, block, add_missing)
+        chosen = stage_map.select(stages)
+        check_block(block, chosen)
+        se = Config("se", stage_map.sites, block, added=chosen)
+        base = Config("base", stage_map.sites)
+    configs = [base, se]
+    se_stages = se.se_stages
     for removed in strip_stages:
+        removed = sorted(set(removed)) or list(se_stages[-1:])
         check_stages(removed, se_stages, "SE is in stages")
         if set(removed) >= set(se_stages):
-            raise OptionError("strip_stages", removed, f"removes SE from every stage it is in ({stage_list(se_stages)}): "
-                              "that is the base model; leave at least one stage with SE")
-
-    kept_by_config: dict[str, list[Site]] = {"base": [], "se": list(sites)}
-    for removed in strip_stages:
-        kept_by_config[config_name(removed)] = [s for s in sites if s.stage not in removed]
+            raise OptionError("strip_stages", removed, f"removes SE from every stage it is in ({stage_list(se_stages)}"
+                              "): that is the base model; leave at least one stage with SE")
+        configs.append(se.with_only(config_name(removed), [s for s in se.present if s.stage not in removed]))
     if attribute:
-        for stage in se_stages:
-            kept_by_config[f"se_only_{stage}"] = [s for s in sites if s.stage == stage]
-    configs: dict[str, nn.Module] = {"base": meta_base, "se": meta_se}
-    for config, kept in kept_by_config.items():
-        if config not in configs:
-            configs[config] = strip_sites(meta_se, [s for s in sites if s not in kept], share=True)
+        configs += [se.with_only(f"se_only_{stage}", [s for s in se.present if s.stage == stage])
+                    for stage in se_stages]
+    unique = {c.name: c for c in configs}
+    return Plan(source.name, source.input_shape, stage_map, bool(found.native) and not add_missing, add_missing,
+                block if se.added else None, tuple(unique.values()))
 
-    if target is not None or save is not None or "fvcore" in counters:  # real tensors are coming
-        built_for_real = len(configs) if target is not None or save is not None else 1  # fvcore: one copy
-        _check_memory(meta_se, name, input_shape, batches if target is not None else [1], target, built_for_real,
-                      dtype if target is not None else "float32")
-    blocks = [(scope_of(s), se_at(meta_se, s), s.feature_shape) for s in sites]
-    counts = _count(meta_base, name, input_shape, blocks, counters, step)
 
-    runs_by_batch: list[LatencyRun] = []
-    payload = None
-    if target is not None or save is not None:
-        step("building the models for timing" if target is not None else "building the SE model")
-        real = _real_models(owned if owned is not None else model, name, stage_map, sites, native, r, bias,
-                            kept_by_config, target or torch.device("cpu"))
-        if save is not None:  # taken before timing: train-mode passes would move BN statistics
-            payload = checkpoint.payload(real["se"], name=name, r=r, bias=bias, stages=se_stages,
-                                         input_shape=input_shape, add_missing=add_missing and bool(found.native))
-        if target is not None:
-            for b in batches:
-                step(f"timing batch {b}")
-                runs_by_batch.append(_time(real, name, input_shape, b, target, mode, dtype, memory, dict(
-                    runs=runs, warmup=warmup, threads=threads, on_sample=on_sample, channels_last=channels_last,
-                    budget=budget, compile=compile)))
-
-    report = _assemble(name, input_shape, configs, sites, stage_map, counts, r_used, bias, native,
-                       add_missing and bool(found.native), runs_by_batch, target)
-    if payload is not None:
-        if callable(save):
-            save(payload)
+def _stage_sets(requested: Sequence[Sequence[int] | StageSet | str | None], stages: Sequence[int]) -> list:
+    """The stage sets a sweep asked for, with "each" expanded to one set per stage and "all" as None."""
+    sets: list[tuple[int, ...] | None] = []
+    for entry in requested:
+        if entry is None or isinstance(entry, (str, StageSet)):
+            word = StageSet.parse("stages", entry or StageSet.ALL)
+            sets += [None] if word is StageSet.ALL else [(s,) for s in stages]
         else:
-            checkpoint.write(save, payload)
-    return report
+            check_stages(entry, stages)
+            sets.append(tuple(sorted(set(entry))))
+    return list(dict.fromkeys(sets))
 
 
-def _check_memory(model: nn.Module, name: str, input_shape: Sequence[int], batches: Sequence[int],
-                  target: torch.device | None, copies: int, dtype: str) -> None:
+def _stage_slug(stage_set: tuple[int, ...] | None) -> str:
+    return "all" if stage_set is None else "+".join(map(str, stage_set))
+
+
+def plan_sweep(
+    source: Source,
+    blocks: Sequence[BlockSpec],
+    stage_sets: Sequence[Sequence[int] | StageSet | str | None] = (None,),
+    add_missing: bool = False,
+) -> Plan:
+    """The configurations of a sweep: base, then one per (block, stage set), named "<block slug>@<stages>"
+    (e.g. "se_r16@all", "scse_r8_max@4"). Stage sets are lists of stages, "all" (or None) or "each" (one set
+    per stage). A model with its own SE blocks takes part only with ``add_missing``."""
+    maps: dict[Position, StageMap] = {}
+    configs: list[Config] = []
+    for spec in dict.fromkeys(blocks):
+        if spec.position not in maps:
+            found = source.sites(spec.position)
+            if found.native and not add_missing:
+                raise native_refusal(source.name, found)
+            maps[spec.position] = _site_map(source, spec, add_missing)[1]
+        stage_map = maps[spec.position]
+        for stage_set in _stage_sets(stage_sets, stage_map.stage_numbers):
+            chosen = stage_map.select(stage_set)
+            check_block(spec, chosen)
+            configs.append(Config(f"{spec.slug}@{_stage_slug(stage_set)}", stage_map.sites, spec, chosen,
+                                  stage_set=stage_set))
+    first = next(iter(maps.values()))
+    base = Config("base", first.sites)
+    return Plan(source.name, source.input_shape, first, False, add_missing, None, (base, *configs))
+
+
+def build(source: Source, plan: Plan, device: torch.device | None = None) -> dict[str, nn.Module]:
+    """Each configuration of ``plan`` as a model: on the meta device (``device`` None) sharing every module
+    off the way to its sites, or with real weights on ``device``, in eval mode, one copy each (the added
+    blocks initialised from seed 1, so configurations share their blocks' weights)."""
+    model = source.meta if device is None else source.real().to(device).eval()
+    share = device is None
+    models = {}
+    for config in plan.configs:
+        built = strip_sites(model, config.removed, share=share) if config.removed else model
+        if config.added:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(1)
+                built = inject_sites(built, config.added, config.block, share=share)
+        models[config.name] = built
+    return models
+
+
+def count(plan: Plan, models: dict[str, nn.Module], counters: Sequence[str] = COUNTER_NAMES,
+          on_step: Step = _quiet) -> dict[str, dict[str, Count]]:
+    """Each configuration's counts by each counter: the base model counted once, plus each distinct block
+    (same kind, knobs, parameter shapes and input) counted once on its own input, under its scope. A block's
+    work does not depend on the network around it, so this equals counting each model (tests check it)."""
+    base = plan.configs[0].name
+    totals: dict[str, Count] = {}
+    for counter in (c for c in COUNTER_NAMES if c in counters):
+        on_step(f"counting ({counter})")
+        totals.update(_counted(lambda: count_all(models[base], plan.input_shape, (), (counter,)), counter, plan))
+    cache: dict[tuple, dict[str, Count]] = {}
+    result = {}
+    for config in plan.configs:
+        counts = dict(totals)
+        for site in config.present:
+            block = se_at(models[config.name], site)
+            key = block_key(block, site.feature_shape)
+            if key not in cache:
+                cache[key] = _counted(lambda: count_all(block, site.feature_shape, (), counters), "a counter", plan)
+            counts = {name: c.plus(scope_of(site), cache[key][name]) for name, c in counts.items()}
+        result[config.name] = counts
+    return result
+
+
+def _counted(run: Callable[[], dict[str, Count]], counter: str, plan: Plan) -> dict[str, Count]:
+    """A counter's result, or one ModelError when it fails."""
+    try:
+        return run()
+    except (RuntimeError, MemoryError) as error:
+        shape = "x".join(map(str, plan.input_shape))
+        raise ModelError(f"{counter} could not count {plan.model} at input {shape}: {first_line(error)}") from error
+
+
+def check_memory(plan: Plan, models: dict[str, nn.Module], timing: TimingOptions | None, target: torch.device | None,
+                 copies: int) -> None:
     """Refuse an input or batch whose real tensors cannot fit in the memory that is free, before any is made.
 
     A forward pass holds at least the weights of every model built (``copies``) and, at the largest op, its
@@ -284,94 +327,279 @@ def _check_memory(model: nn.Module, name: str, input_shape: Sequence[int], batch
     free = free_memory(device)
     if free is None:
         return
-    largest, op = largest_tensor(model, input_shape)
-    if dtype != "float32":
+    largest_model = max(models.values(), key=num_params)
+    largest, op = largest_tensor(largest_model, plan.input_shape)
+    if timing is not None and str(timing.dtype) != "float32":
         largest //= 2
-    weights = copies * sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
-    shape = "x".join(map(str, input_shape))
-    for b in sorted(set(batches)):
+    weights = copies * sum(t.numel() * t.element_size() for t in [*largest_model.parameters(),
+                                                                  *largest_model.buffers()])
+    shape = "x".join(map(str, plan.input_shape))
+    for b in sorted(set(timing.batch if timing is not None else (1,))):
         need = weights + 2 * largest * b
         if need > free:
             at_one = weights + 2 * largest <= free  # the batch, not the input, is what does not fit
-            option, value = ("batch", b) if b > 1 and at_one else ("input_shape", tuple(input_shape))
+            option, value = ("batch", b) if b > 1 and at_one else ("input_shape", tuple(plan.input_shape))
             raise OptionError(option, value, (
-                f"is too large: {name} at input {shape}, batch {b}, needs at least {need / 2**30:,.1f} GiB "
+                f"is too large: {plan.model} at input {shape}, batch {b}, needs at least {need / 2**30:,.1f} GiB "
                 f"({op} alone makes a {largest * b / 2**30:,.1f} GiB tensor), and {device.type.upper()} memory has "
                 f"{free / 2**30:,.1f} GiB free; use a smaller input or batch"))
 
 
-def _count(model: nn.Module, name: str, input_shape: Sequence[int], blocks: list, counters: Sequence[str],
-           step: Callable[[str], None]) -> dict[str, Count]:
-    """Each counter's count of ``model`` with ``blocks``; a counter that fails is one ModelError."""
-    counts = {}
-    for counter in (c for c in COUNTER_NAMES if c in counters):
-        step(f"counting ({counter})")
+def time_runs(plan: Plan, models: dict[str, nn.Module], timing: TimingOptions, target: torch.device,
+              on_step: Step = _quiet, on_sample: Callable[[], None] | None = None) -> list[LatencyRun]:
+    """One interleaved timing run of every configuration per batch size (and each one's peak memory)."""
+    runs = []
+    mode, dtype = str(timing.mode), str(timing.dtype)
+    for batch in timing.batch:
+        on_step(f"timing batch {batch}")
         try:
-            counts.update(count_with_blocks(model, input_shape, blocks, (counter,)))
-        except (RuntimeError, MemoryError) as error:
-            shape = "x".join(map(str, input_shape))
-            raise ModelError(f"{counter} could not count {name} at input {shape}: {first_line(error)}") from error
-    return counts
+            setup, timings = time_models(
+                models, plan.input_shape, batch=batch, device=target, runs=timing.runs, warmup=timing.warmup,
+                threads=timing.threads, on_sample=on_sample, mode=mode, dtype=dtype,
+                channels_last=timing.channels_last, budget=timing.budget, compile=timing.compile)
+            peaks = {c: peak_memory(m, plan.input_shape, batch, target, mode, dtype, timing.channels_last)
+                     for c, m in models.items()} if timing.memory else {}
+        except (RuntimeError, ValueError, AssertionError, MemoryError) as error:
+            raise ModelError(f"{plan.model} failed while timing ({mode} mode, batch {batch}, {dtype}): "
+                             f"{first_line(error, with_type=False)}") from error
+        base = timings[plan.configs[0].name]
+        runs.append(LatencyRun(batch, {**setup.__dict__}, {
+            c: Latency(t.median_ms, t.iqr_ms, t.runs, ratio(t, base), ratio_ci(t, base), delta(t, base), peaks.get(c),
+                       delta_ci(t, base))
+            for c, t in timings.items()
+        }))
+    return runs
 
 
-def _time(real: dict[str, nn.Module], name: str, input_shape: Sequence[int], batch: int, target: torch.device,
-          mode: str, dtype: str, memory: bool, options: dict) -> LatencyRun:
-    """One interleaved timing run of every configuration at ``batch`` (and each one's peak memory)."""
-    try:
-        setup, timings = time_models(real, input_shape, batch=batch, device=target, mode=mode, dtype=dtype,
-                                     **options)
-        peaks = {c: peak_memory(m, input_shape, batch, target, mode, dtype, options["channels_last"])
-                 for c, m in real.items()} if memory else {}
-    except (RuntimeError, ValueError, AssertionError, MemoryError) as error:
-        raise ModelError(f"{name} failed while timing ({mode} mode, batch {batch}, {dtype}): "
-                         f"{first_line(error, with_type=False)}") from error
-    base = timings["base"]
-    return LatencyRun(batch, {**setup.__dict__}, {
-        c: Latency(t.median_ms, t.iqr_ms, t.runs, ratio(t, base), ratio_ci(t, base), delta(t, base), peaks.get(c),
-                   delta_ci(t, base))
-        for c, t in timings.items()
-    })
+def _hidden(site: Site, spec: BlockSpec | None) -> int | None:
+    """The hidden width at ``site``: the native block's own, or the spec's (None for sSE)."""
+    return site.hidden if site.native else spec.hidden(site.channels)
 
 
-def _assemble(name, input_shape, configs, sites, stage_map, counts, r_used, bias, native, add_missing,
-              runs_by_batch, target) -> Report:
-    """The Report of the configurations' parameters, counts and timings."""
-    base_params = num_params(configs["base"])
+def analytic(sites: Sequence[Site], spec: BlockSpec | None) -> tuple[Fraction, int]:
+    """(papers' formula, exact count) of the block parameters at ``sites``: ``spec``'s blocks, or for native
+    sites the model's own (paper: 2·C·hidden, its own ratio C/hidden; exact: with its biases)."""
+    paper, exact = Fraction(0), 0
+    for s in sites:
+        if s.native:
+            paper += 2 * s.channels * s.hidden
+            exact += fc_params(s.channels, s.hidden, s.bias)
+        else:
+            paper += spec_paper_params(spec, s.channels)
+            exact += spec_params(spec, s.channels)
+    return paper, exact
+
+
+def _weights(sites: Sequence[Site], spec: BlockSpec | None) -> int:
+    """The block parameters at ``sites`` without their biases."""
+    return sum(fc_params(s.channels, s.hidden, False) if s.native else spec_params(replace(spec, bias=False), s.channels)
+               for s in sites)
+
+
+def _work(site: Site, spec: BlockSpec | None) -> SEWork:
+    if site.native:
+        return se_work(site.channels, site.height, site.width, None, site.bias, site.hidden)
+    return block_work(spec, site.channels, site.height, site.width)
+
+
+def _stage_results(config: Config, model: nn.Module, counts: dict[str, Count]) -> list[StageResult]:
+    present = set(config.present)
+    rows = []
+    for stage in sorted({s.stage for s in config.sites}):
+        sites = [s for s in config.sites if s.stage == stage]
+        with_se = [s for s in sites if s in present]
+        paper, exact = analytic(with_se, config.block)
+        hidden = tuple(h for s in sites if (h := _hidden(s, config.block)) is not None) if (
+            config.block is not None or any(s.native for s in sites)) else ()
+        rows.append(StageResult(
+            config=config.name,
+            stage=stage,
+            resolution=sites[0].resolution,
+            resolutions=tuple(dict.fromkeys(s.resolution for s in sites)),
+            blocks=len(sites),
+            channels=tuple(s.channels for s in sites),
+            hidden=hidden,
+            se=bool(with_se),
+            analytic_paper=float(paper),
+            analytic_exact=exact,
+            measured=sum(num_params(se_at(model, s)) for s in with_se),
+            se_macs={k: sum(c.scope_macs[scope_of(s)] for s in with_se) for k, c in counts.items()},
+            work=sum((_work(s, config.block) for s in with_se), SEWork()),
+            bias_params=exact - _weights(with_se, config.block),
+        ))
+    return rows
+
+
+def assemble(plan: Plan, models: dict[str, nn.Module], counts: dict[str, dict[str, Count]],
+             runs: Sequence[LatencyRun] = (), target: torch.device | None = None) -> Report:
+    """The Report of the configurations' parameters, counts and timings (``models`` on any device)."""
+    base_params = num_params(models[plan.configs[0].name])
     results, stage_rows = [], []
-    for config, m in configs.items():
-        kept = [s for s in sites if se_at(m, s) is not None]
-        absent = [scope_of(s) for s in sites if se_at(m, s) is None]
-        params = num_params(m)
-        paper, exact = analytic(kept, r_used, bias)
-        results.append(
-            ConfigResult(
-                config=config,
-                se_stages=tuple(sorted({s.stage for s in kept})),
-                params=params,
-                params_added=params - base_params,
-                params_added_pct=percent(params - base_params, base_params),
-                analytic_paper=float(paper),
-                analytic_exact=exact,
-                macs={k: c.without(absent) for k, c in counts.items()},
-                latency=runs_by_batch[0].latency[config] if runs_by_batch else None,
-            )
-        )
-        stage_rows += _stage_results(config, stage_map, m, counts, r_used, bias)
+    for config in plan.configs:
+        model = models[config.name]
+        params = num_params(model)
+        paper, exact = analytic(config.present, config.block)
+        results.append(ConfigResult(
+            config=config.name,
+            se_stages=config.se_stages,
+            params=params,
+            params_added=params - base_params,
+            params_added_pct=percent(params - base_params, base_params),
+            analytic_paper=float(paper),
+            analytic_exact=exact,
+            macs={k: c.macs for k, c in counts[config.name].items()},
+            latency=runs[0].latency[config.name] if runs else None,
+            block=config.block if config.added else None,
+            stage_set=config.stage_set,
+        ))
+        stage_rows += _stage_results(config, model, counts[config.name])
+    any_counts = counts[plan.configs[0].name]
+    spec = plan.block
     return Report(
-        model=name,
-        input_shape=tuple(input_shape),
-        r=r_used,
-        bias=bias,
+        model=plan.model,
+        input_shape=tuple(plan.input_shape),
+        r=spec.r if spec is not None and spec.kind.channel else None,
+        bias=_bias(plan),
         base_params=base_params,
         configs=tuple(results),
         stages=tuple(stage_rows),
-        counters={k: {"note": COUNTER_NOTES[k], "skipped": list(counts[k].skipped)} for k in counts},
-        timing=runs_by_batch[0].setup if runs_by_batch else None,
+        counters={k: {"note": COUNTER_NOTES[k], "skipped": list(_skipped(counts, k))} for k in any_counts},
+        timing=runs[0].setup if runs else None,
         versions=environment(target),
-        native=native,
-        add_missing=add_missing,
-        latency_runs=tuple(runs_by_batch),
+        native=plan.native,
+        add_missing=plan.add_missing,
+        latency_runs=tuple(runs),
+        block=spec,
     )
+
+
+def _bias(plan: Plan) -> bool:
+    """Whether the blocks have biases: the plan's block's, or every native block measured."""
+    if plan.block is not None:
+        return plan.block.bias
+    native = [s for c in plan.configs for s in c.kept]
+    return all(s.bias for s in native) if plan.native else True
+
+
+def _skipped(counts: dict[str, dict[str, Count]], counter: str) -> tuple[str, ...]:
+    """What ``counter`` did not count in the configuration with the most blocks (every op kind any has)."""
+    richest = max(counts.values(), key=lambda c: len(c[counter].scope_macs))
+    return richest[counter].skipped
+
+
+def measure(source: Source, plan: Plan, timing: TimingOptions | None = None, counters: Sequence[str] = COUNTER_NAMES,
+            on_step: Step = _quiet, on_sample: Callable[[], None] | None = None,
+            on_real: Callable[[dict[str, nn.Module]], None] | None = None) -> Report:
+    """Build, count, time (unless ``timing`` is None) and assemble ``plan``. ``on_real`` is given the real
+    models, before any is timed (they are built for it even without timing)."""
+    check_counters(counters)
+    target = resolve_device(timing.device) if timing is not None else None
+    if timing is not None:
+        check_timing_options(timing.runs, timing.warmup, list(timing.batch), timing.threads, timing.mode,
+                             timing.dtype, timing.budget, target)
+    meta = build(source, plan)
+    if timing is not None or on_real is not None or "fvcore" in counters:  # real tensors are coming
+        copies = len(plan.configs) if timing is not None or on_real is not None else 1  # fvcore: one copy
+        check_memory(plan, meta, timing, target, copies)
+    counts = count(plan, meta, counters, on_step)
+    runs: list[LatencyRun] = []
+    if timing is not None or on_real is not None:
+        on_step("building the models for timing" if timing is not None else "building the SE model")
+        real = build(source, plan, target or torch.device("cpu"))
+        if on_real is not None:  # before timing: train-mode passes would move BN statistics
+            on_real(real)
+        if timing is not None:
+            runs = time_runs(plan, real, timing, target, on_step, on_sample)
+    return assemble(plan, meta, counts, runs, target)
+
+
+def profile(
+    model: nn.Module | str,
+    block: BlockSpec | str | None = None,
+    *,
+    r: int | None = None,
+    bias: bool | None = None,
+    stages: Sequence[int] | None = None,
+    strip_stages: Sequence[Sequence[int]] = (),
+    attribute: bool = False,
+    input_shape: Sequence[int] | None = None,
+    timing: TimingOptions | None = TimingOptions(),
+    counters: Sequence[str] = COUNTER_NAMES,
+    add_missing: bool = False,
+    on_step: Step | None = None,
+    on_sample: Callable[[], None] | None = None,
+    **timing_options,
+) -> Report:
+    """Measure what attention blocks cost in ``model``: parameters, MACs by up to three counters, latency.
+
+    Args:
+        model: a torchvision model name, a factory ``package.module:function`` (called once, with random
+            weights) or an ``nn.Module`` (never modified).
+        block: the block and its position: a ``BlockSpec``, or a kind ("se", "cse", "sse", "scse"); SE with
+            the paper's settings by default. Not for a model's own SE blocks, which are measured as built.
+        r, bias: the reduction ratio and FC biases, replacing ``block``'s.
+        stages: stages to put blocks in (all when None); for a model with its own SE, the stages whose SE it
+            keeps in the "se" configuration.
+        strip_stages: extra configurations, each the SE model with these stages' blocks removed; an empty
+            sequence means the last stage that has SE (the paper's choice).
+        attribute: add one configuration per SE stage, "se_only_<s>" (SE in that stage alone), for the
+            per-stage attribution of latency (``Report.attribution``).
+        input_shape: C×H×W (the model's default when None). MACs are per image; latency per batch.
+        timing: how to time (``TimingOptions``), or None to skip timing.
+        counters: which MAC counters to run ("fvcore", "thop", "torch").
+        add_missing: for a model with its own SE blocks, add seprof's to its blocks without one; "base" is
+            then the model as built.
+        on_step: called with a short description of each step as it starts ("counting (fvcore)").
+        on_sample: called after each timed sample (for progress display).
+        **timing_options: seprof 0.4's separate timing arguments (``latency=False``, ``batch``, ``device``,
+            ``runs``, ``warmup``, ``threads``, ``mode``, ``dtype``, ``channels_last``, ``budget``, ``memory``,
+            ``compile``), still accepted in place of ``timing``.
+
+    Returns:
+        A Report with one ConfigResult per configuration and one StageResult per (configuration, stage).
+    """
+    if timing_options:
+        timing = TimingOptions.from_legacy(**timing_options)
+    given = [(name, value) for name, value in (("block", block), ("r", r), ("bias", bias)) if value is not None]
+    spec = block_spec(block, r, bias) if given else None
+    step = on_step or _quiet
+    check_counters(counters)
+    if timing is not None:
+        resolve_device(timing.device)
+    source = open_model(model, input_shape, step)
+    step("finding SE sites")
+    try:
+        plan = plan_profile(source, spec, stages, strip_stages, attribute, add_missing)
+    except OptionError as error:
+        if error.option != "block" or not given:
+            raise
+        raise OptionError(*given[0], error.reason, error.other) from error  # name what the caller gave
+    return measure(source, plan, timing, counters, step, on_sample)
+
+
+def sweep(
+    model: nn.Module | str,
+    blocks: Sequence[BlockSpec] = (BlockSpec(),),
+    stage_sets: Sequence[Sequence[int] | StageSet | str | None] = (None,),
+    *,
+    input_shape: Sequence[int] | None = None,
+    timing: TimingOptions | None = None,
+    counters: Sequence[str] = COUNTER_NAMES,
+    add_missing: bool = False,
+    on_step: Step | None = None,
+    on_sample: Callable[[], None] | None = None,
+) -> Report:
+    """Measure every combination of ``blocks`` × ``stage_sets`` against the base model in one report (one
+    configuration each, see ``plan_sweep``); configurations share one model build, counted blocks are
+    counted once, and with ``timing`` all are timed interleaved."""
+    step = on_step or _quiet
+    check_counters(counters)
+    if timing is not None:
+        resolve_device(timing.device)
+    source = open_model(model, input_shape, step)
+    step("finding SE sites")
+    plan = plan_sweep(source, [block_spec(b) for b in blocks], stage_sets, add_missing)
+    return measure(source, plan, timing, counters, step, on_sample)
 
 
 def environment(device: torch.device | None = None) -> dict[str, str]:
@@ -391,34 +619,3 @@ def environment(device: torch.device | None = None) -> dict[str, str]:
     if device is not None and device.type == "cuda":
         found["gpu"] = device_name(device)
     return found
-
-
-def _real_models(
-    model: nn.Module | str,
-    name: str,
-    stage_map: StageMap,
-    sites: Sequence[Site],
-    native: bool,
-    r: int,
-    bias: bool,
-    kept_by_config: dict[str, list[Site]],
-    device: torch.device,
-) -> dict[str, nn.Module]:
-    """Initialised models for timing, on ``device``, in eval mode: one per configuration."""
-    if isinstance(model, str):
-        built = build_model(name, "cpu")
-    else:
-        built = deep_copy(model).eval()
-    built = built.to(device)
-    if native:
-        base = strip_sites(built, stage_map.sites)
-        se = built if len(sites) == len(stage_map.sites) else strip_sites(built, set(stage_map.sites) - set(sites))
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(1)
-            base, se = built, inject_sites(built, sites, r=r, bias=bias)
-    models = {"base": base, "se": se}
-    for config, kept in kept_by_config.items():
-        if config not in models:
-            models[config] = strip_sites(se, [s for s in sites if s not in kept])
-    return models

@@ -4,11 +4,13 @@
 accepted where they are given, and turned into these). ``check_timing_options`` and
 ``refuse_timing_options`` hold every rule that needs no device, so a command line can refuse a bad value at
 once, before torch is imported; ``latency.check_timing_options`` adds the rules that depend on the device.
+``TimingOptions`` carries them all as one checked value.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any, Sequence
 
@@ -128,3 +130,59 @@ def refuse_timing_options(batch: int | Sequence[int] = 1, **given: Any) -> None:
             "applies to timing (MACs are per image), which {other} turns off: drop one of them",
             other=("latency", False),
         )
+
+
+@dataclass(frozen=True)
+class TimingOptions:
+    """How to time: one value, checked when made (every rule that needs no device; the device's own rules,
+    such as float16 on the CPU or more threads than CPUs, are checked when timing starts).
+
+    Attributes:
+        batch: batch sizes, each timed in its own interleaved run (an int is one batch size).
+        device: auto (CUDA when available), cpu or cuda.
+        runs: timed rounds (exactly these without ``budget``; default: at least 20, adaptive).
+        warmup: untimed calls per model before timing.
+        threads: torch intra-op threads (default: torch's, at most the usable CPUs - 1 on the CPU).
+        mode: infer (forward in inference mode) or train (forward + backward in train mode).
+        dtype: float32, or float16/bfloat16 under autocast.
+        channels_last: models and input in the channels-last memory format.
+        budget: seconds of sampling per timing run (default 30, unless ``runs`` is given alone).
+        memory: also measure each configuration's peak memory per call.
+        compile: time ``torch.compile``'d models.
+    """
+
+    batch: tuple[int, ...] = (1,)
+    device: Device = Device.AUTO
+    runs: int | None = None
+    warmup: int = 3
+    threads: int | None = None
+    mode: Mode = Mode.INFER
+    dtype: Dtype = Dtype.FLOAT32
+    channels_last: bool = False
+    budget: float | None = None
+    memory: bool = False
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        batch = (self.batch,) if _whole(self.batch) else tuple(self.batch)
+        object.__setattr__(self, "batch", batch)
+        object.__setattr__(self, "device", Device.parse("device", self.device))
+        mode, dtype = check_timing_options(self.runs, self.warmup, list(batch) or [0], self.threads, self.mode,
+                                           self.dtype, self.budget)
+        object.__setattr__(self, "mode", mode)
+        object.__setattr__(self, "dtype", dtype)
+        for name in ("channels_last", "memory", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise OptionError(name, getattr(self, name), "is invalid: give True or False")
+
+    @classmethod
+    def from_legacy(cls, latency: bool = True, **given: Any) -> TimingOptions | None:
+        """The options the separate keyword arguments of seprof 0.4's ``profile`` describe (``latency=False``:
+        None, with any other timing argument refused, as the run would ignore it)."""
+        unknown = sorted(set(given) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(f"profile() got an unexpected keyword argument {unknown[0]!r}")
+        if not latency:
+            refuse_timing_options(given.pop("batch", 1), **given)
+            return None
+        return cls(**given)

@@ -20,6 +20,7 @@ from .layout import Column, Grid, print_grid
 from .latency import MIN_CI_SAMPLES
 from .options import CI_TARGET, MAX_ROUNDS
 from .report import ConfigResult, Latency, LatencyRun, Report, threads_label
+from .spec import BlockKind, BlockSpec, Gate, Squeeze
 from .stages import StageMap, describe, resolution_text
 from .text import signed_percent, stage_list
 
@@ -51,15 +52,25 @@ def _setup_line(report: Report) -> str:
     if report.native:
         what = "its own SE blocks (each with its own hidden width)"
     else:
-        what = f"SE r={report.r}, {'with' if report.bias else 'no'} FC biases"
+        what = block_words(report.block) if report.block is not None else "SE"
         if report.add_missing:
             what += ", added to the blocks without SE of their own (base: the model as built)"
     return f"{report.model} · {what} · stages {stage_list(se.se_stages)} · input {shape}"
 
 
+def block_words(spec: BlockSpec) -> str:
+    """'SE r=16, with FC biases' (the paper's block), else the block's label with its biases said."""
+    if spec.kind is BlockKind.SE and not [k for k in spec.knobs() if k != "no bias"]:
+        return f"SE r={spec.r}, {'with' if spec.bias else 'no'} FC biases"
+    label = BlockSpec(spec.kind, spec.r, True, spec.squeeze, spec.gate, spec.divisor, spec.combine,
+                      spec.position).label
+    return f"{label}, {'with' if spec.bias else 'no'} biases"
+
+
 def render_stage_params(console: Console, report: Report, config: str = "se") -> None:
     """Per-stage parameter accounting: paper formula, exact, measured."""
-    hidden = "hidden" if report.native else "C_s//r"
+    spatial_only = report.block is not None and not report.block.kind.channel
+    hidden = "hidden" if report.native or (report.block is not None and report.block.divisor) else "C_s//r"
     grid = Grid([Column("stage", "left", key=True), Column("resolution"), Column("N_s"), Column("C_s"),
                  Column(hidden), Column("paper"), Column("exact"), Column("measured"), Column("% of base"),
                  Column("share")])
@@ -68,8 +79,8 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
     added = c.params_added
     for s in rows:
         grid.add(
-            str(s.stage), resolution_text(s.resolution), str(s.blocks),
-            "/".join(map(str, sorted(set(s.channels)))), "/".join(map(str, sorted(set(s.hidden)))),
+            str(s.stage), "/".join(resolution_text(r) for r in s.resolutions), str(s.blocks),
+            "/".join(map(str, sorted(set(s.channels)))), "/".join(map(str, sorted(set(s.hidden)))) or "—",
             _n(s.analytic_paper) if s.se else "—", _n(s.analytic_exact) if s.se else "—",
             _n(s.measured) if s.se else "—",
             f"{100 * s.measured / report.base_params:.2f}%" if s.se else "—",
@@ -80,19 +91,27 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
              style="bold", section=True)
     own_r = " with each block's own r = C/hidden" if report.native else ""
     hidden_text = "each block's own hidden width" if report.native else "the real hidden width C_s//r"
+    if report.block is not None and report.block.divisor:
+        hidden_text = f"the hidden width C_s/r rounded to a multiple of {report.block.divisor}"
+    formula = f"(2/r)·N_s·C_s², the paper's eq. 5{own_r}"
+    if report.block is not None and report.block.kind.spatial:
+        formula = "N_s·C_s (Roy et al.'s sSE)" if spatial_only else formula + ", plus N_s·C_s for sSE"
+    fc = "" if report.block is not None and report.block.kind.spatial else "FC "
     print_grid(console, "SE parameters by stage", grid, (
-        f"paper: (2/r)·N_s·C_s², the paper's eq. 5{own_r} (FC weights only); exact: with {hidden_text} and the "
-        "FC biases; measured: parameters of the stage's SE modules in the model; % of base: measured / the base "
+        f"paper: {formula} ({fc}weights only); exact: with {hidden_text if not spatial_only else 'the 1×1 conv'} "
+        f"and the {fc}biases; measured: parameters of the stage's SE modules in the model; % of base: measured / the base "
         "model's parameters; share: of all SE parameters."))
     paper_pct = 100 * c.analytic_paper / report.base_params
-    biases = sum(s.work.bias_adds for s in rows if s.se)  # hidden + C bias parameters per block
-    rounding = c.analytic_exact - biases - c.analytic_paper  # real hidden width C//r vs the formula's C/r
+    biases = sum(s.bias_params for s in rows if s.se)
+    rounding = c.analytic_exact - biases - c.analytic_paper  # real hidden width vs the formula's C/r
     console.print(
         f"Parameters: base {report.base_params:,} → SE {c.params:,} (+{c.params_added:,}, "
         f"{signed_percent(c.params_added_pct, 2)}). The paper's formula gives {_n(c.analytic_paper)} "
         f"({signed_percent(paper_pct, 2)})"
-        + (f"; FC biases add {biases:,}" if report.bias else "")
-        + (f"; the real hidden width C//r changes the weights by {rounding:+,.1f}" if rounding else "")
+        + (f"; {'FC ' if not spatial_only else ''}biases add {biases:,}" if biases else "")
+        + (f"; the {'rounded' if report.block is not None and report.block.divisor else 'real'} hidden width "
+           f"{'' if report.block is not None and report.block.divisor else 'C//r '}changes the weights by "
+           f"{rounding:+,.1f}" if rounding else "")
         + "."
     )
 
@@ -127,24 +146,38 @@ def render_compute(console: Console, report: Report) -> None:
         "base and SE in G (10⁹) MACs, added in MACs. " + _counter_legend(report)))
     _not_counted(console, report)
 
-    work = Grid([Column("stage", "left", key=True), Column("pool adds"), Column("FC MACs"), Column("bias adds"),
-                 Column("sigmoids"), Column("scale muls"), *(Column(n) for n in report.counter_names)])
     rows = [s for s in report.stages if s.config == "se" and s.se]
+    total = sum((s.work for s in rows), SEWork())
+    paper_columns = report.block is None or report.block.kind.channel
+    columns = [(name, field) for name, field in _work_columns(report)
+               if getattr(total, field) or (paper_columns and field in _ALWAYS)]
+    work = Grid([Column("stage", "left", key=True), *(Column(name) for name, _ in columns),
+                 *(Column(n) for n in report.counter_names)])
     for s in rows:
-        w = s.work
-        work.add(str(s.stage), f"{w.pool_adds:,}", f"{w.fc_macs:,}", f"{w.bias_adds:,}", f"{w.sigmoids:,}",
-                 f"{w.scale_muls:,}", *(f"{s.se_macs[n]:,}" for n in report.counter_names))
+        work.add(str(s.stage), *(f"{getattr(s.work, f):,}" for _, f in columns),
+                 *(f"{s.se_macs[n]:,}" for n in report.counter_names))
     if rows:
-        total = sum((s.work for s in rows), SEWork())
-        work.add("total", f"{total.pool_adds:,}", f"{total.fc_macs:,}", f"{total.bias_adds:,}",
-                 f"{total.sigmoids:,}", f"{total.scale_muls:,}",
+        work.add("total", *(f"{getattr(total, f):,}" for _, f in columns),
                  *(f"{sum(s.se_macs[n] for s in rows):,}" for n in report.counter_names), style="bold", section=True)
     counted = ", ".join(n for n in report.counter_names)
     print_grid(console, "SE work per stage, per image: analytic vs counted", work, (
-        f"pool adds to scale muls: what the SE blocks compute; {counted}: the ops each counter attributes to "
-        "them. No counter sees SE's scale multiply. Each counter counts the model without SE once and each "
-        "distinct SE block once on its own input; stripped models are the SE count minus the removed "
+        f"{columns[0][0]} to {columns[-1][0]}: what the SE blocks compute; {counted}: the ops each counter "
+        "attributes to them. No counter sees SE's scale multiply. Each counter counts the model without SE once "
+        "and each distinct SE block once on its own input; stripped models are the SE count minus the removed "
         "blocks' counts."))
+
+
+_ALWAYS = {"pool_ops", "fc_macs", "bias_adds", "gates", "scale_muls"}  # the paper's block: its columns, even 0
+
+
+def _work_columns(report: Report) -> list[tuple[str, str]]:
+    """(header, SEWork field) of the work table; the paper's block keeps 0.4's headers."""
+    spec = report.block
+    gate = "sigmoids" if spec is None and not report.native or spec is not None and spec.gate is Gate.SIGMOID else (
+        "gates" if spec is None else f"{spec.gate} gates")
+    pool = "pool compares" if spec is not None and spec.squeeze is Squeeze.MAX else "pool adds"
+    return [(pool, "pool_ops"), ("FC MACs", "fc_macs"), ("sSE MACs", "spatial_macs"), ("bias adds", "bias_adds"),
+            (gate, "gates"), ("scale muls", "scale_muls"), ("combine ops", "combine_ops")]
 
 
 def _stop_text(t: dict) -> str:
@@ -373,7 +406,7 @@ def bottom_line(report: Report) -> list[str]:
     for c in report.configs:
         if c.config == "base":
             continue
-        what = "its own SE" if report.native else f"SE (r={report.r})"
+        what = "its own SE" if report.native else report.block.short if report.block is not None else "SE"
         where = (f"in stage {c.se_stages[0]}" if len(c.se_stages) == 1
                  else f"in stages {stage_list(c.se_stages)}")
         parts = [f"{signed_percent(c.params_added_pct, 2)} parameters"]

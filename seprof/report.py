@@ -16,24 +16,34 @@ from typing import Any
 
 from .accounting import SEWork
 from .export import write_atomic
+from .spec import BlockSpec
 
 # Version of the JSON report's layout: 2 added schema_version, versions of every library, OS and CPU/GPU,
-# and empty r/bias for configurations without SE.
-SCHEMA_VERSION = 2
+# and empty r/bias for configurations without SE; 3 the block's kind and knobs (a column each), the stages
+# a sweep point asked for, and the work columns pool_ops, spatial_macs, gates (was sigmoids), combine_ops.
+SCHEMA_VERSION = 3
 
 CONFIG_COLUMNS = {
     "model": "model name (or class name for a model object)",
-    "config": "base, se, se_strip_<stages>, or se_only_<stage> (with --attribute)",
-    "r": "reduction ratio of seprof's SE blocks (empty without SE, and for a model's own SE blocks, which keep "
-    "their widths)",
-    "bias": "whether the SE FC layers have biases (empty without SE)",
+    "config": "base, se, se_strip_<stages>, se_only_<stage> (with --attribute), or <block>@<stages> in a sweep",
+    "block": "the block seprof added: se, cse, sse or scse (empty without, and for a model's own SE blocks)",
+    "r": "reduction ratio of seprof's blocks (empty without SE, for sSE, and for a model's own SE blocks, which "
+    "keep their widths)",
+    "bias": "whether the blocks' excitation layers have biases (empty without SE)",
+    "squeeze": "the channel squeeze: avg or max pooling (empty for sSE)",
+    "gate": "the excitation gate: sigmoid, hardsigmoid, tanh or relu",
+    "divisor": "hidden width rounded to a multiple of this (empty: C // r, as the paper)",
+    "combine": "how scSE combines its two maps: add or max (empty for other blocks)",
+    "position": "where in the residual unit: standard, pre, post or identity (SENet Fig. 5)",
+    "stage_set": "the stages a sweep point asked for ('all', or e.g. '4' or '4+5'); empty outside sweeps",
     "se_stages": "stages holding SE blocks in this configuration, comma-separated",
     "input": "input C x H x W",
     "params": "parameters of the model",
     "params_added": "parameters added over the base model (measured: parameter count difference)",
     "params_added_pct": "params_added as % of the base model's parameters",
-    "analytic_paper": "paper eq. 5, (2/r)·Σ N_s·C_s², FC weights only (native SE: each block's own r = C/hidden)",
-    "analytic_exact": "exact SE parameters: real hidden width, biases included when present",
+    "analytic_paper": "the papers' formula, weights only: (2/r)·Σ N_s·C_s² for SE (eq. 5; native SE: each block's "
+    "own r = C/hidden), Σ N_s·C_s for sSE, both for scSE",
+    "analytic_exact": "exact block parameters: real hidden width, biases included when present",
     "macs_fvcore": "ops per image (batch 1) counted by fvcore: conv/matmul MACs + BN and pooling element ops",
     "macs_thop": "ops per image (batch 1) counted by thop: conv/linear MACs + BN and pooling element ops",
     "macs_torch": "MACs per image (batch 1) from torch.utils.flop_counter (FLOPs / 2)",
@@ -63,10 +73,11 @@ STAGE_COLUMNS = {
     "model": "model name",
     "config": "configuration, as in the main CSV",
     "stage": "stage number s (feature maps at stride 2^s)",
-    "resolution": "H x W of the feature map at the SE point (a token count for ViT)",
+    "resolution": "H x W of the feature map at the SE point (a token count for ViT; a/b where blocks differ, as "
+    "SE-PRE in a stage's first block)",
     "blocks": "N_s, blocks in the stage",
     "channels": "C_s, channels SE recalibrates (a/b/... if blocks differ)",
-    "hidden": "the SE hidden width: C_s // r, or a native SE block's own",
+    "hidden": "the SE hidden width: C_s // r (or rounded to the divisor), a native SE block's own; empty for sSE",
     "se": "whether this configuration has SE in this stage",
     "analytic_paper": "(2/r)·N_s·C_s² for this stage (0 without SE)",
     "analytic_exact": "exact SE parameters of this stage",
@@ -74,11 +85,13 @@ STAGE_COLUMNS = {
     "se_macs_fvcore": "ops fvcore counts inside this stage's SE blocks (FC MACs + pooling)",
     "se_macs_thop": "ops thop counts inside this stage's SE blocks (FC MACs + pooling)",
     "se_macs_torch": "MACs torch's flop counter counts inside this stage's SE blocks",
-    "pool_adds": "analytic: global average pooling adds, H·W·C per block",
-    "fc_macs": "analytic: FC multiply-accumulates, 2·C·(C//r) per block",
-    "bias_adds": "analytic: FC bias adds, C//r + C per block with biases",
-    "sigmoids": "analytic: sigmoid evaluations, C per block",
-    "scale_muls": "analytic: scale multiplies, H·W·C per block (no common counter counts these)",
+    "pool_ops": "analytic: the channel squeeze, H·W·C adds (avg) or compares (max) per block",
+    "fc_macs": "analytic: FC multiply-accumulates, 2·C·hidden per block",
+    "spatial_macs": "analytic: sSE's 1x1 conv C→1, H·W·C multiply-accumulates per block",
+    "bias_adds": "analytic: bias adds, hidden + C per SE block and H·W per sSE conv, with biases",
+    "gates": "analytic: gate evaluations, C per channel and H·W per spatial excitation",
+    "scale_muls": "analytic: scale multiplies, H·W·C per recalibrated map (no common counter counts these)",
+    "combine_ops": "analytic: scSE's add or max of its two maps, H·W·C per block",
 }
 
 
@@ -140,6 +153,8 @@ class ConfigResult:
     analytic_exact: int
     macs: dict[str, int]
     latency: Latency | None = None
+    block: BlockSpec | None = None
+    stage_set: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +173,12 @@ class StageResult:
     measured: int
     se_macs: dict[str, int]
     work: SEWork
+    bias_params: int = 0
+    resolutions: tuple[tuple[int, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.resolutions:
+            object.__setattr__(self, "resolutions", (tuple(self.resolution),))
 
 
 @dataclass(frozen=True)
@@ -177,6 +198,7 @@ class Report:
     native: bool = False
     add_missing: bool = False
     latency_runs: tuple[LatencyRun, ...] = ()
+    block: BlockSpec | None = None
 
     def attribution(self) -> list[StageShare]:
         """Per SE stage: parameters and analytic work (from the "se" configuration) and the latency that SE
@@ -204,6 +226,10 @@ class Report:
         ]
 
     @property
+    def _sweep(self) -> bool:
+        return any("@" in c.config for c in self.configs)
+
+    @property
     def counter_names(self) -> tuple[str, ...]:
         """The MAC counters this report holds, in seprof's order."""
         return tuple(self.counters)
@@ -226,12 +252,17 @@ class Report:
         rows = []
         for c in self.configs:
             lat = run.latency[c.config] if run is not None else None
+            knobs = c.block.as_dict() if c.block is not None else dict.fromkeys(
+                ("block", "r", "squeeze", "gate", "divisor", "combine", "position"))
+            knobs["bias"] = knobs.get("bias") if c.block is not None else (self.bias if c.se_stages else None)
             rows.append(
                 {
                     "model": self.model,
                     "config": c.config,
-                    "r": self.r if c.se_stages else None,
-                    "bias": self.bias if c.se_stages else None,
+                    **{k: knobs[k] for k in ("block", "r", "bias", "squeeze", "gate", "divisor", "combine",
+                                             "position")},
+                    "stage_set": None if c.block is None or not self._sweep else (
+                        "all" if c.stage_set is None else "+".join(map(str, c.stage_set))),
                     "se_stages": ",".join(map(str, c.se_stages)),
                     "input": "x".join(map(str, self.input_shape)),
                     "params": c.params,
@@ -269,7 +300,7 @@ class Report:
                 "model": self.model,
                 "config": s.config,
                 "stage": s.stage,
-                "resolution": "x".join(map(str, s.resolution)),
+                "resolution": "/".join("x".join(map(str, r)) for r in s.resolutions),
                 "blocks": s.blocks,
                 "channels": "/".join(map(str, sorted(set(s.channels)))),
                 "hidden": "/".join(map(str, sorted(set(s.hidden)))),
@@ -299,6 +330,7 @@ class Report:
             "input_shape": list(self.input_shape),
             "r": self.r,
             "bias": self.bias,
+            "block": self.block.as_dict() if self.block is not None else None,
             "native_se": self.native,
             "add_missing": self.add_missing,
             "base_params": self.base_params,

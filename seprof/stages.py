@@ -46,6 +46,7 @@ from torchvision.models.googlenet import Inception as GoogLeNetInception
 from torchvision.ops import SqueezeExcitation
 
 from .errors import ModelError, OptionError, StageError, first_line
+from .spec import Position
 
 LAYOUTS = ("nchw", "nhwc", "tokens")  # tokens: (N, L, C); nhwc: (N, H, W, C)
 
@@ -56,14 +57,24 @@ class Placement:
 
     Attributes:
         points: the block → paths, relative to the block, of the submodules whose outputs SE recalibrates
-            ("" is the block's own output).
+            ("" is the block's own output): the standard position.
         description: the same in words.
         layout: the layout of those outputs (one of ``LAYOUTS``).
+        pre: for a residual unit, the branch's first submodule: SE-PRE recalibrates its input (Fig. 5c).
+        identity: for a residual unit, the attribute holding the identity path's module (a projection, or
+            None where the identity is the input itself): SE-Identity recalibrates its output (Fig. 5e).
+            A residual unit with ``pre`` and ``identity`` also takes SE-POST, on the unit's own output (Fig. 5d).
     """
 
     points: Callable[[nn.Module], list[str]]
     description: str
     layout: str = "nchw"
+    pre: str | None = None
+    identity: str | None = None
+
+    def supports(self, position: Position) -> bool:
+        """Whether blocks of this kind have a place for ``position``."""
+        return position is Position.STANDARD or (self.pre is not None and self.identity is not None)
 
 
 def _at(path: str) -> Callable[[nn.Module], list[str]]:
@@ -98,9 +109,10 @@ _INVERTED = "expanded channels, after the depthwise conv+BN+activation"
 _INCEPTION = "the module's output, after concatenation (paper Fig. 2)"
 
 PLACEMENTS: dict[type[nn.Module], Placement] = {
-    resnet.BasicBlock: Placement(_at("bn2"), _RESIDUAL),
-    resnet.Bottleneck: Placement(_at("bn3"), _RESIDUAL),
-    regnet.ResBottleneckBlock: Placement(_at("f"), "residual branch: the bottleneck transform's output, before the sum"),
+    resnet.BasicBlock: Placement(_at("bn2"), _RESIDUAL, pre="conv1", identity="downsample"),
+    resnet.Bottleneck: Placement(_at("bn3"), _RESIDUAL, pre="conv1", identity="downsample"),
+    regnet.ResBottleneckBlock: Placement(
+        _at("f"), "residual branch: the bottleneck transform's output, before the sum", pre="f", identity="proj"),
     mobilenetv2.InvertedResidual: Placement(lambda b: [f"conv.{len(b.conv) - 3}"], _INVERTED),
     mnasnet._InvertedResidual: Placement(_at("layers.5"), _INVERTED),
     shufflenetv2.InvertedResidual: Placement(_at("branch2"), "the transformed branch, before concat and shuffle"),
@@ -136,7 +148,10 @@ class Site:
         layout: "nchw", "nhwc" or "tokens".
         native: an SE block the model already has; ``hidden`` and ``bias`` then describe it.
         description: where the site is, in words.
-        stride: the measured stride of the features (stage = round(log2(stride))), at the probe input.
+        stride: the measured stride of the block's output (stage = round(log2(stride))), at the probe input.
+        position: where in the residual unit the site is (SENet Fig. 5).
+        feed: what the block at ``path`` recalibrates: "output" (the module's output), "input" (its input,
+            SE-PRE) or "absent" (no module at ``path``: the identity path is the unit's input itself).
     """
 
     path: str
@@ -154,6 +169,8 @@ class Site:
     bias: bool | None = None
     description: str = ""
     stride: float = 0.0
+    position: Position = Position.STANDARD
+    feed: str = "output"
 
     @property
     def name(self) -> str:
@@ -179,6 +196,10 @@ class Site:
         """The site as "BlockType.point" (e.g. "Bottleneck.bn3", "Inception (output)")."""
         if self.native:
             return f"{self.block_type}.{self.point} (native)"
+        if self.feed == "input":
+            return f"{self.block_type}.{self.point} (input)"
+        if self.feed == "absent":
+            return f"{self.block_type}.{self.point} (the identity itself)"
         return f"{self.block_type}.{self.point}" if self.point else f"{self.block_type} (output)"
 
 
@@ -406,13 +427,49 @@ class _Candidate:
     description: str
     fallback: str | None = None  # used when ``point`` turns out to run more than once
     fallback_description: str = ""
+    feed: str = "output"  # see Site.feed
+    stage_path: str | None = None  # the module whose output stride numbers the stage (default: the site's)
+    position: Position = Position.STANDARD
 
 
 def _join(*parts: str) -> str:
     return ".".join(p for p in parts if p)
 
 
-def _known_points(model: nn.Module) -> dict[str, _Candidate]:
+_PRE = "SE-PRE: the unit's input, on the residual branch before its first layer (paper Fig. 5c)"
+_POST = "SE-POST: the unit's output, after the sum with the identity and its activation (paper Fig. 5d)"
+_IDENTITY = "SE-Identity: the identity path (its projection, or the input itself), beside the branch (paper Fig. 5e)"
+RESIDUAL_UNITS = "ResNet, ResNeXt and Wide ResNet (BasicBlock, Bottleneck), RegNet (ResBottleneckBlock)"
+
+
+def position_refusal(position: Position, where: str) -> OptionError:
+    """The error for a position that has no meaning in ``where`` (a block type, or a model)."""
+    return OptionError("position", position, f"has no meaning in {where}: it places SE relative to a residual "
+                       f"unit's sum, which {RESIDUAL_UNITS} have, and models seprof places by its generic residual "
+                       "rule; use the standard position here")
+
+
+def _positioned(name: str, module: nn.Module, rule: Placement, position: Position) -> dict[str, _Candidate]:
+    """The candidates of one matched block for ``position``."""
+    kind = type(module).__name__
+    standard = [_join(name, point) for point in rule.points(module)]
+    if position is Position.STANDARD:
+        return {path: _Candidate(name if name or not point else point.rpartition(".")[0], kind, point, rule.layout,
+                                 rule.description) for path, point in zip(standard, rule.points(module))}
+    if not rule.supports(position):
+        raise position_refusal(position, f"{kind} blocks")
+    stage_path = standard[0]
+    if position is Position.PRE:
+        return {_join(name, rule.pre): _Candidate(name, kind, rule.pre, rule.layout, _PRE, feed="input",
+                                                  stage_path=stage_path, position=position)}
+    if position is Position.POST:
+        return {name: _Candidate(name, kind, "", rule.layout, _POST, stage_path=name, position=position)}
+    feed = "absent" if getattr(module, rule.identity, None) is None else "output"
+    return {_join(name, rule.identity): _Candidate(name, kind, rule.identity, rule.layout, _IDENTITY, feed=feed,
+                                                   stage_path=stage_path, position=position)}
+
+
+def _known_points(model: nn.Module, position: Position = Position.STANDARD) -> dict[str, _Candidate]:
     """Points from ``PLACEMENTS``; blocks inside a matched block, and blocks with native SE, are skipped."""
     found: dict[str, _Candidate] = {}
     matched: list[str] = []
@@ -425,10 +482,7 @@ def _known_points(model: nn.Module) -> dict[str, _Candidate]:
         matched.append(name)
         if any(is_native_se(m) for m in module.modules()):
             continue
-        for point in rule.points(module):
-            path = _join(name, point)
-            block = name if name or not point else point.rpartition(".")[0]
-            found[path] = _Candidate(block, type(module).__name__, point, rule.layout, rule.description)
+        found.update(_positioned(name, module, rule, position))
     return found
 
 
@@ -436,9 +490,11 @@ _ADDS = {operator.add, operator.iadd, torch.add}
 _MAX_WALK = 3
 
 
-def _residual_points(model: nn.Module) -> dict[str, _Candidate]:
+def _residual_points(model: nn.Module, position: Position = Position.STANDARD) -> dict[str, _Candidate]:
     """Points on residual branches, from a symbolic trace: for each ``a + b`` of two computed tensors, the
-    module that produced the deeper operand (the branch; the other is the identity or its projection)."""
+    module that produced the deeper operand (the branch; the other is the identity or its projection).
+    SE-PRE goes before the branch's first module, SE-POST after the module that takes the sum (its
+    activation); SE-Identity needs a module on the identity path, which a traced graph cannot add."""
     try:
         traced = torch.fx.symbolic_trace(model)
     except Exception:  # noqa: BLE001 - any model that does not trace simply has no residual points here
@@ -447,25 +503,63 @@ def _residual_points(model: nn.Module) -> dict[str, _Candidate]:
     for node in traced.graph.nodes:
         ancestors[node] = set().union(*([{a} | ancestors[a] for a in node.all_input_nodes] or [set()]))
     found: dict[str, _Candidate] = {}
+    done: set[str] = set()
     for node in traced.graph.nodes:
         is_add = (node.op == "call_function" and node.target in _ADDS) or (
             node.op == "call_method" and node.target in ("add", "add_"))
         args = [a for a in node.args[:2] if isinstance(a, torch.fx.Node)]
         if not is_add or len(args) != 2 or not all(_computed(a, ancestors) for a in args):
             continue
+        if position is Position.IDENTITY:
+            raise position_refusal(position, f"{type(model).__name__}, which seprof places by its generic residual "
+                                   "rule (a traced graph has no module on an identity path to put SE on)")
         branch = max(args, key=lambda a: len(ancestors[a]))
+        other = args[0] if branch is args[1] else args[1]
         modules = _modules_upstream(branch, 2)
-        if not modules or modules[0].target in found:
+        if not modules or modules[0].target in done:
             continue
         point = modules[0].target
+        done.add(point)
         block = point.rpartition(".")[0]
         parent = model.get_submodule(block) if block else model
-        found[point] = _Candidate(
-            block, type(parent).__name__, point.rpartition(".")[2], "nchw",
-            "residual branch output, before the sum (generic rule)",
-            fallback=modules[1].target if len(modules) > 1 else None,
-            fallback_description="residual branch, before its shared activation module (generic rule)")
+        kind = type(parent).__name__
+        if position is Position.STANDARD:
+            found[point] = _Candidate(
+                block, kind, point.rpartition(".")[2], "nchw",
+                "residual branch output, before the sum (generic rule)",
+                fallback=modules[1].target if len(modules) > 1 else None,
+                fallback_description="residual branch, before its shared activation module (generic rule)")
+            continue
+        target = _branch_start(branch, {other} | ancestors[other]) if position is Position.PRE else _taker(node)
+        if target is None:
+            where = "no module starts its residual branch" if position is Position.PRE else "no module takes its sum"
+            raise OptionError("position", position, f"cannot be placed in {type(model).__name__}: at {point!r}, "
+                              f"{where} (the generic rule puts SE on modules); use the standard position")
+        path = target.target
+        owner = path.rpartition(".")[0]
+        found[path] = _Candidate(
+            owner, type(model.get_submodule(owner) if owner else model).__name__, path.rpartition(".")[2], "nchw",
+            (_PRE if position is Position.PRE else _POST) + " (generic rule)",
+            feed="input" if position is Position.PRE else "output", stage_path=point, position=position)
     return found
+
+
+def _branch_start(node: torch.fx.Node, split: set[torch.fx.Node]) -> torch.fx.Node | None:
+    """The first module call of the branch ending at ``node``: walking up first inputs until the split."""
+    start = None
+    while node not in split:
+        if node.op == "call_module":
+            start = node
+        if not node.all_input_nodes:
+            return None
+        node = node.all_input_nodes[0]
+    return start
+
+
+def _taker(node: torch.fx.Node) -> torch.fx.Node | None:
+    """The module call that is the only user of ``node`` (the activation after a residual sum), if any."""
+    users = list(node.users)
+    return users[0] if len(users) == 1 and users[0].op == "call_module" else None
 
 
 def _computed(node: torch.fx.Node, ancestors: dict) -> bool:
@@ -504,48 +598,57 @@ def _unit_points(model: nn.Module) -> dict[str, _Candidate]:
     return found
 
 
-def generic_points(model: nn.Module) -> dict[str, _Candidate]:
-    """The generic rule for a model without known blocks: residual branches, else conv+BN+activation units."""
-    return _residual_points(model) or _unit_points(model)
+def generic_points(model: nn.Module, position: Position = Position.STANDARD) -> dict[str, _Candidate]:
+    """The generic rule for a model without known blocks: residual branches, else conv+BN+activation units
+    (which only take the standard position)."""
+    found = _residual_points(model, position)
+    if found or position is Position.STANDARD:
+        return found or _unit_points(model)
+    raise position_refusal(position, f"{type(model).__name__}, where seprof finds no residual sum")
 
 
 PROBE_SIZE = 224
 
 
-def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequence[int] | None = None) -> StageMap:
+def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequence[int] | None = None,
+               position: Position | str = Position.STANDARD) -> StageMap:
     """Find every place SE can go in ``model`` for a C×H×W ``input_shape``, and its native SE blocks.
 
     Runs a forward pass of a meta-device copy with hooks; ``model`` itself is untouched. Stage numbers are
     a property of the architecture: they come from a pass at ``probe_shape`` (the model's usual input, by
     default C×224×224) whenever the input differs, so late maps that shrink to 1×1, or valid-padding
     roundings at odd sizes, do not move a block to another stage. A model that cannot run at the probe
-    shape (e.g. a fixed-size head) is numbered from ``input_shape`` itself.
+    shape (e.g. a fixed-size head) is numbered from ``input_shape`` itself. ``position`` chooses the places
+    in residual units (SENet Fig. 5); a block is numbered by its output's stride whatever the position, so
+    SE-PRE in the first block of conv3_x is in stage 3 although it sees conv2_x's resolution.
     """
-    known = _known_points(model)
+    position = Position.parse("position", position)
+    known = _known_points(model, position)
     native = {name: m for name, m in model.named_modules() if is_native_se(m)}
     generic = not known and not native and placement_for(model) is None
-    candidates = generic_points(model) if generic else known
+    candidates = generic_points(model, position) if generic else known
     if not candidates and not native:
         raise ModelError(
             f"{type(model).__name__} has nowhere seprof can put SE: no block it has a rule for, no residual "
             "addition and no conv+BN+activation unit (see the README, 'Your own model')"
         )
-    seen = _run(model, input_shape, candidates, native, skip_repeated=generic)
+    skip_repeated = generic and position is Position.STANDARD
+    seen = _run(model, input_shape, candidates, native, skip_repeated=skip_repeated)
     if generic:
         seen = [entry for entry in seen if len(entry[2]) == 4]  # the generic rules need N×C×H×W features
-    ratios = [_stride(input_shape, layout, shape) for _, layout, shape in seen]
+    ratios = [_stride(input_shape, layout, stage_shape) for _, layout, _, stage_shape in seen]
     probe = tuple(probe_shape or (*input_shape[:-2], PROBE_SIZE, PROBE_SIZE))
     if tuple(input_shape) != probe:
         try:
-            probed = {p: _stride(probe, layout, shape) for p, layout, shape in
-                      _run(model, probe, candidates, native, skip_repeated=generic)}
+            probed = {p: _stride(probe, layout, stage_shape) for p, layout, _, stage_shape in
+                      _run(model, probe, candidates, native, skip_repeated=skip_repeated)}
         except ModelError:
             probed = {}
-        if all(path in probed for path, _, _ in seen):
-            ratios = [probed[path] for path, _, _ in seen]
+        if all(entry[0] in probed for entry in seen):
+            ratios = [probed[entry[0]] for entry in seen]
 
     sites, native_sites, counts = [], [], {}
-    for (path, layout, shape), stride in zip(seen, ratios):
+    for (path, layout, shape, _), stride in zip(seen, ratios):
         stage = round(math.log2(stride))
         channels, height, width = _dims(layout, shape)
         if path in native:
@@ -565,7 +668,8 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
             point = path[len(block) + 1 if block else 0:]
             sites.append(Site(path, block, type(model.get_submodule(block) if block else model).__name__, point,
                               stage, counts[stage], channels, height, width, c.layout,
-                              description=c.description if primary else c.fallback_description, stride=stride))
+                              description=c.description if primary else c.fallback_description, stride=stride,
+                              position=c.position, feed=c.feed))
     if generic and not sites:
         raise ModelError(f"{type(model).__name__}: no residual branch or conv+BN+activation unit has 4-D features")
     return StageMap(tuple(int(d) for d in input_shape), tuple(sites), tuple(native_sites))
@@ -602,27 +706,43 @@ def _stride(input_shape: Sequence[int], layout: str, shape: torch.Size) -> float
     return input_shape[-2] / height
 
 
+def _feature_key(path: str, c: _Candidate) -> tuple[str, str]:
+    """Which hook sees the features a candidate's block recalibrates: ("out"|"in", module path)."""
+    if c.feed == "input":
+        return ("in", path)
+    if c.feed == "absent":
+        return ("in", c.block)
+    return ("out", path)
+
+
 def _run(
     model: nn.Module,
     input_shape: Sequence[int],
     candidates: dict[str, _Candidate],
     native: dict[str, nn.Module],
     skip_repeated: bool = False,
-) -> list[tuple[str, str, torch.Size]]:
-    """(path, layout, output shape) of each site in forward order, from one meta-device forward pass."""
+) -> list[tuple[str, str, torch.Size, torch.Size]]:
+    """(path, layout, features' shape, shape that numbers the stage) of each site in forward order, from one
+    meta-device forward pass."""
     clone = meta_model(model)
-    seen: list[tuple[str, str, torch.Size]] = []
-    watched = {path: c.layout for path, c in candidates.items()}
-    watched.update({c.fallback: c.layout for c in candidates.values() if c.fallback})
-    watched.update({path: "nchw" for path in native})
+    events: list[tuple[tuple[str, str], torch.Size]] = []
+    wanted: dict[str, tuple[tuple[str, str], tuple[str, str], str]] = {}  # path → feature key, stage key, layout
+    for path, c in candidates.items():
+        wanted[path] = (_feature_key(path, c), ("out", c.stage_path or path), c.layout)
+        if c.fallback:
+            wanted[c.fallback] = (("out", c.fallback), ("out", c.fallback), c.layout)
+    wanted.update({path: (("out", path), ("out", path), "nchw") for path in native})
+    keys = {key for feature, stage, _ in wanted.values() for key in (feature, stage)}
 
-    def hook(path: str) -> Callable:
-        def record(_module, _inputs, output) -> None:
-            if isinstance(output, torch.Tensor):
-                seen.append((path, watched[path], output.shape))
+    def hook(key: tuple[str, str]) -> Callable:
+        def record(_module, inputs, output=None) -> None:
+            value = inputs[0] if key[0] == "in" and inputs else output
+            if isinstance(value, torch.Tensor):
+                events.append((key, value.shape))
         return record
 
-    handles = [clone.get_submodule(path).register_forward_hook(hook(path)) for path in watched]
+    handles = [clone.get_submodule(path).register_forward_pre_hook(hook((kind, path))) if kind == "in" else
+               clone.get_submodule(path).register_forward_hook(hook((kind, path))) for kind, path in keys]
     try:
         with torch.no_grad(), ShapeOnly(activations=True):
             clone(torch.empty(1, *input_shape, device="meta"))
@@ -644,18 +764,26 @@ def _run(
         for handle in handles:
             handle.remove()
 
-    runs: dict[str, int] = {}
-    for path, _, _ in seen:
-        runs[path] = runs.get(path, 0) + 1
-    chosen = set(native)
+    runs: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str], tuple[int, torch.Size]] = {}
+    for i, (key, shape) in enumerate(events):
+        runs[key] = runs.get(key, 0) + 1
+        first.setdefault(key, (i, shape))
+
+    def once(path: str) -> bool:
+        feature, stage, _ = wanted[path]
+        return runs.get(feature, 0) == 1 and stage in first
+
+    chosen = [path for path in native if ("out", path) in first]
     for path, c in candidates.items():
-        if runs.get(path, 0) == 1:
-            chosen.add(path)
-        elif c.fallback and runs.get(c.fallback, 0) == 1:
-            chosen.add(c.fallback)
-        elif runs.get(path, 0) > 1 and not skip_repeated:
+        if once(path):
+            chosen.append(path)
+        elif c.fallback and once(c.fallback):
+            chosen.append(c.fallback)
+        elif runs.get(wanted[path][0], 0) > 1 and not skip_repeated:
             raise ModelError(f"module {path!r} runs more than once per forward pass; seprof cannot place one SE block there")
-    return [entry for entry in seen if entry[0] in chosen]
+    chosen.sort(key=lambda path: first[wanted[path][0]][0])
+    return [(path, wanted[path][2], first[wanted[path][0]][1], first[wanted[path][1]][1]) for path in chosen]
 
 
 def first_conv(model: nn.Module) -> tuple[str, int] | None:

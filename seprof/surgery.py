@@ -1,8 +1,11 @@
-"""Put SE blocks into a model, or take them out, on a copy (paper Sec. 4 and Fig. 3).
+"""Put attention blocks into a model, or take them out, on a copy (paper Sec. 4, Fig. 3 and Fig. 5).
 
 An SE site's module (e.g. a Bottleneck's ``bn3``) is replaced by ``WithSE(inner=bn3, se=SEBlock)``, so the
-block's own forward runs conv → BN → SE → (+ identity) unchanged. ``strip`` puts ``inner`` back: the result's
-state_dict equals the un-injected model's, key for key. A model's own SE blocks (EfficientNet, MobileNetV3,
+block's own forward runs conv → BN → SE → (+ identity) unchanged. The other positions of Fig. 5 wrap other
+modules: SE-PRE the branch's first conv (``WithSE`` then recalibrates its *input*), SE-POST the whole unit,
+SE-Identity the identity path's projection, or, where the identity is the input itself (``downsample`` is
+None), a ``WithSE`` with no inner module takes the empty place. ``strip`` puts ``inner`` back (None included):
+the result's state_dict equals the un-injected model's, key for key. A model's own SE blocks (EfficientNet, MobileNetV3,
 RegNetY, MaxViT) are stripped by replacing them with ``nn.Identity``. The caller's model is never modified.
 """
 
@@ -16,6 +19,7 @@ from torch import nn
 
 from .blocks import make_block
 from .errors import ModelError, NativeSEError, OptionError
+from .spec import BlockSpec, block_spec
 from .stages import Site, StageMap, check_stages, deep_copy, find_sites, is_native_se
 
 
@@ -23,28 +27,35 @@ class WithSE(nn.Module):
     """A module followed by an SE block that recalibrates its output.
 
     Args:
-        inner: the original module (its parameters keep their names under ``inner.``).
+        inner: the original module (its parameters keep their names under ``inner.``), or None where there
+            was none (an identity path without a projection: the block then recalibrates its input).
         se: the attention block.
         stage: the stage of this site (stride 2^stage).
         index: 1-based position of the site in its stage.
+        before: recalibrate ``inner``'s input instead of its output (SE-PRE).
     """
 
-    def __init__(self, inner: nn.Module, se: nn.Module, stage: int, index: int) -> None:
+    def __init__(self, inner: nn.Module | None, se: nn.Module, stage: int, index: int, before: bool = False) -> None:
         super().__init__()
-        self.inner = inner
+        self.add_module("inner", inner)
         self.se = se
         self.stage = stage
         self.index = index
+        self.before = before
 
     @property
     def name(self) -> str:
         return f"SE_{self.stage}_{self.index}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.inner is None:
+            return self.se(x)
+        if self.before:
+            return self.inner(self.se(x))
         return self.se(self.inner(x))
 
     def extra_repr(self) -> str:
-        return self.name
+        return f"{self.name}, before" if self.before else self.name
 
 
 def se_modules(model: nn.Module) -> list[tuple[str, WithSE]]:
@@ -59,19 +70,31 @@ def _set_submodule(model: nn.Module, path: str, module: nn.Module) -> None:
 
 def check_r(r: int, sites: Iterable[Site]) -> None:
     """Raise an OptionError unless 1 <= r <= the channels of every site."""
+    check_block(block_spec(r=r), sites)
+
+
+def check_block(spec: BlockSpec, sites: Iterable[Site]) -> None:
+    """Raise an OptionError unless ``spec`` gives every site a hidden width of at least 1 (r <= C when the
+    width is C // r)."""
     sites = list(sites)
     smallest = min(sites, key=lambda s: s.channels) if sites else None
-    if not isinstance(r, int) or isinstance(r, bool) or r < 1:
-        raise OptionError("r", r, "is invalid: the reduction ratio must be a whole number of at least 1 (the "
-                          "paper uses 16)")
+    r = spec.r
+    if not spec.kind.channel or spec.divisor is not None:
+        return
     if smallest is not None and r > smallest.channels:
         raise OptionError("r", r, f"is larger than the {smallest.channels} channels of stage {smallest.stage}; "
                           f"choose r between 1 and {smallest.channels} (the paper uses 16)")
 
 
+def _module_at(model: nn.Module, path: str) -> nn.Module | None:
+    """The module at ``path``, or None where the place is empty (an identity path without a projection)."""
+    parent, _, leaf = path.rpartition(".")
+    return getattr(model.get_submodule(parent) if parent else model, leaf, None)
+
+
 def se_at(model: nn.Module, site: Site) -> nn.Module | None:
     """The SE block at ``site`` in ``model`` (seprof's or the model's own), or None if there is none."""
-    module = model.get_submodule(site.path)
+    module = _module_at(model, site.path)
     if site.native:
         return module if is_native_se(module) else None
     return module.se if isinstance(module, WithSE) else None
@@ -124,7 +147,7 @@ def strip_sites(model: nn.Module, sites: Iterable[Site], share: bool = False) ->
     for site in sites:
         if se_at(new, site) is None:
             continue
-        module = new.get_submodule(site.path)
+        module = _module_at(new, site.path)
         _set_submodule(new, site.path, nn.Identity().train(module.training) if site.native else module.inner)
     return new
 
@@ -134,57 +157,63 @@ def native_refusal(model: str, stage_map: StageMap) -> NativeSEError:
     return NativeSEError(model, len(stage_map.native), stage_map.native_map().stage_numbers, len(stage_map.sites))
 
 
-def inject_sites(
-    model: nn.Module, sites: Sequence[Site], r: int = 16, bias: bool = True, kind: str = "se", share: bool = False
-) -> nn.Module:
-    """A copy of ``model`` with an SE block at each of ``sites`` (as found by ``find_sites`` on ``model``);
-    ``share`` as for ``strip_sites``."""
+def inject_sites(model: nn.Module, sites: Sequence[Site], block: BlockSpec | None = None, share: bool = False, *,
+                 r: int | None = None, bias: bool | None = None) -> nn.Module:
+    """A copy of ``model`` with the block ``block`` describes (SE, r = 16 by default; ``r``/``bias`` override
+    it) at each of ``sites`` (as found by ``find_sites`` on ``model``); ``share`` as for ``strip_sites``."""
+    spec = block_spec(block, r, bias)
     if any(site.native for site in sites):
         raise ModelError("a native SE site already has an SE block; seprof adds SE only where there is none")
     if se_modules(model):
         raise ModelError("this model already has seprof SE blocks: strip them first (seprof.strip)")
-    check_r(r, sites)
+    check_block(spec, sites)
     new = _copy(model, sites, share)
     # the block's own weights tell its device and dtype; a site without weights (an activation, an Inception
-    # module's output) takes the model's, so a meta model gets meta SE blocks
+    # module's output, an empty identity path) takes the model's, so a meta model gets meta SE blocks
     fallback = next(new.parameters(), None)
     for site in sites:
-        inner = new.get_submodule(site.path)
-        reference = next(inner.parameters(), fallback)
+        inner = _module_at(new, site.path)
+        reference = next(inner.parameters(), fallback) if inner is not None else fallback
         device = reference.device if reference is not None else torch.device("cpu")
         with torch.device(device):
-            se = make_block(kind, site.channels, r, bias, site.layout)
+            se = make_block(spec, site.channels, site.layout)
         if reference is not None:
             se = se.to(reference.dtype)
-        _set_submodule(new, site.path, WithSE(inner, se, site.stage, site.index).train(inner.training))
+        training = inner.training if inner is not None else model.training
+        wrapped = WithSE(inner, se, site.stage, site.index, before=site.feed == "input")
+        _set_submodule(new, site.path, wrapped.train(training))
     return new
 
 
 def inject(
     model: nn.Module,
-    r: int = 16,
+    r: int | None = None,
     stages: Sequence[int] | None = None,
-    bias: bool = True,
+    bias: bool | None = None,
     input_shape: Sequence[int] = (3, 224, 224),
     add_missing: bool = False,
+    *,
+    block: BlockSpec | str | None = None,
 ) -> nn.Module:
-    """Return a copy of ``model`` with SE blocks in the given stages (all when None).
+    """Return a copy of ``model`` with attention blocks in the given stages (all when None).
 
     Args:
         model: any model with blocks seprof has a placement for (see ``seprof.stages``); not modified.
-        r: reduction ratio; each block's hidden width is C // r.
+        r: reduction ratio (default 16, or ``block``'s); each block's hidden width is C // r.
         stages: stage numbers (stride 2^s), e.g. ``[2, 3, 4]``.
-        bias: give the SE FC layers biases.
+        bias: biases in the blocks' excitation layers (default True, or ``block``'s).
         input_shape: the C×H×W input used to find the stages.
         add_missing: for a model with SE blocks of its own, add SE to its blocks that have none (refused
             otherwise).
+        block: the block and its position (a ``BlockSpec``, or a kind: "se", "cse", "sse", "scse").
     """
-    stage_map = find_sites(model, input_shape)
+    spec = block_spec(block, r, bias)
+    stage_map = find_sites(model, input_shape, position=spec.position)
     if stage_map.native and not add_missing:
         raise native_refusal(type(model).__name__, stage_map)
     if not stage_map.sites:
         raise ModelError(f"every block of {type(model).__name__} that seprof knows already has an SE block")
-    return inject_sites(model, stage_map.select(stages), r=r, bias=bias)
+    return inject_sites(model, stage_map.select(stages), spec)
 
 
 def strip(model: nn.Module, stages: Sequence[int] | None = None, input_shape: Sequence[int] = (3, 224, 224)) -> nn.Module:

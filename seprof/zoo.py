@@ -89,7 +89,7 @@ def zoo_row(
     base = dict(model=name, family=family.name, se="native" if family.native else "added",
                 input="x".join(map(str, shape)), r=None if family.native else r)
     try:
-        report = profile(name, r=r, latency=False, counters=counters)
+        report = profile(name, r=None if family.native else r, timing=None, counters=counters)
     except SeprofError as error:
         return ZooRow(**base, error=describe(error))
     se, none = report.config("se"), report.config("base")

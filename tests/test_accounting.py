@@ -42,7 +42,7 @@ def test_exact_equals_formula_plus_biases_when_r_divides_c(c, k):
 
 def test_se_work_of_one_resnet50_stage2_block():
     w = se_work(256, 56, 56, 16)
-    assert w == SEWork(pool_adds=802_816, fc_macs=8_192, bias_adds=272, sigmoids=256, scale_muls=802_816)
+    assert w == SEWork(pool_ops=802_816, fc_macs=8_192, bias_adds=272, gates=256, scale_muls=802_816)
     assert w.elementwise == 2 * 802_816
     assert se_work(256, 56, 56, 16, bias=False).bias_adds == 0
-    assert w + w == SEWork(1_605_632, 16_384, 544, 512, 1_605_632)
+    assert w + w == SEWork(pool_ops=1_605_632, fc_macs=16_384, bias_adds=544, gates=512, scale_muls=1_605_632)

@@ -4,6 +4,7 @@ from torchvision.ops import SqueezeExcitation
 
 from seprof.accounting import block_params
 from seprof.blocks import SE_BLOCKS, SEBlock, make_block
+from seprof.spec import BlockKind, BlockSpec
 
 
 @pytest.mark.parametrize("channels,r,bias", [(256, 16, True), (256, 16, False), (64, 3, True), (7, 7, False)])
@@ -14,9 +15,9 @@ def test_parameter_count_matches_accounting(channels, r, bias):
 
 
 def test_is_torchvisions_squeeze_excitation():
-    block = make_block("se", 32, 8)
-    assert isinstance(block, SqueezeExcitation)
-    assert set(SE_BLOCKS) == {"se"}
+    block = make_block(BlockSpec(r=8), 32)
+    assert isinstance(block, SqueezeExcitation) and block.fc1.out_channels == 4
+    assert set(SE_BLOCKS) == set(BlockKind)
 
 
 def test_forward_is_squeeze_excite_scale_by_hand():

@@ -46,9 +46,9 @@ def test_compare_a_native_model():
     # torch's counter sees the FC weights of each block: 2·C·hidden MACs
     assert se.macs["torch"] - base.macs["torch"] == 627_200
     with pytest.raises(OptionError, match="r=8 applies to SE that seprof adds: .* \\(add_missing=True adds SE to its blocks without one\\)"):
-        profile("efficientnet_b0", r=8, explicit_r=True, latency=False, counters=("torch",))
+        profile("efficientnet_b0", r=8, latency=False, counters=("torch",))
     with pytest.raises(ModelError, match="already has 16 SE blocks"):
-        profile("efficientnet_b0", refuse_native=True, latency=False)
+        inject(build_model("efficientnet_b0", "meta"))
 
 
 @pytest.mark.parametrize("name, counters", [("resnet18", ("fvcore", "thop", "torch")),
@@ -88,8 +88,11 @@ def test_checkpoint_of_se_added_beside_native_se(tmp_path):
     import seprof
 
     path = tmp_path / "m.pt"
-    report = profile("mobilenet_v3_small", add_missing=True, latency=False, save=str(path), counters=("torch",))
+    report = profile("mobilenet_v3_small", add_missing=True, latency=False, counters=("torch",))
     assert report.add_missing and report.config("se").params_added == report.config("se").analytic_exact
+    se = inject(build_model("mobilenet_v3_small", "cpu"), add_missing=True)
+    seprof.save(path, se, name="mobilenet_v3_small", stages=report.config("se").se_stages, input_shape=(3, 224, 224),
+                add_missing=True)
     model = seprof.load(path)
     assert len(se_modules(model)) == 2
     with torch.no_grad():
@@ -97,10 +100,9 @@ def test_checkpoint_of_se_added_beside_native_se(tmp_path):
 
 
 def test_native_models_refuse_options_for_added_se(tmp_path):
-    for kwargs, option in (({"bias": False, "explicit_bias": True}, "bias=False"),
-                           ({"save": str(tmp_path / "m.pt")}, "save='.*m.pt'")):
+    for kwargs, option in (({"bias": False}, "bias=False"), ({"bias": True}, "bias=True"),
+                           ({"block": "sse"}, "block='sse'"), ({"r": 16}, "r=16")):
         with pytest.raises(OptionError, match=f"{option} applies to SE that seprof adds"):
             profile("mobilenet_v3_small", latency=False, counters=("torch",), **kwargs)
-    assert not (tmp_path / "m.pt").exists()
     with pytest.raises(ModelError, match="measure them with seprof.profile; or use add_missing=True to add SE to its 2 blocks without one"):
         inject(build_model("mobilenet_v3_small", "meta"))
