@@ -62,6 +62,7 @@ FLAGS: dict[str, str | tuple[str, str]] = {
     "gate": "--gate",
     "divisor": "--divisor",
     "combine": "--scse-combine",
+    "stage_sets": "--stages",
 }
 
 
@@ -606,6 +607,13 @@ def _block(
         if text is not None:
             given.append((name, parse(text)))
     knobs = {("kind" if name == "block" else name): value for name, value in given}
+    kind = knobs.get("kind", BlockKind.SE)
+    for name, value in given:  # a knob given at its default is still one the block does not have
+        if name == "combine" and kind is not BlockKind.SCSE:
+            raise OptionError(name, value, "applies to scSE only ({other} has one map): drop it", other=("block", kind))
+        if name in ("r", "squeeze", "divisor") and not kind.channel:
+            raise OptionError(name, value, "applies to channel excitation, which {other} does not have: use se, cse "
+                              "or scse", other=("block", kind))
     return BlockSpec(**knobs), given
 
 
@@ -851,6 +859,233 @@ def compare(
 
             contents["--plot"] = figure_writer(report, plot)
         _finish(outputs, contents, lambda console: render_compare(console, report, verbose))
+
+
+def _words(option: str, texts: list[str] | None, choice: type) -> list[Any] | None:
+    """'se,scse' and repetitions → [BlockKind.SE, BlockKind.SCSE]; repeats are refused."""
+    if texts is None:
+        return None
+    values: list[Any] = []
+    shown = ",".join(texts)
+    for part in shown.replace(" ", "").split(","):
+        if not part:
+            raise OptionError(option, shown, f"has an empty entry: give values separated by single commas, e.g. "
+                              f"{','.join(m.value for m in list(choice)[:2])}")
+        value = _choice(option, part, choice)
+        if value in values:
+            raise OptionError(option, shown, f"names {part} twice: give each once")
+        values.append(value)
+    return values
+
+
+def _stage_sets(texts: list[str] | None) -> list[Any]:
+    """'each,all,4+5' → [StageSet.EACH, StageSet.ALL, (4, 5)]: words, or stages joined by '+'."""
+    from .spec import StageSet
+
+    if texts is None:
+        return [StageSet.ALL]
+    shown = ",".join(texts)
+    sets: list[Any] = []
+    for part in shown.replace(" ", "").split(","):
+        if not part:
+            raise OptionError("stage_sets", shown, "has an empty entry: give stage sets separated by single commas, "
+                              "e.g. each,all")
+        if part.lower() in ("all", "each"):
+            entry: Any = StageSet(part.lower())
+        else:
+            numbers = part.split("+")
+            if not all(_WHOLE.fullmatch(n) and not n.startswith("-") for n in numbers):
+                raise OptionError("stage_sets", shown, f"has {part!r}, which is neither all, each nor stages joined "
+                                  "by + (e.g. each,all or 2,4+5)")
+            if len(set(numbers)) != len(numbers):
+                raise OptionError("stage_sets", shown, f"names a stage twice in {part!r}: give each once")
+            entry = tuple(sorted(int(n) for n in numbers))
+        if entry in sets:
+            raise OptionError("stage_sets", shown, f"names {part} twice: give each once")
+        sets.append(entry)
+    return sets
+
+
+def _sweep_blocks(
+    blocks: list[Any] | None,
+    ratios: list[int] | None,
+    bias: bool | None,
+    squeezes: list[Any] | None,
+    gates: list[Any] | None,
+    divisors: list[int] | None,
+    combines: list[Any] | None,
+    positions: list[Any] | None,
+) -> list[BlockSpec]:
+    """Every combination of the swept knobs, each knob applied to the blocks that have it (r, squeeze and
+    divisor to channel SE, the combine to scSE); a knob given for no block is refused."""
+    import itertools
+
+    kinds = blocks or [BlockKind.SE]
+    channel = [k for k in kinds if k.channel]
+    for option, given, fits in (("r", ratios, channel), ("squeeze", squeezes, channel),
+                                ("divisor", divisors, channel),
+                                ("combine", combines, [k for k in kinds if k is BlockKind.SCSE])):
+        if given is not None and not fits:
+            raise OptionError(option, ",".join(map(str, given)), "applies to none of the blocks swept ({other}): "
+                              "drop it, or add a block that has it", other=("block", ",".join(map(str, kinds))))
+    specs = []
+    for kind, r, squeeze, gate, divisor, combine, position in itertools.product(
+            kinds, ratios or [16], squeezes or [Squeeze.AVG], gates or [Gate.SIGMOID], divisors or [None],
+            combines or [Combine.ADD], positions or [Position.STANDARD]):
+        if not kind.channel:
+            r, squeeze, divisor = 16, Squeeze.AVG, None
+        if kind is not BlockKind.SCSE:
+            combine = Combine.ADD
+        specs.append(BlockSpec(kind, r, True if bias is None else bias, squeeze, gate, divisor, combine, position))
+    return list(dict.fromkeys(specs))
+
+
+@app.command(cls=_Command)
+def sweep(
+    model: Annotated[str, typer.Argument(metavar="MODEL", hidden=True)] = "resnet50",
+    block: Annotated[
+        Optional[list[str]],
+        typer.Option("--block", metavar="LIST", show_default="se",
+                     help="Blocks to sweep: se, cse, sse, scse (e.g. se,sse,scse)."),
+    ] = None,
+    r: Annotated[
+        Optional[list[str]],
+        typer.Option("--r", "-r", metavar="LIST", show_default="16", help="Reduction ratios, e.g. 2,4,8,16,32."),
+    ] = None,
+    stages: Annotated[
+        Optional[list[str]],
+        typer.Option("--stages", metavar="SETS", show_default="all",
+                     help="Stage sets: all (every stage together), each (each stage alone), or stages joined by +, "
+                     "e.g. each,all or 4+5."),
+    ] = None,
+    position: Annotated[
+        Optional[list[str]],
+        typer.Option("--position", metavar="LIST", show_default="standard",
+                     help="Positions in the residual unit (SENet Fig. 5): standard, pre, post, identity."),
+    ] = None,
+    squeeze: Annotated[
+        Optional[list[str]],
+        typer.Option("--squeeze", metavar="LIST", show_default="avg", help="Channel squeezes: avg, max."),
+    ] = None,
+    gate: Annotated[
+        Optional[list[str]],
+        typer.Option("--gate", metavar="LIST", show_default="sigmoid",
+                     help="Excitation gates: sigmoid, hardsigmoid, tanh, relu."),
+    ] = None,
+    divisor: Annotated[
+        Optional[list[str]],
+        typer.Option("--divisor", metavar="LIST", show_default="none: C//r",
+                     help="Round the hidden width to multiples of these, e.g. 8."),
+    ] = None,
+    scse_combine: Annotated[
+        Optional[list[str]],
+        typer.Option("--scse-combine", metavar="LIST", show_default="add",
+                     help="scSE's combination: add (the MICCAI paper), max (the authors' released code)."),
+    ] = None,
+    bias: Bias = None,
+    input: Input = None,
+    batch: Batch = None,
+    device: DeviceOpt = "auto",
+    no_latency: NoLatency = False,
+    runs: Runs = None,
+    warmup: Warmup = None,
+    threads: Threads = None,
+    mode: ModeOpt = "infer",
+    dtype: DtypeOpt = "float32",
+    channels_last: ChannelsLast = False,
+    budget: Budget = None,
+    memory: Memory = False,
+    compile: Compile = False,
+    plot: Annotated[
+        Optional[str],
+        typer.Option("--plot", metavar="PATH",
+                     help="Write a picture of every configuration on the params-vs-latency plane (params vs "
+                     "MACs with --no-latency), in the format of its suffix (needs matplotlib)."),
+    ] = None,
+    csv: Csv = None,
+    stages_csv: StagesCsv = None,
+    json: Json = None,
+    add_missing: AddMissing = False,
+    verbose: Verbose = False,
+    debug: Debug = False,
+) -> None:
+    """Measure every combination of blocks, ratios, stage sets and positions against MODEL without SE.
+
+    MODEL (default resnet50) is a torchvision model name or package.module:function. All configurations are
+    built from one model, each distinct block is counted once, and with latency all are timed interleaved.
+    """
+    with _session(debug) as live:
+        outputs = _outputs(csv=csv, stages_csv=stages_csv, json=json, plot=plot)
+        if plot is not None:
+            from .plot import check_plotting
+
+            check_plotting(plot)
+        timing = _timing(
+            no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile, channels_last,
+            verbose,
+        )
+        specs = _sweep_blocks(
+            _words("block", block, BlockKind),
+            _int_list("r", r, 1, "reduction ratios", "2,4,8,16,32"),
+            bias,
+            _words("squeeze", squeeze, Squeeze),
+            _words("gate", gate, Gate),
+            _int_list("divisor", divisor, 1, "divisors", "8"),
+            _words("combine", scse_combine, Combine),
+            _words("position", position, Position),
+        )
+        sets = _stage_sets(stages)
+        shape = parse_input(input)
+        live.step("loading torch")
+        from .measure import measure, open_model, plan_sweep
+        from .models import check_model_name
+
+        check_model_name(model)
+        source = open_model(model, shape, live.step)
+        live.step("finding SE sites")
+        try:
+            plan = plan_sweep(source, specs, sets, add_missing)
+        except OptionError as error:
+            raise _default_r(error, [("r", r)] if r else []) from error
+        report = measure(source, plan, timing, on_step=live.step, on_sample=live.sample)
+        live.stop()
+        from .render import render_sweep
+
+        contents: dict[str, Any] = {
+            "--csv": report.csv_text(),
+            "--stages-csv": report.stages_csv_text(),
+            "--json": report.json_text(),
+        }
+        if plot is not None:
+            from .plot import sweep_figure_writer
+
+            contents["--plot"] = sweep_figure_writer(report, plot)
+        _finish(outputs, contents, lambda console: render_sweep(console, report, verbose))
+
+
+@app.command(cls=_Command)
+def paper(
+    csv: Annotated[
+        Optional[str],
+        typer.Option("--csv", metavar="PATH", help="Write one row per printed figure to this CSV file (- for stdout)."),
+    ] = None,
+    debug: Debug = False,
+) -> None:
+    """The SENet paper's printed figures for SE-ResNet-50 next to seprof's exact numbers, row by row.
+
+    Table 10 (reduction ratio), Tables 11-12 (squeeze, gate), Table 13 (stages), Table 14 (integration) and the
+    ~10% → ~4% claim, each with the difference and a note wherever the printed value cannot be matched.
+    """
+    with _session(debug) as live:
+        outputs = _outputs(csv=csv)
+        live.step("loading torch")
+        from .paper import compare, comparison_csv
+        from .render import render_paper
+
+        live.step("counting SE-ResNet-50's configurations")
+        rows = compare()
+        live.stop()
+        _finish(outputs, {"--csv": comparison_csv(rows)}, lambda console: render_paper(console, rows))
 
 
 @app.command(cls=_Command)

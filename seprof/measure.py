@@ -32,9 +32,9 @@ from .errors import ModelError, OptionError, first_line
 from .latency import (check_timing_options, delta, delta_ci, device_name, free_memory, peak_memory, ratio, ratio_ci,
                       resolve_device, time_models)
 from .models import build_model, default_input_shape, is_factory
-from .options import Choice, TimingOptions
+from .options import TimingOptions
 from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
-from .spec import BlockSpec, Position, block_spec
+from .spec import BlockSpec, Position, StageSet, block_spec
 from .stages import Site, StageMap, check_stages, deep_copy, find_sites, largest_tensor, meta_clone
 from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at, strip_sites
 from .text import stage_list
@@ -54,13 +54,6 @@ def num_params(model: nn.Module) -> int:
 def config_name(strip_stages: Sequence[int]) -> str:
     """The name of the SE configuration with ``strip_stages`` removed ("se" when none)."""
     return "se_strip_" + "_".join(map(str, sorted(strip_stages))) if strip_stages else "se"
-
-
-class StageSet(Choice):
-    """Stage sets a sweep names by a word: every stage together, or each stage alone."""
-
-    ALL = "all"
-    EACH = "each"
 
 
 @dataclass(frozen=True)

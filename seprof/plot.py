@@ -12,7 +12,7 @@ from typing import Callable
 
 from .errors import OptionError
 from .export import atomic_output
-from .render import config_label
+from .render import config_label, sweep_label
 from .report import Report, threads_label
 
 
@@ -102,6 +102,58 @@ def _draw(report: Report, target: str, suffix: str) -> None:
         t = run.setup
         right.set_title(f"{t['mode']}, {t['device']} ({t['device_name']}), {t['dtype']}, batch {t['batch']}, "
                         f"{threads_label(t)}, {t['runs']} rounds", fontsize=9)
+    fig.tight_layout()
+    try:
+        fig.savefig(target, format=suffix, dpi=120)
+    finally:
+        plt.close(fig)
+
+
+def sweep_figure_writer(report: Report, path: str | os.PathLike) -> Callable[[str], None]:
+    """Like ``figure_writer``, for a sweep: every configuration on the parameters-vs-latency plane (with the
+    latency's 95% CI), or on the parameters-vs-MACs plane when latency was not measured."""
+    suffix = os.path.splitext(str(path))[1].lstrip(".").lower()
+
+    def write(target: str) -> None:
+        _draw_sweep(report, target, suffix)
+
+    return write
+
+
+def _draw_sweep(report: Report, target: str, suffix: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run = report.latency_runs[0] if report.latency_runs else None
+    counter = report.counter_names[0] if report.counter_names else None
+    base = report.config("base")
+    fig, ax = plt.subplots(figsize=(9, 6))
+    for c in report.configs:
+        x = c.params_added_pct
+        if run is not None:
+            lat = run.latency[c.config]
+            y, (lo, hi) = lat.ratio[1], lat.ratio_ci
+            below, above = (max(0.0, y - lo), max(0.0, hi - y)) if c.config != "base" and lo == lo else (0.0, 0.0)
+            ax.errorbar([x], [y], yerr=[[below], [above]], fmt="o", capsize=3)
+        elif counter is not None:
+            y = 100 * (c.macs[counter] - base.macs[counter]) / base.macs[counter]
+            ax.plot([x], [y], "o")
+        else:
+            continue
+        ax.annotate(sweep_label(c), (x, y), textcoords="offset points", xytext=(5, 3), fontsize=7)
+    ax.set_xlabel("parameters added (% of base)")
+    if run is not None:
+        t = run.setup
+        ax.axhline(1.0, color="grey", linewidth=0.8)
+        ax.set_ylabel("latency vs base (median paired ratio, 95% CI)")
+        ax.set_title(f"{report.model}: {t['mode']}, {t['device']} ({t['device_name']}), {t['dtype']}, batch "
+                     f"{t['batch']}, {threads_label(t)}", fontsize=9)
+    else:
+        ax.set_ylabel(f"MACs added (% of base, {counter}); latency not measured")
+        ax.set_title(f"{report.model}: parameters and MACs of each configuration", fontsize=9)
+    ax.margins(x=0.15, y=0.1)
     fig.tight_layout()
     try:
         fig.savefig(target, format=suffix, dpi=120)

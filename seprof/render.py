@@ -9,6 +9,7 @@ as wrapped text. MACs print in G (10⁹) with the exact integer in the CSV/JSON;
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 
 from rich.console import Console
 from rich.text import Text
@@ -257,7 +258,7 @@ def render_latency(console: Console, report: Report, verbose: bool = False) -> N
         for c in report.configs:
             lat = run.latency[c.config]
             base = c.config == "base"
-            cells = [config_label(c), f"{lat.median_ms:.3f}", "—" if base else _ratio_text(lat),
+            cells = [sweep_label(c), f"{lat.median_ms:.3f}", "—" if base else _ratio_text(lat),
                      "—" if base else _ci_text(*lat.ratio_ci)]
             if verbose:
                 cells += [f"{lat.iqr_ms:.3f}", str(lat.runs), "—" if base else _ci_text(lat.ratio[0], lat.ratio[2]),
@@ -494,3 +495,79 @@ def render_zoo(console: Console, rows, r: int, counters) -> None:
         + "; ".join(f"{COUNTER_NAMES_LONG[c]}: {COUNTER_NOTES[c].split(': ', 1)[1]}" for c in counters) + "."))
     for row in failed:
         console.print(f"{row.model}: {row.error}", markup=False)
+
+
+def sweep_label(config: ConfigResult) -> str:
+    """A sweep point's block and stages: 'SE (r=16) · all', 'scSE (r=8, max) · 4+5', 'base (no SE)'."""
+    if not config.sweep_point:
+        return config_label(config)
+    return f"{config.block.short} · {config.stage_set_text}"
+
+
+def render_sweep(console: Console, report: Report, verbose: bool = False) -> None:
+    """Every sweep point in one table: parameters (papers' formula, exact, measured), MACs added by each
+    counter, and latency (and peak memory) of each timing run."""
+    shape = "×".join(map(str, report.input_shape))
+    console.print(Text(f"{report.model} · {len(report.configs) - 1} configurations · input {shape}", style="bold"))
+    base = report.config("base")
+    run = report.latency_runs[0] if report.latency_runs else None
+    memory = run is not None and any(lat.peak_memory_bytes is not None for lat in run.latency.values())
+    columns = [Column("block · stages", "left", key=True), Column("params"), Column("added"), Column("% of base"),
+               Column("paper"), Column("exact"), *(Column(n) for n in report.counter_names)]
+    if run is not None:
+        columns += [Column("median ms"), Column("vs base"), Column("95% CI")]
+    if memory:
+        columns.append(Column("peak MiB"))
+    grid = Grid(columns)
+    for c in report.configs:
+        first = c.config == "base"
+        cells = [sweep_label(c), f"{c.params:,}", "—" if first else f"{c.params_added:,}",
+                 "—" if first else f"{c.params_added_pct:.2f}%", "—" if first else _n(c.analytic_paper),
+                 "—" if first else f"{c.analytic_exact:,}"]
+        cells += [_g(c.macs[n]) if first else f"{100 * (c.macs[n] - base.macs[n]) / base.macs[n]:+.3f}%"
+                  for n in report.counter_names]
+        if run is not None:
+            lat = run.latency[c.config]
+            cells += [f"{lat.median_ms:.3f}", "—" if first else _ratio_text(lat),
+                      "—" if first else _ci_text(*lat.ratio_ci)]
+        if memory:
+            cells.append(_mib(run.latency[c.config].peak_memory_bytes))
+        grid.add(*cells, section=c is report.configs[1])
+    legend = ("added: parameters added over the base model, measured (the parameter count difference); % of base: "
+              "of the base model's parameters; paper: the papers' formula, weights only ((2/r)·C² per SE block, C "
+              "per sSE block); exact: the blocks' parameters with their real hidden widths and biases, which "
+              "equals added wherever seprof adds the blocks. fvcore, thop, torch: each counter's MACs per image "
+              "(batch 1), the base in G (10⁹), each configuration's as the % it adds. " + _counter_legend(report))
+    print_grid(console, "Parameters and compute of each configuration", grid, legend)
+    if run is not None:
+        for line in _setup_lines(run.setup):
+            console.print(line)
+        console.print(Text(_latency_legend(report, verbose), style="dim"))
+        for other in report.latency_runs[1:]:
+            render_latency(console, replace(report, latency_runs=(other,)), verbose)
+    else:
+        console.print("Latency: not measured.")
+
+
+def render_paper(console: Console, rows) -> None:
+    """The paper's printed figures for SE-ResNet-50 beside seprof's exact ones (``seprof.paper.compare``)."""
+    grid = Grid([Column("where", "left", key=True), Column("row", "left", key=True), Column("figure", "left"),
+                 Column("printed"), Column("seprof"), Column("printed − seprof"), Column("note", "left", wrap=True)])
+    previous = None
+    for c in rows:
+        p = c.printed
+        shown = "—" if p.printed is None else (f"{p.printed:g}%" if p.quantity == "added %" else
+                                               f"{p.printed:g} {'G' if p.quantity == 'GMACs' else 'M'}")
+        grid.add(p.where if p.where != previous else "", p.row, _PAPER_FIGURES[p.quantity], shown, c.exact_text,
+                 c.difference, c.note, section=previous is not None and p.where != previous)
+        previous = p.where
+    print_grid(console, "SENet's printed figures for SE-ResNet-50 (no FC biases) and seprof's exact numbers", grid, (
+        "Source: Hu et al., arXiv 1709.01507 v4 (TPAMI): Sec. 4, Tables 10–14; the ablations drop the FC "
+        "biases, and so does every SE row here. seprof: torchvision's ResNet-50 (v1.5) with SE at r = 16 "
+        "unless the row says otherwise, counted on the meta device; parameters exact, MACs by torch's flop "
+        "counter (conv and matmul MACs, as the paper's GFLOPs). printed − seprof: in the printed unit "
+        "(pp: percentage points)."))
+
+
+_PAPER_FIGURES = {"params": "parameters", "added": "parameters added", "added %": "added, % of base",
+                  "GMACs": "GFLOPs (MACs)"}

@@ -156,6 +156,16 @@ class ConfigResult:
     block: BlockSpec | None = None
     stage_set: tuple[int, ...] | None = None
 
+    @property
+    def sweep_point(self) -> bool:
+        """Whether this is a point of a sweep (named "<block>@<stages>")."""
+        return "@" in self.config
+
+    @property
+    def stage_set_text(self) -> str:
+        """The stages a sweep point asked for: 'all', '4', '4+5'."""
+        return "all" if self.stage_set is None else "+".join(map(str, self.stage_set))
+
 
 @dataclass(frozen=True)
 class StageResult:
@@ -226,10 +236,6 @@ class Report:
         ]
 
     @property
-    def _sweep(self) -> bool:
-        return any("@" in c.config for c in self.configs)
-
-    @property
     def counter_names(self) -> tuple[str, ...]:
         """The MAC counters this report holds, in seprof's order."""
         return tuple(self.counters)
@@ -261,8 +267,7 @@ class Report:
                     "config": c.config,
                     **{k: knobs[k] for k in ("block", "r", "bias", "squeeze", "gate", "divisor", "combine",
                                              "position")},
-                    "stage_set": None if c.block is None or not self._sweep else (
-                        "all" if c.stage_set is None else "+".join(map(str, c.stage_set))),
+                    "stage_set": c.stage_set_text if c.sweep_point else None,
                     "se_stages": ",".join(map(str, c.se_stages)),
                     "input": "x".join(map(str, self.input_shape)),
                     "params": c.params,

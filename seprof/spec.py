@@ -78,6 +78,13 @@ class Combine(Choice):
     MAX = "max"
 
 
+class StageSet(Choice):
+    """Stage sets a sweep names by a word: every stage together, or each stage alone."""
+
+    ALL = "all"
+    EACH = "each"
+
+
 def make_divisible(value: float, divisor: int) -> int:
     """``value`` rounded to the nearest multiple of ``divisor`` (at least ``divisor``), and one more
     ``divisor`` if that rounding lost over 10%: torchvision's and timm's rule for SE hidden widths."""

@@ -511,8 +511,9 @@ def _residual_points(model: nn.Module, position: Position = Position.STANDARD) -
         if not is_add or len(args) != 2 or not all(_computed(a, ancestors) for a in args):
             continue
         if position is Position.IDENTITY:
-            raise position_refusal(position, f"{type(model).__name__}, which seprof places by its generic residual "
-                                   "rule (a traced graph has no module on an identity path to put SE on)")
+            raise OptionError("position", position, f"cannot be placed in {type(model).__name__}: seprof places SE "
+                              "there by its generic residual rule, which puts SE on modules, and an identity path "
+                              f"holds none; SE-Identity needs a block seprof has a rule for: {RESIDUAL_UNITS}")
         branch = max(args, key=lambda a: len(ancestors[a]))
         other = args[0] if branch is args[1] else args[1]
         modules = _modules_upstream(branch, 2)
