@@ -22,9 +22,9 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 import typer
 
 from . import __version__
-from .errors import ModelError, NativeSEError, OptionError, SeprofError
+from .errors import ModelError, NativeSEError, OptionError, SeprofError, UnknownModelError
 from .export import Outputs
-from .options import Device, Dtype, Mode, TimingOptions
+from .options import Choice, Device, Dtype, Mode, TimingOptions
 from .spec import BlockKind, BlockSpec, Combine, Gate, Position, Squeeze
 
 # The base class of every command-line parsing error (click's ClickException, which typer vendors in recent
@@ -79,9 +79,9 @@ def flag_name(option: str, value: Any) -> str:
         return f"{flag} {','.join(map(str, value))}"
     if isinstance(value, str) and (not value.isprintable() or not value.strip()):  # '\n', '': escaped, quoted
         return f"{flag} {value!r}"
-    if option in ("stages", "strip_stages", "batch"):  # list options: the text as typed
+    if option in ("stages", "strip_stages", "batch", "stage_sets"):  # list options: the text as typed
         return f"{flag} {value}"
-    if isinstance(value, str) and not isinstance(value, (Device, Mode, Dtype)):
+    if isinstance(value, str) and not isinstance(value, Choice):
         return f"{flag} {value!r}"
     if isinstance(value, float):
         return f"{flag} {value:g}"
@@ -92,6 +92,8 @@ def message(error: SeprofError) -> str:
     """A SeprofError in the command line's words."""
     if isinstance(error, OptionError):
         return error.render(flag_name)
+    if isinstance(error, UnknownModelError) and str(error).startswith("unknown model"):
+        return f"{error} ('seprof models' lists them)"
     if isinstance(error, NativeSEError):
         return error.render(f"'seprof compare {error.model}'", "--add-missing")
     return str(error)
@@ -866,8 +868,8 @@ def _words(option: str, texts: list[str] | None, choice: type) -> list[Any] | No
     if texts is None:
         return None
     values: list[Any] = []
-    shown = ",".join(texts)
-    for part in shown.replace(" ", "").split(","):
+    shown = ",".join(texts).replace(" ", "").split(",")
+    for part in shown:
         if not part:
             raise OptionError(option, shown, f"has an empty entry: give values separated by single commas, e.g. "
                               f"{','.join(m.value for m in list(choice)[:2])}")
@@ -926,8 +928,8 @@ def _sweep_blocks(
                                 ("divisor", divisors, channel),
                                 ("combine", combines, [k for k in kinds if k is BlockKind.SCSE])):
         if given is not None and not fits:
-            raise OptionError(option, ",".join(map(str, given)), "applies to none of the blocks swept ({other}): "
-                              "drop it, or add a block that has it", other=("block", ",".join(map(str, kinds))))
+            raise OptionError(option, given, "applies to none of the blocks swept ({other}): drop it, or add a "
+                              "block that has it", other=("block", kinds))
     specs = []
     for kind, r, squeeze, gate, divisor, combine, position in itertools.product(
             kinds, ratios or [16], squeezes or [Squeeze.AVG], gates or [Gate.SIGMOID], divisors or [None],
@@ -1092,6 +1094,7 @@ def paper(
 def stages(
     model: ModelArg,
     input: Input = None,
+    position: PositionOpt = None,
     debug: Debug = False,
 ) -> None:
     """Show MODEL's stages: resolution, blocks, channels at the SE point, and the SE blocks it already has.
@@ -1100,6 +1103,7 @@ def stages(
     """
     with _session(debug) as live:
         shape = parse_input(input)
+        where = Position.STANDARD if position is None else _choice("position", position, Position)
         live.step("loading torch")
         from .models import build_model, check_model_name, default_input_shape, model_family
         from .render import render_stages
@@ -1109,7 +1113,7 @@ def stages(
         live.step(f"building {model}")
         built = build_model(model, "meta")
         live.step("finding SE sites")
-        stage_map = find_sites(built, shape or default_input_shape(model), default_input_shape(model))
+        stage_map = find_sites(built, shape or default_input_shape(model), default_input_shape(model), where)
         live.stop()
         console = _stdout()
         render_stages(console, model, stage_map, model_family(model))

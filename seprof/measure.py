@@ -288,7 +288,9 @@ def count(plan: Plan, models: dict[str, nn.Module], counters: Sequence[str] = CO
         totals.update(_counted(lambda: count_all(models[base], plan.input_shape, (), (counter,)), counter, plan))
     cache: dict[tuple, dict[str, Count]] = {}
     result = {}
-    for config in plan.configs:
+    for i, config in enumerate(plan.configs, 1):
+        if len(plan.configs) > 3:
+            on_step(f"counting blocks ({i} of {len(plan.configs)} configurations)")
         counts = dict(totals)
         for site in config.present:
             block = se_at(models[config.name], site)
@@ -490,6 +492,7 @@ def measure(source: Source, plan: Plan, timing: TimingOptions | None = None, cou
     if timing is not None:
         check_timing_options(timing.runs, timing.warmup, list(timing.batch), timing.threads, timing.mode,
                              timing.dtype, timing.budget, target)
+    on_step(f"building {len(plan.configs)} configurations")
     meta = build(source, plan)
     if timing is not None or on_real is not None or "fvcore" in counters:  # real tensors are coming
         copies = len(plan.configs) if timing is not None or on_real is not None else 1  # fvcore: one copy

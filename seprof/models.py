@@ -56,7 +56,7 @@ def check_model_name(name: str) -> str:
         return name
     close = difflib.get_close_matches(name, list_models(), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else "choose a torchvision model name or package.module:function"
-    raise UnknownModelError(f"unknown model {name!r}: {hint} ('seprof models' lists them)")
+    raise UnknownModelError(f"unknown model {name!r}: {hint}")
 
 
 def default_input_shape(name: str) -> tuple[int, int, int]:

@@ -21,7 +21,7 @@ from .layout import Column, Grid, print_grid
 from .latency import MIN_CI_SAMPLES
 from .options import CI_TARGET, MAX_ROUNDS
 from .report import ConfigResult, Latency, LatencyRun, Report, threads_label
-from .spec import BlockKind, BlockSpec, Gate, Squeeze
+from .spec import BlockKind, BlockSpec, Gate, Position, Squeeze
 from .stages import StageMap, describe, resolution_text
 from .text import signed_percent, stage_list
 
@@ -440,7 +440,8 @@ def _stage_grid(stage_map: StageMap, native: bool) -> Grid:
         first, last = info.sites[0], info.sites[-1]
         points = sorted({s.label for s in info.sites})
         hidden = ["/".join(map(str, sorted({s.hidden for s in info.sites})))] if native else []
-        grid.add(str(info.stage), _stride(info.sites[0].stride), resolution_text(info.resolution), str(info.blocks),
+        resolutions = "/".join(dict.fromkeys(resolution_text(s.resolution) for s in info.sites))
+        grid.add(str(info.stage), _stride(info.sites[0].stride), resolutions, str(info.blocks),
                  "/".join(map(str, sorted(set(info.channels)))), *hidden,
                  first.name if first is last else f"{first.name}..{last.name}",
                  ", ".join(points))
@@ -452,8 +453,12 @@ def render_stages(console: Console, model: str, stage_map: StageMap, family: Fam
     shape = "×".join(map(str, stage_map.input_shape))
     if family is not None:
         console.print(Text(f"{model} · family {family.name} ({family.title}) · input {shape}", style="bold"))
-        console.print(f"SE goes: {family.where}. Source: {family.source}"
-                      + (" (a placement choice, not a published one)." if family.choice else "."))
+        moved = next((site for site in stage_map.sites if site.position is not Position.STANDARD), None)
+        if moved is not None:
+            console.print(f"SE goes: {moved.description}.")
+        else:
+            console.print(f"SE goes: {family.where}. Source: {family.source}"
+                          + (" (a placement choice, not a published one)." if family.choice else "."))
     if stage_map.native:
         print_grid(console, f"Its own SE blocks by stage: {len(stage_map.native)}",
                    _stage_grid(stage_map.native_map(), native=True))

@@ -110,45 +110,47 @@ CASES = [
     ("inject efficientnet_b0 --add-missing --no-latency", "every block of efficientnet_b0 that seprof knows already "
      "has an SE block of its own"),
     # blocks, positions and knobs
-    ("inject vgg11 --position pre --no-latency", "--position 'pre' has no meaning in VGG blocks: it places SE relative "
+    ("inject vgg11 --position pre --no-latency", "--position pre has no meaning in VGG blocks: it places SE relative "
      "to a residual unit's sum, which ResNet, ResNeXt and Wide ResNet (BasicBlock, Bottleneck), RegNet "
      "(ResBottleneckBlock) have"),
-    ("compare densenet121 --position post --no-latency", "--position 'post' has no meaning in _DenseLayer blocks"),
-    ("inject user_models:build_residual --position identity --no-latency", "--position 'identity' cannot be placed in "
+    ("compare densenet121 --position post --no-latency", "--position post has no meaning in _DenseLayer blocks"),
+    ("inject user_models:build_residual --position identity --no-latency", "--position identity cannot be placed in "
      "ResidualNet: seprof places SE there by its generic residual rule, which puts SE on modules"),
     ("inject user_models:build_residual --position post --no-latency", "module 'body.0.act' runs more than once"),
-    ("inject resnet50 --scse-combine max --no-latency", "--scse-combine 'max' applies to scSE only (--block 'se' has "
+    ("inject resnet50 --scse-combine max --no-latency", "--scse-combine max applies to scSE only (--block se has "
      "one map): drop it"),
-    ("inject resnet50 --block sse --scse-combine add --no-latency", "--scse-combine 'add' applies to scSE only"),
+    ("inject resnet50 --block sse --scse-combine add --no-latency", "--scse-combine add applies to scSE only"),
     ("inject resnet50 --divisor 0", "--divisor 0 is invalid: the divisor is an integer of at least 1"),
     ("inject resnet50 --divisor x", "--divisor 'x' is not a whole number"),
     ("inject resnet50 --block eca", "--block 'eca' is not one of se, cse, sse, scse"),
-    ("inject resnet50 --block sse -r 8 --no-latency", "--r 8 applies to channel excitation, which --block 'sse' does "
+    ("inject resnet50 --block sse -r 8 --no-latency", "--r 8 applies to channel excitation, which --block sse does "
      "not have: use se, cse or scse"),
-    ("inject resnet50 --block sse --squeeze max", "--squeeze 'max' applies to channel excitation"),
+    ("inject resnet50 --block sse --squeeze max", "--squeeze max applies to channel excitation"),
     ("inject resnet50 --block sse --divisor 8", "--divisor 8 applies to channel excitation"),
     ("inject resnet50 --squeeze min", "--squeeze 'min' is not one of avg, max"),
     ("inject resnet50 --gate softmax", "--gate 'softmax' is not one of sigmoid, hardsigmoid, tanh, relu"),
     ("inject resnet50 --position middle", "--position 'middle' is not one of standard, pre, post, identity"),
-    ("compare efficientnet_b0 --block scse --no-latency", "--block 'scse' applies to SE that seprof adds"),
-    ("compare efficientnet_b0 --position pre --no-latency", "--position 'pre' applies to SE that seprof adds"),
+    ("compare efficientnet_b0 --block scse --no-latency", "--block scse applies to SE that seprof adds"),
+    ("compare efficientnet_b0 --position pre --no-latency", "--position pre applies to SE that seprof adds"),
     ("inject resnet50 --r 300 --position pre --no-latency", "--r 300 is larger than the 64 channels of stage 2"),
+    ("stages vgg11 --position pre", "--position pre has no meaning in VGG blocks"),
+    ("stages resnet50 --position side", "--position 'side' is not one of standard, pre, post, identity"),
     # sweeps and the paper
-    ("sweep resnet50 --stages 2,,3 --no-latency", "--stages '2,,3' has an empty entry: give stage sets separated by "
+    ("sweep resnet50 --stages 2,,3 --no-latency", "--stages 2,,3 has an empty entry: give stage sets separated by "
      "single commas"),
     ("sweep resnet50 --stages 9 --no-latency", "stage 9 is not available: this model's stages are 2, 3, 4, 5"),
-    ("sweep resnet50 --stages 4+4", "--stages '4+4' names a stage twice in '4+4'"),
-    ("sweep resnet50 --stages x+1", "--stages 'x+1' has 'x+1', which is neither all, each nor stages joined by +"),
-    ("sweep resnet50 --stages each --stages each", "--stages 'each,each' names each twice"),
-    ("sweep resnet50 --block se,se", "--block 'se,se' names se twice: give each once"),
-    ("sweep resnet50 --block se,,sse", "--block 'se,,sse' has an empty entry"),
+    ("sweep resnet50 --stages 4+4", "--stages 4+4 names a stage twice in '4+4'"),
+    ("sweep resnet50 --stages x+1", "--stages x+1 has 'x+1', which is neither all, each nor stages joined by +"),
+    ("sweep resnet50 --stages each --stages each", "--stages each,each names each twice"),
+    ("sweep resnet50 --block se,se", "--block se,se names se twice: give each once"),
+    ("sweep resnet50 --block se,,sse", "--block se,,sse has an empty entry"),
     ("sweep resnet50 --block se,eca", "--block 'eca' is not one of se, cse, sse, scse"),
-    ("sweep resnet50 --scse-combine max", "--scse-combine 'max' applies to none of the blocks swept (--block 'se')"),
-    ("sweep resnet50 --block sse --r 4,8", "--r '4,8' applies to none of the blocks swept (--block 'sse')"),
+    ("sweep resnet50 --scse-combine max", "--scse-combine max applies to none of the blocks swept (--block se)"),
+    ("sweep resnet50 --block sse --r 4,8", "--r 4,8 applies to none of the blocks swept (--block sse)"),
     ("sweep resnet50 --r 0", "--r '0' is invalid: 0 is below 1"),
     ("sweep resnet50 --r 300 --no-latency", "--r 300 is larger than the 256 channels of stage 2"),
     ("sweep resnet50 --divisor 0", "--divisor '0' is invalid"),
-    ("sweep vgg11 --position standard,pre --no-latency", "--position 'pre' has no meaning in VGG blocks"),
+    ("sweep vgg11 --position standard,pre --no-latency", "--position pre has no meaning in VGG blocks"),
     ("sweep efficientnet_b0 --no-latency", "efficientnet_b0 already has 16 SE blocks of its own"),
     ("sweep resnet50 --no-latency --runs 3", "--runs 3 applies to timing"),
     ("sweep resnet50 --no-latency --plot {d}/p.pgf", "--plot"),

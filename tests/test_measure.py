@@ -98,5 +98,5 @@ def test_attribution_by_stage_and_several_batches(tmp_path):
 def test_profile_reports_each_step_as_it_starts():
     steps = []
     seprof.profile("resnet18", input_shape=(3, 64, 64), latency=False, on_step=steps.append)
-    assert steps == ["building resnet18", "finding SE sites", "counting (fvcore)", "counting (thop)",
-                     "counting (torch)"]
+    assert steps == ["building resnet18", "finding SE sites", "building 2 configurations", "counting (fvcore)",
+                     "counting (thop)", "counting (torch)"]
