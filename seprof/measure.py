@@ -559,11 +559,7 @@ def profile(
     given = [(name, value) for name, value in (("block", block), ("r", r), ("bias", bias)) if value is not None]
     spec = block_spec(block, r, bias) if given else None
     step = on_step or _quiet
-    check_counters(counters)
-    if timing is not None:
-        resolve_device(timing.device)
-    source = open_model(model, input_shape, step)
-    step("finding SE sites")
+    source = _opened(model, input_shape, timing, counters, step)
     try:
         plan = plan_profile(source, spec, stages, strip_stages, attribute, add_missing)
     except OptionError as error:
@@ -589,13 +585,20 @@ def sweep(
     configuration each, see ``plan_sweep``); configurations share one model build, counted blocks are
     counted once, and with ``timing`` all are timed interleaved."""
     step = on_step or _quiet
+    source = _opened(model, input_shape, timing, counters, step)
+    plan = plan_sweep(source, [block_spec(b) for b in blocks], stage_sets, add_missing)
+    return measure(source, plan, timing, counters, step, on_sample)
+
+
+def _opened(model: nn.Module | str, input_shape: Sequence[int] | None, timing: TimingOptions | None,
+            counters: Sequence[str], step: Step) -> Source:
+    """The model as a Source, once the options that need no model are checked (a missing CUDA first)."""
     check_counters(counters)
     if timing is not None:
         resolve_device(timing.device)
     source = open_model(model, input_shape, step)
     step("finding SE sites")
-    plan = plan_sweep(source, [block_spec(b) for b in blocks], stage_sets, add_missing)
-    return measure(source, plan, timing, counters, step, on_sample)
+    return source
 
 
 def environment(device: torch.device | None = None) -> dict[str, str]:
