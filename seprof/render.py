@@ -506,7 +506,9 @@ def sweep_label(config: ConfigResult) -> str:
     """A sweep point's block and stages: 'SE (r=16) · all', 'scSE (r=8, max) · 4+5', 'base (no SE)'."""
     if not config.sweep_point:
         return config_label(config)
-    return f"{config.block.short} · {config.stage_set_text}"
+    spec = config.block
+    where = "" if spec.position is Position.STANDARD else f" · {spec.position}"
+    return f"{replace(spec, position=Position.STANDARD).short}{where} · {config.stage_set_text}"
 
 
 def render_sweep(console: Console, report: Report, verbose: bool = False) -> None:
@@ -517,7 +519,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False) -> Non
     base = report.config("base")
     run = report.latency_runs[0] if report.latency_runs else None
     memory = run is not None and any(lat.peak_memory_bytes is not None for lat in run.latency.values())
-    columns = [Column("block · stages", "left", key=True), Column("params"), Column("added"), Column("% of base"),
+    columns = [Column("configuration", "left", key=True), Column("params"), Column("added"), Column("% of base"),
                Column("paper"), Column("exact"), *(Column(n) for n in report.counter_names)]
     if run is not None:
         columns += [Column("median ms"), Column("vs base"), Column("95% CI")]
@@ -538,7 +540,8 @@ def render_sweep(console: Console, report: Report, verbose: bool = False) -> Non
         if memory:
             cells.append(_mib(run.latency[c.config].peak_memory_bytes))
         grid.add(*cells, section=c is report.configs[1])
-    legend = ("added: parameters added over the base model, measured (the parameter count difference); % of base: "
+    legend = ("configuration: the block (its settings where they differ from the paper's), its position in the "
+              "residual unit where not the standard one, and the stages asked for. added: parameters added over the base model, measured (the parameter count difference); % of base: "
               "of the base model's parameters; paper: the papers' formula, weights only ((2/r)·C² per SE block, C "
               "per sSE block); exact: the blocks' parameters with their real hidden widths and biases, which "
               "equals added wherever seprof adds the blocks. fvcore, thop, torch: each counter's MACs per image "

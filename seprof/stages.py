@@ -782,6 +782,10 @@ def _run(
         elif c.fallback and once(c.fallback):
             chosen.append(c.fallback)
         elif runs.get(wanted[path][0], 0) > 1 and not skip_repeated:
+            if c.position is not Position.STANDARD:
+                raise OptionError("position", c.position, f"cannot be placed in {type(model).__name__}: {path!r}, "
+                                  "where it goes, runs more than once per forward pass (one module used twice), so "
+                                  "one block there would recalibrate every use; use the standard position")
             raise ModelError(f"module {path!r} runs more than once per forward pass; seprof cannot place one SE block there")
     chosen.sort(key=lambda path: first[wanted[path][0]][0])
     return [(path, wanted[path][2], first[wanted[path][0]][1], first[wanted[path][1]][1]) for path in chosen]

@@ -116,7 +116,8 @@ CASES = [
     ("compare densenet121 --position post --no-latency", "--position post has no meaning in _DenseLayer blocks"),
     ("inject user_models:build_residual --position identity --no-latency", "--position identity cannot be placed in "
      "ResidualNet: seprof places SE there by its generic residual rule, which puts SE on modules"),
-    ("inject user_models:build_residual --position post --no-latency", "module 'body.0.act' runs more than once"),
+    ("inject user_models:build_residual --position post --no-latency", "--position post cannot be placed in ResidualNet: "
+     "'body.0.act', where it goes, runs more than once per forward pass (one module used twice)"),
     ("inject resnet50 --scse-combine max --no-latency", "--scse-combine max applies to scSE only (--block se has "
      "one map): drop it"),
     ("inject resnet50 --block sse --scse-combine add --no-latency", "--scse-combine add applies to scSE only"),

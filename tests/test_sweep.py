@@ -67,7 +67,7 @@ def test_sweep_blocks_and_positions_with_latency_and_a_plot(tmp_path):
     sse = data["configs"][3]
     assert (sse["block"], sse["r"], sse["combine"], sse["squeeze"]) == ("sse", None, None, None)
     text = flat(result.stdout)
-    assert "sSE (position pre) · all" in text and "median ms" in text and "2 rounds" in text
+    assert "sSE · pre · all" in text and "median ms" in text and "2 rounds" in text
 
 
 def test_sweep_stage_sets_read_naturally():
