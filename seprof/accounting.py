@@ -14,7 +14,7 @@ combine the two maps. Common counters see the FCs, sSE's conv and sometimes the 
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 from fractions import Fraction
 from typing import Iterable
 
@@ -46,7 +46,7 @@ def exact_params(channels: Iterable[int], r: int, bias: bool = True) -> int:
     return sum(block_params(c, r, bias) for c in channels)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SEWork:
     """Arithmetic of attention blocks, per image. ``fc_macs`` and ``spatial_macs`` are multiply-accumulates;
     the rest are single ops.
@@ -70,7 +70,7 @@ class SEWork:
     combine_ops: int = 0
 
     def __add__(self, other: SEWork) -> SEWork:
-        return SEWork(*(a + b for a, b in zip(astuple(self), astuple(other))))
+        return SEWork(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
 
     @property
     def elementwise(self) -> int:

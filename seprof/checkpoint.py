@@ -25,7 +25,8 @@ from .spec import BlockSpec, block_spec
 from .surgery import inject
 
 FORMAT = "seprof-se-model"
-VERSION = 1
+VERSION = 2  # 2: the whole block under "block" (so that seprof 0.4, which reads 1 only, refuses it)
+READS = (1, 2)
 
 
 def payload(
@@ -85,9 +86,10 @@ def _checked(path: str | os.PathLike, data: Any) -> dict[str, Any]:
     where = repr(str(path))
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelError(f"{where} is not a seprof SE-model checkpoint (no format {FORMAT!r})")
-    if type(data.get("version")) is not int or data.get("version") != VERSION:
+    if type(data.get("version")) is not int or data.get("version") not in READS:
         raise ModelError(
-            f"{where} is a seprof checkpoint of version {data.get('version')!r}; this seprof reads version {VERSION}"
+            f"{where} is a seprof checkpoint of version {data.get('version')!r}; this seprof reads versions "
+            f"{', '.join(map(str, READS))}"
         )
     for key, (kind, what) in _FIELDS.items():
         if key not in data:
@@ -105,7 +107,9 @@ def _checked(path: str | os.PathLike, data: Any) -> dict[str, Any]:
     )
     if not ok:
         raise ModelError(f"{where} holds a malformed recipe (r, stages, input_shape, add_missing or state_dict)")
-    if "block" in data:
+    if data["version"] >= 2:
+        if "block" not in data:
+            raise ModelError(f"{where} has no 'block': it is not a complete seprof checkpoint")
         try:
             if not isinstance(data["block"], dict):
                 raise TypeError(type(data["block"]).__name__)

@@ -40,6 +40,7 @@ from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at,
 from .text import stage_list
 
 Step = Callable[[str], None]
+DEFAULT_TIMING = TimingOptions()  # ``profile``'s default, told apart from a TimingOptions() the caller passes
 
 
 def _quiet(text: str) -> None:
@@ -180,6 +181,8 @@ def plan_profile(
     per ``strip_stages`` entry (the SE model without those stages' blocks; an empty entry means the last SE
     stage) and, with ``attribute``, one per SE stage alone. For a model with its own SE blocks (unless
     ``add_missing``) ``block`` must be None: its blocks are measured as built."""
+    if stages is not None and not list(stages):
+        raise OptionError("stages", list(stages), "selects no stage: give None for every stage, or at least one")
     found = source.sites(block.position if block else Position.STANDARD)
     if found.native and not add_missing:
         if block is not None:
@@ -219,12 +222,21 @@ def _stage_sets(requested: Sequence[Sequence[int] | StageSet | str | None], stag
     sets: list[tuple[int, ...] | None] = []
     for entry in requested:
         if entry is None or isinstance(entry, (str, StageSet)):
-            word = StageSet.parse("stages", entry or StageSet.ALL)
-            sets += [None] if word is StageSet.ALL else [(s,) for s in stages]
-        else:
+            word = StageSet.parse("stage_sets", entry or StageSet.ALL)
+            found = [None] if word is StageSet.ALL else [(s,) for s in stages]
+        elif isinstance(entry, (list, tuple)) and entry and all(
+                isinstance(s, int) and not isinstance(s, bool) for s in entry):
             check_stages(entry, stages)
-            sets.append(tuple(sorted(set(entry))))
-    return list(dict.fromkeys(sets))
+            found = [tuple(sorted(set(entry)))]
+        else:
+            raise OptionError("stage_sets", entry, "is not a stage set: give a list of stages (e.g. [4, 5]), "
+                              "'all' or 'each'")
+        for stage_set in found:
+            if stage_set in sets:
+                raise OptionError("stage_sets", _stage_slug(stage_set), "is asked for twice (each stage alone is "
+                                  "in 'each'): give each stage set once")
+            sets.append(stage_set)
+    return sets
 
 
 def _stage_slug(stage_set: tuple[int, ...] | None) -> str:
@@ -240,6 +252,8 @@ def plan_sweep(
     """The configurations of a sweep: base, then one per (block, stage set), named "<block slug>@<stages>"
     (e.g. "se_r16@all", "scse_r8_max@4"). Stage sets are lists of stages, "all" (or None) or "each" (one set
     per stage). A model with its own SE blocks takes part only with ``add_missing``."""
+    if not blocks:
+        raise OptionError("blocks", list(blocks), "is empty: give at least one block to sweep")
     maps: dict[Position, StageMap] = {}
     configs: list[Config] = []
     for spec in dict.fromkeys(blocks):
@@ -468,12 +482,15 @@ def assemble(plan: Plan, models: dict[str, nn.Module], counts: dict[str, dict[st
     )
 
 
-def _bias(plan: Plan) -> bool:
-    """Whether the blocks have biases: the plan's block's, or every native block measured."""
+def _bias(plan: Plan) -> bool | None:
+    """Whether the blocks have biases: the plan's block's, every native block measured, or every sweep
+    point's (None where the points differ)."""
     if plan.block is not None:
         return plan.block.bias
-    native = [s for c in plan.configs for s in c.kept]
-    return all(s.bias for s in native) if plan.native else True
+    if plan.native:
+        return all(s.bias for c in plan.configs for s in c.kept)
+    biases = {c.block.bias for c in plan.configs if c.block is not None}
+    return biases.pop() if len(biases) == 1 else None
 
 
 def _skipped(counts: dict[str, dict[str, Count]], counter: str) -> tuple[str, ...]:
@@ -519,7 +536,7 @@ def profile(
     strip_stages: Sequence[Sequence[int]] = (),
     attribute: bool = False,
     input_shape: Sequence[int] | None = None,
-    timing: TimingOptions | None = TimingOptions(),
+    timing: TimingOptions | None = DEFAULT_TIMING,
     counters: Sequence[str] = COUNTER_NAMES,
     add_missing: bool = False,
     on_step: Step | None = None,
@@ -555,6 +572,9 @@ def profile(
         A Report with one ConfigResult per configuration and one StageResult per (configuration, stage).
     """
     if timing_options:
+        if timing is not DEFAULT_TIMING:
+            raise OptionError("timing", timing, f"and {sorted(timing_options)[0]}= both say how to time: give the "
+                              "options in the TimingOptions (or None for no timing) alone")
         timing = TimingOptions.from_legacy(**timing_options)
     given = [(name, value) for name, value in (("block", block), ("r", r), ("bias", bias)) if value is not None]
     spec = block_spec(block, r, bias) if given else None

@@ -180,6 +180,9 @@ class TimingOptions:
         """The options the separate keyword arguments of seprof 0.4's ``profile`` describe (``latency=False``:
         None, with any other timing argument refused, as the run would ignore it)."""
         unknown = sorted(set(given) - {f.name for f in fields(cls)})
+        if "save" in unknown:
+            raise TypeError("profile() takes no save= since seprof 0.5: save the model seprof.inject returns with "
+                            "seprof.save(path, model, name=..., block=..., stages=..., input_shape=...)")
         if unknown:
             raise TypeError(f"profile() got an unexpected keyword argument {unknown[0]!r}")
         if not latency:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .accounting import SEWork
+from .report import ConfigResult, Report
 from .spec import BlockSpec, Position
 
 BASE = "base"
@@ -98,16 +100,30 @@ def _rounded(quantity: str, value: float) -> float:
     return round(value / 1e9, 2)
 
 
-def _note(p: Printed, value: float, biases: int, first_macs: bool) -> str:
+def _macs_note(p: Printed, v1: ConfigResult, work: SEWork, first: bool) -> str:
+    """Where a printed GFLOPs figure comes from: ResNet v1 counted as seprof counts, with SE's FC MACs, then
+    with its pooling and its scale counted too; which of them round to the printed value."""
+    base = ("torchvision's ResNet-50 is v1.5 (a downsampling block's stride on its 3×3 conv); the paper's v1 "
+            "(stride on the first 1×1 conv), counted the same way: " if first else "ResNet v1: ")
+    if p.block is None:
+        return base + f"{v1.macs['torch'] / 1e9:.4f} G, which rounds to {_rounded('GMACs', v1.macs['torch']):.2f}"
+    steps = [("with SE's FC MACs", "the FC MACs alone", v1.macs["torch"]),
+             ("adding its pooling adds", "the pooling counted", v1.macs["torch"] + work.pool_ops),
+             ("and its scale multiplies", "the scale counted too", v1.macs["torch"] + work.pool_ops + work.scale_muls)]
+    text = base + "; ".join(f"{what}: {total / 1e9:.4f} G" for what, _, total in steps)
+    matches = [short for _, short, total in steps if _rounded("GMACs", total) == p.printed]
+    if not matches:
+        return text + f"; none rounds to the printed {p.printed:.2f}"
+    return text + f"; the printed {p.printed:.2f} is reached with {matches[0]}"
+
+
+def _note(p: Printed, value: float, biases: int) -> str:
     if p.printed is None:
         return "the paper prints errors only for this row; seprof's exact count"
-    if p.quantity == "GMACs":
-        if first_macs:
-            return ("v1.5 vs v1: torchvision's ResNet-50 puts a downsampling block's stride on its 3×3 conv, the "
-                    "paper's v1 on the first 1×1 conv, which leaves fewer MACs at full resolution")
-        return "v1.5 vs v1, as above"
     if _rounded(p.quantity, value) == p.printed:
         return "matches to the printed precision"
+    if p.quantity == "added %":
+        return f"cannot be matched: the exact share rounds to {_rounded(p.quantity, value):.0f}%"
     with_biases = _rounded(p.quantity, value + biases)
     return (f"cannot be matched: the exact count rounds to {_rounded(p.quantity, value):.1f} M ({with_biases:.1f} M "
             f"with FC biases), {abs(value / 1e6 - p.printed):.2f} M below the printed {p.printed:.1f} M")
@@ -116,35 +132,60 @@ def _note(p: Printed, value: float, biases: int, first_macs: bool) -> str:
 def compare(model: str = "resnet50") -> list[Comparison]:
     """Each printed figure against seprof's exact number for the same configuration of ``model``: total
     parameters, parameters added (count and % of the base), or MACs by torch's flop counter (conv and matmul
-    MACs, as the paper's GFLOPs). Runs on the meta device."""
+    MACs, as the paper's GFLOPs), with the same MACs of ResNet v1 in the note. Runs on the meta device."""
+    from .models import build_model
+
+    wanted = {(p.block, p.stages) for p in PRINTED if p.block is not None}
+    report = _counted(model, wanted)
+    v1 = _counted(_resnet_v1(build_model(model, "meta")), {(p.block, p.stages) for p in PRINTED
+                                                            if p.quantity == "GMACs" and p.block is not None})
+    rows, first_macs = [], True
+    for p in PRINTED:
+        config = _config(report, p)
+        value = {"params": config.params, "added": config.params_added, "added %": config.params_added_pct,
+                 "GMACs": config.macs["torch"]}[p.quantity]
+        difference = "—" if p.printed is None else _difference(p, value)
+        if p.quantity == "GMACs":
+            work = sum((s.work for s in v1.stages if s.config == _config(v1, p).config and s.se), SEWork())
+            note = _macs_note(p, _config(v1, p), work, first_macs)
+            first_macs = False
+        else:
+            biases = sum(h + c for s in report.stages if s.config == config.config and s.se
+                         for h, c in zip(s.hidden, s.channels))
+            note = _note(p, value, biases)
+        rows.append(Comparison(p, value, _unit(p.quantity, value), difference, note))
+    return rows
+
+
+def _counted(model, wanted: set) -> Report:
+    """The base model and each (block, stages) of ``wanted``, counted by torch's flop counter on the meta
+    device."""
     from .measure import assemble, build, count, open_model, plan_sweep
 
     source = open_model(model)
-    wanted = {(p.block, p.stages) for p in PRINTED if p.block is not None}
     blocks = list(dict.fromkeys(b for b, _ in wanted))
     plan = plan_sweep(source, blocks, sorted({s for _, s in wanted}, key=lambda s: (s is None, s or ())))
     keep = {c.name for c in plan.configs if c.name == BASE or (c.block, c.stage_set) in wanted}
     plan = replace(plan, configs=tuple(c for c in plan.configs if c.name in keep))
     models = build(source, plan)
-    report = assemble(plan, models, count(plan, models, ("torch",)))
-    by_key = {(c.block, c.stage_set): c for c in report.configs if c.config != BASE}
-    base = report.config(BASE)
-    rows, first_macs = [], True
-    for p in PRINTED:
-        config = base if p.block is None else by_key[(p.block, p.stages)]
-        value = {"params": config.params, "added": config.params_added, "added %": config.params_added_pct,
-                 "GMACs": config.macs["torch"]}[p.quantity]
-        difference = "—" if p.printed is None else _difference(p, value)
-        biases = sum(h + c for s in report.stages if s.config == config.config and s.se
-                     for h, c in zip(s.hidden, s.channels))
-        note = _note(p, value, biases, first_macs)
-        if p.quantity == "GMACs":
-            first_macs = False
-            if p.block is not None:
-                note += (f"; SE adds {(value - base.macs['torch']) / 1e6:.2f} M MACs here (its FC layers; pooling "
-                         "and scale are not MACs)")
-        rows.append(Comparison(p, value, _unit(p.quantity, value), difference, note))
-    return rows
+    return assemble(plan, models, count(plan, models, ("torch",)))
+
+
+def _config(report: Report, p: Printed) -> ConfigResult:
+    if p.block is None:
+        return report.config(BASE)
+    return next(c for c in report.configs if (c.block, c.stage_set) == (p.block, p.stages))
+
+
+def _resnet_v1(model):
+    """``model`` (a torchvision ResNet, changed in place) as ResNet v1: each downsampling Bottleneck's stride
+    moved from its 3×3 conv to its first 1×1 conv, as in He et al. and the SENet paper's ResNet-50."""
+    from torchvision.models.resnet import Bottleneck
+
+    for block in model.modules():
+        if isinstance(block, Bottleneck) and block.conv2.stride != (1, 1):
+            block.conv1.stride, block.conv2.stride = block.conv2.stride, (1, 1)
+    return model
 
 
 def _difference(p: Printed, value: float) -> str:

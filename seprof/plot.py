@@ -12,7 +12,7 @@ from typing import Callable
 
 from .errors import OptionError
 from .export import atomic_output
-from .render import config_label, sweep_label
+from .render import config_label, sweep_label, sweep_shared
 from .report import Report, threads_label
 
 
@@ -129,6 +129,7 @@ def _draw_sweep(report: Report, target: str, suffix: str) -> None:
     run = report.latency_runs[0] if report.latency_runs else None
     counter = report.counter_names[0] if report.counter_names else None
     base = report.config("base")
+    shared = sweep_shared(report)
     fig, ax = plt.subplots(figsize=(9, 6))
     for c in report.configs:
         x = c.params_added_pct
@@ -142,7 +143,7 @@ def _draw_sweep(report: Report, target: str, suffix: str) -> None:
             ax.plot([x], [y], "o")
         else:
             continue
-        ax.annotate(sweep_label(c), (x, y), textcoords="offset points", xytext=(5, 3), fontsize=7)
+        ax.annotate(sweep_label(c, shared), (x, y), textcoords="offset points", xytext=(5, 3), fontsize=7)
     ax.set_xlabel("parameters added (% of base)")
     if run is not None:
         t = run.setup

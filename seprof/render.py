@@ -37,14 +37,15 @@ def _g(macs: int) -> str:
 
 
 def config_label(config: ConfigResult) -> str:
-    """'base (no SE)', 'SE in stages 2–5', 'SE in stage 5 only'."""
+    """'base (no SE)', 'SE in stages 2–5', 'SE in stage 5 only', 'scSE in stages 2–4'."""
     if config.config == "base":
         return "base (no SE)"
+    what = config.block.kind.title if config.block is not None else "SE"
     if config.config.startswith("se_only_"):
-        return f"SE in stage {config.config.removeprefix('se_only_')} only"
+        return f"{what} in stage {config.config.removeprefix('se_only_')} only"
     if len(config.se_stages) == 1:
-        return f"SE in stage {config.se_stages[0]}"
-    return f"SE in stages {stage_list(config.se_stages)}"
+        return f"{what} in stage {config.se_stages[0]}"
+    return f"{what} in stages {stage_list(config.se_stages)}"
 
 
 def _setup_line(report: Report) -> str:
@@ -109,10 +110,10 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
         f"Parameters: base {report.base_params:,} → SE {c.params:,} (+{c.params_added:,}, "
         f"{signed_percent(c.params_added_pct, 2)}). The paper's formula gives {_n(c.analytic_paper)} "
         f"({signed_percent(paper_pct, 2)})"
-        + (f"; {'FC ' if not spatial_only else ''}biases add {biases:,}" if biases else "")
+        + (f"; {fc}biases add {biases:,}" if biases else "")
         + (f"; the {'rounded' if report.block is not None and report.block.divisor else 'real'} hidden width "
            f"{'' if report.block is not None and report.block.divisor else 'C//r '}changes the weights by "
-           f"{rounding:+,.1f}" if rounding else "")
+           f"{'+' if rounding > 0 else '-'}{_n(abs(rounding))}" if rounding else "")
         + "."
     )
 
@@ -239,7 +240,8 @@ def _signed_ci(lo: float, hi: float) -> str:
     return "—" if lo != lo or hi != hi else f"{lo:+.3f} to {hi:+.3f}"
 
 
-def render_latency(console: Console, report: Report, verbose: bool = False) -> None:
+def render_latency(console: Console, report: Report, verbose: bool = False,
+                   shared: tuple[set[str], bool, bool] = (set(), False, False)) -> None:
     """Per timing run (batch size): each configuration's median, and its ratio to base (the median of the
     paired per-round ratios) with the 95% CI; ``verbose`` adds the spreads and the added milliseconds."""
     if not report.latency_runs:
@@ -258,7 +260,7 @@ def render_latency(console: Console, report: Report, verbose: bool = False) -> N
         for c in report.configs:
             lat = run.latency[c.config]
             base = c.config == "base"
-            cells = [sweep_label(c), f"{lat.median_ms:.3f}", "—" if base else _ratio_text(lat),
+            cells = [sweep_label(c, shared), f"{lat.median_ms:.3f}", "—" if base else _ratio_text(lat),
                      "—" if base else _ci_text(*lat.ratio_ci)]
             if verbose:
                 cells += [f"{lat.iqr_ms:.3f}", str(lat.runs), "—" if base else _ci_text(lat.ratio[0], lat.ratio[2]),
@@ -310,7 +312,8 @@ def render_attribution(console: Console, report: Report) -> None:
     """Per SE stage: share of SE's parameters, of its analytic work, and of the latency it adds."""
     shares = report.attribution()
     batches = [run.batch for run in report.latency_runs]
-    columns = [Column("stage", "left", key=True), Column("params"), Column("% params"), Column("pool+scale ops"),
+    full_map = "pool+scale ops" if report.block is None or not report.block.kind.spatial else "full-map ops"
+    columns = [Column("stage", "left", key=True), Column("params"), Column("% params"), Column(full_map),
                Column("% ops"), Column("FC MACs"), Column("% MACs")]
     for b in batches:
         prefix = f"batch {b}: " if len(batches) > 1 else ""
@@ -326,8 +329,10 @@ def render_attribution(console: Console, report: Report) -> None:
             else:
                 cells += ["—", "—", "—"]
         grid.add(*cells)
-    legend = ("params, pool+scale ops (pooling adds + scale multiplies on the full C×H×W map) and FC MACs are "
-              "those of each stage's SE blocks; each % column is the stage's share of SE's total.")
+    ops = ("pool+scale ops (pooling adds + scale multiplies on the full C×H×W map)" if full_map == "pool+scale ops"
+           else "full-map ops (pooling, sSE's 1×1 conv, the scales and scSE's combine, all on the full C×H×W map)")
+    legend = (f"params, {ops} and FC MACs are those of each stage's SE blocks; each % column is the stage's share "
+              "of SE's total.")
     if batches:
         legend += (" Latency: each stage's SE alone (the configuration 'SE in stage s only') timed interleaved "
                    "with the base model and the other configurations; added ms = the median of the per-round "
@@ -502,20 +507,57 @@ def render_zoo(console: Console, rows, r: int, counters) -> None:
         console.print(f"{row.model}: {row.error}", markup=False)
 
 
-def sweep_label(config: ConfigResult) -> str:
-    """A sweep point's block and stages: 'SE (r=16) · all', 'scSE (r=8, max) · 4+5', 'base (no SE)'."""
+def _settings(spec: BlockSpec) -> list[str]:
+    """A block's settings in words, its kind and position aside: ['r=16', 'max', 'no bias', 'tanh gate']."""
+    words = [f"r={spec.r}"] if spec.kind.channel else []
+    if spec.kind is BlockKind.SCSE:
+        words.append(str(spec.combine))
+    return words + replace(spec, position=Position.STANDARD).knobs()
+
+
+def sweep_shared(report: Report) -> tuple[set[str], bool, bool]:
+    """What every point of a sweep shares: settings, the position, the stage set (shown once, in the title)."""
+    points = [c for c in report.configs if c.sweep_point]
+    if len(points) < 2:
+        return set(), False, False
+    shared = set.intersection(*(set(_settings(c.block)) for c in points))
+    return (shared, len({c.block.position for c in points}) == 1, len({c.stage_set_text for c in points}) == 1)
+
+
+def sweep_label(config: ConfigResult, shared: tuple[set[str], bool, bool] = (set(), False, False)) -> str:
+    """A sweep point's block, position and stages, less what every point shares: 'SE (r=16) · all',
+    'scSE (r=8, max) · pre · 4+5', 'base (no SE)'."""
     if not config.sweep_point:
         return config_label(config)
+    settings, same_position, same_stages = shared
     spec = config.block
-    where = "" if spec.position is Position.STANDARD else f" · {spec.position}"
-    return f"{replace(spec, position=Position.STANDARD).short}{where} · {config.stage_set_text}"
+    words = [w for w in _settings(spec) if w not in settings]
+    parts = [spec.kind.title + (f" ({', '.join(words)})" if words else "")]
+    if spec.position is not Position.STANDARD and not same_position:
+        parts.append(str(spec.position))
+    if not same_stages:
+        parts.append(config.stage_set_text)
+    return " · ".join(parts)
+
+
+def _sweep_title(report: Report, shared: tuple[set[str], bool, bool]) -> str:
+    shape = "×".join(map(str, report.input_shape))
+    settings, same_position, same_stages = shared
+    points = [c for c in report.configs if c.sweep_point]
+    common = [w for w in _settings(points[0].block) if w in settings] if points else []
+    if same_position and points and points[0].block.position is not Position.STANDARD:
+        common.append(f"position {points[0].block.position}")
+    if same_stages and points:
+        common.append(f"stages {points[0].stage_set_text}")
+    title = f"{report.model} · {len(report.configs) - 1} configurations · input {shape}"
+    return title + (f" · every one: {', '.join(common)}" if common else "")
 
 
 def render_sweep(console: Console, report: Report, verbose: bool = False) -> None:
     """Every sweep point in one table: parameters (papers' formula, exact, measured), MACs added by each
     counter, and latency (and peak memory) of each timing run."""
-    shape = "×".join(map(str, report.input_shape))
-    console.print(Text(f"{report.model} · {len(report.configs) - 1} configurations · input {shape}", style="bold"))
+    shared = sweep_shared(report)
+    console.print(Text(_sweep_title(report, shared), style="bold"))
     base = report.config("base")
     run = report.latency_runs[0] if report.latency_runs else None
     memory = run is not None and any(lat.peak_memory_bytes is not None for lat in run.latency.values())
@@ -528,7 +570,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False) -> Non
     grid = Grid(columns)
     for c in report.configs:
         first = c.config == "base"
-        cells = [sweep_label(c), f"{c.params:,}", "—" if first else f"{c.params_added:,}",
+        cells = [sweep_label(c, shared), f"{c.params:,}", "—" if first else f"{c.params_added:,}",
                  "—" if first else f"{c.params_added_pct:.2f}%", "—" if first else _n(c.analytic_paper),
                  "—" if first else f"{c.analytic_exact:,}"]
         cells += [_g(c.macs[n]) if first else f"{100 * (c.macs[n] - base.macs[n]) / base.macs[n]:+.3f}%"
@@ -540,8 +582,9 @@ def render_sweep(console: Console, report: Report, verbose: bool = False) -> Non
         if memory:
             cells.append(_mib(run.latency[c.config].peak_memory_bytes))
         grid.add(*cells, section=c is report.configs[1])
-    legend = ("configuration: the block (its settings where they differ from the paper's), its position in the "
-              "residual unit where not the standard one, and the stages asked for. added: parameters added over the base model, measured (the parameter count difference); % of base: "
+    legend = ("configuration: the block (its settings where they differ from the paper's or between rows), its "
+              "position in the residual unit and the stages asked for, where they differ between rows (the title "
+              "says what every row shares). added: parameters added over the base model, measured (the parameter count difference); % of base: "
               "of the base model's parameters; paper: the papers' formula, weights only ((2/r)·C² per SE block, C "
               "per sSE block); exact: the blocks' parameters with their real hidden widths and biases, which "
               "equals added wherever seprof adds the blocks. fvcore, thop, torch: each counter's MACs per image "
@@ -552,7 +595,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False) -> Non
             console.print(line)
         console.print(Text(_latency_legend(report, verbose), style="dim"))
         for other in report.latency_runs[1:]:
-            render_latency(console, replace(report, latency_runs=(other,)), verbose)
+            render_latency(console, replace(report, latency_runs=(other,)), verbose, shared)
     else:
         console.print("Latency: not measured.")
 

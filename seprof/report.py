@@ -197,8 +197,8 @@ class Report:
 
     model: str
     input_shape: tuple[int, ...]
-    r: int
-    bias: bool
+    r: int | None
+    bias: bool | None
     base_params: int
     configs: tuple[ConfigResult, ...]
     stages: tuple[StageResult, ...]

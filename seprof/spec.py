@@ -221,7 +221,11 @@ class BlockSpec:
         """The spec ``as_dict`` wrote (missing or None knobs take their defaults)."""
         names = {f.name for f in fields(cls)}
         given = {("kind" if k == "block" else k): v for k, v in data.items() if v is not None}
-        return cls(**{k: v for k, v in given.items() if k in names})
+        unknown = sorted(set(given) - names)
+        if unknown:
+            raise OptionError("block", data, f"has the unknown setting {unknown[0]!r}: a block has "
+                              f"{', '.join(sorted(names - {'kind'}) + ['block'])}")
+        return cls(**given)
 
     def with_options(self, r: int | None = None, bias: bool | None = None) -> BlockSpec:
         """This spec with ``r`` and ``bias`` replaced where given."""

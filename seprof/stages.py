@@ -443,10 +443,10 @@ RESIDUAL_UNITS = "ResNet, ResNeXt and Wide ResNet (BasicBlock, Bottleneck), RegN
 
 
 def position_refusal(position: Position, where: str) -> OptionError:
-    """The error for a position that has no meaning in ``where`` (a block type, or a model)."""
-    return OptionError("position", position, f"has no meaning in {where}: it places SE relative to a residual "
-                       f"unit's sum, which {RESIDUAL_UNITS} have, and models seprof places by its generic residual "
-                       "rule; use the standard position here")
+    """The error for a position seprof has no place for in ``where`` (a block type, or a model)."""
+    return OptionError("position", position, f"has no place in {where}: SENet's positions (Fig. 5) are defined "
+                       f"for the residual units of {RESIDUAL_UNITS}, and for models seprof places by its generic "
+                       "residual rule; use the standard position here")
 
 
 def _positioned(name: str, module: nn.Module, rule: Placement, position: Position) -> dict[str, _Candidate]:
@@ -457,7 +457,7 @@ def _positioned(name: str, module: nn.Module, rule: Placement, position: Positio
         return {path: _Candidate(name if name or not point else point.rpartition(".")[0], kind, point, rule.layout,
                                  rule.description) for path, point in zip(standard, rule.points(module))}
     if not rule.supports(position):
-        raise position_refusal(position, f"{kind} blocks")
+        raise position_refusal(position, f"{kind} blocks" if name else kind)
     stage_path = standard[0]
     if position is Position.PRE:
         return {_join(name, rule.pre): _Candidate(name, kind, rule.pre, rule.layout, _PRE, feed="input",

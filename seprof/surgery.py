@@ -161,6 +161,8 @@ def inject_sites(model: nn.Module, sites: Sequence[Site], block: BlockSpec | Non
                  r: int | None = None, bias: bool | None = None) -> nn.Module:
     """A copy of ``model`` with the block ``block`` describes (SE, r = 16 by default; ``r``/``bias`` override
     it) at each of ``sites`` (as found by ``find_sites`` on ``model``); ``share`` as for ``strip_sites``."""
+    if isinstance(block, int):
+        raise TypeError(f"inject_sites() takes the block as a BlockSpec since seprof 0.5; give r={block} by name")
     spec = block_spec(block, r, bias)
     if any(site.native for site in sites):
         raise ModelError("a native SE site already has an SE block; seprof adds SE only where there is none")
@@ -180,8 +182,9 @@ def inject_sites(model: nn.Module, sites: Sequence[Site], block: BlockSpec | Non
         if reference is not None:
             se = se.to(reference.dtype)
         training = inner.training if inner is not None else model.training
-        wrapped = WithSE(inner, se, site.stage, site.index, before=site.feed == "input")
-        _set_submodule(new, site.path, wrapped.train(training))
+        wrapped = WithSE(inner, se.train(training), site.stage, site.index, before=site.feed == "input")
+        wrapped.training = training  # not .train(): the modules inside keep their own modes (a frozen BN stays so)
+        _set_submodule(new, site.path, wrapped)
     return new
 
 

@@ -110,10 +110,10 @@ CASES = [
     ("inject efficientnet_b0 --add-missing --no-latency", "every block of efficientnet_b0 that seprof knows already "
      "has an SE block of its own"),
     # blocks, positions and knobs
-    ("inject vgg11 --position pre --no-latency", "--position pre has no meaning in VGG blocks: it places SE relative "
-     "to a residual unit's sum, which ResNet, ResNeXt and Wide ResNet (BasicBlock, Bottleneck), RegNet "
-     "(ResBottleneckBlock) have"),
-    ("compare densenet121 --position post --no-latency", "--position post has no meaning in _DenseLayer blocks"),
+    ("inject vgg11 --position pre --no-latency", "--position pre has no place in VGG: SENet's positions (Fig. 5) are "
+     "defined for the residual units of ResNet, ResNeXt and Wide ResNet (BasicBlock, Bottleneck), RegNet "
+     "(ResBottleneckBlock), and for models seprof places by its generic residual rule"),
+    ("compare densenet121 --position post --no-latency", "--position post has no place in _DenseLayer blocks"),
     ("inject user_models:build_residual --position identity --no-latency", "--position identity cannot be placed in "
      "ResidualNet: seprof places SE there by its generic residual rule, which puts SE on modules"),
     ("inject user_models:build_residual --position post --no-latency", "--position post cannot be placed in ResidualNet: "
@@ -134,7 +134,7 @@ CASES = [
     ("compare efficientnet_b0 --block scse --no-latency", "--block scse applies to SE that seprof adds"),
     ("compare efficientnet_b0 --position pre --no-latency", "--position pre applies to SE that seprof adds"),
     ("inject resnet50 --r 300 --position pre --no-latency", "--r 300 is larger than the 64 channels of stage 2"),
-    ("stages vgg11 --position pre", "--position pre has no meaning in VGG blocks"),
+    ("stages vgg11 --position pre", "--position pre has no place in VGG:"),
     ("stages resnet50 --position side", "--position 'side' is not one of standard, pre, post, identity"),
     # sweeps and the paper
     ("sweep resnet50 --stages 2,,3 --no-latency", "--stages 2,,3 has an empty entry: give stage sets separated by "
@@ -151,7 +151,7 @@ CASES = [
     ("sweep resnet50 --r 0", "--r '0' is invalid: 0 is below 1"),
     ("sweep resnet50 --r 300 --no-latency", "--r 300 is larger than the 256 channels of stage 2"),
     ("sweep resnet50 --divisor 0", "--divisor '0' is invalid"),
-    ("sweep vgg11 --position standard,pre --no-latency", "--position pre has no meaning in VGG blocks"),
+    ("sweep vgg11 --position standard,pre --no-latency", "--position pre has no place in VGG:"),
     ("sweep efficientnet_b0 --no-latency", "efficientnet_b0 already has 16 SE blocks of its own"),
     ("sweep resnet50 --no-latency --runs 3", "--runs 3 applies to timing"),
     ("sweep resnet50 --no-latency --plot {d}/p.pgf", "--plot"),

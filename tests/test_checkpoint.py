@@ -28,7 +28,8 @@ def same_state(a, b):
 
 def recipe(**changes):
     data = {"format": FORMAT, "version": VERSION, "model": "resnet18", "r": 16, "bias": True, "stages": [5],
-            "input_shape": [3, 64, 64], "add_missing": False, "state_dict": {}}
+            "input_shape": [3, 64, 64], "add_missing": False, "block": {"block": "se", "r": 16, "bias": True},
+            "state_dict": {}}
     data.update(changes)
     return data
 
@@ -75,7 +76,7 @@ def test_a_factory_checkpoint_loads_with_the_callers_base_or_factory(tmp_path, e
 @pytest.mark.parametrize("data, message", [
     ({"not": "ours"}, "is not a seprof SE-model checkpoint"),
     ([1, 2, 3], "is not a seprof SE-model checkpoint"),
-    (recipe(version=99), "is a seprof checkpoint of version 99; this seprof reads version 1"),
+    (recipe(version=99), "is a seprof checkpoint of version 99; this seprof reads versions 1, 2"),
     ({k: v for k, v in recipe().items() if k != "r"}, "has no 'r': it is not a complete seprof checkpoint"),
     ({k: v for k, v in recipe().items() if k != "state_dict"}, "has no 'state_dict'"),
     ({k: v for k, v in recipe().items() if k != "model"}, "has no 'model'"),
@@ -91,6 +92,10 @@ def test_a_factory_checkpoint_loads_with_the_callers_base_or_factory(tmp_path, e
     (recipe(state_dict={"fc.weight": torch.zeros(1)}), r"does not fit the model it names: \d+ missing \(e.g. .*\) "
      "state_dict keys"),
     (recipe(version=True), "is a seprof checkpoint of version True"),
+    (recipe(block=None), r"holds a malformed block \(NoneType\)"),
+    (recipe(block={"block": "se", "speed": 3}), r"holds a malformed block \(block=\{'block': 'se', 'speed': 3\} has "
+     "the unknown setting 'speed'"),
+    (recipe(block={"block": "eca"}), r"holds a malformed block \(block='eca' is not one of se, cse, sse, scse\)"),
     (recipe(stages=[9]), "holds a recipe that does not fit its model: stage 9 is not available"),
 ])
 def test_malformed_checkpoints_are_one_error(tmp_path, data, message):

@@ -67,14 +67,14 @@ def test_sweep_blocks_and_positions_with_latency_and_a_plot(tmp_path):
     sse = data["configs"][3]
     assert (sse["block"], sse["r"], sse["combine"], sse["squeeze"]) == ("sse", None, None, None)
     text = flat(result.stdout)
-    assert "sSE · pre · all" in text and "median ms" in text and "2 rounds" in text
+    assert "sSE · pre" in text and "every one: stages all" in text and "median ms" in text and "2 rounds" in text
 
 
 def test_sweep_stage_sets_read_naturally():
     result = run("sweep", "resnet18", "--stages", "4+5,each", "--input", "3x64x64", "--no-latency")
     assert result.exit_code == 0, result.output
     text = flat(result.stdout)
-    for label in ("SE (r=16) · 4+5", "SE (r=16) · 2", "SE (r=16) · 5"):
+    for label in ("SE · 4+5", "SE · 2", "SE · 5", "every one: r=16"):
         assert label in text
 
 
@@ -108,10 +108,19 @@ def test_paper_prints_each_figure_beside_the_exact_one(tmp_path):
     claim = next(r for r in rows if r["row"] == "without the last stage's SE: ~4%")
     assert float(claim["seprof"]) == round(100 * 942_080 / 25_557_032, 4)
     text = flat(result.stdout)
-    assert "Hu et al., arXiv 1709.01507 v4" in text and "v1.5 vs v1" in text
+    assert "Hu et al., arXiv 1709.01507 v4" in text and "is v1.5" in text and "ResNet v1" in text
 
 
 def test_the_paper_fits_80_columns_without_cutting_a_number():
     result = run("paper", columns="80")
     assert result.exit_code == 0, result.output
     assert "45.68 M" in result.stdout and "…" not in result.stdout
+
+
+def test_sweep_json_names_the_bias_every_point_shares(tmp_path):
+    out = tmp_path / "s.json"
+    result = run("sweep", "resnet18", "--r", "4,8", "--no-bias", "--input", "3x64x64", "--no-latency", "--json",
+                 str(out))
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["bias"] is False and data["block"] is None and {c["bias"] for c in data["configs"][1:]} == {False}

@@ -145,7 +145,7 @@ def test_generic_rule_takes_pre_and_refuses_identity():
 
 def test_positions_other_than_standard_are_refused_outside_residual_units():
     for name in ("vgg11", "mobilenet_v2", "densenet121"):
-        with pytest.raises(OptionError, match="has no meaning in .* blocks"):
+        with pytest.raises(OptionError, match="has no place in "):
             find_sites(seprof.build_model(name, "meta"), (3, 224, 224), position="post")
 
 
@@ -208,3 +208,46 @@ def test_any_block_anywhere_counts_exactly_keeps_shapes_and_strips_back(name, ki
     assert all(torch.equal(v, before[k]) for k, v in back.state_dict().items())
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # the caller's model untouched
     assert not se_modules(model) and not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_inject_keeps_every_modules_own_mode_and_strip_gives_it_back():
+    model = torchvision.models.resnet18(num_classes=10).train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()  # frozen BN in a model that trains
+    modes = {name: m.training for name, m in model.named_modules()}
+    for position in Position:
+        se = inject(model, block=BlockSpec(position=position), input_shape=(3, 32, 32))
+        for _, m in se_modules(se):  # a wrapper takes its inner module's mode, the model's where there is none
+            assert m.training == m.se.training == (m.inner.training if m.inner is not None else True)
+        back = strip(se)
+        assert {name: m.training for name, m in back.named_modules()} == modes, position
+    regnet = torchvision.models.regnet_x_400mf(num_classes=10).train()
+    for m in regnet.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+    se = inject(regnet, input_shape=(3, 32, 32))
+    assert not any(m.training for m in se.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_api_misuse_is_one_clear_error():
+    from seprof.measure import profile, sweep
+
+    with pytest.raises(OptionError, match="timing=None and runs= both say how to time"):
+        profile("resnet18", timing=None, runs=2)
+    with pytest.raises(OptionError, match="stages=\\[\\] selects no stage"):
+        profile("resnet18", stages=[], timing=None, counters=("torch",))
+    with pytest.raises(TypeError, match="takes no save= since seprof 0.5: save the model seprof.inject returns"):
+        profile("resnet18", latency=False, save="x.pt")
+    with pytest.raises(OptionError, match="blocks=\\[\\] is empty"):
+        sweep("resnet18", [], timing=None)
+    with pytest.raises(OptionError, match="stage_sets=2 is not a stage set"):
+        sweep("resnet18", stage_sets=[2, 3], timing=None)
+    with pytest.raises(OptionError, match="stage_sets=\\[\\] is not a stage set"):
+        sweep("resnet18", stage_sets=[[]], timing=None)
+    with pytest.raises(OptionError, match="stage_sets='2' is asked for twice"):
+        sweep("resnet18", stage_sets=["each", [2]], timing=None)
+    with pytest.raises(TypeError, match="give r=8 by name"):
+        seprof.surgery.inject_sites(torchvision.models.resnet18(), [], 8)
+    with pytest.raises(OptionError, match="has the unknown setting 'speed'"):
+        BlockSpec.from_dict({"block": "se", "speed": 3})
