@@ -633,6 +633,8 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
             f"{type(model).__name__} has nowhere seprof can put SE: no block it has a rule for, no residual "
             "addition and no conv+BN+activation unit (see the README, 'Your own model')"
         )
+    if position is not Position.STANDARD and not candidates:
+        raise position_refusal(position, f"{type(model).__name__}, whose blocks all hold SE of their own")
     skip_repeated = generic and position is Position.STANDARD
     seen = _run(model, input_shape, candidates, native, skip_repeated=skip_repeated)
     if generic:

@@ -135,6 +135,8 @@ CASES = [
     ("compare efficientnet_b0 --position pre --no-latency", "--position pre applies to SE that seprof adds"),
     ("inject resnet50 --r 300 --position pre --no-latency", "--r 300 is larger than the 64 channels of stage 2"),
     ("stages vgg11 --position pre", "--position pre has no place in VGG:"),
+    ("stages efficientnet_b0 --position pre", "--position pre has no place in EfficientNet, whose blocks all hold SE "
+     "of their own"),
     ("stages resnet50 --position side", "--position 'side' is not one of standard, pre, post, identity"),
     # sweeps and the paper
     ("sweep resnet50 --stages 2,,3 --no-latency", "--stages 2,,3 has an empty entry: give stage sets separated by "
