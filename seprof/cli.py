@@ -653,7 +653,7 @@ def _profile(
     check_model_name(model)
     source = open_model(model, input_shape, live.step)
     live.step("finding SE sites")
-    found = source.sites(spec.position)
+    found = source.sites()  # the standard places tell whether the model has SE of its own
     native = bool(found.native) and not add_missing
     if native and refuse_native:
         raise native_refusal(model, found)
