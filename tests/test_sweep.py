@@ -124,3 +124,14 @@ def test_sweep_json_names_the_bias_every_point_shares(tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["bias"] is False and data["block"] is None and {c["bias"] for c in data["configs"][1:]} == {False}
+
+
+def test_the_paper_block_prints_what_0_4_printed_word_for_word():
+    """The default block, position and knobs are the paper's: `seprof inject resnet50 --r 16 --no-latency` at 120
+    columns is the output seprof 0.4.0 printed, kept in tests/golden (regenerate it on purpose only)."""
+    from pathlib import Path
+
+    golden = Path(__file__).parent / "golden" / "inject_resnet50_r16_no_latency_120.txt"
+    result = run("inject", "resnet50", "--r", "16", "--no-latency", columns="120")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == golden.read_text(encoding="utf-8")
