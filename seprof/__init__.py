@@ -41,6 +41,7 @@ _EXPORTS = {
     "Report": "report",
     "StageMap": "stages",
     "find_sites": "stages",
+    "register_placement": "stages",
     "WithSE": "surgery",
     "inject": "surgery",
     "strip": "surgery",

@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .errors import OptionError
-from .stages import ShapeOnly, meta_clone, meta_model, shape_only_modules
+from .meta import ShapeOnly, meta_clone, meta_model, shape_only_modules
 
 COUNTER_NAMES = ("fvcore", "thop", "torch")
 

@@ -35,7 +35,8 @@ from .models import build_model, default_input_shape, is_factory
 from .options import TimingOptions
 from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
 from .spec import BlockSpec, Position, StageSet, block_spec
-from .stages import Site, StageMap, check_stages, deep_copy, find_sites, largest_tensor, meta_clone
+from .meta import deep_copy, largest_tensor, meta_clone
+from .stages import Site, StageMap, check_stages, find_sites
 from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at, strip_sites
 from .text import stage_list
 

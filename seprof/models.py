@@ -191,7 +191,7 @@ def _construct(name: str, device: torch.device) -> nn.Module:
     if device.type != "meta":
         with torch.device(device):
             return make()
-    from .stages import ShapeOnly
+    from .meta import ShapeOnly
 
     try:
         with torch.device("meta"), ShapeOnly(init=True), _no_init_on_meta(), warnings.catch_warnings():
@@ -209,7 +209,7 @@ def _call_factory(spec: str, device: torch.device) -> nn.Module:
     """Call a user's factory exactly once (its side effects happen once), with real weights on the CPU (or
     ``device``); a meta-device model is a weightless copy of that. Whatever the factory raises, or a
     ``sys.exit`` in it, becomes one ModelError; what it prints goes to stderr."""
-    from .stages import meta_clone
+    from .meta import meta_clone
 
     factory = load_factory(spec)
     try:  # the factory may import its own helpers from the current folder too

@@ -15,16 +15,13 @@ Two kinds of site:
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import math
 import operator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 from torchvision.models import (
     convnext,
     densenet,
@@ -46,6 +43,7 @@ from torchvision.models.googlenet import Inception as GoogLeNetInception
 from torchvision.ops import SqueezeExcitation
 
 from .errors import ModelError, OptionError, StageError, first_line
+from .meta import ShapeOnly, meta_model
 from .spec import Position
 
 LAYOUTS = ("nchw", "nhwc", "tokens")  # tokens: (N, L, C); nhwc: (N, H, W, C)
@@ -108,6 +106,7 @@ _RESIDUAL = "residual branch, after the last conv+BN, before the sum (paper Fig.
 _INVERTED = "expanded channels, after the depthwise conv+BN+activation"
 _INCEPTION = "the module's output, after concatenation (paper Fig. 2)"
 
+# The placement registry: block class → rule (matched through subclasses too); extend it with register_placement.
 PLACEMENTS: dict[type[nn.Module], Placement] = {
     resnet.BasicBlock: Placement(_at("bn2"), _RESIDUAL, pre="conv1", identity="downsample"),
     resnet.Bottleneck: Placement(_at("bn3"), _RESIDUAL, pre="conv1", identity="downsample"),
@@ -133,6 +132,36 @@ PLACEMENTS: dict[type[nn.Module], Placement] = {
     efficientnet.FusedMBConv: Placement(_at("block.0"), "after the fused expansion conv+BN+SiLU"),
     efficientnet.MBConv: Placement(_after_depthwise("block"), _INVERTED),
 }
+
+
+def register_placement(
+    block_type: type[nn.Module],
+    points: str | Callable[[nn.Module], list[str]],
+    description: str,
+    layout: str = "nchw",
+    *,
+    pre: str | None = None,
+    identity: str | None = None,
+) -> None:
+    """Teach seprof where SE goes in blocks of ``block_type`` (and its subclasses), for every model after this
+    call in this process; a rule for the same class is replaced.
+
+    Args:
+        block_type: the block's class, e.g. your ``ResidualUnit``.
+        points: the path, relative to the block, of the submodule whose output SE recalibrates ("bn2"; "" is
+            the block's own output), or a function from a block to such paths.
+        description: where that is, in words (shown by ``seprof stages``).
+        layout: "nchw", or "nhwc" / "tokens" for channels-last features.
+        pre: for a residual unit, the branch's first submodule (SE-PRE recalibrates its input).
+        identity: for a residual unit, the attribute that holds the identity path's module, or None there
+            (SE-Identity). With ``pre`` and ``identity`` the unit takes every SENet Fig. 5 position.
+    """
+    if not (isinstance(block_type, type) and issubclass(block_type, nn.Module)):
+        raise OptionError("block_type", block_type, "is not a torch.nn.Module class")
+    if layout not in LAYOUTS:
+        raise OptionError("layout", layout, f"is not one of {', '.join(LAYOUTS)}")
+    rule = _at(points) if isinstance(points, str) else points
+    PLACEMENTS[block_type] = Placement(rule, description, layout, pre=pre, identity=identity)
 
 
 @dataclass(frozen=True)
@@ -268,137 +297,6 @@ def check_stages(stages: Sequence[int], valid: Sequence[int], context: str = "th
     if unknown:
         have = ", ".join(map(str, valid)) or "none"
         raise StageError(f"stage {unknown[0]} is not available: {context} {have}")
-
-
-def deep_copy(model: nn.Module, memo: dict[int, object] | None = None) -> nn.Module:
-    """``copy.deepcopy(model)``, or a ModelError when the model cannot be copied (it holds a lock, a file, a
-    generator...): seprof works on copies and never changes a caller's model, so it needs one."""
-    try:
-        return copy.deepcopy(model, memo)
-    except Exception as error:  # noqa: BLE001 - whatever a model holds can refuse to be copied in its own way
-        raise ModelError(
-            f"{type(model).__name__} cannot be copied ({first_line(error)}): seprof measures copies and never "
-            "changes your model, so it must work with copy.deepcopy") from error
-
-
-def meta_clone(model: nn.Module) -> nn.Module:
-    """A deep copy of ``model`` on the meta device, made without copying any weight data."""
-    memo: dict[int, object] = {}
-    for tensor in [*model.parameters(), *model.buffers()]:
-        meta = torch.empty_like(tensor, device="meta")
-        if isinstance(tensor, nn.Parameter):
-            meta = nn.Parameter(meta, requires_grad=tensor.requires_grad)
-        memo[id(tensor)] = meta
-    return deep_copy(model, memo)
-
-
-def is_meta(model: nn.Module) -> bool:
-    """Whether every parameter and buffer of ``model`` is on the meta device (holds no data)."""
-    return all(t.device.type == "meta" for t in [*model.parameters(), *model.buffers()])
-
-
-def meta_model(model: nn.Module) -> nn.Module:
-    """``model`` itself when it is a meta-device model in eval mode, else an eval-mode meta copy.
-
-    For running shape-only passes: a meta model in eval mode changes nothing when run (no data, no running
-    statistics), so it needs no copy; callers remove whatever hooks they add.
-    """
-    if is_meta(model) and not any(m.training for m in model.modules()):
-        return model
-    return meta_clone(model).eval()
-
-
-class ShapeOnly(torch.overrides.TorchFunctionMode):
-    """Skips work on meta tensors that cannot change a shape, for fast shape-only passes and construction.
-
-    torch's meta kernels for batch_norm / layer_norm / group_norm are Python decompositions that cost about
-    1 ms a call; these layers never change a shape, so on meta tensors their output is ``empty_like(input)``.
-    With ``init`` (while building a model), in-place value-only ops (weight initialisation: ``uniform_``,
-    ``normal_``, ``fill_``...) on a meta tensor return it unchanged, as they would anyway, without the dispatch. ``calls`` counts the short-cut
-    normalisation layers, by aten op name, for counters that report uncounted ops. With ``activations``,
-    element-wise activations and dropout are short-cut too (for passes that report no op names).
-    """
-
-    _NORMS = {
-        torch.nn.functional.batch_norm: "aten::batch_norm",
-        torch.nn.functional.layer_norm: "aten::layer_norm",
-        torch.nn.functional.group_norm: "aten::group_norm",
-    }
-
-    # In-place ops that only change values, never shape or strides: on a meta tensor they do nothing.
-    _VALUES_ONLY = {
-        getattr(torch.Tensor, name)
-        for name in ("uniform_", "normal_", "fill_", "zero_", "copy_", "erfinv_", "mul_", "add_", "clamp_",
-                     "exp_", "log_", "sub_", "div_", "bernoulli_", "random_")
-    }
-
-    # Element-wise activations and dropout: shape-preserving, and counted by no counter.
-    _ACTIVATIONS = {
-        torch.nn.functional.relu, torch.nn.functional.relu6, torch.nn.functional.hardtanh, torch.nn.functional.gelu,
-        torch.nn.functional.silu, torch.nn.functional.hardswish, torch.nn.functional.hardsigmoid,
-        torch.nn.functional.mish, torch.nn.functional.leaky_relu, torch.nn.functional.elu,
-        torch.nn.functional.dropout, torch.sigmoid, torch.tanh, torch.Tensor.sigmoid, torch.Tensor.tanh,
-    }
-
-    def __init__(self, activations: bool = False, init: bool = False) -> None:
-        super().__init__()
-        self.calls: dict[str, int] = {}
-        self.activations = activations
-        self.init = init
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        first = args[0] if args else None
-        if not isinstance(first, torch.Tensor) or first.device.type != "meta":
-            return func(*args, **kwargs)
-        name = self._NORMS.get(func)
-        if name is not None:
-            self.calls[name] = self.calls.get(name, 0) + 1
-            return torch.empty_like(first)
-        if self.init and func in self._VALUES_ONLY:
-            return first
-        if self.activations and func in self._ACTIVATIONS:
-            return first if kwargs.get("inplace") else torch.empty_like(first)
-        return func(*args, **kwargs)
-
-
-_SHAPE_ONLY_MODULES = (
-    nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.GELU, nn.SiLU,
-    nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.LeakyReLU, nn.ELU, nn.Dropout, nn.Sigmoid, nn.Tanh,
-)
-_SHAPE_ONLY_FORWARDS = {cls.forward for cls in _SHAPE_ONLY_MODULES}
-
-
-def _shape_only(module: nn.Module) -> bool:
-    """A normalisation, activation or dropout module that runs torch's own forward (a subclass with a
-    forward of its own, or with children, may do more, and runs as written)."""
-    return isinstance(module, _SHAPE_ONLY_MODULES) and type(module).forward in _SHAPE_ONLY_FORWARDS and not (
-        module._modules)
-
-
-@contextlib.contextmanager
-def shape_only_modules(model: nn.Module) -> Iterator[None]:
-    """While active, the normalisation, activation and dropout modules of a meta-device ``model`` return an
-    empty tensor of their input's shape (or the input itself when in place), without running their kernels;
-    their forward hooks still run. The module-level twin of ``ShapeOnly``, for passes that observe modules
-    (thop): no torch-function mode sits between the hooks' own bookkeeping and torch, which makes thop's pass
-    about a third faster. Functional calls outside these modules run as usual."""
-
-    def shape_of_input(module: nn.Module) -> Callable:
-        inplace = getattr(module, "inplace", False)
-        return (lambda x, *args, **kwargs: x) if inplace else (lambda x, *args, **kwargs: torch.empty_like(x))
-
-    patched = [(m, m.__dict__.get("forward")) for m in model.modules() if _shape_only(m)]
-    for module, _ in patched:
-        module.forward = shape_of_input(module)
-    try:
-        yield
-    finally:
-        for module, own in patched:
-            if own is None:
-                del module.forward
-            else:
-                module.forward = own
 
 
 def stage_of(input_size: int, output_size: int) -> int:
@@ -797,33 +695,6 @@ def first_conv(model: nn.Module) -> tuple[str, int] | None:
     """The path and input channels of the model's first convolution (in module order), if it has one."""
     return next(((name, m.in_channels) for name, m in model.named_modules()
                  if isinstance(m, nn.modules.conv._ConvNd)), None)
-
-
-class _Largest(TorchDispatchMode):
-    """Remembers the largest tensor any op creates, in bytes, and the op that created it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bytes, self.op = 0, ""
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor) and t.numel() * t.element_size() > self.bytes:
-                self.bytes, self.op = t.numel() * t.element_size(), func.overloadpacket.__name__
-        return out
-
-
-def largest_tensor(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, str]:
-    """(bytes, op name) of the largest tensor one image's forward pass creates (input included), from a
-    meta-device pass: a floor for the memory a real pass needs, known before any memory is taken."""
-    clone = meta_model(model)
-    x = torch.empty(1, *input_shape, device="meta")
-    with torch.no_grad(), ShapeOnly(activations=True), _Largest() as largest:
-        clone(x)
-    if x.numel() * x.element_size() > largest.bytes:
-        return x.numel() * x.element_size(), "the input"
-    return largest.bytes, f"aten::{largest.op}"
 
 
 def describe(sites: Sequence[Site]) -> list[str]:

@@ -20,7 +20,8 @@ from torch import nn
 from .blocks import make_block
 from .errors import ModelError, NativeSEError, OptionError
 from .spec import BlockSpec, block_spec
-from .stages import Site, StageMap, check_stages, deep_copy, find_sites, is_native_se
+from .meta import deep_copy
+from .stages import Site, StageMap, check_stages, find_sites, is_native_se
 
 
 class WithSE(nn.Module):

@@ -27,12 +27,12 @@ def test_se_in_or_out_keeps_shapes_and_exact_counts(name):
     native = model_family(name).native
     assert bool(stage_map.native) == native
     if native:
-        sites, r = stage_map.native, None
+        sites = stage_map.native
         changed = strip_sites(model, sites)
         added = num_params(model) - num_params(changed)
         assert all(se_at(changed, s) is None for s in sites)
     else:
-        sites, r = stage_map.sites, 16
+        sites = stage_map.sites
         changed = inject_sites(model, sites, r=16)
         added = num_params(changed) - num_params(model)
         assert all(se_at(changed, s) is not None for s in sites)

@@ -87,7 +87,7 @@ def test_torch_counter_lists_in_place_adds(resnet50_counts):
 
 def test_shape_only_modules_restore_every_forward():
     from seprof.models import build_model
-    from seprof.stages import shape_only_modules
+    from seprof.meta import shape_only_modules
 
     model = build_model("mobilenet_v3_small", "meta")
     with shape_only_modules(model):
@@ -117,7 +117,7 @@ def test_thop_counts_on_the_meta_device_equal_a_plain_thop_pass(name):
 def test_norm_subclasses_with_a_forward_of_their_own_run_as_written():
     from torch import nn
 
-    from seprof.stages import shape_only_modules
+    from seprof.meta import shape_only_modules
 
     class ScaledNorm(nn.BatchNorm2d):
         def __init__(self, channels):

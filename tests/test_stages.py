@@ -4,7 +4,8 @@ from torch import nn
 
 from seprof.errors import ModelError, OptionError, StageError
 from seprof.models import build_model
-from seprof.stages import find_sites, meta_clone, stage_of
+from seprof.meta import meta_clone
+from seprof.stages import find_sites, stage_of
 
 from conftest import hooks_of
 

@@ -117,3 +117,31 @@ def test_meta_building_skips_initialisation_only_for_meta_tensors():
         torch.nn.init.ones_(real)
         assert torch.equal(real, torch.ones(3, 3))
     assert torch.nn.init.kaiming_uniform_ is original
+
+
+def test_a_registered_placement_serves_every_position():
+    import seprof
+    from seprof.spec import BlockSpec
+    from seprof.stages import PLACEMENTS
+    from seprof.surgery import strip
+    from user_models import Block, build_residual
+
+    model = build_residual()
+    assert find_sites(model, (3, 32, 32)).sites[0].description.endswith("(generic rule)")
+    seprof.register_placement(Block, "bn2", "the unit's branch, before the sum", pre="conv1", identity="down")
+    try:
+        stage_map = find_sites(model, (3, 32, 32))
+        assert [s.label for s in stage_map.sites] == ["Block.bn2"] * 4
+        for position in ("standard", "identity", "pre"):
+            se = seprof.inject(model, block=BlockSpec(r=16, position=position), input_shape=(3, 32, 32))
+            sites = find_sites(model, (3, 32, 32), position=position).sites
+            expected = sum(2 * s.channels * (s.channels // 16) + s.channels // 16 + s.channels for s in sites)
+            assert sum(p.numel() for p in se.parameters()) - sum(p.numel() for p in model.parameters()) == expected
+            assert list(strip(se).state_dict()) == list(model.state_dict())
+        identity = find_sites(model, (3, 32, 32), position="identity").sites
+        assert [s.feed for s in identity] == ["absent", "absent", "output", "absent"]  # body.2 has a projection
+        with pytest.raises(seprof.SeprofError, match="is not a torch.nn.Module class"):
+            seprof.register_placement(int, "x", "nowhere")
+    finally:
+        PLACEMENTS.pop(Block, None)
+    assert find_sites(model, (3, 32, 32)).sites[0].description.endswith("(generic rule)")
