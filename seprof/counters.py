@@ -1,4 +1,4 @@
-"""Three MAC counters behind one interface: fvcore, thop and torch's flop counter.
+"""Three MAC counters behind one interface, ``Counter`` (``COUNTERS``): fvcore, thop and torch's flop counter.
 
 Units: each count is MAC-equivalent operations per forward pass, as each counter defines them. fvcore counts
 one fused multiply-add of a conv or matmul as one "flop", i.e. a MAC, and adds BN and pooling at one op per
@@ -244,10 +244,34 @@ _NO_COMPUTE = {
     torch.ops.aten.detach, torch.ops.aten.empty, torch.ops.aten.empty_like, torch.ops.aten._to_copy, torch.ops.aten.clone
 }
 
-COUNTERS: dict[str, Callable[[nn.Module, Sequence[int], Sequence[str]], Count]] = {
-    "fvcore": count_fvcore,
-    "thop": count_thop,
-    "torch": count_torch,
+@dataclass(frozen=True)
+class Counter:
+    """One MAC counter behind seprof's interface: ``counter(model, input_shape, scopes) -> Count``.
+
+    Attributes:
+        name: its key ("fvcore", "thop", "torch"): the CSV's ``macs_<name>`` column.
+        title: its name in a sentence ("torch's flop counter").
+        unit: what one count is.
+        note: what it counts and what it never sees (its own ``Count.skipped`` lists what it skipped).
+        count: counts a model at one input shape (no batch dimension), attributing MACs to module ``scopes``
+            (module paths: SE blocks, or any part of the model, such as a backbone).
+    """
+
+    name: str
+    title: str
+    unit: str
+    note: str
+    count: Callable[[nn.Module, Sequence[int], Sequence[str]], Count]
+
+    def __call__(self, model: nn.Module, input_shape: Sequence[int], scopes: Sequence[str] = ()) -> Count:
+        return self.count(model, input_shape, scopes)
+
+
+COUNTERS: dict[str, Counter] = {
+    "fvcore": Counter("fvcore", "fvcore", "MAC-equivalent ops (one fused multiply-add = 1)", COUNTER_NOTES["fvcore"],
+                      count_fvcore),
+    "thop": Counter("thop", "thop", "MACs, plus its element-wise ops", COUNTER_NOTES["thop"], count_thop),
+    "torch": Counter("torch", "torch's flop counter", "MACs (its FLOPs / 2)", COUNTER_NOTES["torch"], count_torch),
 }
 
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from . import __version__
 from .accounting import SEWork, block_work, fc_params, percent, se_work, spec_paper_params, spec_params
-from .counters import COUNTER_NAMES, COUNTER_NOTES, Count, block_key, check_counters, count_all
+from .counters import COUNTER_NAMES, COUNTER_NOTES, COUNTERS, Count, block_key, check_counters, count_all
 from .errors import ModelError, OptionError, first_line
 from .latency import (check_timing_options, delta, delta_ci, device_name, free_memory, peak_memory, ratio, ratio_ci,
                       resolve_device, time_models)
@@ -473,7 +473,8 @@ def assemble(plan: Plan, models: dict[str, nn.Module], counts: dict[str, dict[st
         base_params=base_params,
         configs=tuple(results),
         stages=tuple(stage_rows),
-        counters={k: {"note": COUNTER_NOTES[k], "skipped": list(_skipped(counts, k))} for k in any_counts},
+        counters={k: {"note": COUNTER_NOTES[k], "unit": COUNTERS[k].unit, "skipped": list(_skipped(counts, k))}
+                  for k in any_counts},
         timing=runs[0].setup if runs else None,
         versions=environment(target),
         native=plan.native,

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .accounting import SEWork
-from .counters import COUNTER_NOTES
+from .counters import COUNTER_NOTES, COUNTERS
 from .families import Family
 from .layout import Column, Grid, print_grid
 from .latency import MIN_CI_SAMPLES
@@ -25,7 +25,7 @@ from .spec import BlockKind, BlockSpec, Gate, Position, Squeeze
 from .stages import StageMap, describe, resolution_text
 from .text import signed_percent, stage_list
 
-COUNTER_NAMES_LONG = {"fvcore": "fvcore", "thop": "thop", "torch": "torch's flop counter"}
+COUNTER_NAMES_LONG = {name: counter.title for name, counter in COUNTERS.items()}
 
 
 def _n(value: float) -> str:

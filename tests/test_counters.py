@@ -130,3 +130,18 @@ def test_norm_subclasses_with_a_forward_of_their_own_run_as_written():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), ScaledNorm(4), nn.BatchNorm2d(4)).to("meta").eval()
     with shape_only_modules(model):
         assert "forward" not in model[1].__dict__ and "forward" in model[2].__dict__
+
+
+def test_every_counter_is_one_interface_and_scopes_any_part_of_a_model():
+    from seprof.counters import COUNTERS
+    from seprof.models import build_model
+
+    model = build_model("resnet18", "meta")
+    for name in ("thop", "torch"):
+        counter = COUNTERS[name]
+        assert counter.name == name and counter.unit and counter.note
+        count = counter(model, (3, 64, 64), ["layer4", "layer1"])
+        # layer4 at 2×2: 3×3 convs 256→512 (stride 2) and 512→512 ×3, plus the 1×1 projection
+        convs = 2 * 2 * 9 * (256 * 512 + 3 * 512 * 512) + 2 * 2 * 256 * 512
+        assert count.scope_macs["layer4"] >= convs and 0 < count.scope_macs["layer1"] < count.macs
+    assert COUNTERS["torch"](model, (3, 64, 64), ["layer4"]).scope_macs["layer4"] == convs
