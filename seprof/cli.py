@@ -638,11 +638,11 @@ def _profile(
     attribute: bool = False,
     add_missing: bool = False,
     refuse_native: bool = False,
-    save: tuple[str, Callable[[dict], None]] | None = None,
+    save: Callable[[dict], None] | None = None,
 ):
     """Import what profiling needs (with the status showing), check the model name, plan and measure. A
-    model with SE of its own is refused (``refuse_native``) or measured as built, where no block option and
-    no ``--save`` may be given."""
+    model with SE of its own is refused (``refuse_native``, as ``inject`` does) or measured as built, where no
+    block option may be given."""
     spec, given = block
     live.step("loading torch")
     from . import checkpoint
@@ -654,22 +654,18 @@ def _profile(
     source = open_model(model, input_shape, live.step)
     live.step("finding SE sites")
     found = source.sites()  # the standard places tell whether the model has SE of its own
-    native = bool(found.native) and not add_missing
-    if native and refuse_native:
+    if refuse_native and found.native and not add_missing:
         raise native_refusal(model, found)
-    if native and (given or save is not None):
-        option, value = given[0] if given else ("save", save[0])
-        raise OptionError(option, value, f"applies to SE that seprof adds: {model}'s own SE blocks keep their widths "
-                          "and biases ({other} adds SE to its blocks without one)", other=("add_missing", True))
     try:
-        plan = plan_profile(source, None if native else spec, stages, strip_stages, attribute, add_missing)
+        plan = plan_profile(source, spec if given else None, stages, strip_stages, attribute, add_missing,
+                            given[0] if given else None)
     except OptionError as error:
         raise _default_r(error, given) from error
 
     def keep(models: dict) -> None:
         se = plan.configs[1]
-        save[1](checkpoint.payload(models["se"], name=model, block=spec, stages=se.se_stages,
-                                   input_shape=plan.input_shape, add_missing=plan.add_missing))
+        save(checkpoint.payload(models["se"], name=model, block=plan.block, stages=se.se_stages,
+                                input_shape=plan.input_shape, add_missing=plan.add_missing))
 
     return measure(source, plan, timing, on_step=live.step, on_sample=live.sample,
                    on_real=keep if save is not None else None)
@@ -736,7 +732,7 @@ def inject(
             timing,
             add_missing=add_missing,
             refuse_native=True,
-            save=(save, checkpoints.append) if save else None,
+            save=checkpoints.append if save else None,
         )
         live.stop()
         from .render import render_inject

@@ -20,7 +20,7 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -177,18 +177,21 @@ def plan_profile(
     strip_stages: Sequence[Sequence[int]] = (),
     attribute: bool = False,
     add_missing: bool = False,
+    asked: tuple[str, Any] | None = None,
 ) -> Plan:
     """The configurations of one profile: base, the SE model (``block`` at ``stages``, all when None), one
     per ``strip_stages`` entry (the SE model without those stages' blocks; an empty entry means the last SE
     stage) and, with ``attribute``, one per SE stage alone. For a model with its own SE blocks (unless
-    ``add_missing``) ``block`` must be None: its blocks are measured as built."""
+    ``add_missing``) ``block`` must be None: its blocks are measured as built, and a block is refused in the
+    name of ``asked``, (parameter, value) the caller described it by (default: the block itself)."""
     if stages is not None and not list(stages):
         raise OptionError("stages", list(stages), "selects no stage: give None for every stage, or at least one")
-    found = source.sites(block.position if block else Position.STANDARD)
+    found = source.sites()  # the standard places tell whether the model has SE of its own
     if found.native and not add_missing:
         if block is not None:
-            raise OptionError("block", block.label, f"applies to SE that seprof adds: {source.name}'s own SE blocks "
-                              "keep their widths and biases ({other} adds SE to its blocks without one)",
+            option, value = asked or ("block", block.label)
+            raise OptionError(option, value, f"applies to SE that seprof adds: {source.name}'s own SE blocks keep "
+                              "their widths and biases ({other} adds SE to its blocks without one)",
                               other=("add_missing", True))
         stage_map = found.native_map()
         chosen = stage_map.select(stages)
@@ -582,12 +585,7 @@ def profile(
     spec = block_spec(block, r, bias) if given else None
     step = on_step or _quiet
     source = _opened(model, input_shape, timing, counters, step)
-    try:
-        plan = plan_profile(source, spec, stages, strip_stages, attribute, add_missing)
-    except OptionError as error:
-        if error.option != "block" or not given:
-            raise
-        raise OptionError(*given[0], error.reason, error.other) from error  # name what the caller gave
+    plan = plan_profile(source, spec, stages, strip_stages, attribute, add_missing, given[0] if given else None)
     return measure(source, plan, timing, counters, step, on_sample)
 
 
