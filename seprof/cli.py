@@ -25,7 +25,7 @@ from . import __version__
 from .errors import ModelError, NativeSEError, OptionError, SeprofError, UnknownModelError
 from .export import Outputs
 from .options import Choice, Device, Dtype, Mode, TimingOptions
-from .spec import BlockKind, BlockSpec, Combine, Gate, Position, Squeeze
+from .spec import KIND_KNOBS, BlockKind, BlockSpec, Combine, Gate, Position, Squeeze, knob_refusal
 
 # The base class of every command-line parsing error (click's ClickException, which typer vendors in recent
 # releases), reached through typer's public BadParameter: BadParameter → UsageError → ClickException.
@@ -611,11 +611,8 @@ def _block(
     knobs = {("kind" if name == "block" else name): value for name, value in given}
     kind = knobs.get("kind", BlockKind.SE)
     for name, value in given:  # a knob given at its default is still one the block does not have
-        if name == "combine" and kind is not BlockKind.SCSE:
-            raise OptionError(name, value, "applies to scSE only ({other} has one map): drop it", other=("block", kind))
-        if name in ("r", "squeeze", "divisor") and not kind.channel:
-            raise OptionError(name, value, "applies to channel excitation, which {other} does not have: use se, cse "
-                              "or scse", other=("block", kind))
+        if not kind.has(name):
+            raise knob_refusal(name, value, kind)
     return BlockSpec(**knobs), given
 
 
@@ -919,22 +916,17 @@ def _sweep_blocks(
     import itertools
 
     kinds = blocks or [BlockKind.SE]
-    channel = [k for k in kinds if k.channel]
-    for option, given, fits in (("r", ratios, channel), ("squeeze", squeezes, channel),
-                                ("divisor", divisors, channel),
-                                ("combine", combines, [k for k in kinds if k is BlockKind.SCSE])):
-        if given is not None and not fits:
+    for option, given in (("r", ratios), ("squeeze", squeezes), ("divisor", divisors), ("combine", combines)):
+        if given is not None and not any(k.has(option) for k in kinds):
             raise OptionError(option, given, "applies to none of the blocks swept ({other}): drop it, or add a "
                               "block that has it", other=("block", kinds))
     specs = []
     for kind, r, squeeze, gate, divisor, combine, position in itertools.product(
             kinds, ratios or [16], squeezes or [Squeeze.AVG], gates or [Gate.SIGMOID], divisors or [None],
             combines or [Combine.ADD], positions or [Position.STANDARD]):
-        if not kind.channel:
-            r, squeeze, divisor = 16, Squeeze.AVG, None
-        if kind is not BlockKind.SCSE:
-            combine = Combine.ADD
-        specs.append(BlockSpec(kind, r, True if bias is None else bias, squeeze, gate, divisor, combine, position))
+        knobs = {"r": r, "squeeze": squeeze, "divisor": divisor, "combine": combine}
+        knobs = {k: v if kind.has(k) else KIND_KNOBS[k] for k, v in knobs.items()}  # the kind's own knobs only
+        specs.append(BlockSpec(kind, bias=True if bias is None else bias, gate=gate, position=position, **knobs))
     return list(dict.fromkeys(specs))
 
 

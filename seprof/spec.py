@@ -45,6 +45,13 @@ class BlockKind(Choice):
         """The block's name as the papers write it: SE, cSE, sSE, scSE."""
         return {"se": "SE", "cse": "cSE", "sse": "sSE", "scse": "scSE"}[self.value]
 
+    def has(self, knob: str) -> bool:
+        """Whether blocks of this kind use ``knob`` (a ``BlockSpec`` field): r, squeeze and divisor belong to
+        channel excitation, combine to scSE, every other knob to all kinds."""
+        if knob == "combine":
+            return self is BlockKind.SCSE
+        return self.channel or knob not in ("r", "squeeze", "divisor")
+
 
 class Position(Choice):
     """Where in a residual unit the block goes (SENet Fig. 5)."""
@@ -83,6 +90,18 @@ class StageSet(Choice):
 
     ALL = "all"
     EACH = "each"
+
+
+# The knobs only some kinds use, each with the default that a kind without it keeps.
+KIND_KNOBS: dict[str, Any] = {"r": 16, "squeeze": Squeeze.AVG, "divisor": None, "combine": Combine.ADD}
+
+
+def knob_refusal(knob: str, value: Any, kind: BlockKind) -> OptionError:
+    """The error for giving ``knob`` to a block of ``kind``, which does not use it."""
+    if knob == "combine":
+        return OptionError(knob, value, "applies to scSE only ({other} has one map): drop it", other=("block", kind))
+    return OptionError(knob, value, "applies to channel excitation, which {other} does not have: use se, cse or "
+                       "scse", other=("block", kind))
 
 
 def make_divisible(value: float, divisor: int) -> int:
@@ -135,14 +154,9 @@ class BlockSpec:
         if self.divisor is not None and (not _whole(self.divisor) or self.divisor < 1):
             raise OptionError("divisor", self.divisor, "is invalid: give a whole number of at least 1 (8 is "
                               "torchvision's and timm's), or none to floor C/r as the paper")
-        if not self.kind.channel:
-            for name, default in (("r", 16), ("squeeze", Squeeze.AVG), ("divisor", None)):
-                if getattr(self, name) != default:
-                    raise OptionError(name, getattr(self, name), "applies to channel excitation, which {other} "
-                                      "does not have: use se, cse or scse", other=("block", self.kind))
-        if self.combine is not Combine.ADD and self.kind is not BlockKind.SCSE:
-            raise OptionError("combine", self.combine, "applies to scSE only ({other} has one map): drop it",
-                              other=("block", self.kind))
+        for knob, default in KIND_KNOBS.items():
+            if not self.kind.has(knob) and getattr(self, knob) != default:
+                raise knob_refusal(knob, getattr(self, knob), self.kind)
 
     def hidden(self, channels: int) -> int | None:
         """The channel excitation's hidden width for ``channels`` channels (None for sSE)."""
