@@ -38,7 +38,7 @@ from .spec import BlockSpec, Position, StageSet, block_spec
 from .meta import deep_copy, largest_tensor, meta_clone
 from .stages import Site, StageMap, check_stages, find_sites
 from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at, strip_sites
-from .text import stage_list
+from .text import stage_list, stage_set_text
 
 Step = Callable[[str], None]
 DEFAULT_TIMING = TimingOptions()  # ``profile``'s default, told apart from a TimingOptions() the caller passes
@@ -237,14 +237,10 @@ def _stage_sets(requested: Sequence[Sequence[int] | StageSet | str | None], stag
                               "'all' or 'each'")
         for stage_set in found:
             if stage_set in sets:
-                raise OptionError("stage_sets", _stage_slug(stage_set), "is asked for twice (each stage alone is "
+                raise OptionError("stage_sets", stage_set_text(stage_set), "is asked for twice (each stage alone is "
                                   "in 'each'): give each stage set once")
             sets.append(stage_set)
     return sets
-
-
-def _stage_slug(stage_set: tuple[int, ...] | None) -> str:
-    return "all" if stage_set is None else "+".join(map(str, stage_set))
 
 
 def plan_sweep(
@@ -270,7 +266,7 @@ def plan_sweep(
         for stage_set in _stage_sets(stage_sets, stage_map.stage_numbers):
             chosen = stage_map.select(stage_set)
             check_block(spec, chosen)
-            configs.append(Config(f"{spec.slug}@{_stage_slug(stage_set)}", stage_map.sites, spec, chosen,
+            configs.append(Config(f"{spec.slug}@{stage_set_text(stage_set)}", stage_map.sites, spec, chosen,
                                   stage_set=stage_set))
     first = next(iter(maps.values()))
     base = Config("base", first.sites)

@@ -64,9 +64,7 @@ def block_words(spec: BlockSpec) -> str:
     """'SE r=16, with FC biases' (the paper's block), else the block's label with its biases said."""
     if spec.kind is BlockKind.SE and not [k for k in spec.knobs() if k != "no bias"]:
         return f"SE r={spec.r}, {'with' if spec.bias else 'no'} FC biases"
-    label = BlockSpec(spec.kind, spec.r, True, spec.squeeze, spec.gate, spec.divisor, spec.combine,
-                      spec.position).label
-    return f"{label}, {'with' if spec.bias else 'no'} biases"
+    return f"{replace(spec, bias=True).label}, {'with' if spec.bias else 'no'} biases"
 
 
 def render_stage_params(console: Console, report: Report, config: str = "se") -> None:
@@ -509,10 +507,7 @@ def render_zoo(console: Console, rows, r: int, counters) -> None:
 
 def _settings(spec: BlockSpec) -> list[str]:
     """A block's settings in words, its kind and position aside: ['r=16', 'max', 'no bias', 'tanh gate']."""
-    words = [f"r={spec.r}"] if spec.kind.channel else []
-    if spec.kind is BlockKind.SCSE:
-        words.append(str(spec.combine))
-    return words + replace(spec, position=Position.STANDARD).knobs()
+    return spec.shape() + replace(spec, position=Position.STANDARD).knobs()
 
 
 def sweep_shared(report: Report) -> tuple[set[str], bool, bool]:
@@ -532,7 +527,7 @@ def sweep_label(config: ConfigResult, shared: tuple[set[str], bool, bool] = (set
     settings, same_position, same_stages = shared
     spec = config.block
     words = [w for w in _settings(spec) if w not in settings]
-    parts = [spec.kind.title + (f" ({', '.join(words)})" if words else "")]
+    parts = [spec.named(words)]
     if spec.position is not Position.STANDARD and not same_position:
         parts.append(str(spec.position))
     if not same_stages:

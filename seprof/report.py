@@ -17,6 +17,7 @@ from typing import Any
 from .accounting import SEWork
 from .export import write_atomic
 from .spec import BlockSpec
+from .text import stage_set_text
 
 # Version of the JSON report's layout: 2 added schema_version, versions of every library, OS and CPU/GPU,
 # and empty r/bias for configurations without SE; 3 the block's kind and knobs (a column each), the stages
@@ -164,7 +165,7 @@ class ConfigResult:
     @property
     def stage_set_text(self) -> str:
         """The stages a sweep point asked for: 'all', '4', '4+5'."""
-        return "all" if self.stage_set is None else "+".join(map(str, self.stage_set))
+        return stage_set_text(self.stage_set)
 
 
 @dataclass(frozen=True)

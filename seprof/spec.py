@@ -166,24 +166,24 @@ class BlockSpec:
             return make_divisible(channels / self.r, self.divisor)
         return channels // self.r
 
+    def named(self, words: list[str]) -> str:
+        """The block's title with ``words`` in parentheses: 'scSE (r=8, max)', or 'sSE' for none."""
+        return self.kind.title + (f" ({', '.join(words)})" if words else "")
+
+    def shape(self) -> list[str]:
+        """What makes the block's shape, in words: its r and scSE's combine ('r=8', 'max')."""
+        return ([f"r={self.r}"] if self.kind.channel else []) + ([str(self.combine)] if self.kind.has("combine") else [])
+
     @property
     def label(self) -> str:
         """A short description: 'SE (r=16)', 'scSE (r=8, max)', 'sSE, no bias, position pre'."""
-        inner = [f"r={self.r}"] if self.kind.channel else []
-        if self.kind is BlockKind.SCSE:
-            inner.append(str(self.combine))
-        text = self.kind.title + (f" ({', '.join(inner)})" if inner else "")
-        return ", ".join([text, *self.knobs()])
+        return ", ".join([self.named(self.shape()), *self.knobs()])
 
     @property
     def short(self) -> str:
         """The block and every setting that differs from the paper's, in one name: 'SE (r=16)',
         'scSE (r=8, max, no bias)', 'SE (r=16, position pre)', 'sSE'."""
-        inner = [f"r={self.r}"] if self.kind.channel else []
-        if self.kind is BlockKind.SCSE:
-            inner.append(str(self.combine))
-        inner += self.knobs()
-        return self.kind.title + (f" ({', '.join(inner)})" if inner else "")
+        return self.named(self.shape() + self.knobs())
 
     def knobs(self) -> list[str]:
         """The settings that differ from the paper's defaults, in words ('max squeeze', 'no bias', ...)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 
 def stage_list(stages: Iterable[int]) -> str:
@@ -18,3 +18,8 @@ def stage_list(stages: Iterable[int]) -> str:
 def signed_percent(value: float, decimals: int) -> str:
     """'+9.90%', '-0.40%'."""
     return f"{value:+.{decimals}f}%"
+
+
+def stage_set_text(stage_set: Sequence[int] | None) -> str:
+    """A stage set as a sweep names it: 'all' (None), '4', '4+5'."""
+    return "all" if stage_set is None else "+".join(map(str, stage_set))
