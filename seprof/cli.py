@@ -388,27 +388,40 @@ def _seconds(option: str, text: str | None) -> float | None:
     return value
 
 
+def _entries(option: str, texts: list[str], what: str, example: str, parse: Callable[[str, Any], Any],
+             as_list: bool = False) -> list[Any]:
+    """The comma-separated entries of ``texts`` (repetitions joined), each ``parse(part, named)``d, where
+    ``named`` is what an error names: the text as typed, or with ``as_list`` its entries. An empty entry and
+    a repeated value are refused."""
+    shown = ",".join(texts)
+    parts = shown.replace(" ", "").split(",")
+    named = parts if as_list else shown
+    values: list[Any] = []
+    for part in parts:
+        if not part:
+            raise OptionError(option, named, f"has an empty entry: give {what} separated by single commas, e.g. "
+                              f"{example}")
+        value = parse(part, named)
+        if value in values:
+            raise OptionError(option, named, f"names {part} twice: give each once")
+        values.append(value)
+    return values
+
+
 def _int_list(option: str, texts: list[str] | None, low: int, what: str, example: str) -> list[int] | None:
     """'2,3' and repetitions ('--stages 2 --stages 3') → [2, 3]; empty entries and repeats are refused."""
     if texts is None:
         return None
-    values: list[int] = []
-    shown = ",".join(texts)
-    for part in shown.replace(" ", "").split(","):
-        if not part:
-            raise OptionError(
-                option, shown, f"has an empty entry: give {what} separated by single commas, e.g. {example}"
-            )
+
+    def whole(part: str, named: str) -> int:
         if not _WHOLE.fullmatch(part) or part.startswith("-"):
-            raise OptionError(
-                option, shown, f"is not a list of {what}: {part!r} is not a whole number (e.g. {example})"
-            )
+            raise OptionError(option, named, f"is not a list of {what}: {part!r} is not a whole number (e.g. "
+                              f"{example})")
         if int(part) < low:
-            raise OptionError(option, shown, f"is invalid: {part} is below {low} (e.g. {example})")
-        if int(part) in values:
-            raise OptionError(option, shown, f"names {part} twice: give each once")
-        values.append(int(part))
-    return values
+            raise OptionError(option, named, f"is invalid: {part} is below {low} (e.g. {example})")
+        return int(part)
+
+    return _entries(option, texts, what, example, whole)
 
 
 def parse_input(text: str | None) -> tuple[int, int, int] | None:
@@ -860,17 +873,8 @@ def _words(option: str, texts: list[str] | None, choice: type) -> list[Any] | No
     """'se,scse' and repetitions → [BlockKind.SE, BlockKind.SCSE]; repeats are refused."""
     if texts is None:
         return None
-    values: list[Any] = []
-    shown = ",".join(texts).replace(" ", "").split(",")
-    for part in shown:
-        if not part:
-            raise OptionError(option, shown, f"has an empty entry: give values separated by single commas, e.g. "
-                              f"{','.join(m.value for m in list(choice)[:2])}")
-        value = _choice(option, part, choice)
-        if value in values:
-            raise OptionError(option, shown, f"names {part} twice: give each once")
-        values.append(value)
-    return values
+    example = ",".join(m.value for m in list(choice)[:2])
+    return _entries(option, texts, "values", example, lambda part, _: _choice(option, part, choice), as_list=True)
 
 
 def _stage_sets(texts: list[str] | None) -> list[Any]:
@@ -879,26 +883,19 @@ def _stage_sets(texts: list[str] | None) -> list[Any]:
 
     if texts is None:
         return [StageSet.ALL]
-    shown = ",".join(texts)
-    sets: list[Any] = []
-    for part in shown.replace(" ", "").split(","):
-        if not part:
-            raise OptionError("stage_sets", shown, "has an empty entry: give stage sets separated by single commas, "
-                              "e.g. each,all")
+
+    def stage_set(part: str, named: str) -> Any:
         if part.lower() in ("all", "each"):
-            entry: Any = StageSet(part.lower())
-        else:
-            numbers = part.split("+")
-            if not all(_WHOLE.fullmatch(n) and not n.startswith("-") for n in numbers):
-                raise OptionError("stage_sets", shown, f"has {part!r}, which is neither all, each nor stages joined "
-                                  "by + (e.g. each,all or 2,4+5)")
-            if len(set(numbers)) != len(numbers):
-                raise OptionError("stage_sets", shown, f"names a stage twice in {part!r}: give each once")
-            entry = tuple(sorted(int(n) for n in numbers))
-        if entry in sets:
-            raise OptionError("stage_sets", shown, f"names {part} twice: give each once")
-        sets.append(entry)
-    return sets
+            return StageSet(part.lower())
+        numbers = part.split("+")
+        if not all(_WHOLE.fullmatch(n) and not n.startswith("-") for n in numbers):
+            raise OptionError("stage_sets", named, f"has {part!r}, which is neither all, each nor stages joined by + "
+                              "(e.g. each,all or 2,4+5)")
+        if len(set(numbers)) != len(numbers):
+            raise OptionError("stage_sets", named, f"names a stage twice in {part!r}: give each once")
+        return tuple(sorted(int(n) for n in numbers))
+
+    return _entries("stage_sets", texts, "stage sets", "each,all", stage_set)
 
 
 def _sweep_blocks(
