@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from wall import wall  # benchmarks/wall.py, beside this script
+
 SEPROF = [sys.executable, "-m", "seprof"]
 COMMANDS = {
     "seprof --help": SEPROF + ["--help"],
@@ -32,11 +34,6 @@ COMMANDS = {
     "python -c 'import torch, torchvision' (for scale)": [sys.executable, "-c", "import torch, torchvision"],
 }
 
-
-def wall(command: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
 
 
 def models_head() -> float:

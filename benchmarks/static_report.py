@@ -14,15 +14,10 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
-import time
 
+from wall import wall  # benchmarks/wall.py, beside this script
 
-def wall(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def main() -> None:

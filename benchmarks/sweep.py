@@ -13,10 +13,10 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from wall import wall  # benchmarks/wall.py, beside this script
 
 SEPROF = [sys.executable, "-m", "seprof"]
 COMMANDS = {
@@ -31,11 +31,6 @@ COMMANDS = {
     "python -c 'import torch, torchvision' (for scale)": [sys.executable, "-c", "import torch, torchvision"],
 }
 
-
-def wall(command: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
 
 
 def main() -> None:
