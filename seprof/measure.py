@@ -159,15 +159,15 @@ class Plan:
     configs: tuple[Config, ...]
 
 
-def _site_map(source: Source, spec: BlockSpec, add_missing: bool) -> tuple[StageMap, StageMap]:
-    """(all sites and native blocks, the sites seprof may add ``spec`` to) for the spec's position."""
+def _site_map(source: Source, spec: BlockSpec, add_missing: bool) -> StageMap:
+    """The sites seprof may add ``spec`` to, at the spec's position (a model's own SE blocks left out)."""
     found = source.sites(spec.position)
     if add_missing and not found.native:
         raise OptionError("add_missing", True, f"applies to models with SE blocks of their own; {source.name} has "
                           "none, so every SE block is added anyway: drop it")
     if add_missing and not found.sites:
         raise ModelError(f"every block of {source.name} that seprof knows already has an SE block of its own")
-    return found, StageMap(found.input_shape, found.sites)
+    return StageMap(found.input_shape, found.sites)
 
 
 def plan_profile(
@@ -199,7 +199,7 @@ def plan_profile(
         base = Config("base", stage_map.sites, removed=stage_map.sites)
     else:
         block = block or BlockSpec()
-        _, stage_map = _site_map(source, block, add_missing)
+        stage_map = _site_map(source, block, add_missing)
         chosen = stage_map.select(stages)
         check_block(block, chosen)
         se = Config("se", stage_map.sites, block, added=chosen)
@@ -261,7 +261,7 @@ def plan_sweep(
             found = source.sites(spec.position)
             if found.native and not add_missing:
                 raise native_refusal(source.name, found)
-            maps[spec.position] = _site_map(source, spec, add_missing)[1]
+            maps[spec.position] = _site_map(source, spec, add_missing)
         stage_map = maps[spec.position]
         for stage_set in _stage_sets(stage_sets, stage_map.stage_numbers):
             chosen = stage_map.select(stage_set)

@@ -173,8 +173,10 @@ _ALWAYS = {"pool_ops", "fc_macs", "bias_adds", "gates", "scale_muls"}  # the pap
 def _work_columns(report: Report) -> list[tuple[str, str]]:
     """(header, SEWork field) of the work table; the paper's block keeps 0.4's headers."""
     spec = report.block
-    gate = "sigmoids" if spec is None and not report.native or spec is not None and spec.gate is Gate.SIGMOID else (
-        "gates" if spec is None else f"{spec.gate} gates")
+    if spec is None:  # a model's own SE blocks, whose gates vary, or a sweep of several blocks
+        gate = "gates" if report.native else "sigmoids"
+    else:
+        gate = "sigmoids" if spec.gate is Gate.SIGMOID else f"{spec.gate} gates"
     pool = "pool compares" if spec is not None and spec.squeeze is Squeeze.MAX else "pool adds"
     return [(pool, "pool_ops"), ("FC MACs", "fc_macs"), ("sSE MACs", "spatial_macs"), ("bias adds", "bias_adds"),
             (gate, "gates"), ("scale muls", "scale_muls"), ("combine ops", "combine_ops")]
