@@ -548,10 +548,10 @@ def _timing(
     verbose: bool,
 ) -> TimingOptions | None:
     """The timing options, parsed and checked (all that can be checked without torch); None with --no-latency."""
-    from .options import check_timing_options, refuse_timing_options
+    from .options import refuse_timing_options
 
-    parsed = dict(
-        batch=_int_list("batch", batch, 1, "batch sizes", "1,8,32") or [1],
+    batches = _int_list("batch", batch, 1, "batch sizes", "1,8,32") or [1]
+    options = dict(
         device=_choice("device", device, Device),
         mode=_choice("mode", mode, Mode),
         dtype=_choice("dtype", dtype, Dtype),
@@ -562,39 +562,16 @@ def _timing(
         memory=memory,
         compile=compile,
         channels_last=channels_last,
-        latency=not no_latency,
     )
+    if options["warmup"] is None:
+        options["warmup"] = 3
     if no_latency:
-        refuse_timing_options(
-            parsed["batch"],
-            compile=compile,
-            memory=memory,
-            budget=parsed["budget"],
-            runs=parsed["runs"],
-            warmup=3 if parsed["warmup"] is None else parsed["warmup"],
-            threads=parsed["threads"],
-            mode=parsed["mode"],
-            dtype=parsed["dtype"],
-            channels_last=channels_last,
-            device=parsed["device"],
-        )
+        refuse_timing_options(batches, **options)
         if verbose:
             raise OptionError("verbose", True, "shows the latency's spreads, which {other} turns off: drop one of "
                               "them", other=("latency", False))
-    check_timing_options(
-        parsed["runs"],
-        0 if parsed["warmup"] is None else parsed["warmup"],
-        parsed["batch"],
-        parsed["threads"],
-        parsed["mode"],
-        parsed["dtype"],
-        parsed["budget"],
-    )
-    if parsed["warmup"] is None:
-        parsed["warmup"] = 3
-    if no_latency:
         return None
-    return TimingOptions(**{k: v for k, v in parsed.items() if k != "latency"})
+    return TimingOptions(batch=tuple(batches), **options)  # checks every rule that needs no device
 
 
 def _block(
