@@ -7,8 +7,10 @@ torchvision's own SE models use. sSE: q = gate(Conv1x1(C→1)(U)), each position
 their two recalibrated maps added (the MICCAI paper) or combined by element-wise maximum (the authors' code).
 
 Each kind has a block for N×C×H×W features and one for channels-last features (ViT tokens (N, L, C), Swin's
-(N, H, W, C) maps), where the 1×1 convolutions become linear layers with the same parameters. ``BLOCKS`` maps a
-``BlockKind`` to the two factories; each takes the channel count first, then the ``BlockSpec``.
+(N, H, W, C) maps, Video Swin's (N, T, H, W, C)), where the 1×1 convolutions become linear layers with the same
+parameters; video features N×C×T×H×W get 3-D blocks (``SEBlock3d``: the squeeze pools over T×H×W, the 1×1×1
+convolutions have the 2-D block's parameters). ``BLOCKS`` maps a ``BlockKind`` to the two factories;
+``VOLUME_BLOCKS`` to the 3-D one; each takes the channel count first, then the ``BlockSpec``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ class SEBlock(SqueezeExcitation):
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, {self.spec.label}"
+
+
+class SEBlock3d(SEBlock):
+    """``SEBlock`` for video features N×C×T×H×W: the squeeze pools over T×H×W and the two FC layers are 1×1×1
+    convolutions, with the same parameters as the 2-D block's for the same C and r."""
+
+    def __init__(self, channels: int, r: int = 16, bias: bool = True, spec: BlockSpec | None = None) -> None:
+        super().__init__(channels, r, bias, spec)
+        hidden = self.fc1.out_channels
+        self.avgpool = nn.AdaptiveMaxPool3d(1) if self.spec.squeeze is Squeeze.MAX else nn.AdaptiveAvgPool3d(1)
+        self.fc1 = nn.Conv3d(channels, hidden, 1, bias=self.spec.bias)
+        self.fc2 = nn.Conv3d(hidden, channels, 1, bias=self.spec.bias)
 
 
 class SSEBlock(nn.Module):
@@ -141,8 +155,20 @@ class TokenSSE(nn.Module):
         return f"channels={self.channels}, {self.spec.label}"
 
 
+class SSEBlock3d(SSEBlock):
+    """``SSEBlock`` for video features N×C×T×H×W: a 1×1×1 conv C→1 gates each position."""
+
+    def __init__(self, channels: int, spec: BlockSpec = BlockSpec(BlockKind.SSE)) -> None:
+        super().__init__(channels, spec)
+        self.conv = nn.Conv3d(channels, 1, 1, bias=spec.bias)
+
+
 def _token_scse(channels: int, spec: BlockSpec) -> SCSEBlock:
     return SCSEBlock(channels, spec, channel=TokenSE, spatial=TokenSSE)
+
+
+def _scse3d(channels: int, spec: BlockSpec) -> SCSEBlock:
+    return SCSEBlock(channels, spec, channel=SEBlock3d, spatial=SSEBlock3d)
 
 
 # kind → (block for N×C×H×W features, block for channels-last features); first argument: the channel count
@@ -153,9 +179,16 @@ BLOCKS: dict[BlockKind, tuple[Callable[..., nn.Module], Callable[..., nn.Module]
     BlockKind.SCSE: (SCSEBlock, _token_scse),
 }
 SE_BLOCKS = BLOCKS  # the name 0.4 exported
+# kind → block for video features N×C×T×H×W
+VOLUME_BLOCKS: dict[BlockKind, Callable[..., nn.Module]] = {
+    BlockKind.SE: SEBlock3d, BlockKind.CSE: SEBlock3d, BlockKind.SSE: SSEBlock3d, BlockKind.SCSE: _scse3d,
+}
 
 
-def make_block(spec: BlockSpec, channels: int, layout: str = "nchw") -> nn.Module:
-    """Build the block ``spec`` describes for ``channels`` channels in ``layout`` ("nchw", "nhwc", "tokens")."""
+def make_block(spec: BlockSpec, channels: int, layout: str = "nchw", video: bool = False) -> nn.Module:
+    """Build the block ``spec`` describes for ``channels`` channels in ``layout`` ("nchw", "nhwc", "tokens");
+    ``video``: channels-first features are N×C×T×H×W (channels-last blocks take any number of positions)."""
     spatial, channels_last = BLOCKS[spec.kind]
-    return (spatial if layout == "nchw" else channels_last)(channels, spec=spec)
+    if layout != "nchw":
+        return channels_last(channels, spec=spec)
+    return (VOLUME_BLOCKS[spec.kind] if video else spatial)(channels, spec=spec)

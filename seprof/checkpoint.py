@@ -22,6 +22,7 @@ from .errors import ModelError, SeprofError, first_line
 from .export import atomic_output
 from .models import MODEL_FAMILIES, build_model, is_factory
 from .spec import BlockSpec, block_spec
+from .harness import harness_of
 from .surgery import inject
 
 FORMAT = "seprof-se-model"
@@ -39,6 +40,7 @@ def payload(
     input_shape: Sequence[int],
     add_missing: bool = False,
     block: BlockSpec | None = None,
+    heads: bool = False,
 ) -> dict[str, Any]:
     """The checkpoint of ``model`` as a dict, its tensors copied to the CPU (a snapshot: later changes to
     the model, such as timing in train mode, do not reach it). ``block`` is the whole block (SE with ``r`` and
@@ -54,6 +56,7 @@ def payload(
         "stages": list(stages),
         "input_shape": list(input_shape),
         "add_missing": add_missing,
+        "heads": heads,
         "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
     }
 
@@ -100,13 +103,15 @@ def _checked(path: str | os.PathLike, data: Any) -> dict[str, Any]:
     ok = (
         data["r"] >= 1
         and all(isinstance(s, int) and not isinstance(s, bool) for s in data["stages"])
-        and len(data["input_shape"]) == 3
+        and len(data["input_shape"]) in (3, 4)
         and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in data["input_shape"])
         and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data["state_dict"].items())
         and isinstance(data.get("add_missing", False), bool)
+        and isinstance(data.get("heads", False), bool)
     )
     if not ok:
-        raise ModelError(f"{where} holds a malformed recipe (r, stages, input_shape, add_missing or state_dict)")
+        raise ModelError(f"{where} holds a malformed recipe (r, stages, input_shape, add_missing, heads or "
+                         "state_dict)")
     if data["version"] >= 2:
         if "block" not in data:
             raise ModelError(f"{where} has no 'block': it is not a complete seprof checkpoint")
@@ -214,8 +219,11 @@ def load(
     if base is None:
         base = _base(path, data["model"], factory, trust_factory)
     try:
+        harness = harness_of(data["model"]) if data["model"] in MODEL_FAMILIES else None
+        if harness is not None and data.get("heads", False):
+            harness = harness.including_heads(data["model"])
         model = inject(base, stages=data["stages"], input_shape=data["input_shape"],
-                       add_missing=data.get("add_missing", False), block=data["spec"])
+                       add_missing=data.get("add_missing", False), block=data["spec"], harness=harness)
     except SeprofError as error:
         raise ModelError(f"{str(path)!r} holds a recipe that does not fit its model: {error}") from error
     _fit(path, model, data["state_dict"])

@@ -63,6 +63,8 @@ FLAGS: dict[str, str | tuple[str, str]] = {
     "divisor": "--divisor",
     "combine": "--scse-combine",
     "stage_sets": "--stages",
+    "heads": ("--heads", ""),
+    "task": "--task",
 }
 
 
@@ -243,8 +245,19 @@ CombineOpt = Annotated[
 Input = Annotated[
     Optional[str],
     typer.Option(
-        "--input", metavar="CxHxW", show_default="the model's usual input", help="Input size, e.g. 3x224x224."
+        "--input", metavar="CxHxW", show_default="the model's usual input",
+        help="Input size, e.g. 3x224x224; C x T x H x W for video, e.g. 3x16x112x112.",
     ),
+]
+Heads = Annotated[
+    bool,
+    typer.Option("--heads", help="Segmentation and detection models: SE in the heads too (FPN outputs, head "
+                 "conv units), as a stage of its own after the backbone's."),
+]
+TaskOpt = Annotated[
+    Optional[str],
+    typer.Option("--task", metavar="classification|segmentation|detection|video|optical_flow|quantization|all",
+                 show_default="classification", help="Which of torchvision's model groups."),
 ]
 Batch = Annotated[
     Optional[list[str]],
@@ -424,14 +437,30 @@ def _int_list(option: str, texts: list[str] | None, low: int, what: str, example
     return _entries(option, texts, what, example, whole)
 
 
-def parse_input(text: str | None) -> tuple[int, int, int] | None:
-    """'3x224x224' → (3, 224, 224); None stays None."""
+def parse_input(text: str | None) -> tuple[int, ...] | None:
+    """'3x224x224' → (3, 224, 224), '3x16x112x112' → (3, 16, 112, 112) (video); None stays None."""
     if text is None:
         return None
     parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 3 or not all(_WHOLE.fullmatch(p.strip()) and int(p) >= 1 for p in parts):
-        raise OptionError("input_shape", text, "is not C x H x W with three positive whole sizes, e.g. 3x224x224")
-    return tuple(int(p) for p in parts)  # type: ignore[return-value]
+    if len(parts) not in (3, 4) or not all(_WHOLE.fullmatch(p.strip()) and int(p) >= 1 for p in parts):
+        raise OptionError("input_shape", text, "is not C x H x W (or C x T x H x W for video) with positive whole "
+                          "sizes, e.g. 3x224x224 or 3x16x112x112")
+    return tuple(int(p) for p in parts)
+
+
+def _task(text: str | None) -> Any:
+    """The --task value: a Task, None for 'all', classification when not given."""
+    from .families import Task
+
+    if text is None:
+        return Task.CLASSIFICATION
+    word = text.strip().lower()
+    if word == "all":
+        return None
+    try:
+        return Task(word)
+    except ValueError:
+        raise OptionError("task", text, f"is not one of {', '.join(t.value for t in Task)}, all") from None
 
 
 def _choice(option: str, text: str, choice: type) -> Any:
@@ -618,12 +647,13 @@ def _profile(
     model: str,
     block: tuple[BlockSpec, list[tuple[str, Any]]],
     stages: list[int] | None,
-    input_shape: tuple[int, int, int] | None,
+    input_shape: tuple[int, ...] | None,
     timing: TimingOptions | None,
     *,
     strip_stages: tuple = (),
     attribute: bool = False,
     add_missing: bool = False,
+    heads: bool = False,
     refuse_native: bool = False,
     save: Callable[[dict], None] | None = None,
 ):
@@ -638,7 +668,7 @@ def _profile(
     from .surgery import native_refusal
 
     check_model_name(model)
-    source = open_model(model, input_shape, live.step)
+    source = open_model(model, input_shape, live.step, heads)
     live.step("finding SE sites")
     found = source.sites()  # the standard places tell whether the model has SE of its own
     if refuse_native and found.native and not add_missing:
@@ -652,7 +682,7 @@ def _profile(
     def keep(models: dict) -> None:
         se = plan.configs[1]
         save(checkpoint.payload(models["se"], name=model, block=plan.block, stages=se.se_stages,
-                                input_shape=plan.input_shape, add_missing=plan.add_missing))
+                                input_shape=plan.input_shape, add_missing=plan.add_missing, heads=heads))
 
     return measure(source, plan, timing, on_step=live.step, on_sample=live.sample,
                    on_real=keep if save is not None else None)
@@ -693,6 +723,7 @@ def inject(
         ),
     ] = None,
     add_missing: AddMissing = False,
+    heads: Heads = False,
     verbose: Verbose = False,
     debug: Debug = False,
 ) -> None:
@@ -718,6 +749,7 @@ def inject(
             parse_input(input),
             timing,
             add_missing=add_missing,
+            heads=heads,
             refuse_native=True,
             save=checkpoints.append if save else None,
         )
@@ -798,6 +830,7 @@ def compare(
     stages_csv: StagesCsv = None,
     json: Json = None,
     add_missing: AddMissing = False,
+    heads: Heads = False,
     verbose: Verbose = False,
     debug: Debug = False,
 ) -> None:
@@ -829,6 +862,7 @@ def compare(
             timing,
             strip_stages=(removed,),
             add_missing=add_missing,
+            heads=heads,
             attribute=attribute,
         )
         live.stop()
@@ -970,6 +1004,7 @@ def sweep(
     stages_csv: StagesCsv = None,
     json: Json = None,
     add_missing: AddMissing = False,
+    heads: Heads = False,
     verbose: Verbose = False,
     debug: Debug = False,
 ) -> None:
@@ -1005,7 +1040,7 @@ def sweep(
         from .models import check_model_name
 
         check_model_name(model)
-        source = open_model(model, shape, live.step)
+        source = open_model(model, shape, live.step, heads)
         live.step("finding SE sites")
         try:
             plan = plan_sweep(source, specs, sets, add_missing)
@@ -1057,6 +1092,7 @@ def stages(
     model: ModelArg,
     input: Input = None,
     position: PositionOpt = None,
+    heads: Heads = False,
     debug: Debug = False,
 ) -> None:
     """Show MODEL's stages: resolution, blocks, channels at the SE point, and the SE blocks it already has.
@@ -1067,18 +1103,17 @@ def stages(
         shape = parse_input(input)
         where = Position.STANDARD if position is None else _choice("position", position, Position)
         live.step("loading torch")
-        from .models import build_model, check_model_name, default_input_shape, model_family
+        from .measure import open_model, site_notes
+        from .models import check_model_name, model_family
         from .render import render_stages
-        from .stages import find_sites
 
         check_model_name(model)
-        live.step(f"building {model}")
-        built = build_model(model, "meta")
+        source = open_model(model, shape, live.step, heads)
         live.step("finding SE sites")
-        stage_map = find_sites(built, shape or default_input_shape(model), default_input_shape(model), where)
+        stage_map = source.sites(where)
         live.stop()
         console = _stdout()
-        render_stages(console, model, stage_map, model_family(model))
+        render_stages(console, model, stage_map, model_family(model), site_notes(source, stage_map))
         if stage_map.native:
             console.print(
                 f"'seprof compare {model}' measures them"
@@ -1093,6 +1128,7 @@ def stages(
 @app.command(cls=_Command)
 def models(
     family: Family = None,
+    task: TaskOpt = None,
     details: Annotated[
         bool,
         typer.Option(
@@ -1111,26 +1147,30 @@ def models(
             raise OptionError(
                 "workers", count, "applies to building the models, which {other} asks for", other=("details", True)
             )
-        from .families import DEFAULT_INPUT_SHAPE, FAMILIES, check_family, family_of, model_names
+        group = _task(task)
+        from .families import FAMILIES, check_family, family_of, input_shape_of, model_names, task_of
 
         if family is not None:
             check_family(family)
-        names = model_names()
+        names = model_names(group)
         if names is None or details:  # torchvision's source is not readable, or the models get built anyway
             live.step("loading torchvision")
             from .models import list_models
 
-            names = list(list_models())
+            names = list(list_models(task=group))
         names = [n for n in names if family in (None, family_of(n))]
+        if not names:
+            raise OptionError("family", family, f"has no {group} model: seprof models --task all lists every family")
         live.stop()
         console = _stdout()
         if not details:
             from .layout import Column, Grid, print_grid
 
-            grid = Grid([Column("model", "left", key=True), Column("family", "left"), Column("input", "left")])
+            grid = Grid([Column("model", "left", key=True), Column("family", "left"),
+                         *([Column("task", "left")] if group is None else []), Column("input", "left")])
             for name in names:
-                side = FAMILIES[family_of(name)].input_size
-                grid.add(name, family_of(name), "x".join(map(str, (DEFAULT_INPUT_SHAPE[0], side, side))))
+                grid.add(name, family_of(name), *([str(task_of(name))] if group is None else []),
+                         "x".join(map(str, input_shape_of(name))))
             print_grid(console, f"Supported models ({len(names)})", grid)
         else:
             from .zoo import model_info, parallel_imap
@@ -1157,6 +1197,7 @@ def models(
 def zoo(
     r: R = None,
     family: Family = None,
+    task: TaskOpt = None,
     fvcore: Annotated[
         bool, typer.Option("--fvcore", help="Also count with fvcore (needs real tensors: much slower).")
     ] = False,
@@ -1173,6 +1214,7 @@ def zoo(
         outputs = _outputs(csv=csv, json=json)
         ratio = _integer("r", r, 1, "the reduction ratio")
         count = _integer("workers", workers, 1, "the number of worker processes")
+        group = _task(task)
         live.step("loading torch")
         from .families import check_family
         from .models import list_models
@@ -1181,7 +1223,9 @@ def zoo(
 
         if family is not None:
             check_family(family)
-        names = list_models(family)
+        names = list_models(family, group)
+        if not names:
+            raise OptionError("family", family, f"has no {group} model: seprof models --task all lists every family")
         counters = ("fvcore", *ZOO_COUNTERS) if fvcore else ZOO_COUNTERS
         done = [0]
 

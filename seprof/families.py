@@ -1,11 +1,16 @@
 """The model families seprof knows: where SE goes in each, and the torchvision models in it. No torch here.
 
-Every classification model in ``torchvision.models`` belongs to a family; a family says where SE goes and
-why (``Family.where`` / ``Family.source``), or that the model already has SE (``Family.native``).
-``model_names`` lists torchvision's classification models by reading the ``@register_model`` functions in
-torchvision's source, without importing it (and so without importing torch), which lets ``seprof models``
-answer at once; ``seprof.models.list_models`` is the same list, from torchvision's own registry (the tests
-check that both agree).
+Every model torchvision registers belongs to a family and a task (``Task``): classification, segmentation,
+detection, video, optical flow, or quantization (the ``quantized_*`` builders, which seprof builds in float
+and places like their float counterparts: ``quantized_resnet50`` is in the ``resnet`` family). A family says
+where SE goes and why (``Family.where`` / ``Family.source``), or that the model already has SE
+(``Family.native``), and how the model is run: its usual input, how it takes a batch (``Call``), which part a
+shape-only pass traces (a detector's backbone), where SE goes by default (``body``) and with ``--heads``
+(``heads``), and whether its stages are numbered as in the classifier its backbone comes from.
+``model_names`` lists torchvision's models by reading the ``@register_model`` functions in torchvision's
+source, without importing it (and so without importing torch), which lets ``seprof models`` answer at once;
+``seprof.models.list_models`` is the same list, from torchvision's own registry (the tests check that both
+agree).
 """
 
 from __future__ import annotations
@@ -17,8 +22,38 @@ import re
 from dataclasses import dataclass
 
 from .errors import UnknownModelError
+from .options import Choice
 
 DEFAULT_INPUT_SHAPE = (3, 224, 224)
+
+
+class Task(Choice):
+    """What a torchvision model does, as torchvision groups its builders."""
+
+    CLASSIFICATION = "classification"
+    SEGMENTATION = "segmentation"
+    DETECTION = "detection"
+    VIDEO = "video"
+    OPTICAL_FLOW = "optical_flow"
+    QUANTIZATION = "quantization"
+
+
+class Call(Choice):
+    """How a model takes a batch: one N×C×H×W (or N×C×T×H×W) tensor, two frames (optical flow: the same random
+    frame twice), or a list of N C×H×W images (detection)."""
+
+    TENSOR = "tensor"
+    PAIR = "pair"
+    IMAGES = "images"
+
+
+QUANTIZED_PREFIX = "quantized_"
+
+# torchvision's folder for each task's builders (classification: the models folder itself)
+TASK_FOLDERS = {
+    Task.CLASSIFICATION: "", Task.SEGMENTATION: "segmentation", Task.DETECTION: "detection", Task.VIDEO: "video",
+    Task.OPTICAL_FLOW: "optical_flow", Task.QUANTIZATION: "quantization",
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +69,17 @@ class Family:
         native: the models already contain ``torchvision.ops.SqueezeExcitation`` blocks.
         choice: the placement is seprof's choice rather than taken from a paper or reference model.
         input_size: the default square input side.
+        task: what the family's models do (a quantized builder is in its float counterpart's family).
+        frames: for video models, the clip length T of the usual input (C×T×H×W).
+        call: how the model takes a batch.
+        traced: the submodule a shape-only pass (stages, MAC counters) runs, "" for the whole model; a
+            detector's backbone runs at ``input_size`` (the size its transform resizes to) while the whole
+            model, post-processing included, is what is timed.
+        body: the submodules SE goes into ("" for the whole model).
+        heads: more submodules SE goes into with ``--heads``, numbered as a stage of their own after the body's.
+        counterpart: the body's stages are numbered as in the classifier the backbone comes from (the name
+            after the family's prefix), even where the backbone trades stride for dilation.
+        frames_stride: for token models of video, how many input frames become one token frame.
     """
 
     name: str
@@ -44,6 +90,19 @@ class Family:
     native: bool = False
     choice: bool = False
     input_size: int = 224
+    task: Task = Task.CLASSIFICATION
+    frames: int | None = None
+    call: Call = Call.TENSOR
+    traced: str = ""
+    body: tuple[str, ...] = ("",)
+    heads: tuple[str, ...] = ()
+    counterpart: bool = False
+    frames_stride: int = 1
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The usual input of one sample: C×H×W, or C×T×H×W for video."""
+        return (3, *(() if self.frames is None else (self.frames,)), self.input_size, self.input_size)
 
 
 FAMILIES: dict[str, Family] = {
@@ -157,13 +216,128 @@ FAMILIES: dict[str, Family] = {
             "torchvision's model (Tu et al. 2022)",
             native=True,
         ),
+        Family(
+            "fcn", "FCN (ResNet-50/101 backbone)", ("fcn_",),
+            "backbone as ResNet (residual branch, before the sum); with heads: after the head's conv+BN+ReLU",
+            "SE paper Fig. 3 in the backbone; in the head, seprof's choice (the conv+BN+activation rule)",
+            task=Task.SEGMENTATION, input_size=520, body=("backbone",), heads=("classifier", "aux_classifier"),
+            counterpart=True,
+        ),
+        Family(
+            "deeplabv3", "DeepLabV3 (ResNet-50/101, MobileNetV3-Large backbone)", ("deeplabv3_",),
+            "backbone as its classifier (ResNet: residual branch; MobileNetV3: its own SE); with heads: after each "
+            "conv+BN+ReLU of the ASPP head",
+            "SE paper Fig. 3 / torchvision's MobileNetV3 in the backbone; in the head, seprof's choice",
+            task=Task.SEGMENTATION, input_size=520, body=("backbone",), heads=("classifier", "aux_classifier"),
+            counterpart=True,
+        ),
+        Family(
+            "lraspp", "LR-ASPP (MobileNetV3-Large backbone)", ("lraspp_",),
+            "native: MobileNetV3's own SE in the backbone; with heads: after the head's conv+BN+ReLU",
+            "torchvision's model (Howard et al. 2019, Sec. 6.3)",
+            native=True, task=Task.SEGMENTATION, input_size=520, body=("backbone",), heads=("classifier",),
+            counterpart=True,
+        ),
+        Family(
+            "rcnn", "Faster, Mask and Keypoint R-CNN (ResNet-50, MobileNetV3-Large + FPN)",
+            ("fasterrcnn_", "maskrcnn_", "keypointrcnn_"),
+            "backbone body as its classifier (ResNet: residual branch; MobileNetV3: its own SE); with heads: "
+            "each FPN output",
+            "SE paper Fig. 3 in the body; on the FPN outputs, seprof's choice",
+            task=Task.DETECTION, input_size=800, call=Call.IMAGES, traced="backbone", body=("backbone.body",),
+            heads=("backbone.fpn",),
+        ),
+        Family(
+            "retinanet", "RetinaNet and FCOS (ResNet-50 + FPN)", ("retinanet_", "fcos_"),
+            "backbone body as ResNet (residual branch); with heads: each FPN output, P6 and P7",
+            "SE paper Fig. 3 in the body; on the FPN outputs, seprof's choice",
+            task=Task.DETECTION, input_size=800, call=Call.IMAGES, traced="backbone", body=("backbone.body",),
+            heads=("backbone.fpn",),
+        ),
+        Family(
+            "ssd", "SSD300 (VGG-16)", ("ssd300_",),
+            "after the ReLU of each VGG conv (conv1_1 to fc7, as SE-VGG); with heads: the extra layers' ReLUs",
+            "SE paper Sec. 6.1 (SE-VGG) in the body; in the extra layers, seprof's choice",
+            task=Task.DETECTION, input_size=300, call=Call.IMAGES, traced="backbone",
+            body=("backbone.features", "backbone.extra.0"), heads=("backbone.extra",),
+        ),
+        Family(
+            "ssdlite", "SSDlite (MobileNetV3-Large)", ("ssdlite",),
+            "native: MobileNetV3's own SE in the backbone; with heads: the extra blocks' conv+BN+ReLU6 units",
+            "torchvision's model (Howard et al. 2019)",
+            native=True, task=Task.DETECTION, input_size=320, call=Call.IMAGES, traced="backbone",
+            body=("backbone.features",), heads=("backbone.extra",),
+        ),
+        Family(
+            "video_resnet", "R3D, MC3, R(2+1)D", ("r3d_", "mc3_", "r2plus1d_"),
+            "residual branch, after the last conv+BN, before the sum; 3-D SE (squeeze over T×H×W)",
+            "SE paper Fig. 3, with the squeeze over time and space",
+            task=Task.VIDEO, input_size=112, frames=16,
+        ),
+        Family(
+            "s3d", "S3D", ("s3d",),
+            "on the output of each separable Inception module; 3-D SE (squeeze over T×H×W)",
+            "SE paper Fig. 2 (SE-Inception), with the squeeze over time and space",
+            task=Task.VIDEO, frames=16,
+        ),
+        Family(
+            "mvit", "MViT v1, v2", ("mvit_",),
+            "token SE on the MLP branch output, before the residual sum; squeeze = mean over all tokens",
+            "seprof's choice, as for ViT",
+            choice=True, task=Task.VIDEO, frames=16, frames_stride=2,
+        ),
+        Family(
+            "swin3d", "Video Swin Transformer", ("swin3d_",),
+            "token SE on the MLP branch output, before the residual sum; squeeze = mean over T×H×W",
+            "seprof's choice, as for Swin",
+            choice=True, task=Task.VIDEO, frames=16,
+        ),
+        Family(
+            "raft", "RAFT (large, small)", ("raft_",),
+            "the feature and context encoders' residual blocks: residual branch, before the sum",
+            "SE paper Fig. 3, in RAFT's encoders",
+            task=Task.OPTICAL_FLOW, input_size=368, call=Call.PAIR,
+            body=("feature_encoder", "context_encoder"),
+        ),
     )
 }
 
+# Usual inputs that differ from their family's.
+_INPUT_SIZES = {"fasterrcnn_mobilenet_v3_large_320_fpn": 320}
+_FLOW_WIDTH = 496  # RAFT's usual input is 368×496 (FlyingChairs' training crop), not square
+
 
 def family_of(name: str) -> str | None:
-    """The name of the family a torchvision model belongs to (None if none)."""
+    """The name of the family a torchvision model belongs to (None if none); a quantized builder belongs to
+    its float counterpart's."""
+    name = name.removeprefix(QUANTIZED_PREFIX)
     return next((f.name for f in FAMILIES.values() if name.startswith(f.prefixes)), None)
+
+
+def task_of(name: str) -> Task:
+    """The task of a torchvision model seprof supports (its family's, or quantization for ``quantized_*``)."""
+    if name.startswith(QUANTIZED_PREFIX):
+        return Task.QUANTIZATION
+    return FAMILIES[family_of(name)].task
+
+
+def input_shape_of(name: str) -> tuple[int, ...]:
+    """The usual input of one sample for a supported model: C×H×W, or C×T×H×W for video."""
+    family = FAMILIES[family_of(name)]
+    if family.task is Task.OPTICAL_FLOW:
+        return (3, family.input_size, _FLOW_WIDTH)
+    if name in _INPUT_SIZES:
+        return (*family.input_shape[:-2], _INPUT_SIZES[name], _INPUT_SIZES[name])
+    return family.input_shape
+
+
+def counterpart_of(name: str) -> str | None:
+    """The classifier whose stage numbers a model's backbone keeps (``deeplabv3_resnet50`` → ``resnet50``)."""
+    family = FAMILIES[family_of(name)]
+    if not family.counterpart:
+        return None
+    prefix = next(p for p in family.prefixes if name.startswith(p))
+    return name[len(prefix):]
 
 
 def natural_key(name: str) -> tuple:
@@ -200,21 +374,26 @@ def _registered(tree: ast.Module) -> list[str]:
     return names
 
 
-def model_names() -> list[str] | None:
-    """torchvision's classification models seprof supports, in natural order, read from torchvision's source
-    files without importing it; None when the source cannot be read (then import torchvision instead)."""
+def model_names(task: Task | None = Task.CLASSIFICATION) -> list[str] | None:
+    """torchvision's models of ``task`` (every task when None) that seprof supports, in natural order, read from
+    torchvision's source files without importing it; None when the source cannot be read (then import
+    torchvision instead)."""
     spec = importlib.util.find_spec("torchvision")
     if spec is None or not spec.origin:
         return None
-    folder = os.path.join(os.path.dirname(spec.origin), "models")
+    root = os.path.join(os.path.dirname(spec.origin), "models")
     names: list[str] = []
     try:
-        for file in sorted(os.listdir(folder)):
-            if file.endswith(".py"):
-                with open(os.path.join(folder, file), encoding="utf-8") as handle:
-                    source = handle.read()
-                if "register_model" in source:
-                    names += _registered(ast.parse(source))
+        for each in Task:
+            if task not in (None, each):
+                continue
+            folder = os.path.join(root, TASK_FOLDERS[each])
+            for file in sorted(os.listdir(folder)):
+                if file.endswith(".py"):
+                    with open(os.path.join(folder, file), encoding="utf-8") as handle:
+                        source = handle.read()
+                    if "register_model" in source:
+                        names += _registered(ast.parse(source))
     except (OSError, SyntaxError, ValueError):
         return None
     return sorted((n for n in names if family_of(n) is not None), key=natural_key) or None

@@ -41,6 +41,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import options
 from .errors import DeviceError, OptionError
+from .harness import loss_of
 from .options import CI_TARGET, DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS, Device, Dtype, Mode
 
 MIN_SAMPLE_S = 0.02
@@ -239,8 +240,7 @@ def _step(model: nn.Module, x: torch.Tensor, mode: str) -> None:
     """One call: a forward pass, or in train mode forward + backward (gradients cleared first)."""
     if mode == "train":
         model.zero_grad(set_to_none=True)
-        out = model(x)
-        (out if isinstance(out, torch.Tensor) else out[0]).float().sum().backward()
+        loss_of(model(x)).backward()
     else:
         model(x)
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from . import __version__
-from .accounting import SEWork, block_work, fc_params, percent, se_work, spec_paper_params, spec_params
+from .accounting import SEWork, block_work, percent, spec_paper_params, spec_params
 from .counters import COUNTER_NAMES, COUNTER_NOTES, COUNTERS, Count, block_key, check_counters, count_all
 from .errors import ModelError, OptionError, first_line
 from .latency import (check_timing_options, delta, delta_ci, device_name, free_memory, peak_memory, ratio, ratio_ci,
@@ -35,6 +35,8 @@ from .models import build_model, default_input_shape, is_factory
 from .options import TimingOptions
 from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
 from .spec import BlockSpec, Position, StageSet, block_spec
+from .families import Call
+from .harness import PLAIN, Harness, harness_of
 from .meta import deep_copy, largest_tensor, meta_clone
 from .stages import Site, StageMap, check_stages, find_sites
 from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at, strip_sites
@@ -65,9 +67,10 @@ class Source:
     Attributes:
         name: the torchvision name, factory ``package.module:function``, or class name of a model object.
         meta: the model on the meta device, in eval mode; shared by every meta configuration, never changed.
-        input_shape: C×H×W of one image.
+        input_shape: C×H×W of one sample (C×T×H×W for video).
         probe: the input that numbers the stages (the model's usual one), or None for C×224×224.
         real: builds a fresh copy with weights, on the CPU, in eval mode.
+        harness: how the model is run and where SE goes in it (``seprof.harness``).
     """
 
     name: str
@@ -75,28 +78,39 @@ class Source:
     input_shape: tuple[int, ...]
     probe: tuple[int, ...] | None
     real: Callable[[], nn.Module]
+    harness: Harness = PLAIN
     _found: dict[Position, StageMap] = field(default_factory=dict, repr=False, compare=False)
 
     def sites(self, position: Position = Position.STANDARD) -> StageMap:
         """Where blocks can go for ``position``, and the model's own SE blocks (found once per position)."""
         if position not in self._found:
-            self._found[position] = find_sites(self.meta, self.input_shape, self.probe, position)
+            self._found[position] = find_sites(self.meta, self.input_shape, self.probe, position, self.harness)
         return self._found[position]
 
 
-def open_model(model: nn.Module | str, input_shape: Sequence[int] | None = None, on_step: Step = _quiet) -> Source:
+def open_model(model: nn.Module | str, input_shape: Sequence[int] | None = None, on_step: Step = _quiet,
+               heads: bool = False) -> Source:
     """The model to profile, from a torchvision name, a factory (called once: its model is copied, never
-    rebuilt) or an ``nn.Module`` (never modified)."""
+    rebuilt) or an ``nn.Module`` (never modified). ``heads``: SE goes into a segmentation or detection
+    model's heads too."""
+    name = model if isinstance(model, str) else type(model).__name__
+    harness = harness_of(model) if isinstance(model, str) else PLAIN
+    if heads:
+        harness = harness.including_heads(name)
     if not isinstance(model, str):
-        return Source(type(model).__name__, meta_clone(model).eval(), tuple(input_shape or (3, 224, 224)), None,
-                      lambda: deep_copy(model).eval())
+        return Source(name, meta_clone(model).eval(), tuple(input_shape or (3, 224, 224)), None,
+                      lambda: deep_copy(model).eval(), harness)
     on_step(f"building {model}")
     probe = tuple(default_input_shape(model))
     shape = tuple(input_shape or probe)
+    if len(shape) != len(probe):
+        kind = "C×T×H×W (a video clip)" if len(probe) == 4 else "C×H×W"
+        raise OptionError("input_shape", shape, f"is not {kind}, the input {model} takes, e.g. "
+                          f"{'x'.join(map(str, probe))}")
     if is_factory(model):
         owned = build_model(model, "cpu")
-        return Source(model, meta_clone(owned).eval(), shape, probe, lambda: deep_copy(owned).eval())
-    return Source(model, build_model(model, "meta"), shape, probe, lambda: build_model(model, "cpu"))
+        return Source(model, meta_clone(owned).eval(), shape, probe, lambda: deep_copy(owned).eval(), harness)
+    return Source(model, build_model(model, "meta"), shape, probe, lambda: build_model(model, "cpu"), harness)
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,7 @@ class Plan:
         add_missing: seprof's blocks are added beside the model's own.
         block: the block of a single-block plan (None when native, or a sweep of several).
         configs: base first.
+        harness: how the model is run (its source's).
     """
 
     model: str
@@ -157,6 +172,7 @@ class Plan:
     add_missing: bool
     block: BlockSpec | None
     configs: tuple[Config, ...]
+    harness: Harness = PLAIN
 
 
 def _site_map(source: Source, spec: BlockSpec, add_missing: bool) -> StageMap:
@@ -218,7 +234,7 @@ def plan_profile(
                     for stage in se_stages]
     unique = {c.name: c for c in configs}
     return Plan(source.name, source.input_shape, stage_map, bool(found.native) and not add_missing, add_missing,
-                block if se.added else None, tuple(unique.values()))
+                block if se.added else None, tuple(unique.values()), source.harness)
 
 
 def _stage_sets(requested: Sequence[Sequence[int] | StageSet | str | None], stages: Sequence[int]) -> list:
@@ -270,7 +286,7 @@ def plan_sweep(
                                   stage_set=stage_set))
     first = next(iter(maps.values()))
     base = Config("base", first.sites)
-    return Plan(source.name, source.input_shape, first, False, add_missing, None, (base, *configs))
+    return Plan(source.name, source.input_shape, first, False, add_missing, None, (base, *configs), source.harness)
 
 
 def build(source: Source, plan: Plan, device: torch.device | None = None) -> dict[str, nn.Module]:
@@ -296,10 +312,15 @@ def count(plan: Plan, models: dict[str, nn.Module], counters: Sequence[str] = CO
     (same kind, knobs, parameter shapes and input) counted once on its own input, under its scope. A block's
     work does not depend on the network around it, so this equals counting each model (tests check it)."""
     base = plan.configs[0].name
+    traced = plan.harness.tracing(models[base])
+    shape = plan.harness.traced_input(models[base], plan.input_shape)
     totals: dict[str, Count] = {}
     for counter in (c for c in COUNTER_NAMES if c in counters):
         on_step(f"counting ({counter})")
-        totals.update(_counted(lambda: count_all(models[base], plan.input_shape, (), (counter,)), counter, plan))
+        totals.update(_counted(lambda: count_all(traced, shape, (), (counter,)), counter, plan))
+    uncounted = not_counted(plan.harness, models[base], shape)
+    if uncounted:
+        totals = {name: replace(c, notes=(*c.notes, uncounted)) for name, c in totals.items()}
     cache: dict[tuple, dict[str, Count]] = {}
     result = {}
     for i, config in enumerate(plan.configs, 1):
@@ -314,6 +335,17 @@ def count(plan: Plan, models: dict[str, nn.Module], counters: Sequence[str] = CO
             counts = {name: c.plus(scope_of(site), cache[key][name]) for name, c in counts.items()}
         result[config.name] = counts
     return result
+
+
+def not_counted(harness: Harness, model: nn.Module, traced_shape: Sequence[int]) -> str:
+    """What the counters leave out of a model whose shape-only passes trace one part (a detector's
+    backbone), in words; "" when they trace the whole model."""
+    if not harness.traced:
+        return ""
+    rest = [name for name, _ in model.named_children() if name not in (harness.traced, "transform")]
+    return (f"counts cover the {harness.traced} only, at {'x'.join(map(str, traced_shape))} (what the transform "
+            f"makes of the input); not counted: the transform, {', '.join(rest)} and post-processing "
+            "(their work depends on the boxes found)")
 
 
 def _counted(run: Callable[[], dict[str, Count]], counter: str, plan: Plan) -> dict[str, Count]:
@@ -337,7 +369,8 @@ def check_memory(plan: Plan, models: dict[str, nn.Module], timing: TimingOptions
     if free is None:
         return
     largest_model = max(models.values(), key=num_params)
-    largest, op = largest_tensor(largest_model, plan.input_shape)
+    largest, op = largest_tensor(plan.harness.tracing(largest_model),
+                                 plan.harness.traced_input(largest_model, plan.input_shape))
     if timing is not None and str(timing.dtype) != "float32":
         largest //= 2
     weights = copies * sum(t.numel() * t.element_size() for t in [*largest_model.parameters(),
@@ -359,6 +392,7 @@ def time_runs(plan: Plan, models: dict[str, nn.Module], timing: TimingOptions, t
     """One interleaved timing run of every configuration per batch size (and each one's peak memory)."""
     runs = []
     mode, dtype = str(timing.mode), str(timing.dtype)
+    models = {name: plan.harness.runnable(model) for name, model in models.items()}
     for batch in timing.batch:
         on_step(f"timing batch {batch}")
         try:
@@ -391,8 +425,8 @@ def analytic(sites: Sequence[Site], spec: BlockSpec | None) -> tuple[Fraction, i
     paper, exact = Fraction(0), 0
     for s in sites:
         if s.native:
-            paper += 2 * s.channels * s.hidden
-            exact += fc_params(s.channels, s.hidden, s.bias)
+            paper += s.own.weights
+            exact += s.own.params
         else:
             paper += spec_paper_params(spec, s.channels)
             exact += spec_params(spec, s.channels)
@@ -401,14 +435,13 @@ def analytic(sites: Sequence[Site], spec: BlockSpec | None) -> tuple[Fraction, i
 
 def _weights(sites: Sequence[Site], spec: BlockSpec | None) -> int:
     """The block parameters at ``sites`` without their biases."""
-    return sum(fc_params(s.channels, s.hidden, False) if s.native else spec_params(replace(spec, bias=False), s.channels)
-               for s in sites)
+    return sum(s.own.weights if s.native else spec_params(replace(spec, bias=False), s.channels) for s in sites)
 
 
 def _work(site: Site, spec: BlockSpec | None) -> SEWork:
     if site.native:
-        return se_work(site.channels, site.height, site.width, None, site.bias, site.hidden)
-    return block_work(spec, site.channels, site.height, site.width)
+        return site.own.work(site.positions)
+    return block_work(spec, site.channels, site.positions, 1)
 
 
 def _stage_results(config: Config, model: nn.Module, counts: dict[str, Count]) -> list[StageResult]:
@@ -480,7 +513,36 @@ def assemble(plan: Plan, models: dict[str, nn.Module], counts: dict[str, dict[st
         add_missing=plan.add_missing,
         latency_runs=tuple(runs),
         block=spec,
+        notes=run_notes(plan.model, plan.harness, models[plan.configs[0].name], plan.input_shape, plan.stage_map),
     )
+
+
+def run_notes(name: str, harness: Harness, model: nn.Module, input_shape: Sequence[int],
+              stage_map: StageMap) -> tuple[str, ...]:
+    """How the model is run, where it is not simply called on one input tensor, in sentences."""
+    notes = []
+    if harness.float_note:
+        notes.append(f"{name} is {harness.float_note}.")
+    if harness.counterpart_name:
+        notes.append(f"Stages are numbered as in {harness.counterpart_name}, the classifier its backbone comes from "
+                     "(a dilated stage keeps its number at a finer stride).")
+    if harness.traced:
+        shape = harness.traced_input(model, input_shape)
+        notes.append(f"MACs: {not_counted(harness, model, shape)}. Parameters are the whole model's; latency "
+                     "times the whole model in eval mode on random images, post-processing included.")
+    if harness.call is Call.PAIR:
+        notes.append("Input: two frames, the same random frame twice (RAFT's 12 flow updates cost the same "
+                     "whatever the frames hold).")
+    if harness.with_heads:
+        head = [s.stage for s in stage_map.sites if s.description.startswith("head:")]
+        notes.append(f"Heads: stage {head[0]} holds the sites in {', '.join(harness.heads)}." if head else
+                     f"Heads: no site in {', '.join(harness.heads)} (none after a conv unit, with more than 1×1).")
+    return tuple(notes)
+
+
+def site_notes(source: Source, stage_map: StageMap) -> tuple[str, ...]:
+    """``run_notes`` for a source's model."""
+    return run_notes(source.name, source.harness, source.meta, source.input_shape, stage_map)
 
 
 def _bias(plan: Plan) -> bool | None:
@@ -510,6 +572,9 @@ def measure(source: Source, plan: Plan, timing: TimingOptions | None = None, cou
     if timing is not None:
         check_timing_options(timing.runs, timing.warmup, list(timing.batch), timing.threads, timing.mode,
                              timing.dtype, timing.budget, target)
+        if str(timing.mode) == "train" and not plan.harness.trains:
+            raise OptionError("mode", timing.mode, f"needs a model that trains on images alone: {plan.model} "
+                              f"({plan.harness.task}) takes targets in train mode; time it in infer mode")
     on_step(f"building {len(plan.configs)} configurations")
     meta = build(source, plan)
     if timing is not None or on_real is not None or "fvcore" in counters:  # real tensors are coming
@@ -540,6 +605,7 @@ def profile(
     timing: TimingOptions | None = DEFAULT_TIMING,
     counters: Sequence[str] = COUNTER_NAMES,
     add_missing: bool = False,
+    heads: bool = False,
     on_step: Step | None = None,
     on_sample: Callable[[], None] | None = None,
     **timing_options,
@@ -558,11 +624,13 @@ def profile(
             sequence means the last stage that has SE (the paper's choice).
         attribute: add one configuration per SE stage, "se_only_<s>" (SE in that stage alone), for the
             per-stage attribution of latency (``Report.attribution``).
-        input_shape: C×H×W (the model's default when None). MACs are per image; latency per batch.
+        input_shape: C×H×W, or C×T×H×W for video (the model's usual input when None). MACs are per sample
+            (image or clip); latency per batch.
         timing: how to time (``TimingOptions``), or None to skip timing.
         counters: which MAC counters to run ("fvcore", "thop", "torch").
         add_missing: for a model with its own SE blocks, add seprof's to its blocks without one; "base" is
             then the model as built.
+        heads: also put blocks into a segmentation or detection model's heads (a stage of their own).
         on_step: called with a short description of each step as it starts ("counting (fvcore)").
         on_sample: called after each timed sample (for progress display).
         **timing_options: seprof 0.4's separate timing arguments (``latency=False``, ``batch``, ``device``,
@@ -580,7 +648,7 @@ def profile(
     given = [(name, value) for name, value in (("block", block), ("r", r), ("bias", bias)) if value is not None]
     spec = block_spec(block, r, bias) if given else None
     step = on_step or _quiet
-    source = _opened(model, input_shape, timing, counters, step)
+    source = _opened(model, input_shape, timing, counters, step, heads)
     plan = plan_profile(source, spec, stages, strip_stages, attribute, add_missing, given[0] if given else None)
     return measure(source, plan, timing, counters, step, on_sample)
 
@@ -594,6 +662,7 @@ def sweep(
     timing: TimingOptions | None = None,
     counters: Sequence[str] = COUNTER_NAMES,
     add_missing: bool = False,
+    heads: bool = False,
     on_step: Step | None = None,
     on_sample: Callable[[], None] | None = None,
 ) -> Report:
@@ -601,18 +670,18 @@ def sweep(
     configuration each, see ``plan_sweep``); configurations share one model build, counted blocks are
     counted once, and with ``timing`` all are timed interleaved."""
     step = on_step or _quiet
-    source = _opened(model, input_shape, timing, counters, step)
+    source = _opened(model, input_shape, timing, counters, step, heads)
     plan = plan_sweep(source, [block_spec(b) for b in blocks], stage_sets, add_missing)
     return measure(source, plan, timing, counters, step, on_sample)
 
 
 def _opened(model: nn.Module | str, input_shape: Sequence[int] | None, timing: TimingOptions | None,
-            counters: Sequence[str], step: Step) -> Source:
+            counters: Sequence[str], step: Step, heads: bool = False) -> Source:
     """The model as a Source, once the options that need no model are checked (a missing CUDA first)."""
     check_counters(counters)
     if timing is not None:
         resolve_device(timing.device)
-    source = open_model(model, input_shape, step)
+    source = open_model(model, input_shape, step, heads)
     step("finding SE sites")
     return source
 

@@ -27,20 +27,24 @@ import torchvision
 from torch import nn
 
 from .errors import ModelError, UnknownModelError, first_line
-from .families import DEFAULT_INPUT_SHAPE, FAMILIES, Family, family_of, is_factory, natural_key
+from .families import DEFAULT_INPUT_SHAPE, FAMILIES, Family, Task, family_of, input_shape_of, is_factory, natural_key
 from .families import check_family  # noqa: F401 - seprof.models.check_family, as in 0.3
+from .families import task_of
 
-# Every classification model torchvision registers, mapped to its family, in natural order.
+# Every model torchvision registers (all tasks), mapped to its family, in natural order.
 MODEL_FAMILIES: dict[str, str] = {
     name: family
-    for name in sorted(torchvision.models.list_models(module=torchvision.models), key=natural_key)
+    for name in sorted(torchvision.models.list_models(), key=natural_key)
     if (family := family_of(name)) is not None
 }
 
 
-def list_models(family: str | None = None) -> tuple[str, ...]:
-    """Names of the torchvision models seprof supports, optionally of one family only, in natural order."""
-    return tuple(name for name, fam in MODEL_FAMILIES.items() if family in (None, fam))
+def list_models(family: str | None = None, task: Task | str | None = Task.CLASSIFICATION) -> tuple[str, ...]:
+    """Names of the torchvision models seprof supports, in natural order: of one task (classification by
+    default; None for every task), optionally of one family only."""
+    task = None if task is None else Task.parse("task", task)
+    return tuple(name for name, fam in MODEL_FAMILIES.items()
+                 if family in (None, fam) and task in (None, task_of(name)))
 
 
 def model_family(name: str) -> Family | None:
@@ -54,16 +58,16 @@ def check_model_name(name: str) -> str:
     """Return ``name`` if supported (or a factory spec), else raise an error naming the closest names."""
     if name in MODEL_FAMILIES or is_factory(name):
         return name
-    close = difflib.get_close_matches(name, list_models(), n=3, cutoff=0.5)
+    close = difflib.get_close_matches(name, list_models(task=None), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else "choose a torchvision model name or package.module:function"
     raise UnknownModelError(f"unknown model {name!r}: {hint}")
 
 
-def default_input_shape(name: str) -> tuple[int, int, int]:
-    """The C×H×W input the model is usually run at (3×224×224 for a user's factory)."""
-    family = model_family(name)
-    size = family.input_size if family else DEFAULT_INPUT_SHAPE[-1]
-    return (3, size, size)
+def default_input_shape(name: str) -> tuple[int, ...]:
+    """The input the model is usually run at, C×H×W (C×T×H×W for video; 3×224×224 for a user's factory)."""
+    if is_factory(name):
+        return DEFAULT_INPUT_SHAPE
+    return input_shape_of(check_model_name(name))
 
 
 @contextlib.contextmanager
@@ -174,6 +178,15 @@ def _no_init_on_meta() -> Iterator[None]:
 # Training-only heads left out: GoogLeNet's and Inception v3's auxiliary classifiers never run in eval mode,
 # so their parameters would only dilute every percentage.
 _BUILD_OPTIONS = {"googlenet": {"aux_logits": False}, "inception_v3": {"aux_logits": False}}
+# Nothing is downloaded: no pretrained backbone under a segmentation or detection model; quantizable models
+# are built in float (quantize=False), with their QuantStub/DeQuantStub and FloatFunctional add.
+_TASK_OPTIONS = {Task.SEGMENTATION: {"weights_backbone": None}, Task.DETECTION: {"weights_backbone": None},
+                 Task.QUANTIZATION: {"quantize": False}}
+
+
+def build_options(name: str) -> dict:
+    """The keyword arguments seprof gives torchvision's builder for ``name`` besides ``weights=None``."""
+    return {**_TASK_OPTIONS.get(task_of(name), {}), **_BUILD_OPTIONS.get(name.removeprefix("quantized_"), {})}
 
 
 def _torchvision(name: str) -> nn.Module:
@@ -181,7 +194,7 @@ def _torchvision(name: str) -> nn.Module:
         # GoogLeNet and Inception v3 warn that their default initialisation will change; seprof's weights
         # are random either way.
         warnings.simplefilter("ignore", FutureWarning)
-        return torchvision.models.get_model(name, weights=None, **_BUILD_OPTIONS.get(name, {}))
+        return torchvision.models.get_model(name, weights=None, **build_options(name))
 
 
 def _construct(name: str, device: torch.device) -> nn.Module:

@@ -8,6 +8,8 @@ as wrapped text. MACs print in G (10⁹) with the exact integer in the CSV/JSON;
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import textwrap
 from dataclasses import replace
 
@@ -345,9 +347,16 @@ def render_attribution(console: Console, report: Report) -> None:
     print_grid(console, "Where SE costs, by stage", grid, legend)
 
 
+def _notes(console: Console, notes: Sequence[str]) -> None:
+    """How the model was run (its harness), one sentence a line, wrapped to the console."""
+    for note in notes:
+        console.print(note, markup=False, highlight=False)
+
+
 def render_inject(console: Console, report: Report, verbose: bool = False) -> None:
     """The full report of ``seprof inject``."""
     console.print(Text(_setup_line(report), style="bold"))
+    _notes(console, report.notes)
     render_stage_params(console, report)
     render_compute(console, report)
     render_latency(console, report, verbose)
@@ -357,6 +366,7 @@ def render_inject(console: Console, report: Report, verbose: bool = False) -> No
 def render_compare(console: Console, report: Report, verbose: bool = False) -> None:
     """The configurations of ``seprof compare`` side by side."""
     console.print(Text(_setup_line(report), style="bold"))
+    _notes(console, report.notes)
     grid = Grid([Column("configuration", "left", key=True), Column("params"), Column("added"), Column("added %"),
                  Column("paper"), *(Column(n) for n in report.counter_names)])
     for c in report.configs:
@@ -453,11 +463,13 @@ def _stage_grid(stage_map: StageMap, native: bool) -> Grid:
     return grid
 
 
-def render_stages(console: Console, model: str, stage_map: StageMap, family: Family | None = None) -> None:
+def render_stages(console: Console, model: str, stage_map: StageMap, family: Family | None = None,
+                  notes: Sequence[str] = ()) -> None:
     """The stage tables of ``seprof stages``: where seprof can add SE, and the model's own SE blocks."""
     shape = "×".join(map(str, stage_map.input_shape))
     if family is not None:
         console.print(Text(f"{model} · family {family.name} ({family.title}) · input {shape}", style="bold"))
+        _notes(console, notes)
         moved = next((site for site in stage_map.sites if site.position is not Position.STANDARD), None)
         if moved is not None:
             console.print(f"SE goes: {moved.description}.")
@@ -555,6 +567,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False) -> Non
     counter, and latency (and peak memory) of each timing run."""
     shared = sweep_shared(report)
     console.print(Text(_sweep_title(report, shared), style="bold"))
+    _notes(console, report.notes)
     base = report.config("base")
     run = report.latency_runs[0] if report.latency_runs else None
     memory = run is not None and any(lat.peak_memory_bytes is not None for lat in run.latency.values())

@@ -210,6 +210,7 @@ class Report:
     add_missing: bool = False
     latency_runs: tuple[LatencyRun, ...] = ()
     block: BlockSpec | None = None
+    notes: tuple[str, ...] = ()
 
     def attribution(self) -> list[StageShare]:
         """Per SE stage: parameters and analytic work (from the "se" configuration) and the latency that SE
@@ -339,6 +340,7 @@ class Report:
             "block": self.block.as_dict() if self.block is not None else None,
             "native_se": self.native,
             "add_missing": self.add_missing,
+            "notes": list(self.notes),
             "base_params": self.base_params,
             "configs": self.config_rows(),
             "stages": self.stage_rows(),

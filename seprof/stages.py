@@ -10,14 +10,16 @@ Two kinds of site:
   block type, matched through subclasses too), e.g. a Bottleneck's ``bn3``; for a model with none of these
   blocks, a generic rule (``generic_points``) looks for residual additions, then conv+BN+activation units;
 - a *native* SE block the model already has (``torchvision.ops.SqueezeExcitation``, as in EfficientNet,
-  MobileNetV3, RegNetY, MaxViT). A block that already holds one is not a point.
+  MobileNetV3, RegNetY, MaxViT, or one of timm's SE-like modules: ``seprof.native``). A block that already
+  holds one is not a point.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import torch
@@ -39,12 +41,21 @@ from torchvision.models import (
     vision_transformer,
 )
 from torchvision.models.alexnet import AlexNet
+from torchvision.models.detection.ssd import SSDFeatureExtractorVGG
 from torchvision.models.googlenet import Inception as GoogLeNetInception
-from torchvision.ops import SqueezeExcitation
+from torchvision.models.optical_flow import raft
+from torchvision.models.video import mvit
+from torchvision.models.video import resnet as video_resnet
+from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelP6P7
 
 from .errors import ModelError, OptionError, StageError, first_line
+from .harness import PLAIN, Harness
 from .meta import ShapeOnly, meta_model
+from .native import NativeBlock, native_block
 from .spec import Position
+
+# torchvision.models.video.s3d is shadowed by the builder of the same name
+_S3D = importlib.import_module("torchvision.models.video.s3d")
 
 LAYOUTS = ("nchw", "nhwc", "tokens")  # tokens: (N, L, C); nhwc: (N, H, W, C)
 
@@ -92,14 +103,21 @@ def _after_depthwise(sequence: str) -> Callable[[nn.Module], list[str]]:
     return points
 
 
-def _after_conv_activations(block: nn.Module) -> list[str]:
-    """The activations that follow a conv (or conv+BN) in ``block.features`` (VGG, AlexNet)."""
-    layers = list(block.features)
-    return [
-        f"features.{i}"
-        for i, layer in enumerate(layers)
-        if isinstance(layer, nn.ReLU) and i and isinstance(layers[i - 1], (nn.Conv2d, nn.BatchNorm2d))
-    ]
+def _conv_activations(*sequences: str) -> Callable[[nn.Module], list[str]]:
+    """The ReLUs that follow a conv (or conv+BN) in the block's ``sequences`` (VGG, AlexNet, SSD's VGG)."""
+
+    def points(block: nn.Module) -> list[str]:
+        found = []
+        for sequence in sequences:
+            layers = list(block.get_submodule(sequence))
+            found += [f"{sequence}.{i}" for i, layer in enumerate(layers)
+                      if isinstance(layer, nn.ReLU) and i and isinstance(layers[i - 1], (nn.Conv2d, nn.BatchNorm2d))]
+        return found
+
+    return points
+
+
+_after_conv_activations = _conv_activations("features")
 
 
 _RESIDUAL = "residual branch, after the last conv+BN, before the sum (paper Fig. 3)"
@@ -127,6 +145,19 @@ PLACEMENTS: dict[type[nn.Module], Placement] = {
     swin_transformer.SwinTransformerBlock: Placement(_at("mlp"), "MLP branch output, before the residual sum", "nhwc"),
     swin_transformer.SwinTransformerBlockV2: Placement(
         _at("norm2"), "MLP branch output after its post-norm, before the residual sum", "nhwc"),
+    # Video: 3-D residual units and separable Inception modules (3-D SE), MViT's blocks (token SE).
+    video_resnet.BasicBlock: Placement(_at("conv2"), _RESIDUAL, pre="conv1", identity="downsample"),
+    video_resnet.Bottleneck: Placement(_at("conv3"), _RESIDUAL, pre="conv1", identity="downsample"),
+    _S3D.SepInceptionBlock3D: Placement(_at(""), _INCEPTION),
+    mvit.MultiscaleBlock: Placement(_at("mlp"), "MLP branch output, before the residual sum", "tokens"),
+    # RAFT's encoders: the branch ends in conv+norm+ReLU, before the sum.
+    raft.ResidualBlock: Placement(_at("convnormrelu2"), "residual branch output (conv+norm+ReLU), before the sum",
+                                  pre="convnormrelu1", identity="downsample"),
+    raft.BottleneckBlock: Placement(_at("convnormrelu3"), "residual branch output (conv+norm+ReLU), before the sum",
+                                    pre="convnormrelu1", identity="downsample"),
+    # SSD300's VGG-16: conv1_1 to conv4_3 in features, conv5_x in extra.0, fc6 and fc7 (as convs) in extra.0.7.
+    SSDFeatureExtractorVGG: Placement(_conv_activations("features", "extra.0", "extra.0.7"),
+                                      "after the ReLU of each conv (paper's SE-VGG)"),
     # Blocks of native-SE models that have no SE of their own (used with add_missing).
     mobilenetv3.InvertedResidual: Placement(_after_depthwise("block"), _INVERTED),
     efficientnet.FusedMBConv: Placement(_at("block.0"), "after the fused expansion conv+BN+SiLU"),
@@ -181,6 +212,8 @@ class Site:
         position: where in the residual unit the site is (SENet Fig. 5).
         feed: what the block at ``path`` recalibrates: "output" (the module's output), "input" (its input,
             SE-PRE) or "absent" (no module at ``path``: the identity path is the unit's input itself).
+        frames: for video features (N×C×T×H×W, or N×T×H×W×C), the frame count T; None for images.
+        own: for a native site, the block the model has (its kind, widths and formula).
     """
 
     path: str
@@ -200,6 +233,8 @@ class Site:
     stride: float = 0.0
     position: Position = Position.STANDARD
     feed: str = "output"
+    frames: int | None = None
+    own: NativeBlock | None = None
 
     @property
     def name(self) -> str:
@@ -208,8 +243,15 @@ class Site:
 
     @property
     def resolution(self) -> tuple[int, ...]:
-        """(H, W) of the features, or (tokens,) for a token sequence."""
-        return (self.height,) if self.layout == "tokens" else (self.height, self.width)
+        """(H, W) of the features, (T, H, W) for video, or (tokens,) for a token sequence."""
+        if self.layout == "tokens":
+            return (self.height,)
+        return (self.height, self.width) if self.frames is None else (self.frames, self.height, self.width)
+
+    @property
+    def positions(self) -> int:
+        """How many positions the block squeezes over: H·W, T·H·W, or the token count."""
+        return math.prod(self.resolution)
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
@@ -217,8 +259,8 @@ class Site:
         if self.layout == "tokens":
             return (self.height, self.channels)
         if self.layout == "nhwc":
-            return (self.height, self.width, self.channels)
-        return (self.channels, self.height, self.width)
+            return (*self.resolution, self.channels)
+        return (self.channels, *self.resolution)
 
     @property
     def label(self) -> str:
@@ -233,7 +275,7 @@ class Site:
 
 
 def resolution_text(resolution: Sequence[int]) -> str:
-    """'56×56', or '197 tokens' for a token sequence."""
+    """'56×56', '8×28×28' (T×H×W), or '197 tokens' for a token sequence."""
     return f"{resolution[0]} tokens" if len(resolution) == 1 else "×".join(map(str, resolution))
 
 
@@ -305,10 +347,9 @@ def stage_of(input_size: int, output_size: int) -> int:
 
 
 def is_native_se(module: nn.Module) -> bool:
-    """A model's own SE block: torchvision's SqueezeExcitation, not one seprof added."""
-    from .blocks import SEBlock  # blocks imports nothing from here; avoid a cycle at import time
-
-    return isinstance(module, SqueezeExcitation) and not isinstance(module, SEBlock)
+    """A model's own attention block (torchvision's SqueezeExcitation, timm's SE-like modules: see
+    ``seprof.native``), not one seprof added."""
+    return native_block(module) is not None
 
 
 def placement_for(module: nn.Module) -> Placement | None:
@@ -510,8 +551,9 @@ PROBE_SIZE = 224
 
 
 def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequence[int] | None = None,
-               position: Position | str = Position.STANDARD) -> StageMap:
-    """Find every place SE can go in ``model`` for a C×H×W ``input_shape``, and its native SE blocks.
+               position: Position | str = Position.STANDARD, harness: Harness | None = None) -> StageMap:
+    """Find every place SE can go in ``model`` for an ``input_shape`` (C×H×W, or C×T×H×W for video), and its
+    native SE blocks.
 
     Runs a forward pass of a meta-device copy with hooks; ``model`` itself is untouched. Stage numbers are
     a property of the architecture: they come from a pass at ``probe_shape`` (the model's usual input, by
@@ -520,10 +562,16 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
     shape (e.g. a fixed-size head) is numbered from ``input_shape`` itself. ``position`` chooses the places
     in residual units (SENet Fig. 5); a block is numbered by its output's stride whatever the position, so
     SE-PRE in the first block of conv3_x is in stage 3 although it sees conv2_x's resolution.
+
+    ``harness`` (see ``seprof.harness``) says how the model is called, which part runs (a detector's
+    backbone), where SE goes (its body; its heads too, as one stage after the body's), and whether the body
+    keeps the stage numbers of the classifier it comes from (a dilated backbone's conv5_x is stage 5 at
+    stride 8): then its sites are matched, in order, with that classifier's.
     """
     position = Position.parse("position", position)
-    known = _known_points(model, position)
-    native = {name: m for name, m in model.named_modules() if is_native_se(m)}
+    harness = harness or PLAIN
+    known = {p: c for p, c in _known_points(model, position).items() if harness.part(p) == "body"}
+    native = {name: m for name, m in model.named_modules() if is_native_se(m) and harness.part(name) == "body"}
     generic = not known and not native and placement_for(model) is None
     candidates = generic_points(model, position) if generic else known
     if not candidates and not native:
@@ -533,47 +581,133 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
         )
     if position is not Position.STANDARD and not candidates:
         raise position_refusal(position, f"{type(model).__name__}, whose blocks all hold SE of their own")
+    heads = _head_points(model, harness, position) if harness.with_heads else {}
+    candidates = {**candidates, **heads}
     skip_repeated = generic and position is Position.STANDARD
-    seen = _run(model, input_shape, candidates, native, skip_repeated=skip_repeated)
+    view = harness.tracing(model)
+    traced = harness.traced_input(meta_model(model), input_shape)
+
+    def strides(shape: Sequence[int], entries: list) -> dict[str, float]:
+        return {p: _stride(shape, layout, stage_shape, harness.frames_stride) for p, layout, _, stage_shape in entries}
+
+    seen = _run(view, traced, candidates, native, skip_repeated=skip_repeated)
     if generic:
         seen = [entry for entry in seen if len(entry[2]) == 4]  # the generic rules need N×C×H×W features
-    ratios = [_stride(input_shape, layout, stage_shape) for _, layout, _, stage_shape in seen]
+    ratios = strides(traced, seen)
     probe = tuple(probe_shape or (*input_shape[:-2], PROBE_SIZE, PROBE_SIZE))
     if tuple(input_shape) != probe:
         try:
-            probed = {p: _stride(probe, layout, stage_shape) for p, layout, _, stage_shape in
-                      _run(model, probe, candidates, native, skip_repeated=skip_repeated)}
+            probe = harness.traced_input(meta_model(model), probe)
+            probed = strides(probe, _run(view, probe, candidates, native, skip_repeated=skip_repeated))
         except ModelError:
             probed = {}
         if all(entry[0] in probed for entry in seen):
-            ratios = [probed[entry[0]] for entry in seen]
+            ratios = probed
 
-    sites, native_sites, counts = [], [], {}
-    for (path, layout, shape, _), stride in zip(seen, ratios):
+    sites, native_sites, head_sites = [], [], []
+    for path, layout, shape, _ in seen:
+        stride = ratios[path]
         stage = round(math.log2(stride))
-        channels, height, width = _dims(layout, shape)
+        channels, height, width, frames = _dims(layout, shape)
         if path in native:
-            se = native[path]
-            key = ("native", stage)
-            counts[key] = counts.get(key, 0) + 1
+            own = replace(native_block(native[path]), channels=channels)
             block, owner = _owner(model, path)
             native_sites.append(Site(
-                path, block, type(owner).__name__, path[len(block) + 1 if block else 0:], stage, counts[key], channels,
-                height, width, layout, native=True, hidden=se.fc1.out_channels, bias=se.fc1.bias is not None,
-                description="the model's own SE block", stride=stride))
+                path, block, type(owner).__name__, path[len(block) + 1 if block else 0:], stage, 0, channels,
+                height, width, layout, native=True, hidden=own.hidden, bias=own.bias,
+                description=f"the model's own {own.cls}", stride=stride, frames=frames, own=own))
+            continue
+        primary = path in candidates
+        c = candidates[path] if primary else next(x for x in candidates.values() if x.fallback == path)
+        block = c.block if primary else path.rpartition(".")[0]
+        point = path[len(block) + 1 if block else 0:]
+        site = Site(path, block, type(model.get_submodule(block) if block else model).__name__, point,
+                    stage, 0, channels, height, width, c.layout,
+                    description=c.description if primary else c.fallback_description, stride=stride,
+                    position=c.position, feed=c.feed, frames=frames)
+        if path in heads:
+            if math.prod(site.resolution) > 1:  # a pooled 1×1 branch (ASPP's image pooling) has nothing to squeeze
+                head_sites.append(site)
         else:
-            primary = path in candidates
-            c = candidates[path] if primary else next(x for x in candidates.values() if x.fallback == path)
-            counts[stage] = counts.get(stage, 0) + 1
-            block = c.block if primary else path.rpartition(".")[0]
-            point = path[len(block) + 1 if block else 0:]
-            sites.append(Site(path, block, type(model.get_submodule(block) if block else model).__name__, point,
-                              stage, counts[stage], channels, height, width, c.layout,
-                              description=c.description if primary else c.fallback_description, stride=stride,
-                              position=c.position, feed=c.feed))
+            sites.append(site)
     if generic and not sites:
         raise ModelError(f"{type(model).__name__}: no residual branch or conv+BN+activation unit has 4-D features")
-    return StageMap(tuple(int(d) for d in input_shape), tuple(sites), tuple(native_sites))
+    if harness.counterpart is not None:
+        sites, native_sites = _as_in_counterpart(harness, sites, native_sites, position, input_shape[0])
+    if head_sites:
+        after = max(s.stage for s in (*sites, *native_sites)) + 1
+        head_sites = [replace(site, stage=after) for site in head_sites]
+    return StageMap(tuple(int(d) for d in input_shape), _numbered([*sites, *head_sites]), _numbered(native_sites))
+
+
+def _numbered(sites: Sequence[Site]) -> tuple[Site, ...]:
+    """``sites`` with each one's 1-based index in its stage, in model order."""
+    counts: dict[int, int] = {}
+    numbered = []
+    for site in sites:
+        counts[site.stage] = counts.get(site.stage, 0) + 1
+        numbered.append(replace(site, index=counts[site.stage]))
+    return tuple(numbered)
+
+
+def _as_in_counterpart(harness: Harness, sites: list[Site], native: list[Site], position: Position,
+                       channels: int) -> tuple[list[Site], list[Site]]:
+    """``sites`` and ``native`` with the stage numbers of the classifier the backbone comes from: its sites,
+    at its usual input, matched one for one in model order (the backbone holds the same blocks in the same
+    order; only strides may have become dilations)."""
+    reference = find_sites(harness.counterpart(), (channels, PROBE_SIZE, PROBE_SIZE), position=position)
+
+    def matched(ours: list[Site], theirs: Sequence[Site]) -> list[Site]:
+        if [s.label for s in ours] != [s.label for s in theirs]:
+            raise ModelError(f"the backbone's blocks do not match {harness.counterpart_name}'s one for one, so "
+                             "seprof cannot number its stages as that classifier's")
+        return [replace(s, stage=t.stage) for s, t in zip(ours, theirs)]
+
+    return matched(sites, reference.sites), matched(native, reference.native)
+
+
+def _head_points(model: nn.Module, harness: Harness, position: Position) -> dict[str, _Candidate]:
+    """Where SE goes in a model's heads (``harness.heads``): each output of a feature pyramid (and its P6/P7
+    levels), and after every conv(+BN)+activation unit elsewhere (segmentation heads, SSD's extra layers)."""
+    if position is not Position.STANDARD:
+        raise position_refusal(position, "a model's heads (they have no residual units)")
+    found: dict[str, _Candidate] = {}
+    for head in harness.heads:
+        try:
+            module = model.get_submodule(head)
+        except AttributeError:  # an optional head the model was built without (an auxiliary classifier)
+            continue
+        if module is None:
+            continue
+        for name, sub in module.named_modules(prefix=head):
+            if harness.part(name) != "head":
+                continue
+            if isinstance(sub, FeaturePyramidNetwork):
+                for i in range(len(sub.layer_blocks)):
+                    found[f"{name}.layer_blocks.{i}"] = _Candidate(
+                        name, type(sub).__name__, f"layer_blocks.{i}", "nchw", "head: a feature pyramid output")
+            elif isinstance(sub, LastLevelP6P7):
+                for level in ("p6", "p7"):
+                    found[f"{name}.{level}"] = _Candidate(
+                        name, type(sub).__name__, level, "nchw", "head: an extra pyramid level (P6, P7)")
+            else:
+                found.update(_head_units(name, sub))
+    return found
+
+
+def _head_units(name: str, module: nn.Module) -> dict[str, _Candidate]:
+    """The activations ending conv+BN+activation or conv+activation runs among ``module``'s children."""
+    children = [(n, m) for n, m in module._modules.items() if m is not None]
+    found = {}
+    for i, (act_name, act) in enumerate(children):
+        if not isinstance(act, _ACTIVATIONS) or i == 0:
+            continue
+        before = [m for _, m in children[max(0, i - 2):i]]
+        if isinstance(before[-1], nn.Conv2d) or (
+                len(before) == 2 and isinstance(before[0], nn.Conv2d) and isinstance(before[1], nn.BatchNorm2d)):
+            found[_join(name, act_name)] = _Candidate(
+                name, type(module).__name__, act_name, "nchw", "head: after a conv(+BN)+activation unit")
+    return found
 
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -587,23 +721,32 @@ def _owner(model: nn.Module, path: str) -> tuple[str, nn.Module]:
     return block, model.get_submodule(block) if block else model
 
 
-def _dims(layout: str, shape: torch.Size) -> tuple[int, int, int]:
+def _dims(layout: str, shape: torch.Size) -> tuple[int, int, int, int | None]:
+    """(C, H, W, T) of batched features in ``layout``; T is None for images (4-D), H the token count and W 1
+    for tokens."""
     if layout == "tokens":
-        return shape[-1], shape[1], 1
+        return shape[-1], shape[1], 1, None
+    frames = shape[1 if layout == "nhwc" else 2] if len(shape) == 5 else None
     if layout == "nhwc":
-        return shape[-1], shape[1], shape[2]
-    return shape[1], shape[-2], shape[-1]
+        return shape[-1], shape[-3], shape[-2], frames
+    return shape[1], shape[-2], shape[-1], frames
 
 
-def _stride(input_shape: Sequence[int], layout: str, shape: torch.Size) -> float:
+def _stride(input_shape: Sequence[int], layout: str, shape: torch.Size, frames_stride: int = 1) -> float:
     """The stride of features of ``shape``: input height / height, or for tokens √(input pixels / grid tokens),
-    where a class token (one token beside a square grid, as in ViT's 197 = 1 + 14²) is not part of the grid."""
+    where a class token (one token beside a square grid, as in ViT's 197 = 1 + 14²) is not part of the grid;
+    for video tokens (a C×T×H×W input) the grid holds T / ``frames_stride`` frames."""
     if layout == "tokens":
         tokens = shape[1]
-        if math.isqrt(tokens) ** 2 != tokens and math.isqrt(tokens - 1) ** 2 == tokens - 1:
+        frames = input_shape[1] // frames_stride if len(input_shape) == 4 else 1
+
+        def square(n: int) -> bool:
+            return n % frames == 0 and math.isqrt(n // frames) ** 2 == n // frames
+
+        if not square(tokens) and square(tokens - 1):
             tokens -= 1
-        return math.sqrt(input_shape[-2] * input_shape[-1] / tokens)
-    _, height, _ = _dims(layout, shape)
+        return math.sqrt(input_shape[-2] * input_shape[-1] * frames / tokens)
+    _, height, _, _ = _dims(layout, shape)
     return input_shape[-2] / height
 
 

@@ -21,6 +21,7 @@ from .blocks import make_block
 from .errors import ModelError, NativeSEError, OptionError
 from .spec import BlockSpec, block_spec
 from .meta import deep_copy
+from .harness import Harness
 from .stages import Site, StageMap, check_stages, find_sites, is_native_se
 
 
@@ -179,7 +180,7 @@ def inject_sites(model: nn.Module, sites: Sequence[Site], block: BlockSpec | Non
         reference = next(inner.parameters(), fallback) if inner is not None else fallback
         device = reference.device if reference is not None else torch.device("cpu")
         with torch.device(device):
-            se = make_block(spec, site.channels, site.layout)
+            se = make_block(spec, site.channels, site.layout, video=site.frames is not None)
         if reference is not None:
             se = se.to(reference.dtype)
         training = inner.training if inner is not None else model.training
@@ -198,6 +199,7 @@ def inject(
     add_missing: bool = False,
     *,
     block: BlockSpec | str | None = None,
+    harness: Harness | None = None,
 ) -> nn.Module:
     """Return a copy of ``model`` with attention blocks in the given stages (all when None).
 
@@ -210,9 +212,11 @@ def inject(
         add_missing: for a model with SE blocks of its own, add SE to its blocks that have none (refused
             otherwise).
         block: the block and its position (a ``BlockSpec``, or a kind: "se", "cse", "sse", "scse").
+        harness: how the model runs and where SE goes in it, for a torchvision segmentation, detection or
+            optical-flow model: ``seprof.harness_of(name)`` (``.including_heads(name)`` for its heads too).
     """
     spec = block_spec(block, r, bias)
-    stage_map = find_sites(model, input_shape, position=spec.position)
+    stage_map = find_sites(model, input_shape, position=spec.position, harness=harness)
     if stage_map.native and not add_missing:
         raise native_refusal(type(model).__name__, stage_map)
     if not stage_map.sites:

@@ -29,8 +29,9 @@ T = TypeVar("T")
 ZOO_COLUMNS = {
     "model": "torchvision model name",
     "family": "seprof family (seprof models --family)",
+    "task": "torchvision's group: classification, segmentation, detection, video, optical_flow, quantization",
     "se": "added: seprof's SE blocks at every stage; native: the model's own SE blocks",
-    "input": "input C x H x W",
+    "input": "input C x H x W (C x T x H x W for video)",
     "r": "reduction ratio of the added SE blocks (empty for native SE)",
     "stages": "stages holding SE, comma-separated",
     "se_blocks": "number of SE blocks",
@@ -52,6 +53,7 @@ class ZooRow:
 
     model: str
     family: str
+    task: str
     se: str
     input: str
     r: int | None
@@ -81,17 +83,20 @@ def zoo_row(
 ) -> ZooRow:
     """Profile one model statically; a SeprofError becomes the row's ``error``, in the words of ``describe``
     (the command line names its flags)."""
-    from .measure import profile
+    from .families import task_of
+    from .measure import measure, open_model, plan_profile
     from .models import default_input_shape
+    from .spec import BlockSpec
 
-    family = model_family(name)
     shape = default_input_shape(name)
-    base = dict(model=name, family=family.name, se="native" if family.native else "added",
-                input="x".join(map(str, shape)), r=None if family.native else r)
+    base = dict(model=name, family=model_family(name).name, task=str(task_of(name)), input="x".join(map(str, shape)))
     try:
-        report = profile(name, r=None if family.native else r, timing=None, counters=counters)
+        source = open_model(name)
+        native = bool(source.sites().native)
+        base.update(se="native" if native else "added", r=None if native else r)
+        report = measure(source, plan_profile(source, None if native else BlockSpec(r=r)), None, counters)
     except SeprofError as error:
-        return ZooRow(**base, error=describe(error))
+        return ZooRow(**{"se": "", "r": None, **base}, error=describe(error))
     se, none = report.config("se"), report.config("base")
     return ZooRow(
         **base,
@@ -197,18 +202,19 @@ class ModelInfo:
     stages: str
     blocks: int
     native_blocks: int
+    task: str = "classification"
 
 
 def model_info(name: str) -> ModelInfo:
-    """Family, stages and block counts of one supported model (one meta-device pass)."""
-    from .models import build_model, default_input_shape
-    from .stages import find_sites
+    """Family, task, stages and block counts of one supported model (one meta-device pass)."""
+    from .families import task_of
+    from .measure import open_model
 
-    shape = default_input_shape(name)
-    stage_map = find_sites(build_model(name, "meta"), shape, shape)
+    source = open_model(name)
+    stage_map = source.sites()
     stages = sorted({s.stage for s in (*stage_map.sites, *stage_map.native)})
-    return ModelInfo(name, model_family(name).name, "x".join(map(str, shape)), ",".join(map(str, stages)),
-                     len(stage_map.sites), len(stage_map.native))
+    return ModelInfo(name, model_family(name).name, "x".join(map(str, source.input_shape)),
+                     ",".join(map(str, stages)), len(stage_map.sites), len(stage_map.native), str(task_of(name)))
 
 
 def zoo_text(rows: Sequence[ZooRow], kind: str = "csv") -> str:

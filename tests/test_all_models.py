@@ -1,11 +1,13 @@
-"""Every torchvision classification model: SE goes in (or, for models with their own SE, comes out), the output
-shape holds, and the exact analytic count equals the measured parameter difference. Meta device only."""
+"""Every torchvision model (121 builders): SE goes in (or, for models with their own SE, comes out), the output
+shapes hold, and the exact analytic count equals the measured parameter difference. Meta device only."""
 
 import pytest
 import torch
 import torchvision
 
-from seprof.measure import analytic, num_params
+from seprof.families import Task, task_of
+from seprof.harness import first_tensor
+from seprof.measure import analytic, num_params, open_model
 from seprof.models import FAMILIES, MODEL_FAMILIES, build_model, default_input_shape, list_models, model_family
 from seprof.spec import BlockSpec
 from seprof.stages import find_sites
@@ -16,7 +18,51 @@ def test_every_torchvision_classification_model_is_supported():
     names = torchvision.models.list_models(module=torchvision.models)
     assert len(names) == 80
     assert set(list_models()) == set(names)
+    assert {MODEL_FAMILIES[n] for n in names} == {f.name for f in FAMILIES.values() if f.task is Task.CLASSIFICATION}
+
+
+def test_every_torchvision_builder_has_a_family_and_a_task():
+    names = torchvision.models.list_models()
+    assert len(names) == 121
+    assert set(list_models(task=None)) == set(names) == set(MODEL_FAMILIES)
+    counts = {task: len(list_models(task=task)) for task in Task}
+    assert counts == {Task.CLASSIFICATION: 80, Task.SEGMENTATION: 6, Task.DETECTION: 12, Task.VIDEO: 9,
+                      Task.OPTICAL_FLOW: 2, Task.QUANTIZATION: 12}
     assert {MODEL_FAMILIES[n] for n in names} == set(FAMILIES)
+
+
+OTHER_TASKS = [name for name in list_models(task=None) if task_of(name) is not Task.CLASSIFICATION]
+
+
+@pytest.mark.parametrize("name", OTHER_TASKS)
+def test_every_other_builder_takes_se_with_exact_counts_and_unchanged_outputs(name):
+    """Segmentation, detection, video, optical flow and quantizable builders, each through its harness: the
+    output shapes of what a shape-only pass runs (a detector's backbone: every pyramid level) are unchanged."""
+    source = open_model(name)
+    stage_map = source.sites()
+    model, harness = source.meta, source.harness
+    if stage_map.native:
+        sites = stage_map.native
+        changed = strip_sites(model, sites)
+        added = num_params(model) - num_params(changed)
+    else:
+        sites = stage_map.sites
+        changed = inject_sites(model, sites, r=16)
+        added = num_params(changed) - num_params(model)
+        assert all(se_at(changed, s) is not None for s in sites)
+    assert sites and added == analytic(sites, None if stage_map.native else BlockSpec(r=16))[1]
+    shape = harness.traced_input(model, source.input_shape)
+    x = torch.empty(1, *shape, device="meta")
+
+    def shapes(m):
+        out = harness.tracing(m)(x)
+        values = out.values() if isinstance(out, dict) else out if isinstance(out, (list, tuple)) else [out]
+        return [tuple(v.shape) for v in values]
+
+    with torch.no_grad():
+        assert shapes(changed) == shapes(model)
+        assert first_tensor(harness.tracing(changed)(x)) is not None
+    assert all(p.device.type == "meta" for p in model.parameters())
 
 
 @pytest.mark.parametrize("name", list_models())
