@@ -137,7 +137,7 @@ def _base(
             raise
         except BaseException as error:  # noqa: BLE001 - the caller's factory can raise anything, or exit
             raise ModelError(f"factory() failed: {first_line(error)}") from error
-    elif name in MODEL_FAMILIES:
+    elif name in MODEL_FAMILIES or name.startswith("timm:"):
         return build_model(name, "cpu")
     elif is_factory(name) and trust_factory:
         return build_model(name, "cpu")

@@ -65,6 +65,7 @@ FLAGS: dict[str, str | tuple[str, str]] = {
     "stage_sets": "--stages",
     "heads": ("--heads", ""),
     "task": "--task",
+    "source": "--source",
 }
 
 
@@ -1129,6 +1130,11 @@ def stages(
 def models(
     family: Family = None,
     task: TaskOpt = None,
+    source: Annotated[
+        str,
+        typer.Option("--source", metavar="torchvision|timm",
+                     help="Whose models: torchvision's, or timm's (the families seprof has rules for; needs timm)."),
+    ] = "torchvision",
     details: Annotated[
         bool,
         typer.Option(
@@ -1148,6 +1154,14 @@ def models(
                 "workers", count, "applies to building the models, which {other} asks for", other=("details", True)
             )
         group = _task(task)
+        if source.strip().lower() == "timm":
+            if task is not None:
+                raise OptionError("task", task, "applies to torchvision's models; timm's are classifiers",
+                                  other=("source", "timm"))
+            _timm_models(live, family, details, count)
+            return
+        if source.strip().lower() != "torchvision":
+            raise OptionError("source", source, "is not one of torchvision, timm")
         from .families import FAMILIES, check_family, family_of, input_shape_of, model_names, task_of
 
         if family is not None:
@@ -1191,6 +1205,41 @@ def models(
             "SE sites: where seprof adds SE (for models with SE of their own, the blocks without one, "
             "used by --add-missing). Your own model: package.module:function (see the README)."
         )
+
+
+def _timm_models(live: _Live, family: str | None, details: bool, workers: int | None) -> None:
+    """``seprof models --source timm``: timm's models in the modules seprof has rules for."""
+    live.step("loading timm")
+    from .layout import Column, Grid, print_grid
+    from .timm_models import MODULES, timm_input_shape, timm_module_of, timm_names
+
+    names = timm_names()
+    if family is not None:
+        if family not in MODULES:
+            raise OptionError("family", family, f"is not one of timm's modules seprof knows: {', '.join(MODULES)}",
+                              other=("source", "timm"))
+        names = [n for n in names if timm_module_of(n) == family]
+    if details:
+        from .zoo import model_info, parallel_imap
+
+        live.stop()
+        width = max(len(n) for n in names)
+        typer.echo(f"{'model':<{width}}  {'family':<24}  {'stages':<11}  {'SE sites':>8}  {'own SE':>6}  input")
+        for info in parallel_imap(model_info, names, workers):
+            typer.echo(f"{info.model:<{width}}  {info.family:<24}  {info.stages:<11}  "
+                       f"{info.blocks or '—':>8}  {info.native_blocks or '—':>6}  {info.input}")
+        return
+    grid = Grid([Column("model", "left", key=True), Column("family", "left"), Column("input", "left")])
+    for name in names:
+        grid.add(name, f"timm:{timm_module_of(name)}", "x".join(map(str, timm_input_shape(name))))
+    live.stop()
+    console = _stdout()
+    print_grid(console, f"timm models in the families seprof has rules for ({len(names)})", grid)
+    for module, (title, where, origin, _) in MODULES.items():
+        if family in (None, module):
+            console.print(f"timm:{module} ({title}): {where} — {origin}", markup=False)
+    console.print("Any other timm model, timm:NAME, is placed by seprof's generic rules, and its SE-like modules "
+                  "(SEModule, EffectiveSEModule, SqueezeExcite, EcaModule...) are found wherever they are.")
 
 
 @app.command(cls=_Command)

@@ -318,6 +318,8 @@ def task_of(name: str) -> Task:
     """The task of a torchvision model seprof supports (its family's, or quantization for ``quantized_*``)."""
     if name.startswith(QUANTIZED_PREFIX):
         return Task.QUANTIZATION
+    if name.startswith("timm:"):
+        return Task.CLASSIFICATION
     return FAMILIES[family_of(name)].task
 
 
@@ -353,8 +355,9 @@ def check_family(family: str) -> Family:
 
 
 def is_factory(name: str) -> bool:
-    """Whether ``name`` names a user's factory (``package.module:function``) rather than a torchvision model."""
-    return ":" in name
+    """Whether ``name`` names a user's factory (``package.module:function``) rather than a torchvision or timm
+    (``timm:NAME``) model."""
+    return ":" in name and not name.startswith("timm:")
 
 
 def _registered(tree: ast.Module) -> list[str]:

@@ -130,7 +130,7 @@ def harness_of(name: str) -> Harness:
     """The harness of a torchvision model seprof supports (a factory or a model object runs as it is)."""
     from .families import FAMILIES, counterpart_of, family_of, is_factory, task_of
 
-    if is_factory(name):
+    if is_factory(name) or name.startswith("timm:"):
         return PLAIN
     family = FAMILIES[family_of(name)]
     counterpart = counterpart_of(name)

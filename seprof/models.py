@@ -30,6 +30,7 @@ from .errors import ModelError, UnknownModelError, first_line
 from .families import DEFAULT_INPUT_SHAPE, FAMILIES, Family, Task, family_of, input_shape_of, is_factory, natural_key
 from .families import check_family  # noqa: F401 - seprof.models.check_family, as in 0.3
 from .families import task_of
+from .timm_models import build_timm, check_timm_name, is_timm, timm_family, timm_input_shape
 
 # Every model torchvision registers (all tasks), mapped to its family, in natural order.
 MODEL_FAMILIES: dict[str, str] = {
@@ -51,11 +52,15 @@ def model_family(name: str) -> Family | None:
     """The family of a supported model (None for a user's factory)."""
     if is_factory(name):
         return None
+    if is_timm(name):
+        return timm_family(check_model_name(name))
     return FAMILIES[MODEL_FAMILIES[check_model_name(name)]]
 
 
 def check_model_name(name: str) -> str:
     """Return ``name`` if supported (or a factory spec), else raise an error naming the closest names."""
+    if is_timm(name):
+        return check_timm_name(name)
     if name in MODEL_FAMILIES or is_factory(name):
         return name
     close = difflib.get_close_matches(name, list_models(task=None), n=3, cutoff=0.5)
@@ -67,6 +72,8 @@ def default_input_shape(name: str) -> tuple[int, ...]:
     """The input the model is usually run at, C×H×W (C×T×H×W for video; 3×224×224 for a user's factory)."""
     if is_factory(name):
         return DEFAULT_INPUT_SHAPE
+    if is_timm(name):
+        return timm_input_shape(check_model_name(name))
     return input_shape_of(check_model_name(name))
 
 
@@ -200,7 +207,7 @@ def _torchvision(name: str) -> nn.Module:
 def _construct(name: str, device: torch.device) -> nn.Module:
     if is_factory(name):
         return _call_factory(name, device)
-    make = functools.partial(_torchvision, name)
+    make = functools.partial(build_timm, name) if is_timm(name) else functools.partial(_torchvision, name)
     if device.type != "meta":
         with torch.device(device):
             return make()

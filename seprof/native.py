@@ -116,12 +116,13 @@ def _known_readers(with_timm: bool) -> list[tuple[type, Callable[[nn.Module], Na
     readers: list[tuple[type, Callable]] = [(SqueezeExcitation, _two_convs("fc1", "fc2"))]
     if with_timm:  # a model that holds timm's modules has imported timm already
         from timm.layers import eca, squeeze_excite
-        from timm.models import _efficientnet_blocks
+        from timm.models import _efficientnet_blocks, senet
 
         readers += [
             (squeeze_excite.SEModule, _two_convs("fc1", "fc2", "bn")),
             (squeeze_excite.SqueezeExcite, _two_convs("fc1", "fc2", "bn")),
             (_efficientnet_blocks.SqueezeExcite, _two_convs("conv_reduce", "conv_expand")),
+            (senet.SEModule, _two_convs("fc1", "fc2")),
             (squeeze_excite.EffectiveSEModule, _one_conv),
             (eca.EcaModule, _eca),
             (eca.CecaModule, _eca),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import math
 import operator
+import sys
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -570,6 +571,10 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
     """
     position = Position.parse("position", position)
     harness = harness or PLAIN
+    if "timm" in sys.modules:  # a timm model: its blocks' placements (registered once)
+        from .timm_models import register_timm_placements
+
+        register_timm_placements()
     known = {p: c for p, c in _known_points(model, position).items() if harness.part(p) == "body"}
     native = {name: m for name, m in model.named_modules() if is_native_se(m) and harness.part(name) == "body"}
     generic = not known and not native and placement_for(model) is None

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Iterator, Sequence, TypeVar
 
 from .counters import COUNTER_NAMES, check_counters
-from .errors import OptionError, SeprofError
+from .errors import OptionError, SeprofError, first_line
 from .export import write_atomic
 from .models import MODEL_FAMILIES, model_family
 from .report import SCHEMA_VERSION, frame, whole
@@ -206,12 +206,17 @@ class ModelInfo:
 
 
 def model_info(name: str) -> ModelInfo:
-    """Family, task, stages and block counts of one supported model (one meta-device pass)."""
+    """Family, task, stages and block counts of one supported model (one meta-device pass); a model seprof
+    cannot place SE in gets its reason, in one line, as its stages."""
     from .families import task_of
     from .measure import open_model
 
-    source = open_model(name)
-    stage_map = source.sites()
+    try:
+        source = open_model(name)
+        stage_map = source.sites()
+    except SeprofError as error:
+        return ModelInfo(name, model_family(name).name, "", f"refused: {first_line(error, with_type=False)}", 0, 0,
+                         str(task_of(name)))
     stages = sorted({s.stage for s in (*stage_map.sites, *stage_map.native)})
     return ModelInfo(name, model_family(name).name, "x".join(map(str, source.input_shape)),
                      ",".join(map(str, stages)), len(stage_map.sites), len(stage_map.native), str(task_of(name)))

@@ -1,0 +1,123 @@
+"""timm's models, named ``timm:NAME`` (timm is an optional extra: ``pip install "seprof[timm]"``).
+
+A timm model is built with random weights (``pretrained=False``; nothing is downloaded) at the input size of its
+default pretrained configuration. Its own SE-like modules are native attention (``seprof.native``); seprof's
+blocks go into timm's ResNet/ResNeXt, RegNet, ConvNeXt and ViT blocks by the same rules as torchvision's
+(``register_timm_placements``, applied as soon as timm is imported). Any other timm model is placed by the
+generic rules, as a model of your own would be.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from typing import Any
+
+from .errors import UnknownModelError
+from .families import Family
+
+PREFIX = "timm:"
+
+# timm's model modules seprof has rules for: module → (title, where SE goes, source, native)
+MODULES: dict[str, tuple[str, str, str, bool]] = {
+    "resnet": ("ResNet, ResNeXt, SE-ResNet(X)t, ECA-ResNet (timm)",
+               "residual branch after the last conv+BN (bn2/bn3), before the sum; SE/ECA variants: their own module "
+               "there", "SE paper Fig. 3; timm's models", False),
+    "senet": ("SENet, legacy SE-ResNet(X)t (timm)", "native: the SE module of each residual unit",
+              "timm's port of the SENet authors' models", True),
+    "regnet": ("RegNetX, RegNetY (timm)", "residual branch (conv3), before the sum; RegNetY: its own SE after conv2",
+               "SE paper Fig. 3; timm's models", False),
+    "efficientnet": ("EfficientNet, MobileNetV2, MixNet... (timm)", "native: SqueezeExcite inside each block",
+                     "timm's models", True),
+    "mobilenetv3": ("MobileNetV3 (timm)", "native: SqueezeExcite in some blocks", "timm's models", True),
+    "convnext": ("ConvNeXt (timm)", "the block's MLP output, before layer scale and the residual sum",
+                 "seprof's choice, as for torchvision's ConvNeXt", False),
+    "vision_transformer": ("ViT, DeiT (timm)", "token SE on the MLP branch output, before the residual sum",
+                           "seprof's choice, as for torchvision's ViT", False),
+}
+
+
+def is_timm(name: str) -> bool:
+    """Whether ``name`` names a timm model (``timm:resnet50``)."""
+    return name.startswith(PREFIX)
+
+
+def timm_package() -> Any:
+    """The timm package, or one UnknownModelError saying how to install it."""
+    try:
+        import timm
+    except ImportError as error:
+        raise UnknownModelError('timm is not installed, and timm: models need it: pip install "seprof[timm]"') from error
+    register_timm_placements()
+    return timm
+
+
+def check_timm_name(name: str) -> str:
+    """``name`` if timm has that model, else an error naming the closest names."""
+    timm = timm_package()
+    arch = name[len(PREFIX):]
+    if arch and timm.is_model(arch):
+        return name
+    close = difflib.get_close_matches(arch, timm.list_models(), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(PREFIX + c for c in close)}?" if close else "seprof models --source timm lists them"
+    raise UnknownModelError(f"unknown timm model {name!r}: {hint}")
+
+
+def timm_input_shape(name: str) -> tuple[int, ...]:
+    """The input of a timm model's default pretrained configuration (3×224×224 when it has none)."""
+    timm = timm_package()
+    cfg = timm.models.get_pretrained_cfg(name[len(PREFIX):])
+    return tuple(cfg.input_size) if cfg is not None and cfg.input_size else (3, 224, 224)
+
+
+def timm_module_of(name: str) -> str:
+    """timm's module for a model name ("resnet" for timm:seresnet50)."""
+    timm = timm_package()
+    return timm.models._registry._model_to_module.get(name[len(PREFIX):], "")
+
+
+def timm_family(name: str) -> Family:
+    """The family seprof shows for a timm model: its timm module, with seprof's rule for it."""
+    module = timm_module_of(name)
+    if module in MODULES:
+        title, where, source, native = MODULES[module]
+        return Family(f"timm:{module}", title, (), where, source, native=native)
+    return Family(f"timm:{module or 'other'}", f"timm's {module or ''} models".replace("  ", " "), (),
+                  "by seprof's generic rules (residual branches, else conv+BN+activation units) and any SE-like "
+                  "module of timm's it holds", "seprof's generic rules", choice=True)
+
+
+def timm_names() -> list[str]:
+    """The timm models in the modules seprof has rules for, as ``timm:NAME``, module by module."""
+    timm = timm_package()
+    return [PREFIX + n for module in MODULES for n in timm.list_models(module=module)]
+
+
+def build_timm(name: str) -> Any:
+    """A timm model with random weights (the caller sets the device and the meta-device machinery)."""
+    timm = timm_package()
+    return timm.create_model(name[len(PREFIX):], pretrained=False)
+
+
+@functools.lru_cache(maxsize=1)
+def register_timm_placements() -> None:
+    """Teach seprof where its blocks go in timm's ResNet, RegNet, ConvNeXt and ViT blocks (once)."""
+    from timm.models import _efficientnet_blocks as blocks
+    from timm.models import convnext, regnet, resnet, vision_transformer
+
+    from .stages import register_placement
+
+    residual = "residual branch, after the last conv+BN, before the sum (paper Fig. 3)"
+    register_placement(resnet.BasicBlock, "bn2", residual, pre="conv1", identity="downsample")
+    register_placement(resnet.Bottleneck, "bn3", residual, pre="conv1", identity="downsample")
+    register_placement(regnet.Bottleneck, "conv3", "residual branch: the last conv+BN, before the sum",
+                       pre="conv1", identity="downsample")
+    register_placement(convnext.ConvNeXtBlock, "mlp", "the branch's MLP output, before layer scale and the residual "
+                       "sum", "nhwc")
+    register_placement(vision_transformer.Block, "mlp", "MLP branch output, before the residual sum", "tokens")
+    # EfficientNet-style blocks without SE: where timm's own SE goes (its `se` slot, after the depthwise conv)
+    where = "after the depthwise conv+BN+activation, where timm's EfficientNet blocks hold their own SE"
+    register_placement(blocks.DepthwiseSeparableConv, "bn1", where)
+    register_placement(blocks.InvertedResidual, "bn2", where)
+    register_placement(blocks.EdgeResidual, "bn1", "after the fused expansion conv+BN+activation, where timm's "
+                       "EdgeResidual holds its own SE")
