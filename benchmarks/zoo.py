@@ -4,6 +4,7 @@ Peak memory is sampled from /proc every 20 ms over the whole process tree (the c
 processes): the largest sum of resident set sizes seen, and the largest single process. Linux only.
 
     python benchmarks/zoo.py --repeat 3 --out benchmarks/results/zoo.json
+    python benchmarks/zoo.py --task all --repeat 3 --out benchmarks/results/zoo_all_0.6.json
 """
 
 from __future__ import annotations
@@ -62,8 +63,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--task", default=None, help="seprof zoo --task (default: classification, its default)")
     args = parser.parse_args()
     command = [sys.executable, "-m", "seprof", "zoo"]
+    if args.task is not None:
+        command += ["--task", args.task]
     if args.workers is not None:
         command += ["--workers", str(args.workers)]
     runs = [run_once(command) for _ in range(args.repeat)]

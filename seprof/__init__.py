@@ -1,7 +1,7 @@
 """seprof: what does Squeeze-and-Excitation cost in this model, and where?
 
-Hu et al., "Squeeze-and-Excitation Networks" (arXiv 1709.01507). Puts SE blocks into torchvision models at
-chosen stages and reports the paper's parameter formula beside exact and measured counts, MACs from fvcore,
+Hu et al., "Squeeze-and-Excitation Networks" (arXiv 1709.01507). Puts SE blocks into torchvision models (every
+task), timm's models or your own at chosen stages and reports the paper's parameter formula beside exact and measured counts, MACs from fvcore,
 thop and torch's flop counter, and interleaved latency.
 
 The public names below are imported on first use, so that ``import seprof`` (and ``seprof --help``) does not
@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 
 # public name → the module that defines it
 _EXPORTS = {
@@ -23,6 +23,12 @@ _EXPORTS = {
     "se_work": "accounting",
     "SE_BLOCKS": "blocks",
     "SEBlock": "blocks",
+    "SEBlock3d": "blocks",
+    "Harness": "harness",
+    "harness_of": "harness",
+    "NativeBlock": "native",
+    "native_block": "native",
+    "Task": "families",
     "load": "checkpoint",
     "save": "checkpoint",
     "SeprofError": "errors",

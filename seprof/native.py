@@ -106,7 +106,7 @@ def _eca(module: nn.Module) -> NativeBlock | None:
 
 
 def _readers() -> list[tuple[type, Callable[[nn.Module], NativeBlock | None]]]:
-    return _known_readers("timm" in sys.modules)
+    return _known_readers(sys.modules.get("timm") is not None)
 
 
 @functools.lru_cache(maxsize=2)

@@ -571,7 +571,7 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
     """
     position = Position.parse("position", position)
     harness = harness or PLAIN
-    if "timm" in sys.modules:  # a timm model: its blocks' placements (registered once)
+    if sys.modules.get("timm") is not None:  # a timm model: its blocks' placements (registered once)
         from .timm_models import register_timm_placements
 
         register_timm_placements()

@@ -1,0 +1,94 @@
+"""timm's models as timm:NAME: native SE-like modules found and counted exactly, seprof's blocks in timm's
+blocks, and a missing timm refused in one line."""
+
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from seprof import profile
+from seprof.accounting import fc_params
+from seprof.cli import app
+from seprof.measure import open_model
+
+timm = pytest.importorskip("timm")
+runner = CliRunner()
+
+
+def test_timm_seresnet50s_native_se_is_found_and_stripping_stage_5_matches_seprofs_resnet50():
+    native = open_model("timm:seresnet50").sites().native
+    assert len(native) == 16 and {s.own.cls for s in native} == {"SEModule"}
+    assert [sum(1 for s in native if s.stage == k) for k in (2, 3, 4, 5)] == [3, 4, 6, 3]
+    theirs = profile("timm:seresnet50", strip_stages=((5,),), timing=None, counters=("torch",))
+    ours = profile("resnet50", strip_stages=((5,),), timing=None, counters=("torch",))
+    assert theirs.native and theirs.config("se").params_added == 2_530_992
+    assert theirs.config("se_strip_5").params == ours.config("se_strip_5").params == 26_508_632
+
+
+def test_seprofs_se_in_timms_resnet50_adds_what_it_adds_to_torchvisions():
+    report = profile("timm:resnet50", timing=None, counters=("torch",))
+    assert report.config("se").params_added == report.config("se").analytic_exact == 2_530_992
+    assert report.config("se").params == 28_088_024  # as timm's own seresnet50
+
+
+@pytest.mark.parametrize("name, cls, exact", [
+    ("timm:ecaresnet50d", "EcaModule", None),
+    ("timm:ese_vovnet19b_dw", "EffectiveSEModule", None),
+    ("timm:efficientnet_b0", "SqueezeExcite", None),
+    ("timm:legacy_seresnet50", "SEModule", 2_530_992),
+    ("timm:regnety_016", "SEModule", None),
+])
+def test_each_native_kind_has_its_exact_formula(name, cls, exact):
+    report = profile(name, timing=None, counters=())
+    native = open_model(name).sites().native
+    assert {s.own.cls for s in native} == {cls}
+    se = report.config("se")
+    assert se.params_added == se.analytic_exact == sum(s.own.params for s in native)
+    if exact is not None:
+        assert se.params_added == exact
+    for s in native:
+        if s.own.kind == "ese":
+            assert s.own.params == s.channels ** 2 + s.channels
+        if s.own.kind == "eca":
+            assert s.own.params == s.own.taps  # one 1-D conv of k taps, no bias
+        if s.own.kind == "se" and s.own.norm == 0:
+            assert s.own.params == fc_params(s.channels, s.hidden, s.bias)
+
+
+@pytest.mark.parametrize("name, stages", [
+    ("timm:resnext50_32x4d", [2, 3, 4, 5]),
+    ("timm:regnetx_016", [2, 3, 4, 5]),
+    ("timm:convnext_tiny", [2, 3, 4, 5]),
+    ("timm:vit_tiny_patch16_224", [4]),
+    ("timm:tf_efficientnet_lite0", [1, 2, 3, 4, 5]),
+])
+def test_seprofs_blocks_go_into_timms_families(name, stages):
+    report = profile(name, timing=None, counters=("torch",))
+    se = report.config("se")
+    assert list(se.se_stages) == stages
+    assert se.params_added == se.analytic_exact > 0
+
+
+def test_timm_in_the_cli():
+    result = runner.invoke(app, ["compare", "timm:seresnet50", "--strip-stage", "5", "--no-latency"])
+    assert result.exit_code == 0, result.output
+    assert "26,508,632" in result.stdout and "its own SE blocks" in result.stdout
+    result = runner.invoke(app, ["stages", "timm:efficientnet_b0"])
+    assert result.exit_code == 0 and "SqueezeExcite" in result.stdout
+    result = runner.invoke(app, ["models", "--source", "timm", "--family", "senet"])
+    assert result.exit_code == 0 and "timm:legacy_seresnet50" in result.stdout
+    result = runner.invoke(app, ["inject", "timm:resnet5", "--no-latency"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("seprof: error: unknown timm model 'timm:resnet5': did you mean timm:resnet50, "
+                                     "timm:resnet51q, timm:resnet50t?")
+
+
+def test_a_missing_timm_is_one_line_exit_2(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "timm", None)  # import timm now raises ImportError
+    out = tmp_path / "r.csv"
+    for args in (["inject", "timm:resnet50", "--no-latency", "--csv", str(out)], ["models", "--source", "timm"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and result.stdout == ""
+        assert result.stderr.splitlines() == [
+            'seprof: error: timm is not installed, and timm: models need it: pip install "seprof[timm]"']
+    assert not out.exists()
