@@ -91,6 +91,11 @@ class Harness:
         view._seprof_part = self.traced  # read by _part_forward; copied with the view
         return view
 
+    def counted(self, model: nn.Module) -> nn.Module:
+        """What the MAC counters and the memory floor run: the traced part itself (a detector's backbone, so that
+        nothing outside it is reported as skipped), else ``model`` as ``runnable`` gives it."""
+        return model.get_submodule(self.traced) if self.traced else self.runnable(model)
+
     def traced_input(self, model: nn.Module, input_shape: Sequence[int]) -> tuple[int, ...]:
         """The input shape (no batch) of the traced part for a model input of ``input_shape``: for a detector,
         what its transform makes of one image (resized, padded to its size divisor), from a meta-device pass."""

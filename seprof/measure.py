@@ -312,15 +312,12 @@ def count(plan: Plan, models: dict[str, nn.Module], counters: Sequence[str] = CO
     (same kind, knobs, parameter shapes and input) counted once on its own input, under its scope. A block's
     work does not depend on the network around it, so this equals counting each model (tests check it)."""
     base = plan.configs[0].name
-    traced = plan.harness.tracing(models[base])
+    counted = plan.harness.counted(models[base])
     shape = plan.harness.traced_input(models[base], plan.input_shape)
     totals: dict[str, Count] = {}
     for counter in (c for c in COUNTER_NAMES if c in counters):
         on_step(f"counting ({counter})")
-        totals.update(_counted(lambda: count_all(traced, shape, (), (counter,)), counter, plan))
-    uncounted = not_counted(plan.harness, models[base], shape)
-    if uncounted:
-        totals = {name: replace(c, notes=(*c.notes, uncounted)) for name, c in totals.items()}
+        totals.update(_counted(lambda: count_all(counted, shape, (), (counter,)), counter, plan))
     cache: dict[tuple, dict[str, Count]] = {}
     result = {}
     for i, config in enumerate(plan.configs, 1):
@@ -369,7 +366,7 @@ def check_memory(plan: Plan, models: dict[str, nn.Module], timing: TimingOptions
     if free is None:
         return
     largest_model = max(models.values(), key=num_params)
-    largest, op = largest_tensor(plan.harness.tracing(largest_model),
+    largest, op = largest_tensor(plan.harness.counted(largest_model),
                                  plan.harness.traced_input(largest_model, plan.input_shape))
     if timing is not None and str(timing.dtype) != "float32":
         largest //= 2
@@ -514,6 +511,7 @@ def assemble(plan: Plan, models: dict[str, nn.Module], counts: dict[str, dict[st
         latency_runs=tuple(runs),
         block=spec,
         notes=run_notes(plan.model, plan.harness, models[plan.configs[0].name], plan.input_shape, plan.stage_map),
+        sample="clip" if len(plan.input_shape) == 4 else "frame pair" if plan.harness.call is Call.PAIR else "image",
     )
 
 

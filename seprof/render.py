@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import math
 import textwrap
 from dataclasses import replace
 
@@ -81,7 +82,7 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
     added = c.params_added
     for s in rows:
         grid.add(
-            str(s.stage), "/".join(resolution_text(r) for r in s.resolutions), str(s.blocks),
+            str(s.stage), resolutions_text(s.resolutions), str(s.blocks),
             "/".join(map(str, sorted(set(s.channels)))), "/".join(map(str, sorted(set(s.hidden)))) or "—",
             _n(s.analytic_paper) if s.se else "—", _n(s.analytic_exact) if s.se else "—",
             _n(s.measured) if s.se else "—",
@@ -144,7 +145,7 @@ def render_compute(console: Console, report: Report) -> None:
     for name in report.counter_names:
         b, s = base.macs[name], se.macs[name]
         grid.add(COUNTER_NAMES_LONG[name], _g(b), _g(s), f"{s - b:,}", f"{100 * (s - b) / b:+.3f}%")
-    print_grid(console, "Compute per image (batch 1), in MACs (FLOPs = 2 × MACs)", grid, (
+    print_grid(console, f"Compute per {report.sample} (batch 1), in MACs (FLOPs = 2 × MACs)", grid, (
         "base and SE in G (10⁹) MACs, added in MACs. " + _counter_legend(report)))
     _not_counted(console, report)
 
@@ -162,7 +163,7 @@ def render_compute(console: Console, report: Report) -> None:
         work.add("total", *(f"{getattr(total, f):,}" for _, f in columns),
                  *(f"{sum(s.se_macs[n] for s in rows):,}" for n in report.counter_names), style="bold", section=True)
     counted = ", ".join(n for n in report.counter_names)
-    print_grid(console, "SE work per stage, per image: analytic vs counted", work, (
+    print_grid(console, f"SE work per stage, per {report.sample}: analytic vs counted", work, (
         f"{columns[0][0]} to {columns[-1][0]}: what the SE blocks compute; {counted}: the ops each counter "
         "attributes to them. No counter sees SE's scale multiply. Each counter counts the model without SE once "
         "and each distinct SE block once on its own input; stripped models are the SE count minus the removed "
@@ -347,6 +348,15 @@ def render_attribution(console: Console, report: Report) -> None:
     print_grid(console, "Where SE costs, by stage", grid, legend)
 
 
+def resolutions_text(resolutions: Sequence[Sequence[int]]) -> str:
+    """A stage's resolutions: '56×56', '28×28/14×14' for two, the largest to the smallest ('200×200…25×25') for
+    more (a feature pyramid's levels in one stage)."""
+    if len(resolutions) <= 2:
+        return "/".join(resolution_text(r) for r in resolutions)
+    ordered = sorted(resolutions, key=lambda r: -math.prod(r))
+    return f"{resolution_text(ordered[0])}…{resolution_text(ordered[-1])}"
+
+
 def _notes(console: Console, notes: Sequence[str]) -> None:
     """How the model was run (its harness), one sentence a line, wrapped to the console."""
     for note in notes:
@@ -375,7 +385,7 @@ def render_compare(console: Console, report: Report, verbose: bool = False) -> N
     counters = ", ".join(n for n in report.counter_names)
     print_grid(console, "Configurations", grid, (
         f"params: parameters of the model; added: over the base model; paper: (2/r)·Σ N_s·C_s², the paper's eq. 5 "
-        f"(FC weights only); {counters}: MACs per image (batch 1) in G (10⁹), as each counter counts them. "
+        f"(FC weights only); {counters}: MACs per {report.sample} (batch 1) in G (10⁹), as each counter counts them. "
         + _counter_legend(report)))
     render_latency(console, report, verbose)
     if any(c.config.startswith("se_only_") for c in report.configs):
@@ -455,8 +465,10 @@ def _stage_grid(stage_map: StageMap, native: bool) -> Grid:
         first, last = info.sites[0], info.sites[-1]
         points = sorted({s.label for s in info.sites})
         hidden = ["/".join(map(str, sorted({s.hidden for s in info.sites})))] if native else []
-        resolutions = "/".join(dict.fromkeys(resolution_text(s.resolution) for s in info.sites))
-        grid.add(str(info.stage), _stride(info.sites[0].stride), resolutions, str(info.blocks),
+        resolutions = resolutions_text(list(dict.fromkeys(s.resolution for s in info.sites)))
+        strides = sorted({s.stride for s in info.sites})
+        stride = _stride(strides[0]) if len(strides) == 1 else f"{_stride(strides[0])}–{_stride(strides[-1])}"
+        grid.add(str(info.stage), stride, resolutions, str(info.blocks),
                  "/".join(map(str, sorted(set(info.channels)))), *hidden,
                  first.name if first is last else f"{first.name}..{last.name}",
                  ", ".join(points))
@@ -508,7 +520,8 @@ def render_zoo(console: Console, rows, r: int, counters) -> None:
             *(_g(row.macs_base[c]) for c in counters),
             *(f"{row.macs_se[c] - row.macs_base[c]:+,}" for c in counters),
         )
-    print_grid(console, f"SE in every model: seprof's SE at all stages (r={r}), or the model's own SE (per image, "
+    sample = "image" if all(row.input.count("x") == 2 for row in rows) else "image; per clip for video"
+    print_grid(console, f"SE in every model: seprof's SE at all stages (r={r}), or the model's own SE (per {sample}, "
                         "batch 1)", grid, (
         "SE: added = seprof's SE blocks (r as given, FC biases) in every stage; native = the model's own SE "
         "blocks, each with its own width (paper formula with r = C/hidden), against the model without them. "
@@ -597,8 +610,8 @@ def render_sweep(console: Console, report: Report, verbose: bool = False) -> Non
               "says what every row shares). added: parameters added over the base model, measured (the parameter count difference); % of base: "
               "of the base model's parameters; paper: the papers' formula, weights only ((2/r)·C² per SE block, C "
               "per sSE block); exact: the blocks' parameters with their real hidden widths and biases, which "
-              "equals added wherever seprof adds the blocks. fvcore, thop, torch: each counter's MACs per image "
-              "(batch 1), the base in G (10⁹), each configuration's as the % it adds. " + _counter_legend(report))
+              "equals added wherever seprof adds the blocks. fvcore, thop, torch: each counter's MACs per "
+              f"{report.sample} (batch 1), the base in G (10⁹), each configuration's as the % it adds. " + _counter_legend(report))
     print_grid(console, "Parameters and compute of each configuration", grid, legend)
     if run is not None:
         for line in _setup_lines(run.setup):

@@ -211,6 +211,7 @@ class Report:
     latency_runs: tuple[LatencyRun, ...] = ()
     block: BlockSpec | None = None
     notes: tuple[str, ...] = ()
+    sample: str = "image"
 
     def attribution(self) -> list[StageShare]:
         """Per SE stage: parameters and analytic work (from the "se" configuration) and the latency that SE
@@ -350,7 +351,7 @@ class Report:
             "attribution": [asdict(a) for a in self.attribution()] if any(
                 c.config.startswith("se_only_") for c in self.configs) else None,
             "versions": self.versions,
-            "units": {"macs": "multiply-accumulates per image (batch 1); FLOPs = 2 × MACs"},
+            "units": {"macs": f"multiply-accumulates per {self.sample} (batch 1); FLOPs = 2 × MACs"},
         }
 
     def csv_text(self) -> str:

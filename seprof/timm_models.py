@@ -115,6 +115,17 @@ def register_timm_placements() -> None:
     register_placement(convnext.ConvNeXtBlock, "mlp", "the branch's MLP output, before layer scale and the residual "
                        "sum", "nhwc")
     register_placement(vision_transformer.Block, "mlp", "MLP branch output, before the residual sum", "tokens")
+    register_placement(vision_transformer.ResPostBlock, "norm2", "MLP branch output after its post-norm, before "
+                       "the residual sum", "tokens")
+    register_placement(vision_transformer.ParallelThingsBlock, lambda block: [f"ffns.{i}.mlp" for i in range(
+        len(block.ffns))], "each parallel MLP branch's output, before layer scale and the sum", "tokens")
+    # Parallel blocks: the MLP half's own projection, or the fused attention+MLP projection where there is one
+    parallel = "the MLP half's output projection (or the fused attention+MLP projection), before the residual sum"
+    for block in (vision_transformer.ParallelScalingBlock, getattr(vision_transformer, "DiffParallelScalingBlock",
+                                                                   None)):
+        if block is not None:
+            register_placement(block, lambda b: ["mlp_out_proj" if getattr(b, "out_proj", None) is None else
+                                                 "out_proj"], parallel, "tokens")
     # EfficientNet-style blocks without SE: where timm's own SE goes (its `se` slot, after the depthwise conv)
     where = "after the depthwise conv+BN+activation, where timm's EfficientNet blocks hold their own SE"
     register_placement(blocks.DepthwiseSeparableConv, "bn1", where)

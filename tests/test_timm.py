@@ -61,6 +61,9 @@ def test_each_native_kind_has_its_exact_formula(name, cls, exact):
     ("timm:convnext_tiny", [2, 3, 4, 5]),
     ("timm:vit_tiny_patch16_224", [4]),
     ("timm:tf_efficientnet_lite0", [1, 2, 3, 4, 5]),
+    ("timm:vit_base_patch16_rpn_224", [4]),
+    ("timm:vit_base_patch16_18x2_224", [4]),
+    ("timm:vit_dpwee_patch16_reg1_gap_256", [4]),
 ])
 def test_seprofs_blocks_go_into_timms_families(name, stages):
     report = profile(name, timing=None, counters=("torch",))
