@@ -37,7 +37,7 @@ from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
 from .spec import BlockSpec, Position, StageSet, block_spec
 from .families import Call
 from .harness import PLAIN, Harness, harness_of
-from .meta import deep_copy, largest_tensor, meta_clone
+from .meta import deep_copy, largest_tensor, meta_clone, with_batchnorm
 from .stages import Site, StageMap, check_stages, find_sites
 from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at, strip_sites
 from .text import stage_list, stage_set_text
@@ -312,7 +312,7 @@ def count(plan: Plan, models: dict[str, nn.Module], counters: Sequence[str] = CO
     (same kind, knobs, parameter shapes and input) counted once on its own input, under its scope. A block's
     work does not depend on the network around it, so this equals counting each model (tests check it)."""
     base = plan.configs[0].name
-    counted = plan.harness.counted(models[base])
+    counted = with_batchnorm(plan.harness.counted(models[base]))
     shape = plan.harness.traced_input(models[base], plan.input_shape)
     totals: dict[str, Count] = {}
     for counter in (c for c in COUNTER_NAMES if c in counters):

@@ -41,6 +41,23 @@ def meta_clone(model: nn.Module) -> nn.Module:
     return deep_copy(model, memo)
 
 
+def with_batchnorm(model: nn.Module) -> nn.Module:
+    """``model`` itself, or, where it holds FrozenBatchNorm2d layers, a meta-device copy with each one an
+    eval-mode BatchNorm2d of the same width: the same function for inference, so MAC counters (which know
+    BatchNorm2d, not torchvision's frozen variant) count a frozen backbone as they count a BN one."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    if not any(isinstance(m, FrozenBatchNorm2d) for m in model.modules()):
+        return model
+    clone = meta_clone(model)
+    for name, module in list(clone.named_modules()):
+        if isinstance(module, FrozenBatchNorm2d):
+            parent, _, attr = name.rpartition(".")
+            bn = nn.BatchNorm2d(module.weight.shape[0], eps=module.eps, device="meta").eval()
+            setattr(clone.get_submodule(parent) if parent else clone, attr, bn)
+    return clone
+
+
 def is_meta(model: nn.Module) -> bool:
     """Whether every parameter and buffer of ``model`` is on the meta device (holds no data)."""
     return all(t.device.type == "meta" for t in [*model.parameters(), *model.buffers()])

@@ -191,6 +191,28 @@ _TASK_OPTIONS = {Task.SEGMENTATION: {"weights_backbone": None}, Task.DETECTION: 
                  Task.QUANTIZATION: {"quantize": False}}
 
 
+# torchvision builds these detectors' backbone bodies with FrozenBatchNorm2d whenever it loads weights (its
+# builders pick nn.BatchNorm2d only for a model trained from scratch); seprof builds them that way too, so that
+# their parameters are those of the models people use (fasterrcnn_resnet50_fpn: 41,755,286, as torchvision's
+# documentation says; a frozen BN's scale and shift are buffers).
+FROZEN_BN = frozenset({
+    "fasterrcnn_resnet50_fpn", "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn",
+    "maskrcnn_resnet50_fpn", "keypointrcnn_resnet50_fpn", "retinanet_resnet50_fpn", "fcos_resnet50_fpn",
+})
+
+
+def _freeze_batchnorm(module: nn.Module) -> None:
+    """Replace every BatchNorm2d under ``module`` by a FrozenBatchNorm2d of its width, on its device, in place."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    for name, child in list(module.named_children()):
+        if type(child) is nn.BatchNorm2d:
+            with torch.device(child.weight.device):
+                setattr(module, name, FrozenBatchNorm2d(child.num_features, child.eps))
+        else:
+            _freeze_batchnorm(child)
+
+
 def build_options(name: str) -> dict:
     """The keyword arguments seprof gives torchvision's builder for ``name`` besides ``weights=None``."""
     return {**_TASK_OPTIONS.get(task_of(name), {}), **_BUILD_OPTIONS.get(name.removeprefix("quantized_"), {})}
@@ -257,4 +279,6 @@ def build_model(name: str, device: str | torch.device = "cpu", seed: int = 0) ->
         model = _construct(name, torch.device(device))
     if not isinstance(model, nn.Module):
         raise ModelError(f"{name!r} returned {type(model).__name__}, not a torch.nn.Module")
+    if name in FROZEN_BN:
+        _freeze_batchnorm(model.backbone.body)
     return model.eval()

@@ -174,3 +174,25 @@ def test_every_task_is_listed_and_every_name_has_its_usual_input():
     result = run("models", "--task", "optical_flow")
     assert "raft_large" in result.stdout and "resnet50 " not in result.stdout
     assert set(list_models(task="video")) == set(model_names(Task.VIDEO))
+
+
+def test_frozen_batchnorm_backbones_have_torchvisions_parameters_and_count_like_bn_ones():
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    from seprof.counters import count_all
+    from seprof.meta import with_batchnorm
+
+    model = build_model("fasterrcnn_resnet50_fpn", "meta")
+    assert num_params(model) == 41_755_286  # torchvision's documented count: frozen BN holds buffers
+    assert sum(isinstance(m, FrozenBatchNorm2d) for m in model.backbone.body.modules()) == 53
+    plain = build_model("fasterrcnn_resnet50_fpn_v2", "meta")  # v2 keeps nn.BatchNorm2d, as torchvision builds it
+    assert not any(isinstance(m, FrozenBatchNorm2d) for m in plain.modules())
+    frozen, unfrozen = model.backbone.body, with_batchnorm(model.backbone.body)
+    assert unfrozen is not frozen and any(isinstance(m, FrozenBatchNorm2d) for m in frozen.modules())
+    counts = count_all(unfrozen, (3, 64, 64), (), ("thop", "torch"))
+    bn_body = torch.nn.Sequential()  # the same body built with BN: resnet50 without avgpool and fc
+    reference = build_model("resnet50", "meta")
+    for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
+        bn_body.add_module(name, getattr(reference, name))
+    expected = count_all(bn_body, (3, 64, 64), (), ("thop", "torch"))
+    assert {k: c.macs for k, c in counts.items()} == {k: c.macs for k, c in expected.items()}
