@@ -25,7 +25,7 @@ _EXPORTS = {
     "SEBlock": "blocks",
     "SEBlock3d": "blocks",
     "Harness": "harness",
-    "harness_of": "harness",
+    "harness_of": "models",
     "NativeBlock": "native",
     "native_block": "native",
     "Task": "families",

@@ -20,9 +20,8 @@ from torch import nn
 
 from .errors import ModelError, SeprofError, first_line
 from .export import atomic_output
-from .models import MODEL_FAMILIES, build_model, is_factory
+from .models import MODEL_FAMILIES, build_model, harness_of, is_factory
 from .spec import BlockSpec, block_spec
-from .harness import harness_of
 from .surgery import inject
 
 FORMAT = "seprof-se-model"

@@ -131,28 +131,6 @@ def _part_forward(self: nn.Module, x: torch.Tensor):
 PLAIN = Harness()
 
 
-def harness_of(name: str) -> Harness:
-    """The harness of a torchvision model seprof supports (a factory or a model object runs as it is)."""
-    from .families import FAMILIES, counterpart_of, family_of, is_factory, task_of
-
-    if is_factory(name) or name.startswith("timm:"):
-        return PLAIN
-    family = FAMILIES[family_of(name)]
-    counterpart = counterpart_of(name)
-    task = task_of(name)
-
-    def build_counterpart() -> nn.Module:
-        from .models import build_model
-
-        return build_model(counterpart, "meta")
-
-    return Harness(
-        task, family.call, family.traced, family.body, family.heads, False,
-        build_counterpart if counterpart else None, counterpart, family.frames_stride,
-        "built in float (quantize=False): its QuantStub, DeQuantStub and FloatFunctional add run as float ops"
-        if task is Task.QUANTIZATION else "")
-
-
 def loss_of(output) -> torch.Tensor:
     """A scalar from whatever a model returns (a tensor, or dicts, lists and tuples of them) for a backward
     pass: the sum of every floating-point tensor in it."""

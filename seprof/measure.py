@@ -31,12 +31,12 @@ from .counters import COUNTER_NAMES, COUNTER_NOTES, COUNTERS, Count, block_key, 
 from .errors import ModelError, OptionError, first_line
 from .latency import (check_timing_options, delta, delta_ci, device_name, free_memory, peak_memory, ratio, ratio_ci,
                       resolve_device, time_models)
-from .models import build_model, default_input_shape, is_factory
+from .models import build_model, default_input_shape, harness_of, is_factory
 from .options import TimingOptions
 from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
 from .spec import BlockSpec, Position, StageSet, block_spec
 from .families import Call
-from .harness import PLAIN, Harness, harness_of
+from .harness import PLAIN, Harness
 from .meta import deep_copy, largest_tensor, meta_clone, with_batchnorm
 from .stages import Site, StageMap, check_stages, find_sites
 from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at, strip_sites

@@ -29,7 +29,8 @@ from torch import nn
 from .errors import ModelError, UnknownModelError, first_line
 from .families import DEFAULT_INPUT_SHAPE, FAMILIES, Family, Task, family_of, input_shape_of, is_factory, natural_key
 from .families import check_family  # noqa: F401 - seprof.models.check_family, as in 0.3
-from .families import task_of
+from .families import counterpart_of, task_of
+from .harness import PLAIN, Harness
 from .timm_models import build_timm, check_timm_name, is_timm, timm_family, timm_input_shape
 
 # Every model torchvision registers (all tasks), mapped to its family, in natural order.
@@ -211,6 +212,21 @@ def _freeze_batchnorm(module: nn.Module) -> None:
                 setattr(module, name, FrozenBatchNorm2d(child.num_features, child.eps))
         else:
             _freeze_batchnorm(child)
+
+
+def harness_of(name: str) -> Harness:
+    """How a model seprof knows by name is run and where SE goes in it (a factory or a timm model runs as it is)."""
+    if is_factory(name) or is_timm(name):
+        return PLAIN
+    family = FAMILIES[family_of(check_model_name(name))]
+    counterpart = counterpart_of(name)
+    task = task_of(name)
+    return Harness(
+        task, family.call, family.traced, family.body, family.heads, False,
+        functools.partial(build_model, counterpart, "meta") if counterpart else None, counterpart,
+        family.frames_stride,
+        "built in float (quantize=False): its QuantStub, DeQuantStub and FloatFunctional add run as float ops"
+        if task is Task.QUANTIZATION else "")
 
 
 def build_options(name: str) -> dict:

@@ -16,6 +16,7 @@ Two kinds of site:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import operator
@@ -194,6 +195,15 @@ def register_placement(
         raise OptionError("layout", layout, f"is not one of {', '.join(LAYOUTS)}")
     rule = _at(points) if isinstance(points, str) else points
     PLACEMENTS[block_type] = Placement(rule, description, layout, pre=pre, identity=identity)
+
+
+@functools.lru_cache(maxsize=1)
+def _register_timm() -> None:
+    """Register the placements of timm's blocks (once, when timm has been imported)."""
+    from .timm_models import timm_placements
+
+    for block_type, points, description, layout, positions in timm_placements():
+        register_placement(block_type, points, description, layout, **positions)
 
 
 @dataclass(frozen=True)
@@ -571,10 +581,8 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
     """
     position = Position.parse("position", position)
     harness = harness or PLAIN
-    if sys.modules.get("timm") is not None:  # a timm model: its blocks' placements (registered once)
-        from .timm_models import register_timm_placements
-
-        register_timm_placements()
+    if sys.modules.get("timm") is not None:  # a timm model may be among them
+        _register_timm()
     known = {p: c for p, c in _known_points(model, position).items() if harness.part(p) == "body"}
     native = {name: m for name, m in model.named_modules() if is_native_se(m) and harness.part(name) == "body"}
     generic = not known and not native and placement_for(model) is None

@@ -3,14 +3,13 @@
 A timm model is built with random weights (``pretrained=False``; nothing is downloaded) at the input size of its
 default pretrained configuration. Its own SE-like modules are native attention (``seprof.native``); seprof's
 blocks go into timm's ResNet/ResNeXt, RegNet, ConvNeXt and ViT blocks by the same rules as torchvision's
-(``register_timm_placements``, applied as soon as timm is imported). Any other timm model is placed by the
+(``timm_placements``, registered by ``seprof.stages`` once timm is imported). Any other timm model is placed by the
 generic rules, as a model of your own would be.
 """
 
 from __future__ import annotations
 
 import difflib
-import functools
 from typing import Any
 
 from .errors import UnknownModelError
@@ -48,7 +47,6 @@ def timm_package() -> Any:
         import timm
     except ImportError as error:
         raise UnknownModelError('timm is not installed, and timm: models need it: pip install "seprof[timm]"') from error
-    register_timm_placements()
     return timm
 
 
@@ -99,36 +97,38 @@ def build_timm(name: str) -> Any:
     return timm.create_model(name[len(PREFIX):], pretrained=False)
 
 
-@functools.lru_cache(maxsize=1)
-def register_timm_placements() -> None:
-    """Teach seprof where its blocks go in timm's ResNet, RegNet, ConvNeXt and ViT blocks (once)."""
+def timm_placements() -> list[tuple[type, Any, str, str, dict[str, str]]]:
+    """Where seprof's blocks go in timm's ResNet, RegNet, ConvNeXt, ViT and EfficientNet-style blocks:
+    (block class, points, description, layout, positions) rows for ``seprof.stages.register_placement``."""
     from timm.models import _efficientnet_blocks as blocks
     from timm.models import convnext, regnet, resnet, vision_transformer
 
-    from .stages import register_placement
-
     residual = "residual branch, after the last conv+BN, before the sum (paper Fig. 3)"
-    register_placement(resnet.BasicBlock, "bn2", residual, pre="conv1", identity="downsample")
-    register_placement(resnet.Bottleneck, "bn3", residual, pre="conv1", identity="downsample")
-    register_placement(regnet.Bottleneck, "conv3", "residual branch: the last conv+BN, before the sum",
-                       pre="conv1", identity="downsample")
-    register_placement(convnext.ConvNeXtBlock, "mlp", "the branch's MLP output, before layer scale and the residual "
-                       "sum", "nhwc")
-    register_placement(vision_transformer.Block, "mlp", "MLP branch output, before the residual sum", "tokens")
-    register_placement(vision_transformer.ResPostBlock, "norm2", "MLP branch output after its post-norm, before "
-                       "the residual sum", "tokens")
-    register_placement(vision_transformer.ParallelThingsBlock, lambda block: [f"ffns.{i}.mlp" for i in range(
-        len(block.ffns))], "each parallel MLP branch's output, before layer scale and the sum", "tokens")
+    unit = {"pre": "conv1", "identity": "downsample"}
+    rows: list[tuple[type, Any, str, str, dict[str, str]]] = [
+        (resnet.BasicBlock, "bn2", residual, "nchw", unit),
+        (resnet.Bottleneck, "bn3", residual, "nchw", unit),
+        (regnet.Bottleneck, "conv3", "residual branch: the last conv+BN, before the sum", "nchw", unit),
+        (convnext.ConvNeXtBlock, "mlp", "the branch's MLP output, before layer scale and the residual sum", "nhwc", {}),
+        (vision_transformer.Block, "mlp", "MLP branch output, before the residual sum", "tokens", {}),
+        (vision_transformer.ResPostBlock, "norm2", "MLP branch output after its post-norm, before the residual sum",
+         "tokens", {}),
+        (vision_transformer.ParallelThingsBlock, lambda block: [f"ffns.{i}.mlp" for i in range(len(block.ffns))],
+         "each parallel MLP branch's output, before layer scale and the sum", "tokens", {}),
+    ]
     # Parallel blocks: the MLP half's own projection, or the fused attention+MLP projection where there is one
     parallel = "the MLP half's output projection (or the fused attention+MLP projection), before the residual sum"
     for block in (vision_transformer.ParallelScalingBlock, getattr(vision_transformer, "DiffParallelScalingBlock",
                                                                    None)):
         if block is not None:
-            register_placement(block, lambda b: ["mlp_out_proj" if getattr(b, "out_proj", None) is None else
-                                                 "out_proj"], parallel, "tokens")
+            rows.append((block, lambda b: ["mlp_out_proj" if getattr(b, "out_proj", None) is None else "out_proj"],
+                         parallel, "tokens", {}))
     # EfficientNet-style blocks without SE: where timm's own SE goes (its `se` slot, after the depthwise conv)
     where = "after the depthwise conv+BN+activation, where timm's EfficientNet blocks hold their own SE"
-    register_placement(blocks.DepthwiseSeparableConv, "bn1", where)
-    register_placement(blocks.InvertedResidual, "bn2", where)
-    register_placement(blocks.EdgeResidual, "bn1", "after the fused expansion conv+BN+activation, where timm's "
-                       "EdgeResidual holds its own SE")
+    rows += [
+        (blocks.DepthwiseSeparableConv, "bn1", where, "nchw", {}),
+        (blocks.InvertedResidual, "bn2", where, "nchw", {}),
+        (blocks.EdgeResidual, "bn1", "after the fused expansion conv+BN+activation, where timm's EdgeResidual holds "
+         "its own SE", "nchw", {}),
+    ]
+    return rows

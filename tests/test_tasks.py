@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from conftest import hooks_of
 from typer.testing import CliRunner
 
 from seprof import TimingOptions, profile
@@ -15,12 +16,10 @@ from seprof.blocks import SCSEBlock, SEBlock, SEBlock3d, SSEBlock3d, make_block
 from seprof.checkpoint import load
 from seprof.cli import app
 from seprof.families import Task, counterpart_of, input_shape_of, model_names, task_of
-from seprof.harness import harness_of, loss_of
+from seprof.harness import loss_of
 from seprof.measure import num_params, open_model
-from seprof.models import build_model, list_models
+from seprof.models import build_model, harness_of, list_models
 from seprof.spec import BlockKind, BlockSpec
-
-from conftest import hooks_of
 
 runner = CliRunner()
 
