@@ -1187,16 +1187,7 @@ def models(
                          "x".join(map(str, input_shape_of(name))))
             print_grid(console, f"Supported models ({len(names)})", grid)
         else:
-            from .zoo import model_info, parallel_imap
-
-            width = max(len(n) for n in names)
-            header = f"{'model':<{width}}  {'family':<14}  {'stages':<11}  {'SE sites':>8}  {'own SE':>6}  input"
-            typer.echo(header)
-            for info in parallel_imap(model_info, names, count):
-                typer.echo(
-                    f"{info.model:<{width}}  {info.family:<14}  {info.stages:<11}  "
-                    f"{info.blocks or '—':>8}  {info.native_blocks or '—':>6}  {info.input}"
-                )
+            _echo_details(names, count, 14)
         shown = [f for f in FAMILIES.values() if any(family_of(n) == f.name for n in names)]
         for f in shown:
             console.print(f"{f.name} ({f.title}): {f.where} — {f.source}" + (" [choice]" if f.choice else ""),
@@ -1205,6 +1196,21 @@ def models(
             "SE sites: where seprof adds SE (for models with SE of their own, the blocks without one, "
             "used by --add-missing). Your own model: package.module:function (see the README)."
         )
+
+
+def _echo_details(names: list[str], workers: int | None, family_width: int) -> None:
+    """``seprof models --details``: a line per model as each is ready (built on the meta device, in workers);
+    a model seprof cannot place SE in gets its reason at the end of its line."""
+    from .zoo import model_info, parallel_imap
+
+    width = max(len(n) for n in names)
+    typer.echo(f"{'model':<{width}}  {'family':<{family_width}}  {'stages':<11}  {'SE sites':>8}  {'own SE':>6}  input")
+    for info in parallel_imap(model_info, names, workers):
+        if info.refused:
+            typer.echo(f"{info.model:<{width}}  {info.family:<{family_width}}  refused: {info.refused}")
+            continue
+        typer.echo(f"{info.model:<{width}}  {info.family:<{family_width}}  {info.stages:<11}  "
+                   f"{info.blocks or '—':>8}  {info.native_blocks or '—':>6}  {info.input}")
 
 
 def _timm_models(live: _Live, family: str | None, details: bool, workers: int | None) -> None:
@@ -1220,14 +1226,8 @@ def _timm_models(live: _Live, family: str | None, details: bool, workers: int | 
                               other=("source", "timm"))
         names = [n for n in names if timm_module_of(n) == family]
     if details:
-        from .zoo import model_info, parallel_imap
-
         live.stop()
-        width = max(len(n) for n in names)
-        typer.echo(f"{'model':<{width}}  {'family':<24}  {'stages':<11}  {'SE sites':>8}  {'own SE':>6}  input")
-        for info in parallel_imap(model_info, names, workers):
-            typer.echo(f"{info.model:<{width}}  {info.family:<24}  {info.stages:<11}  "
-                       f"{info.blocks or '—':>8}  {info.native_blocks or '—':>6}  {info.input}")
+        _echo_details(names, workers, 24)
         return
     grid = Grid([Column("model", "left", key=True), Column("family", "left"), Column("input", "left")])
     for name in names:

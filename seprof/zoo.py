@@ -203,6 +203,7 @@ class ModelInfo:
     blocks: int
     native_blocks: int
     task: str = "classification"
+    refused: str = ""
 
 
 def model_info(name: str) -> ModelInfo:
@@ -215,8 +216,8 @@ def model_info(name: str) -> ModelInfo:
         source = open_model(name)
         stage_map = source.sites()
     except SeprofError as error:
-        return ModelInfo(name, model_family(name).name, "", f"refused: {first_line(error, with_type=False)}", 0, 0,
-                         str(task_of(name)))
+        return ModelInfo(name, model_family(name).name, "", "", 0, 0, str(task_of(name)),
+                         first_line(error, with_type=False))
     stages = sorted({s.stage for s in (*stage_map.sites, *stage_map.native)})
     return ModelInfo(name, model_family(name).name, "x".join(map(str, source.input_shape)),
                      ",".join(map(str, stages)), len(stage_map.sites), len(stage_map.native), str(task_of(name)))
