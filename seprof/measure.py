@@ -204,6 +204,10 @@ def plan_profile(
         raise OptionError("stages", list(stages), "selects no stage: give None for every stage, or at least one")
     found = source.sites()  # the standard places tell whether the model has SE of its own
     if found.native and not add_missing:
+        if source.harness.with_heads:
+            raise OptionError("heads", True, f"applies to SE that seprof adds: {source.name}'s own SE blocks are "
+                              "measured as built, and its heads have none ({other} adds SE to its blocks without "
+                              "one, heads included)", other=("add_missing", True))
         if block is not None:
             option, value = asked or ("block", block.label)
             raise OptionError(option, value, f"applies to SE that seprof adds: {source.name}'s own SE blocks keep "

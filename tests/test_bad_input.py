@@ -66,6 +66,8 @@ CASES = [
     ("inject r3d_18 --input 3x112x112", "--input 3x112x112 is not C×T×H×W (a video clip), the input r3d_18 takes"),
     ("inject resnet50 --input 3x1x2x3x4", "--input '3x1x2x3x4' is not C x H x W (or C x T x H x W for video)"),
     ("inject resnet50 --heads", "--heads applies to segmentation and detection models"),
+    ("compare lraspp_mobilenet_v3_large --heads --no-latency", "--heads applies to SE that seprof adds: "
+     "lraspp_mobilenet_v3_large's own SE blocks are measured as built, and its heads have none (--add-missing adds"),
     ("inject fcn_resnet50 --heads --position pre", "--position pre has no place in a model's heads"),
     ("inject fasterrcnn_resnet50_fpn --mode train --runs 1", "--mode train needs a model that trains on images alone"),
     ("models --task foo", "--task 'foo' is not one of classification, segmentation, detection, video, optical_flow, quantization, all"),
