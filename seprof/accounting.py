@@ -72,6 +72,10 @@ class SEWork:
     def __add__(self, other: SEWork) -> SEWork:
         return SEWork(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
 
+    def times(self, n: int) -> SEWork:
+        """The work of ``n`` such passes (a block that sees ``n`` feature maps per sample)."""
+        return SEWork(**{f.name: getattr(self, f.name) * n for f in fields(self)})
+
     @property
     def elementwise(self) -> int:
         """Ops over the full C×H×W map, which grow with resolution: pooling, sSE's conv, scale, combine."""

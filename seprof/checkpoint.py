@@ -20,7 +20,7 @@ from torch import nn
 
 from .errors import ModelError, SeprofError, first_line
 from .export import atomic_output
-from .models import MODEL_FAMILIES, build_model, harness_of, is_factory
+from .models import MODEL_FAMILIES, build_model, harness_of, is_factory, is_timm
 from .spec import BlockSpec, block_spec
 from .surgery import inject
 
@@ -136,7 +136,7 @@ def _base(
             raise
         except BaseException as error:  # noqa: BLE001 - the caller's factory can raise anything, or exit
             raise ModelError(f"factory() failed: {first_line(error)}") from error
-    elif name in MODEL_FAMILIES or name.startswith("timm:"):
+    elif name in MODEL_FAMILIES or is_timm(name):
         return build_model(name, "cpu")
     elif is_factory(name) and trust_factory:
         return build_model(name, "cpu")

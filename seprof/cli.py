@@ -24,6 +24,7 @@ import typer
 from . import __version__
 from .errors import ModelError, NativeSEError, OptionError, SeprofError, UnknownModelError
 from .export import Outputs
+from .families import Task
 from .options import Choice, Device, Dtype, Mode, TimingOptions
 from .spec import KIND_KNOBS, BlockKind, BlockSpec, Combine, Gate, Position, Squeeze, knob_refusal
 
@@ -246,7 +247,7 @@ CombineOpt = Annotated[
 Input = Annotated[
     Optional[str],
     typer.Option(
-        "--input", metavar="CxHxW", show_default="the model's usual input",
+        "--input", metavar="CxHxW|CxTxHxW", show_default="the model's usual input",
         help="Input size, e.g. 3x224x224; C x T x H x W for video, e.g. 3x16x112x112.",
     ),
 ]
@@ -266,7 +267,7 @@ Batch = Annotated[
         "--batch",
         metavar="LIST",
         show_default="1",
-        help="Batch size(s) for latency: 1,8,32 or repeated; one interleaved run each (MACs are per image).",
+        help="Batch size(s) for latency: 1,8,32 or repeated; one interleaved run each (MACs are per sample).",
     ),
 ]
 DeviceOpt = Annotated[
@@ -449,10 +450,15 @@ def parse_input(text: str | None) -> tuple[int, ...] | None:
     return tuple(int(p) for p in parts)
 
 
+class Source(Choice):
+    """Whose models ``seprof models`` lists."""
+
+    TORCHVISION = "torchvision"
+    TIMM = "timm"
+
+
 def _task(text: str | None) -> Any:
     """The --task value: a Task, None for 'all', classification when not given."""
-    from .families import Task
-
     if text is None:
         return Task.CLASSIFICATION
     word = text.strip().lower()
@@ -1154,14 +1160,12 @@ def models(
                 "workers", count, "applies to building the models, which {other} asks for", other=("details", True)
             )
         group = _task(task)
-        if source.strip().lower() == "timm":
-            if task is not None:
+        if _choice("source", source, Source) is Source.TIMM:
+            if group is not Task.CLASSIFICATION:
                 raise OptionError("task", task, "applies to torchvision's models; timm's are classifiers",
                                   other=("source", "timm"))
             _timm_models(live, family, details, count)
             return
-        if source.strip().lower() != "torchvision":
-            raise OptionError("source", source, "is not one of torchvision, timm")
         from .families import FAMILIES, check_family, family_of, input_shape_of, model_names, task_of
 
         if family is not None:
@@ -1221,10 +1225,11 @@ def _timm_models(live: _Live, family: str | None, details: bool, workers: int | 
 
     names = timm_names()
     if family is not None:
-        if family not in MODULES:
+        module = family.removeprefix("timm:")
+        if module not in MODULES:
             raise OptionError("family", family, f"is not one of timm's modules seprof knows: {', '.join(MODULES)}",
                               other=("source", "timm"))
-        names = [n for n in names if timm_module_of(n) == family]
+        names = [n for n in names if timm_module_of(n) == module]
     if details:
         live.stop()
         _echo_details(names, workers, 24)

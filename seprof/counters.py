@@ -68,6 +68,13 @@ class Count:
         """Total MACs with the given scopes' MACs taken out."""
         return self.macs - sum(self.scope_macs[s] for s in scopes)
 
+    def times(self, n: int) -> Count:
+        """This count for ``n`` passes (a block that sees ``n`` feature maps per sample)."""
+        if n == 1:
+            return self
+        return Count(self.counter, self.macs * n, {s: m * n for s, m in self.scope_macs.items()},
+                     {name: k * n for name, k in self.uncounted.items()}, self.notes)
+
     def plus(self, scope: str, block: Count) -> Count:
         """This count with ``block``'s (one module counted on its own input) added under ``scope``."""
         uncounted = dict(self.uncounted)

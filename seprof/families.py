@@ -48,6 +48,7 @@ class Call(Choice):
 
 
 QUANTIZED_PREFIX = "quantized_"
+TIMM_PREFIX = "timm:"  # timm's models: timm:NAME
 
 # torchvision's folder for each task's builders (classification: the models folder itself)
 TASK_FOLDERS = {
@@ -80,6 +81,8 @@ class Family:
         counterpart: the body's stages are numbered as in the classifier the backbone comes from (the name
             after the family's prefix), even where the backbone trades stride for dilation.
         frames_stride: for token models of video, how many input frames become one token frame.
+        train_batch: the smallest batch the model trains on (DeepLabV3's ASPP normalises a pooled 1×1 map
+            with BatchNorm, which needs two values per channel).
     """
 
     name: str
@@ -98,6 +101,7 @@ class Family:
     heads: tuple[str, ...] = ()
     counterpart: bool = False
     frames_stride: int = 1
+    train_batch: int = 1
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -229,7 +233,7 @@ FAMILIES: dict[str, Family] = {
             "conv+BN+ReLU of the ASPP head",
             "SE paper Fig. 3 / torchvision's MobileNetV3 in the backbone; in the head, seprof's choice",
             task=Task.SEGMENTATION, input_size=520, body=("backbone",), heads=("classifier", "aux_classifier"),
-            counterpart=True,
+            counterpart=True, train_batch=2,
         ),
         Family(
             "lraspp", "LR-ASPP (MobileNetV3-Large backbone)", ("lraspp_",),
@@ -318,7 +322,7 @@ def task_of(name: str) -> Task:
     """The task of a torchvision model seprof supports (its family's, or quantization for ``quantized_*``)."""
     if name.startswith(QUANTIZED_PREFIX):
         return Task.QUANTIZATION
-    if name.startswith("timm:"):
+    if name.startswith(TIMM_PREFIX):
         return Task.CLASSIFICATION
     return FAMILIES[family_of(name)].task
 
@@ -357,7 +361,7 @@ def check_family(family: str) -> Family:
 def is_factory(name: str) -> bool:
     """Whether ``name`` names a user's factory (``package.module:function``) rather than a torchvision or timm
     (``timm:NAME``) model."""
-    return ":" in name and not name.startswith("timm:")
+    return ":" in name and not name.startswith(TIMM_PREFIX)
 
 
 def _registered(tree: ast.Module) -> list[str]:

@@ -38,6 +38,7 @@ class Harness:
         counterpart_name: that classifier's name.
         frames_stride: for token models of video, input frames per token frame.
         float_note: for a quantizable builder, that it is built in float.
+        train_batch: the smallest batch the model can be timed at in train mode.
     """
 
     task: Task = Task.CLASSIFICATION
@@ -50,6 +51,7 @@ class Harness:
     counterpart_name: str | None = None
     frames_stride: int = 1
     float_note: str = ""
+    train_batch: int = 1
 
     @property
     def trains(self) -> bool:
@@ -139,11 +141,3 @@ def loss_of(output) -> torch.Tensor:
     values = output.values() if isinstance(output, dict) else output if isinstance(output, (list, tuple)) else ()
     parts = [loss_of(v) for v in values]
     return torch.stack(parts).sum() if parts else torch.zeros(())
-
-
-def first_tensor(output) -> torch.Tensor | None:
-    """The first tensor in a model's output (a segmentation model's "out", a flow model's first estimate)."""
-    if isinstance(output, torch.Tensor):
-        return output
-    values = output.values() if isinstance(output, dict) else output if isinstance(output, (list, tuple)) else ()
-    return next((t for t in map(first_tensor, values) if t is not None), None)

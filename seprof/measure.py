@@ -89,12 +89,15 @@ class Source:
 
 
 def open_model(model: nn.Module | str, input_shape: Sequence[int] | None = None, on_step: Step = _quiet,
-               heads: bool = False) -> Source:
+               heads: bool = False, harness: Harness | None = None) -> Source:
     """The model to profile, from a torchvision name, a factory (called once: its model is copied, never
     rebuilt) or an ``nn.Module`` (never modified). ``heads``: SE goes into a segmentation or detection
-    model's heads too."""
+    model's heads too. ``harness``: how to run a model object that is a torchvision segmentation, detection
+    or optical-flow model (``seprof.harness_of(name)``); a name brings its own."""
     name = model if isinstance(model, str) else type(model).__name__
-    harness = harness_of(model) if isinstance(model, str) else PLAIN
+    if harness is not None and isinstance(model, str):
+        raise OptionError("harness", harness, f"applies to a model object; {model} brings its own")
+    harness = harness_of(model) if isinstance(model, str) else harness or PLAIN
     if heads:
         harness = harness.including_heads(name)
     if not isinstance(model, str):
@@ -103,7 +106,9 @@ def open_model(model: nn.Module | str, input_shape: Sequence[int] | None = None,
     on_step(f"building {model}")
     probe = tuple(default_input_shape(model))
     shape = tuple(input_shape or probe)
-    if len(shape) != len(probe):
+    if is_factory(model) and len(shape) != len(probe):  # a factory's model: the input it is given sets the stages
+        probe = None
+    elif len(shape) != len(probe):
         kind = "C×T×H×W (a video clip)" if len(probe) == 4 else "C×H×W"
         raise OptionError("input_shape", shape, f"is not {kind}, the input {model} takes, e.g. "
                           f"{'x'.join(map(str, probe))}")
@@ -333,7 +338,7 @@ def count(plan: Plan, models: dict[str, nn.Module], counters: Sequence[str] = CO
             key = block_key(block, site.feature_shape)
             if key not in cache:
                 cache[key] = _counted(lambda: count_all(block, site.feature_shape, (), counters), "a counter", plan)
-            counts = {name: c.plus(scope_of(site), cache[key][name]) for name, c in counts.items()}
+            counts = {name: c.plus(scope_of(site), cache[key][name].times(site.maps)) for name, c in counts.items()}
         result[config.name] = counts
     return result
 
@@ -344,7 +349,7 @@ def not_counted(harness: Harness, model: nn.Module, traced_shape: Sequence[int])
     if not harness.traced:
         return ""
     rest = [name for name, _ in model.named_children() if name not in (harness.traced, "transform")]
-    return (f"counts cover the {harness.traced} only, at {'x'.join(map(str, traced_shape))} (what the transform "
+    return (f"counts cover the {harness.traced} only, at {'×'.join(map(str, traced_shape))} (what the transform "
             f"makes of the input); not counted: the transform, {', '.join(rest)} and post-processing "
             "(their work depends on the boxes found)")
 
@@ -441,8 +446,8 @@ def _weights(sites: Sequence[Site], spec: BlockSpec | None) -> int:
 
 def _work(site: Site, spec: BlockSpec | None) -> SEWork:
     if site.native:
-        return site.own.work(site.positions)
-    return block_work(spec, site.channels, site.positions, 1)
+        return site.own.work(site.positions).times(site.maps)
+    return block_work(spec, site.channels, site.positions, 1).times(site.maps)
 
 
 def _stage_results(config: Config, model: nn.Module, counts: dict[str, Count]) -> list[StageResult]:
@@ -516,6 +521,7 @@ def assemble(plan: Plan, models: dict[str, nn.Module], counts: dict[str, dict[st
         block=spec,
         notes=run_notes(plan.model, plan.harness, models[plan.configs[0].name], plan.input_shape, plan.stage_map),
         sample="clip" if len(plan.input_shape) == 4 else "frame pair" if plan.harness.call is Call.PAIR else "image",
+        native_blocks=tuple(dict.fromkeys(f"{s.own.cls} ({s.own.kind})" for c in plan.configs for s in c.kept)),
     )
 
 
@@ -536,9 +542,10 @@ def run_notes(name: str, harness: Harness, model: nn.Module, input_shape: Sequen
         notes.append("Input: two frames, the same random frame twice (RAFT's 12 flow updates cost the same "
                      "whatever the frames hold).")
     if harness.with_heads:
-        head = [s.stage for s in stage_map.sites if s.description.startswith("head:")]
-        notes.append(f"Heads: stage {head[0]} holds the sites in {', '.join(harness.heads)}." if head else
-                     f"Heads: no site in {', '.join(harness.heads)} (none after a conv unit, with more than 1×1).")
+        head = [s for s in stage_map.sites if s.head]
+        present = [h for h in harness.heads if any(s.path.startswith(h + ".") for s in head)]
+        notes.append(f"Heads: stage {head[0].stage} holds the {len(head)} sites in {', '.join(present)}." if head else
+                     f"Heads: none of {', '.join(harness.heads)} has a site (a conv unit over more than 1×1).")
     return tuple(notes)
 
 
@@ -577,6 +584,11 @@ def measure(source: Source, plan: Plan, timing: TimingOptions | None = None, cou
         if str(timing.mode) == "train" and not plan.harness.trains:
             raise OptionError("mode", timing.mode, f"needs a model that trains on images alone: {plan.model} "
                               f"({plan.harness.task}) takes targets in train mode; time it in infer mode")
+        small = min(timing.batch)
+        if str(timing.mode) == "train" and small < plan.harness.train_batch:
+            raise OptionError("batch", small, f"is too small to time {plan.model} in train mode: its ASPP head "
+                              "normalises a pooled 1×1 map with BatchNorm, which needs more than one value per "
+                              f"channel; use a batch of {plan.harness.train_batch} or more")
     on_step(f"building {len(plan.configs)} configurations")
     meta = build(source, plan)
     if timing is not None or on_real is not None or "fvcore" in counters:  # real tensors are coming
@@ -608,6 +620,7 @@ def profile(
     counters: Sequence[str] = COUNTER_NAMES,
     add_missing: bool = False,
     heads: bool = False,
+    harness: Harness | None = None,
     on_step: Step | None = None,
     on_sample: Callable[[], None] | None = None,
     **timing_options,
@@ -633,6 +646,8 @@ def profile(
         add_missing: for a model with its own SE blocks, add seprof's to its blocks without one; "base" is
             then the model as built.
         heads: also put blocks into a segmentation or detection model's heads (a stage of their own).
+        harness: for a model object that is a torchvision segmentation, detection, video-token or
+            optical-flow model, how to run it: ``seprof.harness_of("fcn_resnet50")`` (a name brings its own).
         on_step: called with a short description of each step as it starts ("counting (fvcore)").
         on_sample: called after each timed sample (for progress display).
         **timing_options: seprof 0.4's separate timing arguments (``latency=False``, ``batch``, ``device``,
@@ -650,7 +665,7 @@ def profile(
     given = [(name, value) for name, value in (("block", block), ("r", r), ("bias", bias)) if value is not None]
     spec = block_spec(block, r, bias) if given else None
     step = on_step or _quiet
-    source = _opened(model, input_shape, timing, counters, step, heads)
+    source = _opened(model, input_shape, timing, counters, step, heads, harness)
     plan = plan_profile(source, spec, stages, strip_stages, attribute, add_missing, given[0] if given else None)
     return measure(source, plan, timing, counters, step, on_sample)
 
@@ -665,6 +680,7 @@ def sweep(
     counters: Sequence[str] = COUNTER_NAMES,
     add_missing: bool = False,
     heads: bool = False,
+    harness: Harness | None = None,
     on_step: Step | None = None,
     on_sample: Callable[[], None] | None = None,
 ) -> Report:
@@ -672,18 +688,18 @@ def sweep(
     configuration each, see ``plan_sweep``); configurations share one model build, counted blocks are
     counted once, and with ``timing`` all are timed interleaved."""
     step = on_step or _quiet
-    source = _opened(model, input_shape, timing, counters, step, heads)
+    source = _opened(model, input_shape, timing, counters, step, heads, harness)
     plan = plan_sweep(source, [block_spec(b) for b in blocks], stage_sets, add_missing)
     return measure(source, plan, timing, counters, step, on_sample)
 
 
 def _opened(model: nn.Module | str, input_shape: Sequence[int] | None, timing: TimingOptions | None,
-            counters: Sequence[str], step: Step, heads: bool = False) -> Source:
+            counters: Sequence[str], step: Step, heads: bool = False, harness: Harness | None = None) -> Source:
     """The model as a Source, once the options that need no model are checked (a missing CUDA first)."""
     check_counters(counters)
     if timing is not None:
         resolve_device(timing.device)
-    source = open_model(model, input_shape, step, heads)
+    source = open_model(model, input_shape, step, heads, harness)
     step("finding SE sites")
     return source
 

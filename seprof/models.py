@@ -65,7 +65,8 @@ def check_model_name(name: str) -> str:
     if name in MODEL_FAMILIES or is_factory(name):
         return name
     close = difflib.get_close_matches(name, list_models(task=None), n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}?" if close else "choose a torchvision model name or package.module:function"
+    hint = f"did you mean {', '.join(close)}?" if close else ("choose a torchvision model name, timm:NAME or "
+                                                                          "package.module:function")
     raise UnknownModelError(f"unknown model {name!r}: {hint}")
 
 
@@ -222,11 +223,11 @@ def harness_of(name: str) -> Harness:
     counterpart = counterpart_of(name)
     task = task_of(name)
     return Harness(
-        task, family.call, family.traced, family.body, family.heads, False,
-        functools.partial(build_model, counterpart, "meta") if counterpart else None, counterpart,
-        family.frames_stride,
-        "built in float (quantize=False): its QuantStub, DeQuantStub and FloatFunctional add run as float ops"
-        if task is Task.QUANTIZATION else "")
+        task=task, call=family.call, traced=family.traced, body=family.body, heads=family.heads,
+        counterpart=functools.partial(build_model, counterpart, "meta") if counterpart else None,
+        counterpart_name=counterpart, frames_stride=family.frames_stride, train_batch=family.train_batch,
+        float_note="built in float (quantize=False): its QuantStub, DeQuantStub and FloatFunctional add run as "
+        "float ops" if task is Task.QUANTIZATION else "")
 
 
 def build_options(name: str) -> dict:

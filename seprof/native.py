@@ -141,6 +141,3 @@ def native_block(module: nn.Module) -> NativeBlock | None:
             return read(module)
     return None
 
-
-NATIVE_CLASSES = ("torchvision SqueezeExcitation", "timm SEModule", "timm SqueezeExcite",
-                  "timm efficientnet SqueezeExcite", "timm EffectiveSEModule", "timm EcaModule", "timm CecaModule")

@@ -54,13 +54,23 @@ def config_label(config: ConfigResult) -> str:
 def _setup_line(report: Report) -> str:
     shape = "×".join(map(str, report.input_shape))
     se = report.config("se")
-    if report.native:
+    if report.native and not _other_native(report):
         what = "its own SE blocks (each with its own hidden width)"
+    elif report.native:
+        what = f"its own attention blocks ({', '.join(report.native_blocks)})"
     else:
         what = block_words(report.block) if report.block is not None else "SE"
         if report.add_missing:
             what += ", added to the blocks without SE of their own (base: the model as built)"
     return f"{report.model} · {what} · stages {stage_list(se.se_stages)} · input {shape}"
+
+
+_NATIVE_FORMULA = "each block's own formula: 2·C·hidden for SE, C² for eSE, k taps for ECA"
+
+
+def _other_native(report: Report) -> bool:
+    """Whether the report measures native blocks other than two-layer SE (eSE, ECA)."""
+    return any(not kind.endswith("(se)") for kind in report.native_blocks)
 
 
 def block_words(spec: BlockSpec) -> str:
@@ -96,7 +106,7 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
     hidden_text = "each block's own hidden width" if report.native else "the real hidden width C_s//r"
     if report.block is not None and report.block.divisor:
         hidden_text = f"the hidden width C_s/r rounded to a multiple of {report.block.divisor}"
-    formula = f"(2/r)·N_s·C_s², the paper's eq. 5{own_r}"
+    formula = f"(2/r)·N_s·C_s², the paper's eq. 5{own_r}" if not _other_native(report) else _NATIVE_FORMULA
     if report.block is not None and report.block.kind.spatial:
         formula = "N_s·C_s (Roy et al.'s sSE)" if spatial_only else formula + ", plus N_s·C_s for sSE"
     fc = "" if report.block is not None and report.block.kind.spatial else "FC "
@@ -384,7 +394,8 @@ def render_compare(console: Console, report: Report, verbose: bool = False) -> N
                  _n(c.analytic_paper), *(_g(c.macs[n]) for n in report.counter_names))
     counters = ", ".join(n for n in report.counter_names)
     print_grid(console, "Configurations", grid, (
-        f"params: parameters of the model; added: over the base model; paper: (2/r)·Σ N_s·C_s², the paper's eq. 5 "
+        f"params: parameters of the model; added: over the base model; paper: "
+        f"{_NATIVE_FORMULA if _other_native(report) else '(2/r)·Σ N_s·C_s², the paper' + chr(39) + 's eq. 5'} "
         f"(FC weights only); {counters}: MACs per {report.sample} (batch 1) in G (10⁹), as each counter counts them. "
         + _counter_legend(report)))
     render_latency(console, report, verbose)
@@ -464,7 +475,8 @@ def _stage_grid(stage_map: StageMap, native: bool) -> Grid:
     for info in stage_map.stages:
         first, last = info.sites[0], info.sites[-1]
         points = sorted({s.label for s in info.sites})
-        hidden = ["/".join(map(str, sorted({s.hidden for s in info.sites})))] if native else []
+        widths = sorted({s.hidden for s in info.sites if s.hidden is not None})
+        hidden = ["/".join(map(str, widths)) or "—"] if native else []
         resolutions = resolutions_text(list(dict.fromkeys(s.resolution for s in info.sites)))
         strides = sorted({s.stride for s in info.sites})
         stride = _stride(strides[0]) if len(strides) == 1 else f"{_stride(strides[0])}–{_stride(strides[-1])}"
@@ -520,7 +532,10 @@ def render_zoo(console: Console, rows, r: int, counters) -> None:
             *(_g(row.macs_base[c]) for c in counters),
             *(f"{row.macs_se[c] - row.macs_base[c]:+,}" for c in counters),
         )
-    sample = "image" if all(row.input.count("x") == 2 for row in rows) else "image; per clip for video"
+    words = {"video": "a clip for video", "optical_flow": "a frame pair for optical flow"}
+    kinds = ["an image"] * any(row.task not in words for row in rows) + [
+        words[t] for t in words if any(row.task == t for row in rows)]
+    sample = "image" if kinds == ["an image"] else f"sample: {', '.join(kinds)}"
     print_grid(console, f"SE in every model: seprof's SE at all stages (r={r}), or the model's own SE (per {sample}, "
                         "batch 1)", grid, (
         "SE: added = seprof's SE blocks (r as given, FC biases) in every stage; native = the model's own SE "

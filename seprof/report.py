@@ -212,6 +212,7 @@ class Report:
     block: BlockSpec | None = None
     notes: tuple[str, ...] = ()
     sample: str = "image"
+    native_blocks: tuple[str, ...] = ()
 
     def attribution(self) -> list[StageShare]:
         """Per SE stage: parameters and analytic work (from the "se" configuration) and the latency that SE
@@ -342,6 +343,7 @@ class Report:
             "native_se": self.native,
             "add_missing": self.add_missing,
             "notes": list(self.notes),
+            "native_blocks": list(self.native_blocks),
             "base_params": self.base_params,
             "configs": self.config_rows(),
             "stages": self.stage_rows(),

@@ -70,7 +70,8 @@ class Placement:
         points: the block → paths, relative to the block, of the submodules whose outputs SE recalibrates
             ("" is the block's own output): the standard position.
         description: the same in words.
-        layout: the layout of those outputs (one of ``LAYOUTS``).
+        layout: the layout of those outputs (one of ``LAYOUTS``), or a function of the block giving it (a block
+            that runs its MLP channels-first or channels-last by a flag of its own).
         pre: for a residual unit, the branch's first submodule: SE-PRE recalibrates its input (Fig. 5c).
         identity: for a residual unit, the attribute holding the identity path's module (a projection, or
             None where the identity is the input itself): SE-Identity recalibrates its output (Fig. 5e).
@@ -79,9 +80,13 @@ class Placement:
 
     points: Callable[[nn.Module], list[str]]
     description: str
-    layout: str = "nchw"
+    layout: str | Callable[[nn.Module], str] = "nchw"
     pre: str | None = None
     identity: str | None = None
+
+    def layout_of(self, block: nn.Module) -> str:
+        """The layout of this block's features at its points."""
+        return self.layout(block) if callable(self.layout) else self.layout
 
     def supports(self, position: Position) -> bool:
         """Whether blocks of this kind have a place for ``position``."""
@@ -171,7 +176,7 @@ def register_placement(
     block_type: type[nn.Module],
     points: str | Callable[[nn.Module], list[str]],
     description: str,
-    layout: str = "nchw",
+    layout: str | Callable[[nn.Module], str] = "nchw",
     *,
     pre: str | None = None,
     identity: str | None = None,
@@ -191,7 +196,7 @@ def register_placement(
     """
     if not (isinstance(block_type, type) and issubclass(block_type, nn.Module)):
         raise OptionError("block_type", block_type, "is not a torch.nn.Module class")
-    if layout not in LAYOUTS:
+    if not callable(layout) and layout not in LAYOUTS:
         raise OptionError("layout", layout, f"is not one of {', '.join(LAYOUTS)}")
     rule = _at(points) if isinstance(points, str) else points
     PLACEMENTS[block_type] = Placement(rule, description, layout, pre=pre, identity=identity)
@@ -203,7 +208,8 @@ def _register_timm() -> None:
     from .timm_models import timm_placements
 
     for block_type, points, description, layout, positions in timm_placements():
-        register_placement(block_type, points, description, layout, **positions)
+        if block_type not in PLACEMENTS:  # a rule of the user's for the same class stays
+            register_placement(block_type, points, description, layout, **positions)
 
 
 @dataclass(frozen=True)
@@ -225,6 +231,9 @@ class Site:
             SE-PRE) or "absent" (no module at ``path``: the identity path is the unit's input itself).
         frames: for video features (N×C×T×H×W, or N×T×H×W×C), the frame count T; None for images.
         own: for a native site, the block the model has (its kind, widths and formula).
+        maps: how many feature maps the block sees per sample (RAFT's feature encoder runs on both frames
+            of a pair: 2); its work, and its MACs, count that many times.
+        head: the site is in the model's heads (``--heads``), not its body.
     """
 
     path: str
@@ -246,6 +255,8 @@ class Site:
     feed: str = "output"
     frames: int | None = None
     own: NativeBlock | None = None
+    maps: int = 1
+    head: bool = False
 
     @property
     def name(self) -> str:
@@ -402,20 +413,21 @@ def position_refusal(position: Position, where: str) -> OptionError:
 def _positioned(name: str, module: nn.Module, rule: Placement, position: Position) -> dict[str, _Candidate]:
     """The candidates of one matched block for ``position``."""
     kind = type(module).__name__
+    layout = rule.layout_of(module)
     standard = [_join(name, point) for point in rule.points(module)]
     if position is Position.STANDARD:
-        return {path: _Candidate(name if name or not point else point.rpartition(".")[0], kind, point, rule.layout,
+        return {path: _Candidate(name if name or not point else point.rpartition(".")[0], kind, point, layout,
                                  rule.description) for path, point in zip(standard, rule.points(module))}
     if not rule.supports(position):
         raise position_refusal(position, f"{kind} blocks" if name else kind)
     stage_path = standard[0]
     if position is Position.PRE:
-        return {_join(name, rule.pre): _Candidate(name, kind, rule.pre, rule.layout, _PRE, feed="input",
+        return {_join(name, rule.pre): _Candidate(name, kind, rule.pre, layout, _PRE, feed="input",
                                                   stage_path=stage_path, position=position)}
     if position is Position.POST:
-        return {name: _Candidate(name, kind, "", rule.layout, _POST, stage_path=name, position=position)}
+        return {name: _Candidate(name, kind, "", layout, _POST, stage_path=name, position=position)}
     feed = "absent" if getattr(module, rule.identity, None) is None else "output"
-    return {_join(name, rule.identity): _Candidate(name, kind, rule.identity, rule.layout, _IDENTITY, feed=feed,
+    return {_join(name, rule.identity): _Candidate(name, kind, rule.identity, layout, _IDENTITY, feed=feed,
                                                    stage_path=stage_path, position=position)}
 
 
@@ -470,13 +482,15 @@ def _residual_points(model: nn.Module, position: Position = Position.STANDARD) -
         if not modules or modules[0].target in done:
             continue
         point = modules[0].target
+        weighted = next((m.target for m in _modules_upstream(branch, _MAX_WALK) if any(
+            True for _ in model.get_submodule(m.target).parameters())), point)  # past DropPath, Identity...
         done.add(point)
         block = point.rpartition(".")[0]
         parent = model.get_submodule(block) if block else model
         kind = type(parent).__name__
         if position is Position.STANDARD:
             found[point] = _Candidate(
-                block, kind, point.rpartition(".")[2], "nchw",
+                block, kind, point.rpartition(".")[2], "nhwc" if _channels_last(model.get_submodule(weighted)) else "nchw",
                 "residual branch output, before the sum (generic rule)",
                 fallback=modules[1].target if len(modules) > 1 else None,
                 fallback_description="residual branch, before its shared activation module (generic rule)")
@@ -493,6 +507,13 @@ def _residual_points(model: nn.Module, position: Position = Position.STANDARD) -
             (_PRE if position is Position.PRE else _POST) + " (generic rule)",
             feed="input" if position is Position.PRE else "output", stage_path=point, position=position)
     return found
+
+
+def _channels_last(module: nn.Module) -> bool:
+    """Whether a branch ending in ``module`` leaves its channels last (a Linear or LayerNorm, or a module whose
+    last layer is one, as in a transformer's MLP): its features are then tokens (N, L, C) or (N, H, W, C)."""
+    leaves = [m for m in module.modules() if not m._modules] or [module]
+    return isinstance(leaves[-1], (nn.Linear, nn.LayerNorm))
 
 
 def _branch_start(node: torch.fx.Node, split: set[torch.fx.Node]) -> torch.fx.Node | None:
@@ -604,8 +625,10 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
         return {p: _stride(shape, layout, stage_shape, harness.frames_stride) for p, layout, _, stage_shape in entries}
 
     seen = _run(view, traced, candidates, native, skip_repeated=skip_repeated)
-    if generic:
-        seen = [entry for entry in seen if len(entry[2]) == 4]  # the generic rules need N×C×H×W features
+    if generic:  # the generic rules take N×C×H×W and N×H×W×C maps, and (N, L, C) tokens after a Linear
+        seen = [(path, "tokens" if layout == "nhwc" and len(shape) == 3 else layout, shape, stage_shape)
+                for path, layout, shape, stage_shape in seen]
+        seen = [entry for entry in seen if len(entry[2]) == 4 or entry[1] == "tokens"]
     ratios = strides(traced, seen)
     probe = tuple(probe_shape or (*input_shape[:-2], PROBE_SIZE, PROBE_SIZE))
     if tuple(input_shape) != probe:
@@ -628,23 +651,24 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
             native_sites.append(Site(
                 path, block, type(owner).__name__, path[len(block) + 1 if block else 0:], stage, 0, channels,
                 height, width, layout, native=True, hidden=own.hidden, bias=own.bias,
-                description=f"the model's own {own.cls}", stride=stride, frames=frames, own=own))
+                description=f"the model's own {own.cls}", stride=stride, frames=frames, own=own, maps=shape[0]))
             continue
         primary = path in candidates
         c = candidates[path] if primary else next(x for x in candidates.values() if x.fallback == path)
         block = c.block if primary else path.rpartition(".")[0]
         point = path[len(block) + 1 if block else 0:]
         site = Site(path, block, type(model.get_submodule(block) if block else model).__name__, point,
-                    stage, 0, channels, height, width, c.layout,
+                    stage, 0, channels, height, width, layout,
                     description=c.description if primary else c.fallback_description, stride=stride,
-                    position=c.position, feed=c.feed, frames=frames)
+                    position=c.position, feed=c.feed, frames=frames, maps=shape[0], head=path in heads)
         if path in heads:
             if math.prod(site.resolution) > 1:  # a pooled 1×1 branch (ASPP's image pooling) has nothing to squeeze
                 head_sites.append(site)
         else:
             sites.append(site)
     if generic and not sites:
-        raise ModelError(f"{type(model).__name__}: no residual branch or conv+BN+activation unit has 4-D features")
+        raise ModelError(f"{type(model).__name__}: no residual branch or conv+BN+activation unit has N×C×H×W "
+                         "features, nor a token branch ending in a Linear or LayerNorm")
     if harness.counterpart is not None:
         sites, native_sites = _as_in_counterpart(harness, sites, native_sites, position, input_shape[0])
     if head_sites:

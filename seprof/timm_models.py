@@ -13,9 +13,8 @@ import difflib
 from typing import Any
 
 from .errors import UnknownModelError
+from .families import TIMM_PREFIX as PREFIX
 from .families import Family
-
-PREFIX = "timm:"
 
 # timm's model modules seprof has rules for: module → (title, where SE goes, source, native)
 MODULES: dict[str, tuple[str, str, str, bool]] = {
@@ -26,13 +25,20 @@ MODULES: dict[str, tuple[str, str, str, bool]] = {
               "timm's port of the SENet authors' models", True),
     "regnet": ("RegNetX, RegNetY (timm)", "residual branch (conv3), before the sum; RegNetY: its own SE after conv2",
                "SE paper Fig. 3; timm's models", False),
-    "efficientnet": ("EfficientNet, MobileNetV2, MixNet... (timm)", "native: SqueezeExcite inside each block",
-                     "timm's models", True),
-    "mobilenetv3": ("MobileNetV3 (timm)", "native: SqueezeExcite in some blocks", "timm's models", True),
+    "efficientnet": ("EfficientNet, MobileNetV2, MixNet... (timm)",
+                     "its own SqueezeExcite in the blocks that have one (native); in the others, after the depthwise "
+                     "conv, where timm's blocks hold theirs", "timm's models", False),
+    "mobilenetv3": ("MobileNetV3, MobileNetV4 (timm)",
+                    "its own SqueezeExcite in the blocks that have one (native); in the others, where timm's blocks "
+                    "hold theirs", "timm's models", False),
     "convnext": ("ConvNeXt (timm)", "the block's MLP output, before layer scale and the residual sum",
                  "seprof's choice, as for torchvision's ConvNeXt", False),
     "vision_transformer": ("ViT, DeiT (timm)", "token SE on the MLP branch output, before the residual sum",
                            "seprof's choice, as for torchvision's ViT", False),
+    "swin_transformer": ("Swin Transformer (timm)", "token SE on the MLP branch output, before the residual sum",
+                         "seprof's choice, as for torchvision's Swin", False),
+    "swin_transformer_v2": ("Swin Transformer V2 (timm)", "token SE on the MLP branch output after its post-norm, "
+                            "before the residual sum", "seprof's choice, as for torchvision's Swin V2", False),
 }
 
 
@@ -57,7 +63,7 @@ def check_timm_name(name: str) -> str:
     if arch and timm.is_model(arch):
         return name
     close = difflib.get_close_matches(arch, timm.list_models(), n=3, cutoff=0.6)
-    hint = f"did you mean {', '.join(PREFIX + c for c in close)}?" if close else "seprof models --source timm lists them"
+    hint = f"did you mean {', '.join(PREFIX + c for c in close)}?" if close else "timm.list_models() lists them"
     raise UnknownModelError(f"unknown timm model {name!r}: {hint}")
 
 
@@ -69,9 +75,11 @@ def timm_input_shape(name: str) -> tuple[int, ...]:
 
 
 def timm_module_of(name: str) -> str:
-    """timm's module for a model name ("resnet" for timm:seresnet50)."""
+    """timm's module for a model name ("resnet" for timm:seresnet50, and for timm:resnet50.a1_in1k)."""
     timm = timm_package()
-    return timm.models._registry._model_to_module.get(name[len(PREFIX):], "")
+    arch = name[len(PREFIX):].partition(".")[0]
+    return next((m for m in MODULES if timm.models.is_model_in_modules(arch, [m])), "") or next(
+        (m for m in timm.list_modules() if timm.models.is_model_in_modules(arch, [m])), "")
 
 
 def timm_family(name: str) -> Family:
@@ -101,7 +109,7 @@ def timm_placements() -> list[tuple[type, Any, str, str, dict[str, str]]]:
     """Where seprof's blocks go in timm's ResNet, RegNet, ConvNeXt, ViT and EfficientNet-style blocks:
     (block class, points, description, layout, positions) rows for ``seprof.stages.register_placement``."""
     from timm.models import _efficientnet_blocks as blocks
-    from timm.models import convnext, regnet, resnet, vision_transformer
+    from timm.models import convnext, regnet, resnet, swin_transformer, swin_transformer_v2, vision_transformer
 
     residual = "residual branch, after the last conv+BN, before the sum (paper Fig. 3)"
     unit = {"pre": "conv1", "identity": "downsample"}
@@ -109,7 +117,12 @@ def timm_placements() -> list[tuple[type, Any, str, str, dict[str, str]]]:
         (resnet.BasicBlock, "bn2", residual, "nchw", unit),
         (resnet.Bottleneck, "bn3", residual, "nchw", unit),
         (regnet.Bottleneck, "conv3", "residual branch: the last conv+BN, before the sum", "nchw", unit),
-        (convnext.ConvNeXtBlock, "mlp", "the branch's MLP output, before layer scale and the residual sum", "nhwc", {}),
+        (convnext.ConvNeXtBlock, "mlp", "the branch's MLP output, before layer scale and the residual sum",
+         lambda block: "nchw" if block.use_conv_mlp else "nhwc", {}),  # ConvNeXt-V2 and the small ones: conv MLPs
+        (swin_transformer.SwinTransformerBlock, "mlp", "token SE on the MLP branch output, before the residual sum",
+         "tokens", {}),
+        (swin_transformer_v2.SwinTransformerV2Block, "norm2", "token SE on the MLP branch output after its "
+         "post-norm, before the residual sum", "tokens", {}),
         (vision_transformer.Block, "mlp", "MLP branch output, before the residual sum", "tokens", {}),
         (vision_transformer.ResPostBlock, "norm2", "MLP branch output after its post-norm, before the residual sum",
          "tokens", {}),
@@ -130,5 +143,7 @@ def timm_placements() -> list[tuple[type, Any, str, str, dict[str, str]]]:
         (blocks.InvertedResidual, "bn2", where, "nchw", {}),
         (blocks.EdgeResidual, "bn1", "after the fused expansion conv+BN+activation, where timm's EdgeResidual holds "
          "its own SE", "nchw", {}),
+        (blocks.UniversalInvertedResidual, "se", "after the middle depthwise conv, in the SE slot of timm's universal "
+         "inverted residual (MobileNetV4)", "nchw", {}),
     ]
     return rows

@@ -6,7 +6,6 @@ import torch
 import torchvision
 
 from seprof.families import Task, task_of
-from seprof.harness import first_tensor
 from seprof.measure import analytic, num_params, open_model
 from seprof.models import FAMILIES, MODEL_FAMILIES, build_model, default_input_shape, list_models, model_family
 from seprof.spec import BlockSpec
@@ -61,7 +60,6 @@ def test_every_other_builder_takes_se_with_exact_counts_and_unchanged_outputs(na
 
     with torch.no_grad():
         assert shapes(changed) == shapes(model)
-        assert first_tensor(harness.tracing(changed)(x)) is not None
     assert all(p.device.type == "meta" for p in model.parameters())
 
 

@@ -70,6 +70,11 @@ CASES = [
      "lraspp_mobilenet_v3_large's own SE blocks are measured as built, and its heads have none (--add-missing adds"),
     ("inject fcn_resnet50 --heads --position pre", "--position pre has no place in a model's heads"),
     ("inject fasterrcnn_resnet50_fpn --mode train --runs 1", "--mode train needs a model that trains on images alone"),
+    ("compare deeplabv3_resnet50 --mode train --runs 1", "--batch 1 is too small to time deeplabv3_resnet50 in "
+     "train mode"),
+    ("models --source tim", "--source 'tim' is not one of torchvision, timm"),
+    ("models --source timm --task video", "--task 'video' applies to torchvision's models"),
+    ("models --source timm --family resnt", "--family 'resnt' is not one of timm's modules seprof knows"),
     ("models --task foo", "--task 'foo' is not one of classification, segmentation, detection, video, optical_flow, quantization, all"),
     ("zoo --task foo", "--task 'foo' is not one of classification"),
     ("models --family resnet --task video", "--family 'resnet' has no video model"),

@@ -81,7 +81,7 @@ def test_a_detector_is_counted_by_its_backbone_and_timed_whole():
     report = profile("fasterrcnn_mobilenet_v3_large_320_fpn", timing=TimingOptions(runs=1, warmup=0),
                      counters=("torch",), add_missing=True)
     assert report.base_params == num_params(build_model("fasterrcnn_mobilenet_v3_large_320_fpn", "meta"))
-    assert any("counts cover the backbone only, at 3x320x320" in note and "rpn, roi_heads" in note and
+    assert any("counts cover the backbone only, at 3×320×320" in note and "rpn, roi_heads" in note and
                "latency times the whole model" in note for note in report.notes)
     assert all(c.latency.median_ms > 0 for c in report.configs)
 
@@ -195,3 +195,39 @@ def test_frozen_batchnorm_backbones_have_torchvisions_parameters_and_count_like_
         bn_body.add_module(name, getattr(reference, name))
     expected = count_all(bn_body, (3, 64, 64), (), ("thop", "torch"))
     assert {k: c.macs for k, c in counts.items()} == {k: c.macs for k, c in expected.items()}
+
+
+def test_raft_counts_its_feature_encoders_blocks_once_per_frame():
+    from seprof.counters import count_all
+    from seprof.measure import build, count, plan_profile
+
+    source = open_model("raft_small", (3, 128, 128))
+    plan = plan_profile(source)
+    sites = plan.configs[1].added
+    assert {s.maps for s in sites if s.path.startswith("feature_encoder.")} == {2}  # both frames, one batch
+    assert {s.maps for s in sites if s.path.startswith("context_encoder.")} == {1}
+    models = build(source, plan)
+    counted = count(plan, models, ("torch", "thop"))
+    for counter in ("torch", "thop"):
+        direct = count_all(plan.harness.counted(models["se"]), (3, 128, 128), (), (counter,))[counter]
+        assert counted["se"][counter].macs == direct.macs, counter
+
+
+def test_a_model_object_takes_its_harness_and_a_factory_takes_a_clip():
+    import torchvision
+
+    fcn = torchvision.models.segmentation.fcn_resnet50(weights=None, weights_backbone=None)
+    report = profile(fcn, timing=None, counters=(), harness=harness_of("fcn_resnet50"), input_shape=(3, 520, 520))
+    assert report.config("se").se_stages == (2, 3, 4, 5) and report.config("se").params_added == 2_530_992
+    result = run("stages", "user_models:build_video", "--input", "3x8x64x64")
+    assert result.exit_code == 0, result.output
+    assert "8×32×32" in result.stdout and "BasicBlock.conv2" in result.stdout
+
+
+def test_deeplabv3_trains_from_a_batch_of_two():
+    with pytest.raises(Exception, match="is too small to time deeplabv3_mobilenet_v3_large in train mode"):
+        profile("deeplabv3_mobilenet_v3_large", input_shape=(3, 64, 64), counters=(),
+                timing=TimingOptions(runs=1, mode="train"))
+    report = profile("deeplabv3_mobilenet_v3_large", input_shape=(3, 64, 64), counters=(),
+                     timing=TimingOptions(runs=1, warmup=0, mode="train", batch=(2,)))
+    assert report.config("se").latency.median_ms > 0

@@ -64,6 +64,9 @@ def test_each_native_kind_has_its_exact_formula(name, cls, exact):
     ("timm:vit_base_patch16_rpn_224", [4]),
     ("timm:vit_base_patch16_18x2_224", [4]),
     ("timm:vit_dpwee_patch16_reg1_gap_256", [4]),
+    ("timm:convnext_atto", [2, 3, 4, 5]),  # a conv MLP: channels first
+    ("timm:swin_tiny_patch4_window7_224", [2, 3, 4, 5]),
+    ("timm:mobilenetv4_conv_small", [4, 5]),
 ])
 def test_seprofs_blocks_go_into_timms_families(name, stages):
     report = profile(name, timing=None, counters=("torch",))
@@ -95,3 +98,24 @@ def test_a_missing_timm_is_one_line_exit_2(monkeypatch, tmp_path):
         assert result.stderr.splitlines() == [
             'seprof: error: timm is not installed, and timm: models need it: pip install "seprof[timm]"']
     assert not out.exists()
+
+
+def test_convnext_blocks_with_conv_mlps_are_channels_first():
+    sites = open_model("timm:convnext_atto").sites().sites
+    assert [s.channels for s in sites if s.index == 1] == [40, 80, 160, 320]
+    assert {s.layout for s in sites} == {"nchw"}
+    assert {s.layout for s in open_model("timm:convnext_tiny").sites().sites} == {"nhwc"}
+
+
+def test_a_users_rule_for_a_timm_block_is_kept():
+    from timm.models.resnet import BasicBlock
+
+    from seprof.stages import PLACEMENTS, register_placement
+
+    open_model("timm:resnet18").sites()  # timm's rules are registered by now
+    saved = PLACEMENTS[BasicBlock]
+    try:
+        register_placement(BasicBlock, "bn1", "the user's own choice")
+        assert {s.point for s in open_model("timm:resnet18").sites().sites} == {"bn1"}
+    finally:
+        PLACEMENTS[BasicBlock] = saved

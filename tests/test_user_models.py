@@ -56,7 +56,6 @@ def test_inject_and_profile_a_factory():
         (":build", UnknownModelError, "is not package.module:function"),
         ("user_models:Block", UnknownModelError, r"user_models:Block cannot be called with no arguments \(missing a "
          r"required argument: 'channels'\): seprof calls a factory with none"),
-        ("user_models:build_tiny_vit", ModelError, "no residual branch or conv\\+BN\\+activation unit has 4-D features"),
         ("user_models:build_cifar", ModelError, "Cifar cannot run on input 3x224x224"),
         ("user_models:build_needs_values", ModelError, "a forward that needs tensor values cannot be analysed"),
     ],
@@ -145,3 +144,10 @@ def test_a_registered_placement_serves_every_position():
     finally:
         PLACEMENTS.pop(Block, None)
     assert find_sites(model, (3, 32, 32)).sites[0].description.endswith("(generic rule)")
+
+
+def test_the_generic_rule_takes_token_branches_that_end_in_a_linear_layer():
+    """A residual sum over tokens, whose branch ends in a Linear: token SE there, by the generic rule."""
+    stage_map = sites("user_models:build_tiny_vit")
+    assert [(s.point, s.layout, s.stage, s.channels, s.resolution) for s in stage_map.sites] == [
+        ("fc2", "tokens", 4, 64, (196,)), ("fc2", "tokens", 4, 64, (196,))]

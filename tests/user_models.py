@@ -116,7 +116,7 @@ class TokenBlock(nn.Module):
 
 
 class TinyViT(nn.Module):
-    """Residual additions on tokens only: nothing the generic (N×C×H×W) rules may use."""
+    """Residual additions on tokens only, each branch ending in a Linear: token SE by the generic rule."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -174,3 +174,10 @@ def build_tiny_r() -> nn.Module:
     """A plain stack whose only unit has 8 channels: fewer than the default r = 16."""
     return nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                          nn.Linear(8, 10))
+
+
+def build_video() -> nn.Module:
+    """A factory for a video model (N×C×T×H×W input)."""
+    from torchvision.models.video import r3d_18
+
+    return r3d_18()
