@@ -81,6 +81,23 @@ class SEWork:
         """Ops over the full C×H×W map, which grow with resolution: pooling, sSE's conv, scale, combine."""
         return self.pool_ops + self.spatial_macs + self.scale_muls + self.combine_ops
 
+    @property
+    def feature_reads(self) -> int:
+        """Elements of the C×H×W map the blocks read, unfused: the squeeze reads it once, sSE's conv once, each
+        scale once, scSE's combine both maps (the C- and H·W-sized gate vectors are left out)."""
+        return self.pool_ops + self.spatial_macs + self.scale_muls + 2 * self.combine_ops
+
+    @property
+    def feature_writes(self) -> int:
+        """Elements of the C×H×W map the blocks write, unfused: each recalibrated map, and scSE's combined one."""
+        return self.scale_muls + self.combine_ops
+
+
+def traffic_bytes(work: SEWork, weights: int, batch: int = 1, element_bytes: int = 4, weight_bytes: int = 4) -> int:
+    """Bytes SE moves in one forward pass of ``batch`` samples: its feature-map reads and writes at
+    ``element_bytes`` each, per sample, plus its ``weights`` parameters read once at ``weight_bytes``."""
+    return (work.feature_reads + work.feature_writes) * batch * element_bytes + weights * weight_bytes
+
 
 def se_work(channels: int, height: int, width: int, r: int | None, bias: bool = True, hidden: int | None = None) -> SEWork:
     """The work one SE block does on a channels×height×width map (hidden width C//r unless given)."""

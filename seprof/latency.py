@@ -223,6 +223,30 @@ class TimingSetup:
     cpus: int | None = None
     stopped: str = "rounds"  # why sampling stopped: see STOP_REASONS
     method: str = "perf_counter between device syncs, models interleaved, order rotated each round"
+    bandwidth_gbs: float | None = None  # a large tensor copy's bytes read + written per second, same run
+
+
+COPY_BYTES = {"cpu": 256 * 2**20, "cuda": 2**30}
+
+
+def copy_bandwidth(device: torch.device, copies: int = 5) -> float:
+    """Memory bandwidth in GB/s (10⁹ bytes read + written per second), from the fastest of ``copies`` copies of
+    a large float32 tensor into another (256 MiB on the CPU, 1 GiB on CUDA, device to device), after one
+    untimed copy. The floor SE's memory traffic cannot go below on this device, measured here and now."""
+    size = COPY_BYTES.get(device.type, COPY_BYTES["cpu"])
+    source = torch.ones(size // 4, device=device)
+    target = torch.empty_like(source)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    target.copy_(source)
+    fastest = math.inf
+    for _ in range(copies):
+        sync()
+        start = time.perf_counter()
+        target.copy_(source)
+        sync()
+        fastest = min(fastest, time.perf_counter() - start)
+    del source, target
+    return 2 * size / fastest / 1e9
 
 
 @contextlib.contextmanager
@@ -365,9 +389,11 @@ def time_models(
             if stopped is not None:
                 break
     seconds = time.perf_counter() - started
+    with torch_threads(threads):
+        bandwidth = copy_bandwidth(device)
     setup = TimingSetup(device.type, device_name(device), dtype, batch, threads, i, warmup, number, mode,
                         channels_last, budget, round(seconds, 3), compile, compile_s,
-                        usable_cpus() if device.type == "cpu" else None, stopped)
+                        usable_cpus() if device.type == "cpu" else None, stopped, bandwidth_gbs=round(bandwidth, 2))
     return setup, {name: Timing(tuple(s)) for name, s in samples.items()}
 
 

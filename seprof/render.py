@@ -269,6 +269,9 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
                         Column("added ms 95% CI")]
         if memory:
             columns.append(Column("peak MiB"))
+        bandwidth = run.setup.get("bandwidth_gbs")
+        if bandwidth:
+            columns += [Column("SE MB moved"), Column("floor ms"), Column("added ÷ floor")]
         grid = Grid(columns)
         for c in report.configs:
             lat = run.latency[c.config]
@@ -281,12 +284,31 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
                           "—" if base else _signed_ci(*lat.delta_ci)]
             if memory:
                 cells.append(_mib(lat.peak_memory_bytes))
+            if bandwidth:
+                moved = report.traffic_bytes(c.config, run.batch, run.setup.get("dtype", "float32"))
+                floor = moved / (bandwidth * 1e9) * 1e3
+                cells += ["—", "—", "—"] if base or not moved else [
+                    f"{moved / 1e6:,.1f}", f"{floor:.3f}", f"{lat.delta_ms[1] / floor:.1f}×"]
             grid.add(*cells)
         console.print(Text(f"Latency, batch {run.batch}", style="bold"))
         for line in _setup_lines(run.setup):
             console.print(line)
         print_grid(console, None, grid)
     console.print(Text(_latency_legend(report, verbose), style="dim"))
+    if report.latency_runs[0].setup.get("bandwidth_gbs"):
+        console.print(Text(_floor_legend(report), style="dim"))
+
+
+def _floor_legend(report: Report) -> str:
+    run = report.latency_runs[0]
+    copy = "a 1 GiB device-to-device copy" if run.setup.get("device") == "cuda" else "a 256 MiB tensor copy"
+    return (f"SE MB moved: the bytes its blocks read and write in one pass of the batch (each feature map read by "
+            f"the squeeze and by the scale, written by the scale; sSE's conv and scSE's combine too; unfused), at "
+            f"{run.setup.get('dtype')}'s size, plus their parameters; floor ms: that traffic at "
+            f"{run.setup['bandwidth_gbs']:,.1f} GB/s, the bandwidth of {copy} measured in this run: no SE "
+            "implementation that moves those bytes can be faster; added ÷ floor: the median added latency over "
+            "that floor (1× would mean SE costs no more than its memory traffic; above it are kernel launches, "
+            "host dispatch and the squeeze's reduction).")
 
 
 def _latency_legend(report: Report, verbose: bool) -> str:

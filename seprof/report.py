@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .accounting import SEWork
+from .accounting import SEWork, traffic_bytes
 from .export import write_atomic
 from .spec import BlockSpec
 from .text import stage_set_text
@@ -68,6 +68,11 @@ CONFIG_COLUMNS = {
     "batch_size": "batch size of the timed pass",
     "mode": "infer (forward, inference_mode) or train (forward + backward, train mode)",
     "channels_last": "models and input in the channels-last memory format",
+    "se_traffic_bytes": "analytic bytes the configuration's attention blocks move in one timed pass: feature-map "
+    "reads and writes (unfused) × batch at the dtype's size, plus their parameters read once at 4 bytes",
+    "bandwidth_gbs": "memory bandwidth measured in the same run by a large tensor copy (bytes read + written per "
+    "second, GB/s)",
+    "floor_ms": "se_traffic_bytes at bandwidth_gbs: the least time that traffic can take, ms",
 }
 
 STAGE_COLUMNS = {
@@ -93,6 +98,10 @@ STAGE_COLUMNS = {
     "gates": "analytic: gate evaluations, C per channel and H·W per spatial excitation",
     "scale_muls": "analytic: scale multiplies, H·W·C per recalibrated map (no common counter counts these)",
     "combine_ops": "analytic: scSE's add or max of its two maps, H·W·C per block",
+    "feature_reads": "analytic: elements of the feature maps the blocks read per sample, unfused (squeeze, sSE conv, "
+    "scale, combine)",
+    "feature_writes": "analytic: elements the blocks write per sample, unfused (each recalibrated map, the combined "
+    "one)",
 }
 
 
@@ -298,9 +307,26 @@ class Report:
                     "batch_size": timing.get("batch"),
                     "mode": timing.get("mode"),
                     "channels_last": timing.get("channels_last"),
+                    **self._traffic(c.config, timing),
                 }
             )
         return rows
+
+    def traffic_bytes(self, config: str, batch: int = 1, dtype: str = "float32") -> int:
+        """Bytes the attention blocks of ``config`` move in one forward pass of ``batch`` samples at ``dtype``
+        (see ``seprof.accounting.traffic_bytes``; parameters at 4 bytes, as they are stored)."""
+        rows = [s for s in self.stages if s.config == config and s.se]
+        work = sum((s.work for s in rows), SEWork())
+        return traffic_bytes(work, sum(s.measured for s in rows), batch, 2 if dtype in ("float16", "bfloat16") else 4)
+
+    def _traffic(self, config: str, timing: dict[str, Any]) -> dict[str, Any]:
+        """The traffic columns of one configuration's row: empty without a timing run (no bandwidth)."""
+        bandwidth = timing.get("bandwidth_gbs")
+        if not bandwidth:
+            return {"se_traffic_bytes": None, "bandwidth_gbs": None, "floor_ms": None}
+        moved = self.traffic_bytes(config, timing["batch"], timing["dtype"])
+        return {"se_traffic_bytes": moved, "bandwidth_gbs": round(bandwidth, 2),
+                "floor_ms": round(moved / (bandwidth * 1e9) * 1e3, 4)}
 
     def stage_rows(self) -> list[dict[str, Any]]:
         """One flat dict per (configuration, stage), keyed by ``STAGE_COLUMNS``."""
@@ -318,6 +344,8 @@ class Report:
                 "analytic_exact": s.analytic_exact,
                 "measured": s.measured,
                 **{f"se_macs_{k}": v for k, v in s.se_macs.items()},
+                "feature_reads": s.work.feature_reads,
+                "feature_writes": s.work.feature_writes,
                 **asdict(s.work),
             }
             for s in self.stages

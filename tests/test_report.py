@@ -131,3 +131,34 @@ def test_outputs_written_together_or_not_at_all(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.csv"] and (tmp_path / "a.csv").read_text() == "old a"
     assert outputs.commit({"--csv": "new a", "--json": "{}"}) == [str(tmp_path / "a.csv"), str(tmp_path / "b.json")]
     assert (tmp_path / "a.csv").read_text() == "new a" and sorted(os.listdir(tmp_path)) == ["a.csv", "b.json"]
+
+
+def test_se_memory_traffic_from_the_stage_table_is_exact_for_resnet50():
+    """SE-ResNet-50, float32, one image: the squeeze reads every SE input once (5,519,360 elements over
+    stages 2–5), the scale reads and writes it: 66,232,320 bytes of feature-map traffic, plus the blocks'
+    2,530,992 parameters at 4 bytes."""
+    from seprof import profile
+
+    report = profile("resnet50", timing=None, counters=())
+    rows = [s for s in report.stages if s.config == "se"]
+    assert sum(s.work.pool_ops for s in rows) == 5_519_360
+    assert sum(s.work.feature_reads for s in rows) == 2 * 5_519_360
+    assert sum(s.work.feature_writes for s in rows) == 5_519_360
+    assert sum(s.measured for s in rows) == 2_530_992
+    assert report.traffic_bytes("se") == 66_232_320 + 2_530_992 * 4
+    assert report.traffic_bytes("se", batch=256, dtype="bfloat16") == 66_232_320 // 2 * 256 + 2_530_992 * 4
+    assert report.traffic_bytes("base") == 0
+    stage_rows = [r for r in report.stage_rows() if r["config"] == "se"]
+    assert [r["feature_reads"] for r in stage_rows] == [2 * 3 * 256 * 56 * 56, 2 * 4 * 512 * 28 * 28,
+                                                        2 * 6 * 1024 * 14 * 14, 2 * 3 * 2048 * 7 * 7]
+
+
+def test_a_timed_run_reports_the_bandwidth_and_the_floor():
+    from seprof import TimingOptions, profile
+
+    report = profile("resnet18", input_shape=(3, 64, 64), counters=(), timing=TimingOptions(runs=2, warmup=0))
+    row = next(r for r in report.config_rows() if r["config"] == "se")
+    assert row["bandwidth_gbs"] > 0 and row["se_traffic_bytes"] == report.traffic_bytes("se")
+    assert row["floor_ms"] == round(row["se_traffic_bytes"] / (row["bandwidth_gbs"] * 1e9) * 1e3, 4)
+    base = next(r for r in report.config_rows() if r["config"] == "base")
+    assert base["se_traffic_bytes"] == 0
