@@ -56,6 +56,11 @@ class SEBlock(SqueezeExcitation):
             self.scale_activation = _GATES[spec.gate]()
         self.channels, self.r, self.bias, self.spec = channels, spec.r, spec.bias, spec
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # torchvision's forward, in one frame (its _scale is a second Python call per block): the same modules
+        # run in the same order, so every count and state_dict key is the same
+        return x * self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
+
     def extra_repr(self) -> str:
         return f"channels={self.channels}, {self.spec.label}"
 

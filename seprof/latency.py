@@ -40,7 +40,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import options
-from .errors import DeviceError, OptionError
+from .errors import DeviceError, OptionError, first_line
 from .harness import loss_of
 from .options import CI_TARGET, DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS, Device, Dtype, Mode
 
@@ -395,6 +395,74 @@ def time_models(
                         channels_last, budget, round(seconds, 3), compile, compile_s,
                         usable_cpus() if device.type == "cpu" else None, stopped, bandwidth_gbs=round(bandwidth, 2))
     return setup, {name: Timing(tuple(s)) for name, s in samples.items()}
+
+
+GRAPH_ROUNDS = 20
+
+
+def graph_times(
+    models: Mapping[str, nn.Module],
+    input_shape: Sequence[int],
+    batch: int,
+    device: torch.device,
+    mode: str = "infer",
+    dtype: str = "float32",
+    channels_last: bool = False,
+    compile: bool = False,
+    rounds: int = GRAPH_ROUNDS,
+) -> tuple[str, dict[str, Timing] | None]:
+    """Device time of each model's forward pass with the host out of the picture: the pass captured once as a
+    CUDA graph, then replayed, each sample ``number`` replays between two CUDA events, ``rounds`` rounds
+    interleaved as for wall time. Returns ("captured", timings) or (why not, in words, None): not on the CPU,
+    not in train mode, not with ``compile`` (its own "reduce-overhead" mode replays graphs), or the reason
+    capture failed. The models are in the state ``time_models`` left them (mode, memory format, device)."""
+    if device.type != "cuda":
+        return "no CUDA graphs on the CPU: the wall time is the time", None
+    if mode == "train":
+        return ("not captured in train mode (a graph of the backward pass needs static gradients and "
+                "parameters; wall time only)"), None
+    if compile:
+        return "not captured under torch.compile (its reduce-overhead mode replays CUDA graphs itself)", None
+    x = torch.randn(batch, *input_shape, device=device)
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    half = None if dtype == "float32" else getattr(torch, dtype)
+    graphs: dict[str, torch.cuda.CUDAGraph] = {}
+    try:
+        with torch.no_grad(), torch.autocast(
+                "cuda", dtype=half or torch.float32, enabled=half is not None, cache_enabled=False):
+            for name, model in models.items():
+                side = torch.cuda.Stream(device)
+                side.wait_stream(torch.cuda.current_stream(device))
+                with torch.cuda.stream(side):
+                    for _ in range(3):  # warm-up on a side stream, as capture requires
+                        model(x)
+                torch.cuda.current_stream(device).wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    model(x)
+                graphs[name] = graph
+    except Exception as error:  # noqa: BLE001 - whatever stops capture is reported, and wall time stands
+        return f"not captured: {first_line(error, with_type=False)}", None
+    names = list(graphs)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    torch.cuda.synchronize(device)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    graphs[names[0]].replay()
+    end.record()
+    end.synchronize()
+    number = max(1, math.ceil(MIN_SAMPLE_S * 1e3 / max(start.elapsed_time(end), 1e-6)))
+    for i in range(rounds):
+        for name in names[i % len(names):] + names[: i % len(names)]:
+            start.record()
+            for _ in range(number):
+                graphs[name].replay()
+            end.record()
+            end.synchronize()
+            samples[name].append(start.elapsed_time(end) / number)
+    del graphs
+    return "captured", {name: Timing(tuple(s)) for name, s in samples.items()}
 
 
 class _LiveBytes(TorchDispatchMode):

@@ -29,8 +29,8 @@ from . import __version__
 from .accounting import SEWork, block_work, percent, spec_paper_params, spec_params
 from .counters import COUNTER_NAMES, COUNTER_NOTES, COUNTERS, Count, block_key, check_counters, count_all
 from .errors import ModelError, OptionError, first_line
-from .latency import (check_timing_options, delta, delta_ci, device_name, free_memory, peak_memory, ratio, ratio_ci,
-                      resolve_device, time_models)
+from .latency import (check_timing_options, delta, delta_ci, device_name, free_memory, graph_times, peak_memory, ratio,
+                      ratio_ci, resolve_device, time_models)
 from .models import build_model, default_input_shape, harness_of, is_factory
 from .options import TimingOptions
 from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
@@ -406,15 +406,19 @@ def time_runs(plan: Plan, models: dict[str, nn.Module], timing: TimingOptions, t
                 models, plan.input_shape, batch=batch, device=target, runs=timing.runs, warmup=timing.warmup,
                 threads=timing.threads, on_sample=on_sample, mode=mode, dtype=dtype,
                 channels_last=timing.channels_last, budget=timing.budget, compile=timing.compile)
+            graphs, device = graph_times(models, plan.input_shape, batch, target, mode, dtype, timing.channels_last,
+                                         timing.compile)
             peaks = {c: peak_memory(m, plan.input_shape, batch, target, mode, dtype, timing.channels_last)
                      for c, m in models.items()} if timing.memory else {}
         except (RuntimeError, ValueError, AssertionError, MemoryError) as error:
             raise ModelError(f"{plan.model} failed while timing ({mode} mode, batch {batch}, {dtype}): "
                              f"{first_line(error, with_type=False)}") from error
         base = timings[plan.configs[0].name]
-        runs.append(LatencyRun(batch, {**setup.__dict__}, {
+        device_base = device[plan.configs[0].name] if device else None
+        runs.append(LatencyRun(batch, {**setup.__dict__, "graphs": graphs}, {
             c: Latency(t.median_ms, t.iqr_ms, t.runs, ratio(t, base), ratio_ci(t, base), delta(t, base), peaks.get(c),
-                       delta_ci(t, base))
+                       delta_ci(t, base), device[c].median_ms if device else None,
+                       delta(device[c], device_base)[1] if device else None)
             for c, t in timings.items()
         }))
     return runs

@@ -269,6 +269,9 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
                         Column("added ms 95% CI")]
         if memory:
             columns.append(Column("peak MiB"))
+        device = any(lat.device_ms is not None for lat in run.latency.values())
+        if device:
+            columns += [Column("device ms"), Column("device added"), Column("dispatch added")]
         bandwidth = run.setup.get("bandwidth_gbs")
         if bandwidth:
             columns += [Column("SE MB moved"), Column("floor ms"), Column("added ÷ floor")]
@@ -284,6 +287,9 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
                           "—" if base else _signed_ci(*lat.delta_ci)]
             if memory:
                 cells.append(_mib(lat.peak_memory_bytes))
+            if device:
+                cells += [f"{lat.device_ms:.3f}", "—" if base else f"{lat.device_delta_ms:+.3f}",
+                          "—" if base else f"{lat.delta_ms[1] - lat.device_delta_ms:+.3f}"]
             if bandwidth:
                 moved = report.traffic_bytes(c.config, run.batch, run.setup.get("dtype", "float32"))
                 floor = moved / (bandwidth * 1e9) * 1e3
@@ -293,6 +299,10 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
         console.print(Text(f"Latency, batch {run.batch}", style="bold"))
         for line in _setup_lines(run.setup):
             console.print(line)
+        if run.setup.get("device") == "cuda":
+            console.print("Device time: " + ("the forward pass captured as a CUDA graph and replayed, timed with CUDA "
+                                             "events (host dispatch out); dispatch added = added − device added"
+                                             if device else str(run.setup.get("graphs"))))
         print_grid(console, None, grid)
     console.print(Text(_latency_legend(report, verbose), style="dim"))
     if report.latency_runs[0].setup.get("bandwidth_gbs"):

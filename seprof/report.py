@@ -57,6 +57,11 @@ CONFIG_COLUMNS = {
     "latency_added_ms": "median of per-round latency differences against the base model, ms",
     "latency_added_ms_ci_low": "95% bootstrap confidence interval of latency_added_ms, low end",
     "latency_added_ms_ci_high": "95% bootstrap confidence interval of latency_added_ms, high end",
+    "device_ms": "CUDA only: median device time of one batch, the forward pass captured as a CUDA graph and "
+    "replayed (host dispatch out), ms",
+    "device_added_ms": "CUDA only: median of per-round device-time differences against the base model, ms; "
+    "latency_added_ms minus this is the added host dispatch",
+    "graphs": "whether the forward pass was captured as a CUDA graph, or why not",
     "peak_memory_bytes": "peak bytes one call needs beyond weights and input (CUDA: max_memory_allocated; "
     "CPU: tensors the call creates); with --memory",
     "device": "device the latency was measured on",
@@ -118,6 +123,8 @@ class Latency:
     delta_ms: tuple[float, float, float] = (0.0, 0.0, 0.0)
     peak_memory_bytes: int | None = None
     delta_ci: tuple[float, float] = (float("nan"), float("nan"))
+    device_ms: float | None = None  # CUDA-graph replay: device time with the host's dispatch out
+    device_delta_ms: float | None = None  # median per-round difference of device time against base
 
 
 @dataclass(frozen=True)
@@ -298,6 +305,9 @@ class Report:
                     "latency_added_ms": lat.delta_ms[1] if lat else None,
                     "latency_added_ms_ci_low": finite(lat.delta_ci[0]) if lat else None,
                     "latency_added_ms_ci_high": finite(lat.delta_ci[1]) if lat else None,
+                    "device_ms": lat.device_ms if lat else None,
+                    "device_added_ms": lat.device_delta_ms if lat else None,
+                    "graphs": timing.get("graphs"),
                     "peak_memory_bytes": lat.peak_memory_bytes if lat else None,
                     "device": timing.get("device"),
                     "dtype": timing.get("dtype"),

@@ -50,11 +50,12 @@ class WithSE(nn.Module):
         return f"SE_{self.stage}_{self.index}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.inner is None:
+        inner = self.inner
+        if inner is None:
             return self.se(x)
         if self.before:
-            return self.inner(self.se(x))
-        return self.se(self.inner(x))
+            return inner(self.se(x))
+        return self.se(inner(x))
 
     def extra_repr(self) -> str:
         return f"{self.name}, before" if self.before else self.name

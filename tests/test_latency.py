@@ -221,3 +221,29 @@ def test_the_latency_title_says_how_an_adaptive_run_ended():
         {**base, "budget_s": 30.0, "stopped": "converged"})[1]
     assert ": the 30 s budget ran out before every ratio's 95% CI was within ±1%" in _setup_lines(
         {**base, "budget_s": 30.0, "stopped": "budget"})[1]
+
+def test_device_time_is_cuda_only_and_says_why_not():
+    from seprof.latency import graph_times
+
+    model = {"m": torch.nn.Conv2d(3, 4, 3)}
+    assert graph_times(model, (3, 8, 8), 1, torch.device("cpu")) == (
+        "no CUDA graphs on the CPU: the wall time is the time", None)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_device_time_from_graph_replays_is_below_wall_time():
+    from seprof import TimingOptions, profile
+
+    report = profile("resnet18", counters=(), timing=TimingOptions(device="cuda", runs=6, warmup=2))
+    run = report.latency_runs[0]
+    assert run.setup["graphs"] == "captured"
+    for config in ("base", "se"):
+        lat = run.latency[config]
+        assert 0 < lat.device_ms < lat.median_ms
+    se = run.latency["se"]
+    assert se.device_delta_ms is not None
+    row = next(r for r in report.config_rows() if r["config"] == "se")
+    assert row["device_ms"] == se.device_ms and row["graphs"] == "captured"
+    train = profile("resnet18", counters=(), timing=TimingOptions(device="cuda", runs=2, mode="train"))
+    assert train.latency_runs[0].setup["graphs"].startswith("not captured in train mode")
+    assert train.latency_runs[0].latency["se"].device_ms is None
