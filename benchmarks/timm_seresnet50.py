@@ -2,7 +2,9 @@
 
 Both have 28,088,024 parameters: SE after bn3 of every Bottleneck, FC 1×1 convs with biases, hidden width
 C/16. The base ResNet-50 is timed in the same rounds, so each SE model gets a paired ratio against it and the
-two SE models one against each other. timm is needed here only (pip install timm); random weights.
+two SE models one against each other. A third SE model isolates the SE block: seprof's SE injected into timm's
+own resnet50 (``timm:resnet50``), the same backbone code as timm's seresnet50, so the two differ only in
+their SE modules. timm is needed here (pip install "seprof[timm]"); random weights.
 
     python benchmarks/timm_seresnet50.py --runs 40 --threads 2 --out benchmarks/results/timm_seresnet50.json
     python benchmarks/timm_seresnet50.py --runs 60 --out benchmarks/results/timm_seresnet50_default_threads.json
@@ -34,13 +36,16 @@ def main() -> None:
     device = torch.device(args.device)
     torch.manual_seed(0)
     base = torchvision.models.resnet50().eval()
+    timm_base = timm.create_model("resnet50", pretrained=False).eval()
     models = {
         "resnet50": base.to(device),
         "seprof": seprof.inject(base, r=16).eval().to(device),
         "timm": timm.create_model("seresnet50", pretrained=False).eval().to(device),
+        "timm_resnet50": timm_base.to(device),
+        "seprof_on_timm": seprof.inject(timm_base, r=16).eval().to(device),
     }
     params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
-    assert params["seprof"] == params["timm"], params
+    assert params["seprof"] == params["timm"] == params["seprof_on_timm"], params
     setup, t = time_models(models, (3, 224, 224), batch=args.batch, device=device, runs=args.runs, warmup=5,
                              threads=args.threads)
     result = {
@@ -55,6 +60,11 @@ def main() -> None:
         "seprof_vs_timm": {"ratio_q1_median_q3": ratio(t["seprof"], t["timm"]),
                            "ci95": ratio_ci(t["seprof"], t["timm"]),
                            "delta_ms_q1_median_q3": delta(t["seprof"], t["timm"])},
+        "timm_resnet50_vs_resnet50": {"ratio_q1_median_q3": ratio(t["timm_resnet50"], t["resnet50"]),
+                                      "ci95": ratio_ci(t["timm_resnet50"], t["resnet50"])},
+        "seprof_on_timm_vs_timm": {"ratio_q1_median_q3": ratio(t["seprof_on_timm"], t["timm"]),
+                                   "ci95": ratio_ci(t["seprof_on_timm"], t["timm"]),
+                                   "delta_ms_q1_median_q3": delta(t["seprof_on_timm"], t["timm"])},
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__,
                      "python": platform.python_version(), "device": device_name(device)},
     }

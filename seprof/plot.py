@@ -92,6 +92,14 @@ def _draw(report: Report, target: str, suffix: str) -> None:
             below, above = (max(0.0, y - lo), max(0.0, hi - y)) if c.config != "base" else (0.0, 0.0)
             right.errorbar([x], [y], yerr=[[below], [above]], fmt="o", capsize=4)
             right.annotate(config_label(c), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    bandwidth = run.setup.get("bandwidth_gbs") if run is not None else None
+    if bandwidth:  # the memory floor: base latency plus the least time SE's traffic can take
+        base_ms = run.latency["base"].median_ms
+        floors = [(c.params_added_pct, 1 + report.traffic_bytes(c.config, run.batch, run.setup["dtype"]) /
+                   (bandwidth * 1e9) * 1e3 / base_ms) for c in report.configs if c.config != "base"]
+        right.plot([x for x, _ in floors], [y for _, y in floors], linestyle="none", marker="_", markersize=16,
+                   color="black", label=f"memory floor ({bandwidth:,.0f} GB/s copy)")
+        right.legend(fontsize=8)
     right.axhline(1.0, color="grey", linewidth=0.8)
     right.margins(x=0.15, y=0.1)
     right.set_xlabel("parameters added (% of base)")
