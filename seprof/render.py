@@ -307,6 +307,39 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
     console.print(Text(_latency_legend(report, verbose), style="dim"))
     if report.latency_runs[0].setup.get("bandwidth_gbs"):
         console.print(Text(_floor_legend(report), style="dim"))
+        _render_traffic(console, report)
+
+
+def _render_traffic(console: Console, report: Report) -> None:
+    """SE's memory traffic per stage in the first timing run (batch, dtype), and the floor it sets; with the
+    per-stage configurations (--attribute), each stage's added latency over its floor."""
+    run = report.latency_runs[0]
+    setup, bandwidth = run.setup, run.setup["bandwidth_gbs"]
+    size = 2 if setup.get("dtype") in ("float16", "bfloat16") else 4
+    rows = [s for s in report.stages if s.config == "se" and s.se]
+    if not rows:
+        return
+    alone = {s.stage: run.latency.get(f"se_only_{s.stage}") for s in rows}
+    timed = all(lat is not None for lat in alone.values())
+    grid = Grid([Column("stage", "left", key=True), Column("MB read"), Column("MB written"), Column("weights MB"),
+                 Column("floor ms"), *([Column("added ms"), Column("added ÷ floor")] if timed else [])])
+    for s in rows:
+        read, written = s.work.feature_reads * run.batch * size, s.work.feature_writes * run.batch * size
+        floor = (read + written + s.measured * 4) / (bandwidth * 1e9) * 1e3
+        extra = [f"{alone[s.stage].delta_ms[1]:+.3f}", f"{alone[s.stage].delta_ms[1] / floor:.1f}×"] if timed else []
+        grid.add(str(s.stage), f"{read / 1e6:,.2f}", f"{written / 1e6:,.2f}", f"{s.measured * 4 / 1e6:,.2f}",
+                 f"{floor:.3f}", *extra)
+    total = report.traffic_bytes("se", run.batch, setup.get("dtype", "float32"))
+    work = sum((s.work for s in rows), SEWork())
+    grid.add("total", f"{work.feature_reads * run.batch * size / 1e6:,.2f}",
+             f"{work.feature_writes * run.batch * size / 1e6:,.2f}", f"{sum(s.measured for s in rows) * 4 / 1e6:,.2f}",
+             f"{total / (bandwidth * 1e9) * 1e3:.3f}", *(["", ""] if timed else []), style="bold", section=True)
+    print_grid(console, f"SE's memory traffic by stage (batch {run.batch}, {setup.get('dtype')}; floor at "
+                        f"{bandwidth:,.1f} GB/s)", grid,
+               "MB read / written: feature-map elements SE's blocks read and write, unfused, at the dtype's size; "
+               "weights: their parameters at 4 bytes; floor ms: all of it at the measured bandwidth"
+               + ("; added ms: the latency SE in that stage alone adds (median of per-round differences)."
+                  if timed else "."))
 
 
 def _floor_legend(report: Report) -> str:
@@ -315,10 +348,10 @@ def _floor_legend(report: Report) -> str:
     return (f"SE MB moved: the bytes its blocks read and write in one pass of the batch (each feature map read by "
             f"the squeeze and by the scale, written by the scale; sSE's conv and scSE's combine too; unfused), at "
             f"{run.setup.get('dtype')}'s size, plus their parameters; floor ms: that traffic at "
-            f"{run.setup['bandwidth_gbs']:,.1f} GB/s, the bandwidth of {copy} measured in this run: no SE "
-            "implementation that moves those bytes can be faster; added ÷ floor: the median added latency over "
-            "that floor (1× would mean SE costs no more than its memory traffic; above it are kernel launches, "
-            "host dispatch and the squeeze's reduction).")
+            f"{run.setup['bandwidth_gbs']:,.1f} GB/s, the bandwidth of {copy} measured in this run, i.e. from "
+            "memory (maps small enough to stay in cache, as at batch 1 on a CPU, move faster, so the ratio can fall "
+            "below 1 there); added ÷ floor: the median added latency over that floor (near 1, SE costs what its "
+            "traffic costs; far above it, kernel launches, host dispatch and the squeeze's reduction).")
 
 
 def _latency_legend(report: Report, verbose: bool) -> str:
