@@ -444,6 +444,18 @@ def graph_times(
                 graphs[name] = graph
     except Exception as error:  # noqa: BLE001 - whatever stops capture is reported, and wall time stands
         return f"not captured: {first_line(error, with_type=False)}", None
+    try:
+        samples = _replay(graphs, device, rounds)
+    except RuntimeError as error:
+        return f"captured, but replay failed: {first_line(error, with_type=False)}", None
+    finally:
+        del graphs
+    return "captured", {name: Timing(tuple(s)) for name, s in samples.items()}
+
+
+def _replay(graphs: Mapping[str, torch.cuda.CUDAGraph], device: torch.device, rounds: int) -> dict[str, list[float]]:
+    """ms per replay of each graph: ``rounds`` interleaved rounds (order rotated), each sample ``number``
+    back-to-back replays between two CUDA events, ``number`` chosen so a sample lasts ``MIN_SAMPLE_S``."""
     names = list(graphs)
     samples: dict[str, list[float]] = {name: [] for name in names}
     torch.cuda.synchronize(device)
@@ -461,8 +473,7 @@ def graph_times(
             end.record()
             end.synchronize()
             samples[name].append(start.elapsed_time(end) / number)
-    del graphs
-    return "captured", {name: Timing(tuple(s)) for name, s in samples.items()}
+    return samples
 
 
 class _LiveBytes(TorchDispatchMode):
