@@ -419,16 +419,16 @@ def graph_times(
     if device.type != "cuda":
         return "no CUDA graphs on the CPU: the wall time is the time", None
     if mode == "train":
-        return ("not captured in train mode (a graph of the backward pass needs static gradients and "
-                "parameters; wall time only)"), None
+        return "not captured in train mode: seprof graphs the forward pass only; wall time only", None
     if compile:
-        return "not captured under torch.compile (its reduce-overhead mode replays CUDA graphs itself)", None
-    x = torch.randn(batch, *input_shape, device=device)
-    if channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
+        return "not captured under torch.compile: seprof graphs eager models only; wall time only", None
     half = None if dtype == "float32" else getattr(torch, dtype)
     graphs: dict[str, torch.cuda.CUDAGraph] = {}
+    stream = torch.cuda.current_stream(device)
     try:
+        x = torch.randn(batch, *input_shape, device=device)
+        if channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         with torch.no_grad(), torch.autocast(
                 "cuda", dtype=half or torch.float32, enabled=half is not None, cache_enabled=False):
             for name, model in models.items():
@@ -443,6 +443,8 @@ def graph_times(
                     model(x)
                 graphs[name] = graph
     except Exception as error:  # noqa: BLE001 - whatever stops capture is reported, and wall time stands
+        torch.cuda.set_stream(stream)  # a capture that fails at its end leaves its own stream current
+        graphs.clear()
         return f"not captured: {first_line(error, with_type=False)}", None
     try:
         samples = _replay(graphs, device, rounds)

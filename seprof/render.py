@@ -272,7 +272,7 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
         device = any(lat.device_ms is not None for lat in run.latency.values())
         if device:
             columns += [Column("device ms"), Column("device added"), Column("dispatch added")]
-        bandwidth = run.setup.get("bandwidth_gbs")
+        bandwidth = run.setup.get("bandwidth_gbs") if run.setup.get("mode") != "train" else None
         if bandwidth:
             columns += [Column("SE MB moved"), Column("floor ms"), Column("added ÷ floor")]
         grid = Grid(columns)
@@ -293,8 +293,9 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
             if bandwidth:
                 moved = report.traffic_bytes(c.config, run.batch, run.setup.get("dtype", "float32"))
                 floor = moved / (bandwidth * 1e9) * 1e3
+                added = lat.device_delta_ms if lat.device_delta_ms is not None else lat.delta_ms[1]
                 cells += ["—", "—", "—"] if base or not moved else [
-                    f"{moved / 1e6:,.1f}", f"{floor:.3f}", f"{lat.delta_ms[1] / floor:.1f}×"]
+                    f"{moved / 1e6:,.1f}", f"{floor:.3f}", f"{added / floor:.1f}×"]
             grid.add(*cells)
         console.print(Text(f"Latency, batch {run.batch}", style="bold"))
         for line in _setup_lines(run.setup):
@@ -305,7 +306,7 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
                                              if device else str(run.setup.get("graphs"))))
         print_grid(console, None, grid)
     console.print(Text(_latency_legend(report, verbose), style="dim"))
-    if report.latency_runs[0].setup.get("bandwidth_gbs"):
+    if report.latency_runs[0].setup.get("bandwidth_gbs") and report.latency_runs[0].setup.get("mode") != "train":
         console.print(Text(_floor_legend(report), style="dim"))
         _render_traffic(console, report)
 
@@ -322,7 +323,7 @@ def _render_traffic(console: Console, report: Report) -> None:
     alone = {s.stage: run.latency.get(f"se_only_{s.stage}") for s in rows}
     timed = all(lat is not None for lat in alone.values())
     grid = Grid([Column("stage", "left", key=True), Column("MB read"), Column("MB written"), Column("weights MB"),
-                 Column("floor ms"), *([Column("added ms"), Column("added ÷ floor")] if timed else [])])
+                 Column("floor ms"), *([Column("alone adds ms"), Column("÷ floor")] if timed else [])])
     for s in rows:
         read, written = s.work.feature_reads * run.batch * size, s.work.feature_writes * run.batch * size
         floor = (read + written + s.measured * 4) / (bandwidth * 1e9) * 1e3
@@ -338,19 +339,20 @@ def _render_traffic(console: Console, report: Report) -> None:
                         f"{bandwidth:,.1f} GB/s)", grid,
                "MB read / written: feature-map elements SE's blocks read and write, unfused, at the dtype's size; "
                "weights: their parameters at 4 bytes; floor ms: all of it at the measured bandwidth"
-               + ("; added ms: the latency SE in that stage alone adds (median of per-round differences)."
-                  if timed else "."))
+               + ("; alone adds ms: the latency SE in that stage alone adds (median of per-round differences), and "
+                  "that over the stage's floor." if timed else "."))
 
 
 def _floor_legend(report: Report) -> str:
     run = report.latency_runs[0]
     copy = "a 1 GiB device-to-device copy" if run.setup.get("device") == "cuda" else "a 256 MiB tensor copy"
-    return (f"SE MB moved: the bytes its blocks read and write in one pass of the batch (each feature map read by "
-            f"the squeeze and by the scale, written by the scale; sSE's conv and scSE's combine too; unfused), at "
-            f"{run.setup.get('dtype')}'s size, plus their parameters; floor ms: that traffic at "
+    added = "device time" if any(lat.device_ms is not None for lat in run.latency.values()) else "latency"
+    return (f"SE MB moved: the bytes its blocks read and write in one forward pass of the batch, unfused (each "
+            f"feature map read by the squeeze or sSE's conv and by the scale, written by the scale; scSE's "
+            f"combine too), at {run.setup.get('dtype')}'s size, plus their parameters; floor ms: that traffic at "
             f"{run.setup['bandwidth_gbs']:,.1f} GB/s, the bandwidth of {copy} measured in this run, i.e. from "
-            "memory (maps small enough to stay in cache, as at batch 1 on a CPU, move faster, so the ratio can fall "
-            "below 1 there); added ÷ floor: the median added latency over that floor (near 1, SE costs what its "
+            "memory (maps small enough to stay in a cache, as at batch 1, can move faster, so the ratio can fall "
+            f"below 1 there); added ÷ floor: the median added {added} over that floor (near 1, SE costs what its "
             "traffic costs; far above it, kernel launches, host dispatch and the squeeze's reduction).")
 
 

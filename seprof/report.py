@@ -73,11 +73,12 @@ CONFIG_COLUMNS = {
     "batch_size": "batch size of the timed pass",
     "mode": "infer (forward, inference_mode) or train (forward + backward, train mode)",
     "channels_last": "models and input in the channels-last memory format",
-    "se_traffic_bytes": "analytic bytes the configuration's attention blocks move in one timed pass: feature-map "
-    "reads and writes (unfused) × batch at the dtype's size, plus their parameters read once at 4 bytes",
+    "se_traffic_bytes": "analytic bytes the configuration's attention blocks move in one forward pass of the batch: "
+    "feature-map reads and writes (unfused) × batch at the dtype's size, plus their parameters read once at 4 "
+    "bytes (empty in train mode)",
     "bandwidth_gbs": "memory bandwidth measured in the same run by a large tensor copy (bytes read + written per "
     "second, GB/s)",
-    "floor_ms": "se_traffic_bytes at bandwidth_gbs: the least time that traffic can take, ms",
+    "floor_ms": "se_traffic_bytes at bandwidth_gbs: the time that traffic takes to and from memory, ms",
 }
 
 STAGE_COLUMNS = {
@@ -332,7 +333,7 @@ class Report:
     def _traffic(self, config: str, timing: dict[str, Any]) -> dict[str, Any]:
         """The traffic columns of one configuration's row: empty without a timing run (no bandwidth)."""
         bandwidth = timing.get("bandwidth_gbs")
-        if not bandwidth:
+        if not bandwidth or timing.get("mode") == "train":  # the traffic counted is a forward pass's
             return {"se_traffic_bytes": None, "bandwidth_gbs": None, "floor_ms": None}
         moved = self.traffic_bytes(config, timing["batch"], timing["dtype"])
         return {"se_traffic_bytes": moved, "bandwidth_gbs": round(bandwidth, 2),
