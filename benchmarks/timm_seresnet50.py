@@ -2,7 +2,8 @@
 
 Both have 28,088,024 parameters: SE after bn3 of every Bottleneck, FC 1×1 convs with biases, hidden width
 C/16. The base ResNet-50 is timed in the same rounds, so each SE model gets a paired ratio against it and the
-two SE models one against each other. A third SE model isolates the SE block: seprof's SE injected into timm's
+two SE models one against each other. On CUDA the models are also timed as CUDA-graph replays (device time,
+``device_*`` keys of the result). A third SE model isolates the SE block: seprof's SE injected into timm's
 own resnet50 (``timm:resnet50``), the same backbone code as timm's seresnet50, so the two differ only in
 their SE modules. timm is needed here (pip install "seprof[timm]"); random weights.
 
@@ -22,7 +23,7 @@ import torch
 import torchvision
 
 import seprof
-from seprof.latency import delta, device_name, ratio, ratio_ci, time_models
+from seprof.latency import delta, device_name, graph_times, ratio, ratio_ci, time_models
 
 
 def main() -> None:
@@ -68,6 +69,14 @@ def main() -> None:
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__,
                      "python": platform.python_version(), "device": device_name(device)},
     }
+    # On CUDA, the same models as CUDA-graph replays (device time, the host's dispatch out), interleaved too
+    graphs, device_t = graph_times(models, (3, 224, 224), args.batch, device, rounds=max(20, args.runs // 2))
+    result["graphs"] = graphs
+    if device_t is not None:
+        result["device_median_ms"] = {name: timing.median_ms for name, timing in device_t.items()}
+        for a, b in (("seprof", "timm"), ("seprof_on_timm", "timm"), ("seprof", "resnet50")):
+            result[f"device_{a}_vs_{b}"] = {"ratio_q1_median_q3": ratio(device_t[a], device_t[b]),
+                                           "ci95": ratio_ci(device_t[a], device_t[b])}
     print(json.dumps(result, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
