@@ -226,6 +226,12 @@ class TimingSetup:
     bandwidth_gbs: float | None = None  # a large tensor copy's bytes read + written per second, same run
 
 
+def random_batch(input_shape: Sequence[int], batch: int, device: torch.device, channels_last: bool = False) -> torch.Tensor:
+    """A random batch of ``input_shape`` samples on ``device`` (channels-last when asked and it is 4-D)."""
+    x = torch.randn(batch, *input_shape, device=device)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
+
+
 COPY_BYTES = {"cpu": 256 * 2**20, "cuda": 2**30}
 
 
@@ -356,9 +362,7 @@ def time_models(
     runs, budget = sampling(runs, budget)
     threads = threads if threads is not None else default_threads(device)
     prepare(models, mode, channels_last)
-    x = torch.randn(batch, *input_shape, device=device)
-    if channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = random_batch(input_shape, batch, device, channels_last)
     samples: dict[str, list[float]] = {name: [] for name in models}
     names = list(models)
     compile_s: dict[str, float] | None = None
@@ -426,9 +430,7 @@ def graph_times(
     graphs: dict[str, torch.cuda.CUDAGraph] = {}
     stream = torch.cuda.current_stream(device)
     try:
-        x = torch.randn(batch, *input_shape, device=device)
-        if channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = random_batch(input_shape, batch, device, channels_last)
         with torch.no_grad(), torch.autocast(
                 "cuda", dtype=half or torch.float32, enabled=half is not None, cache_enabled=False):
             for name, model in models.items():
@@ -524,9 +526,7 @@ def peak_memory(
     tracked through the dispatcher: deterministic, and blind to allocator caching and non-tensor memory.
     """
     prepare({"m": model}, mode, channels_last)
-    x = torch.randn(batch, *input_shape, device=device)
-    if channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = random_batch(input_shape, batch, device, channels_last)
     model.zero_grad(set_to_none=True)
     with _grad_context(mode), _autocast(device, dtype):
         if device.type == "cuda":
