@@ -8,7 +8,7 @@ as wrapped text. MACs print in G (10⁹) with the exact integer in the CSV/JSON;
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import math
 import textwrap
@@ -269,13 +269,8 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
                         Column("added ms 95% CI")]
         if memory:
             columns.append(Column("peak MiB"))
-        device = any(lat.device_ms is not None for lat in run.latency.values())
-        if device:
-            columns += [Column("device ms"), Column("device added"), Column("dispatch added")]
-        bandwidth = run.setup.get("bandwidth_gbs") if run.setup.get("mode") != "train" else None
-        if bandwidth:
-            columns += [Column("SE MB moved"), Column("floor ms"), Column("added ÷ floor")]
-        grid = Grid(columns)
+        extra_columns, extra_cells = _device_and_floor(report, run)
+        grid = Grid(columns + extra_columns)
         for c in report.configs:
             lat = run.latency[c.config]
             base = c.config == "base"
@@ -287,23 +282,11 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
                           "—" if base else _signed_ci(*lat.delta_ci)]
             if memory:
                 cells.append(_mib(lat.peak_memory_bytes))
-            if device:
-                cells += [f"{lat.device_ms:.3f}", "—" if base else f"{lat.device_delta_ms:+.3f}",
-                          "—" if base else f"{lat.delta_ms[1] - lat.device_delta_ms:+.3f}"]
-            if bandwidth:
-                moved = report.traffic_bytes(c.config, run.batch, run.setup.get("dtype", "float32"))
-                floor = moved / (bandwidth * 1e9) * 1e3
-                added = lat.device_delta_ms if lat.device_delta_ms is not None else lat.delta_ms[1]
-                cells += ["—", "—", "—"] if base or not moved else [
-                    f"{moved / 1e6:,.1f}", f"{floor:.3f}", f"{added / floor:.1f}×"]
-            grid.add(*cells)
+            grid.add(*cells, *extra_cells(c))
         console.print(Text(f"Latency, batch {run.batch}", style="bold"))
         for line in _setup_lines(run.setup):
             console.print(line)
-        if run.setup.get("device") == "cuda":
-            console.print("Device time: " + ("the forward pass captured as a CUDA graph and replayed, timed with CUDA "
-                                             "events (host dispatch out); dispatch added = added − device added"
-                                             if device else str(run.setup.get("graphs"))))
+        _device_line(console, run)
         print_grid(console, None, grid)
     console.print(Text(_latency_legend(report, verbose), style="dim"))
     if report.latency_runs[0].setup.get("bandwidth_gbs") and report.latency_runs[0].setup.get("mode") != "train":
@@ -341,6 +324,39 @@ def _render_traffic(console: Console, report: Report) -> None:
                "weights: their parameters at 4 bytes; floor ms: all of it at the measured bandwidth"
                + ("; alone adds ms: the latency SE in that stage alone adds (median of per-round differences), and "
                   "that over the stage's floor." if timed else "."))
+
+
+def _device_and_floor(report: Report, run: LatencyRun) -> tuple[list[Column], Callable[[ConfigResult], list[str]]]:
+    """The columns a timing run adds where it has them, and each configuration's cells: device time and the
+    dispatch it leaves (CUDA graphs), SE's memory traffic and its floor (not in train mode)."""
+    device = any(lat.device_ms is not None for lat in run.latency.values())
+    bandwidth = run.setup.get("bandwidth_gbs") if run.setup.get("mode") != "train" else None
+    columns = ([Column("device ms"), Column("device added"), Column("dispatch added")] if device else []) + (
+        [Column("SE MB moved"), Column("floor ms"), Column("added ÷ floor")] if bandwidth else [])
+
+    def cells(c: ConfigResult) -> list[str]:
+        lat, base, found = run.latency[c.config], c.config == "base", []
+        if device:
+            found += [f"{lat.device_ms:.3f}", "—" if base else f"{lat.device_delta_ms:+.3f}",
+                      "—" if base else f"{lat.delta_ms[1] - lat.device_delta_ms:+.3f}"]
+        if bandwidth:
+            moved = report.traffic_bytes(c.config, run.batch, run.setup.get("dtype", "float32"))
+            floor = moved / (bandwidth * 1e9) * 1e3
+            added = lat.device_delta_ms if lat.device_delta_ms is not None else lat.delta_ms[1]
+            found += ["—", "—", "—"] if base or not moved else [
+                f"{moved / 1e6:,.1f}", f"{floor:.3f}", f"{added / floor:.1f}×"]
+        return found
+
+    return columns, cells
+
+
+def _device_line(console: Console, run: LatencyRun) -> None:
+    """On CUDA, how device time was taken, or why it was not."""
+    if run.setup.get("device") == "cuda":
+        captured = any(lat.device_ms is not None for lat in run.latency.values())
+        console.print("Device time: " + ("the forward pass captured as a CUDA graph and replayed, timed with CUDA "
+                                         "events (host dispatch out); dispatch added = added − device added"
+                                         if captured else str(run.setup.get("graphs"))))
 
 
 def _floor_legend(report: Report) -> str:
@@ -672,7 +688,8 @@ def render_sweep(console: Console, report: Report, verbose: bool = False) -> Non
         columns += [Column("median ms"), Column("vs base"), Column("95% CI")]
     if memory:
         columns.append(Column("peak MiB"))
-    grid = Grid(columns)
+    extra_columns, extra_cells = _device_and_floor(report, run) if run is not None else ([], lambda c: [])
+    grid = Grid(columns + extra_columns)
     for c in report.configs:
         first = c.config == "base"
         cells = [sweep_label(c, shared), f"{c.params:,}", "—" if first else f"{c.params_added:,}",
@@ -686,7 +703,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False) -> Non
                       "—" if first else _ci_text(*lat.ratio_ci)]
         if memory:
             cells.append(_mib(run.latency[c.config].peak_memory_bytes))
-        grid.add(*cells, section=c is report.configs[1])
+        grid.add(*cells, *extra_cells(c), section=c is report.configs[1])
     legend = ("configuration: the block (its settings where they differ from the paper's or between rows), its "
               "position in the residual unit and the stages asked for, where they differ between rows (the title "
               "says what every row shares). added: parameters added over the base model, measured (the parameter count difference); % of base: "
@@ -698,7 +715,10 @@ def render_sweep(console: Console, report: Report, verbose: bool = False) -> Non
     if run is not None:
         for line in _setup_lines(run.setup):
             console.print(line)
+        _device_line(console, run)
         console.print(Text(_latency_legend(report, verbose), style="dim"))
+        if extra_columns and run.setup.get("bandwidth_gbs") and run.setup.get("mode") != "train":
+            console.print(Text(_floor_legend(report), style="dim"))
         for other in report.latency_runs[1:]:
             render_latency(console, replace(report, latency_runs=(other,)), verbose, shared)
     else:
