@@ -93,6 +93,16 @@ class SEWork:
         return self.scale_muls + self.combine_ops
 
 
+def element_bytes(dtype: str) -> int:
+    """Bytes of one feature-map element in a timed pass at ``dtype`` (float16/bfloat16 autocast: 2, else 4)."""
+    return 2 if str(dtype) in ("float16", "bfloat16") else 4
+
+
+def floor_ms(nbytes: int, bandwidth_gbs: float) -> float:
+    """The least time ``nbytes`` take to and from memory at ``bandwidth_gbs`` (10⁹ bytes per second), in ms."""
+    return nbytes / (bandwidth_gbs * 1e9) * 1e3
+
+
 def traffic_bytes(work: SEWork, weights: int, batch: int = 1, element_bytes: int = 4, weight_bytes: int = 4) -> int:
     """Bytes SE moves in one forward pass of ``batch`` samples: its feature-map reads and writes at
     ``element_bytes`` each, per sample, plus its ``weights`` parameters read once at ``weight_bytes``."""

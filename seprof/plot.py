@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+from .accounting import floor_ms
 from .errors import OptionError
 from .export import atomic_output
 from .render import config_label, sweep_label, sweep_shared
@@ -95,8 +96,8 @@ def _draw(report: Report, target: str, suffix: str) -> None:
     bandwidth = run.setup.get("bandwidth_gbs") if run is not None else None
     if bandwidth:  # the memory floor: base latency plus the least time SE's traffic can take
         base_ms = run.latency["base"].median_ms
-        floors = [(c.params_added_pct, 1 + report.traffic_bytes(c.config, run.batch, run.setup["dtype"]) /
-                   (bandwidth * 1e9) * 1e3 / base_ms) for c in report.configs if c.config != "base"]
+        floors = [(c.params_added_pct, 1 + floor_ms(report.traffic_bytes(c.config, run.batch, run.setup["dtype"]),
+                                                    bandwidth) / base_ms) for c in report.configs if c.config != "base"]
         right.plot([x for x, _ in floors], [y for _, y in floors], linestyle="none", marker="_", markersize=16,
                    color="black", label=f"memory floor ({bandwidth:,.0f} GB/s copy)")
         right.legend(fontsize=8)

@@ -17,7 +17,7 @@ from dataclasses import replace
 from rich.console import Console
 from rich.text import Text
 
-from .accounting import SEWork
+from .accounting import SEWork, element_bytes, floor_ms, traffic_bytes
 from .counters import COUNTER_NOTES, COUNTERS
 from .families import Family
 from .layout import Column, Grid, print_grid
@@ -299,7 +299,7 @@ def _render_traffic(console: Console, report: Report) -> None:
     per-stage configurations (--attribute), each stage's added latency over its floor."""
     run = report.latency_runs[0]
     setup, bandwidth = run.setup, run.setup["bandwidth_gbs"]
-    size = 2 if setup.get("dtype") in ("float16", "bfloat16") else 4
+    size = element_bytes(setup.get("dtype", "float32"))
     rows = [s for s in report.stages if s.config == "se" and s.se]
     if not rows:
         return
@@ -309,7 +309,7 @@ def _render_traffic(console: Console, report: Report) -> None:
                  Column("floor ms"), *([Column("alone adds ms"), Column("÷ floor")] if timed else [])])
     for s in rows:
         read, written = s.work.feature_reads * run.batch * size, s.work.feature_writes * run.batch * size
-        floor = (read + written + s.measured * 4) / (bandwidth * 1e9) * 1e3
+        floor = floor_ms(traffic_bytes(s.work, s.measured, run.batch, size), bandwidth)
         extra = [f"{alone[s.stage].delta_ms[1]:+.3f}", f"{alone[s.stage].delta_ms[1] / floor:.1f}×"] if timed else []
         grid.add(str(s.stage), f"{read / 1e6:,.2f}", f"{written / 1e6:,.2f}", f"{s.measured * 4 / 1e6:,.2f}",
                  f"{floor:.3f}", *extra)
@@ -317,7 +317,7 @@ def _render_traffic(console: Console, report: Report) -> None:
     work = sum((s.work for s in rows), SEWork())
     grid.add("total", f"{work.feature_reads * run.batch * size / 1e6:,.2f}",
              f"{work.feature_writes * run.batch * size / 1e6:,.2f}", f"{sum(s.measured for s in rows) * 4 / 1e6:,.2f}",
-             f"{total / (bandwidth * 1e9) * 1e3:.3f}", *(["", ""] if timed else []), style="bold", section=True)
+             f"{floor_ms(total, bandwidth):.3f}", *(["", ""] if timed else []), style="bold", section=True)
     print_grid(console, f"SE's memory traffic by stage (batch {run.batch}, {setup.get('dtype')}; floor at "
                         f"{bandwidth:,.1f} GB/s)", grid,
                "MB read / written: feature-map elements SE's blocks read and write, unfused, at the dtype's size; "
@@ -341,7 +341,7 @@ def _device_and_floor(report: Report, run: LatencyRun) -> tuple[list[Column], Ca
                       "—" if base else f"{lat.delta_ms[1] - lat.device_delta_ms:+.3f}"]
         if bandwidth:
             moved = report.traffic_bytes(c.config, run.batch, run.setup.get("dtype", "float32"))
-            floor = moved / (bandwidth * 1e9) * 1e3
+            floor = floor_ms(moved, bandwidth)
             added = lat.device_delta_ms if lat.device_delta_ms is not None else lat.delta_ms[1]
             found += ["—", "—", "—"] if base or not moved else [
                 f"{moved / 1e6:,.1f}", f"{floor:.3f}", f"{added / floor:.1f}×"]

@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .accounting import SEWork, traffic_bytes
+from .accounting import SEWork, element_bytes, floor_ms, traffic_bytes
 from .export import write_atomic
 from .spec import BlockSpec
 from .text import stage_set_text
@@ -328,7 +328,7 @@ class Report:
         (see ``seprof.accounting.traffic_bytes``; parameters at 4 bytes, as they are stored)."""
         rows = [s for s in self.stages if s.config == config and s.se]
         work = sum((s.work for s in rows), SEWork())
-        return traffic_bytes(work, sum(s.measured for s in rows), batch, 2 if dtype in ("float16", "bfloat16") else 4)
+        return traffic_bytes(work, sum(s.measured for s in rows), batch, element_bytes(dtype))
 
     def _traffic(self, config: str, timing: dict[str, Any]) -> dict[str, Any]:
         """The traffic columns of one configuration's row: empty without a timing run (no bandwidth)."""
@@ -337,7 +337,7 @@ class Report:
             return {"se_traffic_bytes": None, "bandwidth_gbs": None, "floor_ms": None}
         moved = self.traffic_bytes(config, timing["batch"], timing["dtype"])
         return {"se_traffic_bytes": moved, "bandwidth_gbs": round(bandwidth, 2),
-                "floor_ms": round(moved / (bandwidth * 1e9) * 1e3, 4)}
+                "floor_ms": round(floor_ms(moved, bandwidth), 4)}
 
     def stage_rows(self) -> list[dict[str, Any]]:
         """One flat dict per (configuration, stage), keyed by ``STAGE_COLUMNS``."""
