@@ -415,15 +415,14 @@ def graph_times(
     compile: bool = False,
     rounds: int = GRAPH_ROUNDS,
 ) -> tuple[str, dict[str, Timing] | None]:
-    """Device time of each model's forward pass with the host out of the picture: the pass captured once as a
-    CUDA graph, then replayed, each sample ``number`` replays between two CUDA events, ``rounds`` rounds
-    interleaved as for wall time. Returns ("captured", timings) or (why not, in words, None): not on the CPU,
-    not in train mode, not with ``compile`` (its own "reduce-overhead" mode replays graphs), or the reason
-    capture failed. The models are in the state ``time_models`` left them (mode, memory format, device)."""
+    """Device time of each model's step with the host out of the picture: the step (a forward pass, or in train
+    mode forward + backward as ``_step`` runs it) captured once as a CUDA graph, then replayed, each sample
+    ``number`` replays between two CUDA events, ``rounds`` rounds interleaved as for wall time. Returns
+    ("captured", timings) or (why not, in words, None): not on the CPU, not with ``compile`` (its own
+    "reduce-overhead" mode replays graphs), or the reason capture or replay failed. The models are in the state
+    ``time_models`` left them (mode, memory format, device); in train mode their gradients are None afterwards."""
     if device.type != "cuda":
         return "no CUDA graphs on the CPU: the wall time is the time", None
-    if mode == "train":
-        return "not captured in train mode: seprof graphs the forward pass only; wall time only", None
     if compile:
         return "not captured under torch.compile: seprof graphs eager models only; wall time only", None
     half = None if dtype == "float32" else getattr(torch, dtype)
@@ -431,30 +430,45 @@ def graph_times(
     stream = torch.cuda.current_stream(device)
     try:
         x = random_batch(input_shape, batch, device, channels_last)
-        with torch.no_grad(), torch.autocast(
+        with _graph_grad_context(mode), torch.autocast(
                 "cuda", dtype=half or torch.float32, enabled=half is not None, cache_enabled=False):
             for name, model in models.items():
                 side = torch.cuda.Stream(device)
                 side.wait_stream(torch.cuda.current_stream(device))
                 with torch.cuda.stream(side):
                     for _ in range(3):  # warm-up on a side stream, as capture requires
-                        model(x)
+                        _step(model, x, mode)
                 torch.cuda.current_stream(device).wait_stream(side)
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph):
-                    model(x)
+                    # in train mode _step sets the gradients to None first, so the captured backward allocates
+                    # them from the graph's pool and every replay writes them afresh
+                    _step(model, x, mode)
                 graphs[name] = graph
     except Exception as error:  # noqa: BLE001 - whatever stops capture is reported, and wall time stands
         torch.cuda.set_stream(stream)  # a capture that fails at its end leaves its own stream current
-        graphs.clear()
+        _release(graphs, models)
         return f"not captured: {first_line(error, with_type=False)}", None
     try:
         samples = _replay(graphs, device, rounds)
     except RuntimeError as error:
         return f"captured, but replay failed: {first_line(error, with_type=False)}", None
     finally:
-        del graphs
+        _release(graphs, models)
     return "captured", {name: Timing(tuple(s)) for name, s in samples.items()}
+
+
+def _graph_grad_context(mode: str) -> contextlib.AbstractContextManager:
+    # not inference_mode: tensors made under it cannot enter a graph that is replayed outside it
+    return torch.enable_grad() if mode == "train" else torch.no_grad()
+
+
+def _release(graphs: dict[str, torch.cuda.CUDAGraph], models: Mapping[str, nn.Module]) -> None:
+    """Drop the graphs and the gradients their pools hold, and give the memory back to the caching allocator."""
+    graphs.clear()
+    for model in models.values():
+        model.zero_grad(set_to_none=True)
+    torch.cuda.empty_cache()
 
 
 def _replay(graphs: Mapping[str, torch.cuda.CUDAGraph], device: torch.device, rounds: int) -> dict[str, list[float]]:

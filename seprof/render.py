@@ -354,8 +354,9 @@ def _device_line(console: Console, run: LatencyRun) -> None:
     """On CUDA, how device time was taken, or why it was not."""
     if run.setup.get("device") == "cuda":
         captured = any(lat.device_ms is not None for lat in run.latency.values())
-        console.print("Device time: " + ("the forward pass captured as a CUDA graph and replayed, timed with CUDA "
-                                         "events (host dispatch out); dispatch added = added − device added"
+        step = "forward + backward" if run.setup.get("mode") == "train" else "the forward pass"
+        console.print("Device time: " + (f"{step} captured as a CUDA graph and replayed, timed with CUDA events "
+                                         "(host dispatch out); dispatch added = added − device added"
                                          if captured else str(run.setup.get("graphs"))))
 
 

@@ -243,6 +243,25 @@ def test_cuda_device_time_from_graph_replays_is_below_wall_time():
     assert se.device_delta_ms is not None
     row = next(r for r in report.config_rows() if r["config"] == "se")
     assert row["device_ms"] == se.device_ms and row["graphs"] == "captured"
+    # train mode: forward + backward captured, and the models' gradients released afterwards
     train = profile("resnet18", counters=(), timing=TimingOptions(device="cuda", runs=2, mode="train"))
-    assert train.latency_runs[0].setup["graphs"].startswith("not captured in train mode")
-    assert train.latency_runs[0].latency["se"].device_ms is None
+    assert train.latency_runs[0].setup["graphs"] == "captured"
+    assert all(lat.device_ms > 0 for lat in train.latency_runs[0].latency.values())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_train_capture_leaves_no_gradients_and_a_failed_capture_says_why():
+    from seprof.latency import graph_times
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8)).cuda().train()
+    graphs, timings = graph_times({"m": model}, (3, 16, 16), 2, torch.device("cuda"), mode="train", rounds=3)
+    assert graphs == "captured" and timings["m"].runs == 3
+    assert all(p.grad is None for p in model.parameters())
+
+    class Syncs(nn.Module):  # reads a value back to the host mid-pass: not capturable
+        def forward(self, x):
+            return x * float(x.sum())
+
+    graphs, timings = graph_times({"m": Syncs()}, (3, 8, 8), 1, torch.device("cuda"))
+    assert graphs.startswith("not captured: ") and timings is None
+    assert torch.cuda.current_stream() == torch.cuda.default_stream()
