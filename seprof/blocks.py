@@ -15,6 +15,7 @@ convolutions have the 2-D block's parameters). ``BLOCKS`` maps a ``BlockKind`` t
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import torch
@@ -46,7 +47,8 @@ class SEBlock(SqueezeExcitation):
     def __init__(self, channels: int, r: int = 16, bias: bool = True, spec: BlockSpec | None = None) -> None:
         spec = block_spec(spec, r if spec is None else None, bias if spec is None else None)
         hidden = spec.hidden(channels)
-        super().__init__(channels, hidden)
+        # in place, as timm's SE: the ReLU writes into fc1's output instead of allocating another tensor
+        super().__init__(channels, hidden, activation=partial(nn.ReLU, inplace=True))
         if not spec.bias:
             self.fc1 = nn.Conv2d(channels, hidden, 1, bias=False)
             self.fc2 = nn.Conv2d(hidden, channels, 1, bias=False)
@@ -128,7 +130,7 @@ class TokenSE(nn.Module):
         hidden = spec.hidden(channels)
         self.fc1 = nn.Linear(channels, hidden, bias=spec.bias)
         self.fc2 = nn.Linear(hidden, channels, bias=spec.bias)
-        self.activation = nn.ReLU()
+        self.activation = nn.ReLU(inplace=True)
         self.scale_activation = _GATES[spec.gate]()
         self.channels, self.r, self.bias, self.spec = channels, spec.r, spec.bias, spec
 

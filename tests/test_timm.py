@@ -119,3 +119,59 @@ def test_a_users_rule_for_a_timm_block_is_kept():
         assert {s.point for s in open_model("timm:resnet18").sites().sites} == {"bn1"}
     finally:
         PLACEMENTS[BasicBlock] = saved
+
+
+class _Dispatched:
+    """Every aten op one call runs (below autograd, so a backward's too), and every module call, in order."""
+
+    def __init__(self):
+        import torch
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        ops = self.ops = []
+        self.modules = []
+
+        class Record(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                ops.append(str(func))
+                return func(*args, **(kwargs or {}))
+
+        self._mode = Record()
+        self._torch = torch
+
+    def __call__(self, model, x, train=False):
+        hook = self._torch.nn.modules.module.register_module_forward_hook(
+            lambda m, i, o: self.modules.append(type(m).__name__))
+        try:
+            with self._mode:
+                if train:
+                    model(x).sum().backward()
+                else:
+                    with self._torch.no_grad():
+                        model(x)
+        finally:
+            hook.remove()
+        return self
+
+
+def test_seprofs_se_resnet50_dispatches_exactly_timms_seresnet50s_ops():
+    # the host-side work of SE is its dispatch; seprof's block must not add any over timm's SEModule
+    import torch
+    import torchvision
+
+    import seprof
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 64, 64)
+    timms = timm.create_model("seresnet50").eval()
+    ours = seprof.inject(torchvision.models.resnet50(), r=16).eval()
+    on_timms = seprof.inject(timm.create_model("resnet50"), r=16).eval()
+    theirs, mine, mine_on_timms = (_Dispatched()(m, x) for m in (timms, ours, on_timms))
+    assert len(theirs.ops) == 325 and mine.ops == theirs.ops and mine_on_timms.ops == theirs.ops
+    assert theirs.ops.count("aten.relu_.default") == 65  # the SE blocks' ReLU in place too: no extra tensor
+    # module calls: seprof's torchvision SE-ResNet-50 makes fewer than timm's seresnet50; on timm's own
+    # backbone, seprof's adds one call per block (the wrapper that keeps the state_dict keys) and no other
+    assert (len(mine.modules), len(theirs.modules), len(mine_on_timms.modules)) == (295, 313, 329)
+    # forward + backward in train mode: the same ops on the same backbone
+    x2 = torch.randn(2, 3, 64, 64)
+    assert _Dispatched()(on_timms.train(), x2, True).ops == _Dispatched()(timms.train(), x2, True).ops
