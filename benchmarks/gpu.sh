@@ -3,7 +3,8 @@
 # training at batch 1, 32 and 256 with wall and device time (CUDA-graph replays), the memory floor and peak
 # memory; bf16 channels-last at 256; torch.compile at 32; per-stage attribution at 32; seprof's SE against timm's
 # seresnet50; and the CUDA tests. Everything lands in one folder named after the device and the date, with the
-# console log. About 5-6 minutes on an H200 (timing budgets of 10 s per batch size).
+# console log. About 6-7 minutes, estimated from its timing budgets (10 s per batch size) and run counts; it has
+# not yet been timed on a GPU.
 #
 #   pip install ".[test,timm,plot]" && bash benchmarks/gpu.sh [OUTPUT_FOLDER]
 set -euo pipefail
@@ -28,7 +29,7 @@ run seprof compare resnet50 --strip-stage 5 --batch 256 --dtype bfloat16 --chann
     --json "$out/bf16_cl_256.json"
 run seprof compare resnet50 --strip-stage 5 --batch 32 --compile "${common[@]}" --json "$out/compile32.json"
 run seprof compare resnet50 --attribute --batch 32 "${common[@]}" --plot "$out/attr32.png" --json "$out/attr32.json"
-run python benchmarks/timm_seresnet50.py --device cuda --batch 1 --runs 200 --out "$out/timm_b1.json"
-run python benchmarks/timm_seresnet50.py --device cuda --batch 32 --runs 100 --out "$out/timm_b32.json"
+run python benchmarks/timm_seresnet50.py --device cuda --batch 1 --runs 200 --builds 4 --out "$out/timm_b1.json"
+run python benchmarks/timm_seresnet50.py --device cuda --batch 32 --runs 100 --builds 4 --out "$out/timm_b32.json"
 run python -m pytest -q -p no:cacheprovider tests/test_latency.py tests/test_cli.py -k cuda
 echo "results in $out" | tee -a "$log"

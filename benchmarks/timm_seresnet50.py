@@ -1,21 +1,32 @@
 """seprof's injected SE-ResNet-50 against timm's seresnet50 (same architecture, r = 16), timed interleaved.
 
-Both have 28,088,024 parameters: SE after bn3 of every Bottleneck, FC 1×1 convs with biases, hidden width
-C/16. The base ResNet-50 is timed in the same rounds, so each SE model gets a paired ratio against it and the
-two SE models one against each other. On CUDA the models are also timed as CUDA-graph replays (device time,
-``device_*`` keys of the result). A third SE model isolates the SE block: seprof's SE injected into timm's
-own resnet50 (``timm:resnet50``), the same backbone code as timm's seresnet50, so the two differ only in
-their SE modules. timm is needed here (pip install "seprof[timm]"); random weights.
+The SE models have 28,088,024 parameters each: SE after bn3 of every Bottleneck, FC 1×1 convs with biases,
+hidden width C/16. Six models are timed in the same rounds, so every pair gets a paired ratio:
 
-    python benchmarks/timm_seresnet50.py --runs 40 --threads 2 --out benchmarks/results/timm_seresnet50.json
-    python benchmarks/timm_seresnet50.py --runs 60 --out benchmarks/results/timm_seresnet50_default_threads.json
+- ``resnet50`` and ``seprof``: torchvision's ResNet-50, and seprof's SE injected into it;
+- ``timm``: timm's seresnet50; ``timm_resnet50``: timm's resnet50;
+- ``seprof_on_timm``: seprof's SE injected into timm's resnet50, the same backbone code as timm's seresnet50,
+  so only the SE modules differ (seprof's wraps ``bn3``, which keeps the state_dict keys);
+- ``seprof_block_in_timm``: timm's seresnet50 with seprof's SEBlock where it calls its own SEModule: no
+  wrapper, so only the block differs.
+
+All six carry the same random values (timm's seresnet50's, copied key for key). With ``--builds K`` the
+models are built K times, in a shuffled order, and the rounds pooled, so that no one memory layout decides a
+ratio. On CUDA the models are also timed as CUDA-graph replays (device time, ``device_*`` keys). ``dispatch``
+records each model's aten ops and module calls per forward pass: the host's work, which eager timing on a GPU
+pays. timm is needed here (pip install "seprof[timm]").
+
+    python benchmarks/timm_seresnet50.py --runs 300 --builds 6 --threads 1 \
+        --out benchmarks/results/timm_seresnet50_same_weights.json
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import platform
+import random
 from pathlib import Path
 
 import timm
@@ -23,12 +34,82 @@ import torch
 import torchvision
 
 import seprof
-from seprof.latency import delta, device_name, graph_times, ratio, ratio_ci, time_models
+from seprof.blocks import SEBlock
+from seprof.latency import Timing, delta, device_name, graph_times, ratio, ratio_ci, time_models
+from torch.utils._python_dispatch import TorchDispatchMode
+
+
+class _Ops(TorchDispatchMode):
+    """Counts the aten ops a call dispatches: the kernels it launches (on CUDA) and the host work per op."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: collections.Counter[str] = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops[str(func)] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def dispatch(model: torch.nn.Module) -> dict:
+    """aten ops and module calls of one forward pass (batch 1 at 3×64×64: the counts do not depend on the size)."""
+    calls, x = [], torch.randn(1, 3, 64, 64, device=next(model.parameters()).device)
+    hook = torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: calls.append(m))
+    try:
+        with torch.no_grad(), _Ops() as ops:
+            model(x)
+    finally:
+        hook.remove()
+    return {"aten_ops": sum(ops.ops.values()), "module_calls": len(calls), "by_op": dict(ops.ops.most_common())}
+
+
+def same_weights(models: dict[str, torch.nn.Module], source: str = "timm") -> None:
+    """Give every model ``source``'s values, key for key (seprof's ``bn3.inner.*`` and ``bn3.se.*`` are timm's
+    ``bn3.*`` and ``se.*``; the base models take the backbone's): the models then differ in code only."""
+    values = models[source].state_dict()
+    for model in models.values():
+        model.load_state_dict({key: values[key.replace(".bn3.inner.", ".bn3.").replace(".bn3.se.", ".se.")]
+                               for key in model.state_dict()})
+
+
+def build(device: torch.device, order: list[str]) -> dict[str, torch.nn.Module]:
+    """The six models, made in ``order`` (so their tensors land in a different order in memory each build),
+    all with timm's seresnet50's values, in that order for timing too."""
+    made: dict[str, torch.nn.Module] = {}
+    for name in order:
+        if name == "resnet50":
+            made[name] = torchvision.models.resnet50()
+        elif name == "seprof":
+            made[name] = seprof.inject(torchvision.models.resnet50(), r=16)
+        elif name == "timm":
+            made[name] = timm.create_model("seresnet50", pretrained=False)
+        elif name == "timm_resnet50":
+            made[name] = timm.create_model("resnet50", pretrained=False)
+        elif name == "seprof_block_in_timm":
+            made[name] = seprof_blocks_in(timm.create_model("seresnet50", pretrained=False))
+        else:
+            made[name] = seprof.inject(timm.create_model("resnet50", pretrained=False), r=16)
+    same_weights(made)
+    return {name: model.eval().to(device) for name, model in made.items()}
+
+
+def seprof_blocks_in(model: torch.nn.Module) -> torch.nn.Module:
+    """timm's seresnet50 with each of its SEModules replaced by seprof's SEBlock (same width, r = 16, biases),
+    called where timm calls its own: no wrapper, the same keys; the block alone is what differs."""
+    for stage in (model.layer1, model.layer2, model.layer3, model.layer4):
+        for block in stage:
+            block.se = SEBlock(block.se.fc1.in_channels, r=16)
+    return model
+
+
+NAMES = ["resnet50", "seprof", "timm", "timm_resnet50", "seprof_on_timm", "seprof_block_in_timm"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=40, help="rounds in all, shared among the builds")
+    parser.add_argument("--builds", type=int, default=1, help="build the models afresh this many times, in a "
+                        "shuffled order, and pool the rounds: no one memory layout decides the ratio")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="default: seprof's (torch's, at most the usable CPUs - 1 on the CPU)")
@@ -36,22 +117,32 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
-    base = torchvision.models.resnet50().eval()
-    timm_base = timm.create_model("resnet50", pretrained=False).eval()
-    models = {
-        "resnet50": base.to(device),
-        "seprof": seprof.inject(base, r=16).eval().to(device),
-        "timm": timm.create_model("seresnet50", pretrained=False).eval().to(device),
-        "timm_resnet50": timm_base.to(device),
-        "seprof_on_timm": seprof.inject(timm_base, r=16).eval().to(device),
-    }
-    params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
-    assert params["seprof"] == params["timm"] == params["seprof_on_timm"], params
-    setup, t = time_models(models, (3, 224, 224), batch=args.batch, device=device, runs=args.runs, warmup=5,
-                             threads=args.threads)
+    shuffle = random.Random(0)
+    samples: dict[str, list[float]] = {name: [] for name in NAMES}
+    orders, seconds = [], 0.0
+    for k in range(args.builds):
+        order = NAMES[:] if k == 0 else shuffle.sample(NAMES, len(NAMES))
+        models = build(device, order)
+        if k == 0:
+            params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
+            assert len({params[name] for name in NAMES if name not in ("resnet50", "timm_resnet50")}) == 1, params
+            counted = {name: dispatch(m) for name, m in models.items()}
+        runs = args.runs // args.builds + (1 if k < args.runs % args.builds else 0)
+        setup, timed = time_models(models, (3, 224, 224), batch=args.batch, device=device, runs=runs, warmup=5,
+                                   threads=args.threads)
+        orders.append(order)
+        seconds += setup.seconds
+        for name in NAMES:
+            samples[name] += timed[name].samples_ms
+        if k < args.builds - 1:
+            del models
+    t = {name: Timing(tuple(s)) for name, s in samples.items()}
+    setup_out = {**setup.__dict__, "runs": args.runs, "seconds": round(seconds, 3), "builds": args.builds,
+                 "build_orders": orders}
     result = {
-        "setup": {**setup.__dict__},
+        "setup": setup_out,
         "params": params,
+        "dispatch": counted,
         "median_ms": {name: timing.median_ms for name, timing in t.items()},
         "iqr_ms": {name: timing.iqr_ms for name, timing in t.items()},
         "seprof_vs_resnet50": {"ratio_q1_median_q3": ratio(t["seprof"], t["resnet50"]),
@@ -63,6 +154,9 @@ def main() -> None:
                            "delta_ms_q1_median_q3": delta(t["seprof"], t["timm"])},
         "timm_resnet50_vs_resnet50": {"ratio_q1_median_q3": ratio(t["timm_resnet50"], t["resnet50"]),
                                       "ci95": ratio_ci(t["timm_resnet50"], t["resnet50"])},
+        "seprof_block_in_timm_vs_timm": {"ratio_q1_median_q3": ratio(t["seprof_block_in_timm"], t["timm"]),
+                                         "ci95": ratio_ci(t["seprof_block_in_timm"], t["timm"]),
+                                         "delta_ms_q1_median_q3": delta(t["seprof_block_in_timm"], t["timm"])},
         "seprof_on_timm_vs_timm": {"ratio_q1_median_q3": ratio(t["seprof_on_timm"], t["timm"]),
                                    "ci95": ratio_ci(t["seprof_on_timm"], t["timm"]),
                                    "delta_ms_q1_median_q3": delta(t["seprof_on_timm"], t["timm"])},
@@ -74,7 +168,8 @@ def main() -> None:
     result["graphs"] = graphs
     if device_t is not None:
         result["device_median_ms"] = {name: timing.median_ms for name, timing in device_t.items()}
-        for a, b in (("seprof", "timm"), ("seprof_on_timm", "timm"), ("seprof", "resnet50")):
+        for a, b in (("seprof", "timm"), ("seprof_on_timm", "timm"), ("seprof_block_in_timm", "timm"),
+                     ("seprof", "resnet50")):
             result[f"device_{a}_vs_{b}"] = {"ratio_q1_median_q3": ratio(device_t[a], device_t[b]),
                                            "ci95": ratio_ci(device_t[a], device_t[b])}
     print(json.dumps(result, indent=2))
