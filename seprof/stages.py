@@ -22,7 +22,7 @@ import math
 import operator
 import sys
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -556,18 +556,27 @@ def _modules_upstream(node: torch.fx.Node, count: int) -> list[torch.fx.Node]:
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish, nn.GELU, nn.LeakyReLU, nn.Mish, nn.PReLU, nn.ELU)
 
 
+def _conv_units(module: nn.Module, batchnorm: bool = True) -> Iterator[tuple[str | None, str]]:
+    """(BN name, activation name) of each conv+BN+activation run among ``module``'s children, in order; with
+    ``batchnorm`` False conv+activation runs too, with None for the BN."""
+    children = [(n, m) for n, m in module._modules.items() if m is not None]  # a shared module under each name
+    for i, (act_name, act) in enumerate(children):
+        if i == 0 or not isinstance(act, _ACTIVATIONS):
+            continue
+        before_name, before = children[i - 1]
+        if i >= 2 and isinstance(children[i - 2][1], nn.Conv2d) and isinstance(before, nn.BatchNorm2d):
+            yield before_name, act_name
+        elif not batchnorm and isinstance(before, nn.Conv2d):
+            yield None, act_name
+
+
 def _unit_points(model: nn.Module) -> dict[str, _Candidate]:
     """Points after conv+BN+activation units (consecutive children of one module), e.g. a VGG-style stack."""
-    found: dict[str, _Candidate] = {}
-    for name, module in model.named_modules():
-        children = [(n, m) for n, m in module._modules.items() if m is not None]  # a shared module under each name
-        for (_, a), (bn_name, b), (act_name, c) in zip(children, children[1:], children[2:]):
-            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d) and isinstance(c, _ACTIVATIONS):
-                found[_join(name, act_name)] = _Candidate(
-                    name, type(module).__name__, act_name, "nchw", "after conv+BN+activation (generic rule)",
-                    fallback=_join(name, bn_name),
-                    fallback_description="after conv+BN, before a shared activation module (generic rule)")
-    return found
+    return {_join(name, act_name): _Candidate(
+                name, type(module).__name__, act_name, "nchw", "after conv+BN+activation (generic rule)",
+                fallback=_join(name, bn_name),
+                fallback_description="after conv+BN, before a shared activation module (generic rule)")
+            for name, module in model.named_modules() for bn_name, act_name in _conv_units(module)}
 
 
 def generic_points(model: nn.Module, position: Position = Position.STANDARD) -> dict[str, _Candidate]:
@@ -734,17 +743,9 @@ def _head_points(model: nn.Module, harness: Harness, position: Position) -> dict
 
 def _head_units(name: str, module: nn.Module) -> dict[str, _Candidate]:
     """The activations ending conv+BN+activation or conv+activation runs among ``module``'s children."""
-    children = [(n, m) for n, m in module._modules.items() if m is not None]
-    found = {}
-    for i, (act_name, act) in enumerate(children):
-        if not isinstance(act, _ACTIVATIONS) or i == 0:
-            continue
-        before = [m for _, m in children[max(0, i - 2):i]]
-        if isinstance(before[-1], nn.Conv2d) or (
-                len(before) == 2 and isinstance(before[0], nn.Conv2d) and isinstance(before[1], nn.BatchNorm2d)):
-            found[_join(name, act_name)] = _Candidate(
-                name, type(module).__name__, act_name, "nchw", "head: after a conv(+BN)+activation unit")
-    return found
+    return {_join(name, act_name): _Candidate(name, type(module).__name__, act_name, "nchw",
+                                              "head: after a conv(+BN)+activation unit")
+            for _, act_name in _conv_units(module, batchnorm=False)}
 
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
