@@ -61,7 +61,8 @@ CONFIG_COLUMNS = {
     "replayed (host dispatch out), ms",
     "device_added_ms": "CUDA only: median of per-round device-time differences against the base model, ms; "
     "latency_added_ms minus this is the added host dispatch",
-    "graphs": "whether the timed step (forward; forward + backward in train mode) was captured as a CUDA graph, or why not",
+    "graphs": "whether the timed step (forward; forward + backward in train mode) was captured as a CUDA graph, "
+    "or why not",
     "peak_memory_bytes": "peak bytes one call needs beyond weights and input (CUDA: max_memory_allocated; "
     "CPU: tensors the call creates); with --memory",
     "device": "device the latency was measured on",
