@@ -439,23 +439,31 @@ def graph_times(
                     for _ in range(3):  # warm-up on a side stream, as capture requires
                         _step(model, x, mode)
                 torch.cuda.current_stream(device).wait_stream(side)
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph):
+                graphs[name] = torch.cuda.CUDAGraph()  # held only here, so that releasing it frees its pool
+                with torch.cuda.graph(graphs[name]):
                     # in train mode _step sets the gradients to None first, so the captured backward allocates
                     # them from the graph's pool and every replay writes them afresh
                     _step(model, x, mode)
-                graphs[name] = graph
     except Exception as error:  # noqa: BLE001 - whatever stops capture is reported, and wall time stands
         torch.cuda.set_stream(stream)  # a capture that fails at its end leaves its own stream current
-        _release(graphs, models)
-        return f"not captured: {first_line(error, with_type=False)}", None
+        # no empty_cache here: after a failed capture some torch versions' allocator still counts it under way
+        _release(graphs, models, mode, empty_cache=False)
+        return f"not captured: {first_line(_first_cause(error), with_type=False)}", None
     try:
         samples = _replay(graphs, device, rounds)
     except RuntimeError as error:
         return f"captured, but replay failed: {first_line(error, with_type=False)}", None
     finally:
-        _release(graphs, models)
+        _release(graphs, models, mode)
     return "captured", {name: Timing(tuple(s)) for name, s in samples.items()}
+
+
+def _first_cause(error: BaseException) -> BaseException:
+    """The model's own error where the capture's end raised another over it: a capture that fails in the model
+    raises again when the capture ends ("...during capture"), which hides the reason."""
+    if error.__context__ is not None and "captur" in str(error).lower():
+        return error.__context__
+    return error
 
 
 def _graph_grad_context(mode: str) -> contextlib.AbstractContextManager:
@@ -463,12 +471,16 @@ def _graph_grad_context(mode: str) -> contextlib.AbstractContextManager:
     return torch.enable_grad() if mode == "train" else torch.no_grad()
 
 
-def _release(graphs: dict[str, torch.cuda.CUDAGraph], models: Mapping[str, nn.Module]) -> None:
-    """Drop the graphs and the gradients their pools hold, and give the memory back to the caching allocator."""
+def _release(graphs: dict[str, torch.cuda.CUDAGraph], models: Mapping[str, nn.Module], mode: str,
+             empty_cache: bool = True) -> None:
+    """Drop the graphs and (in train mode) the gradients their pools hold; with ``empty_cache``, give the memory
+    back to the caching allocator."""
     graphs.clear()
-    for model in models.values():
-        model.zero_grad(set_to_none=True)
-    torch.cuda.empty_cache()
+    if mode == "train":
+        for model in models.values():
+            model.zero_grad(set_to_none=True)
+    if empty_cache:
+        torch.cuda.empty_cache()
 
 
 def _replay(graphs: Mapping[str, torch.cuda.CUDAGraph], device: torch.device, rounds: int) -> dict[str, list[float]]:

@@ -263,5 +263,46 @@ def test_cuda_train_capture_leaves_no_gradients_and_a_failed_capture_says_why():
             return x * float(x.sum())
 
     graphs, timings = graph_times({"m": Syncs()}, (3, 8, 8), 1, torch.device("cuda"))
-    assert graphs.startswith("not captured: ") and timings is None
+    assert graphs.startswith("not captured: ") and "during capture" not in graphs and timings is None
     assert torch.cuda.current_stream() == torch.cuda.default_stream()
+    # the process goes on: the next capture works and the allocator empties its cache
+    graphs, _ = graph_times({"m": model.eval()}, (3, 16, 16), 1, torch.device("cuda"), rounds=2)
+    assert graphs == "captured"
+    torch.cuda.empty_cache()
+
+
+def test_the_device_time_line_names_the_captured_step_or_says_why_not():
+    from rich.console import Console
+
+    from seprof.render import _device_line
+    from seprof.report import Latency, LatencyRun
+
+    def line(mode, device_ms, graphs="captured"):
+        console = Console(record=True, width=200)
+        run = LatencyRun(32, {"device": "cuda", "mode": mode, "graphs": graphs},
+                         {"base": Latency(5.0, 0.1, 10, (1.0, 1.0, 1.0), device_ms=device_ms)})
+        _device_line(console, run)
+        return console.export_text().strip()
+
+    assert line("train", 4.0).startswith("Device time: forward + backward captured as a CUDA graph and replayed")
+    assert line("infer", 4.0).startswith("Device time: the forward pass captured as a CUDA graph and replayed")
+    assert line("infer", None, "not captured: CUDA error: operation not permitted when stream is capturing") == (
+        "Device time: not captured: CUDA error: operation not permitted when stream is capturing")
+
+
+def test_a_failed_capture_reports_the_models_error_not_the_captures_end():
+    from seprof.latency import _first_cause
+
+    def chained(first, second):
+        try:
+            try:
+                raise first
+            except Exception:
+                raise second
+        except Exception as error:
+            return error
+
+    cause = RuntimeError("operation not permitted when stream is capturing")
+    assert _first_cause(chained(cause, RuntimeError("operation failed due to a previous error during capture"))) is cause
+    unrelated = chained(KeyError("x"), RuntimeError("CUDA out of memory"))
+    assert _first_cause(unrelated) is unrelated
