@@ -11,8 +11,9 @@ hidden width C/16. Six models are timed in the same rounds, so every pair gets a
   wrapper, so only the block differs.
 
 All six carry the same random values (timm's seresnet50's, copied key for key). With ``--builds K`` the
-models are built K times, in a shuffled order, and the rounds pooled, so that no one memory layout decides a
-ratio. On CUDA the models are also timed as CUDA-graph replays (device time, ``device_*`` keys). ``dispatch``
+models are built K times (in the order above, then in shuffled orders) and the rounds pooled, so that no one
+memory layout decides a ratio; the device times, the setup's ``number`` and the bandwidth are the last
+build's. On CUDA the models are also timed as CUDA-graph replays (device time, ``device_*`` keys). ``dispatch``
 records each model's aten ops and module calls per forward pass: the host's work, which eager timing on a GPU
 pays. timm is needed here (pip install "seprof[timm]").
 
@@ -34,33 +35,16 @@ import torch
 import torchvision
 
 import seprof
+from seprof import dispatched
 from seprof.blocks import SEBlock
 from seprof.latency import Timing, delta, device_name, graph_times, ratio, ratio_ci, time_models
-from torch.utils._python_dispatch import TorchDispatchMode
-
-
-class _Ops(TorchDispatchMode):
-    """Counts the aten ops a call dispatches: the kernels it launches (on CUDA) and the host work per op."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops: collections.Counter[str] = collections.Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops[str(func)] += 1
-        return func(*args, **(kwargs or {}))
 
 
 def dispatch(model: torch.nn.Module) -> dict:
     """aten ops and module calls of one forward pass (batch 1 at 3×64×64: the counts do not depend on the size)."""
-    calls, x = [], torch.randn(1, 3, 64, 64, device=next(model.parameters()).device)
-    hook = torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: calls.append(m))
-    try:
-        with torch.no_grad(), _Ops() as ops:
-            model(x)
-    finally:
-        hook.remove()
-    return {"aten_ops": sum(ops.ops.values()), "module_calls": len(calls), "by_op": dict(ops.ops.most_common())}
+    done = dispatched(model, torch.randn(1, 3, 64, 64, device=next(model.parameters()).device))
+    return {"aten_ops": len(done.ops), "module_calls": len(done.modules),
+            "by_op": dict(collections.Counter(done.ops).most_common())}
 
 
 def same_weights(models: dict[str, torch.nn.Module], source: str = "timm") -> None:
@@ -115,6 +99,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="default: seprof's (torch's, at most the usable CPUs - 1 on the CPU)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if not 1 <= args.builds <= args.runs:
+        parser.error(f"--builds {args.builds}: give between 1 and --runs ({args.runs}) builds")
     device = torch.device(args.device)
     torch.manual_seed(0)
     shuffle = random.Random(0)

@@ -24,6 +24,7 @@ _EXPORTS = {
     "SE_BLOCKS": "blocks",
     "SEBlock": "blocks",
     "SEBlock3d": "blocks",
+    "dispatched": "dispatch",
     "Harness": "harness",
     "harness_of": "models",
     "NativeBlock": "native",
