@@ -57,8 +57,8 @@ CONFIG_COLUMNS = {
     "latency_added_ms": "median of per-round latency differences against the base model, ms",
     "latency_added_ms_ci_low": "95% bootstrap confidence interval of latency_added_ms, low end",
     "latency_added_ms_ci_high": "95% bootstrap confidence interval of latency_added_ms, high end",
-    "device_ms": "CUDA only: median device time of one batch, the forward pass captured as a CUDA graph and "
-    "replayed (host dispatch out), ms",
+    "device_ms": "CUDA only: median device time of one batch, the timed step (forward; forward + backward in "
+    "train mode) captured as a CUDA graph and replayed (host dispatch out), ms",
     "device_added_ms": "CUDA only: median of per-round device-time differences against the base model, ms; "
     "latency_added_ms minus this is the added host dispatch",
     "graphs": "whether the timed step (forward; forward + backward in train mode) was captured as a CUDA graph, "
