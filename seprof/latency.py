@@ -428,6 +428,8 @@ def graph_times(
     half = None if dtype == "float32" else getattr(torch, dtype)
     graphs: dict[str, torch.cuda.CUDAGraph] = {}
     stream = torch.cuda.current_stream(device)
+    generator = torch.cuda.default_generators[device.index if device.index is not None else torch.cuda.current_device()]
+    rng = generator.clone_state() if hasattr(generator, "clone_state") else None
     try:
         x = random_batch(input_shape, batch, device, channels_last)
         with _graph_grad_context(mode), torch.autocast(
@@ -446,6 +448,8 @@ def graph_times(
                     _step(model, x, mode)
     except Exception as error:  # noqa: BLE001 - whatever stops capture is reported, and wall time stands
         torch.cuda.set_stream(stream)  # a capture that fails at its end leaves its own stream current
+        if rng is not None and hasattr(generator, "graphsafe_set_state"):
+            generator.graphsafe_set_state(rng)  # else the generator stays "capturing" and every later randn fails
         # no empty_cache here: after a failed capture some torch versions' allocator still counts it under way
         _release(graphs, models, mode, empty_cache=False)
         return f"not captured: {first_line(_first_cause(error), with_type=False)}", None
