@@ -8,7 +8,7 @@ see ``timm_seresnet50.build``), in an order rotated from process to process, tim
 and reports its median paired ratios. The result is the per-process ratios, their median and a bootstrap 95%
 CI of that median over processes: a CI that includes the spread between runs.
 
-    python benchmarks/timm_processes.py --processes 10 --runs 60 --out benchmarks/results/timm_processes.json
+    python benchmarks/timm_processes.py --processes 12 --runs 60 --out benchmarks/results/timm_processes.json
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+
+from seprof.latency import MIN_CI_SAMPLES
 
 NAMES = ["seprof", "timm", "seprof_block_in_timm"]
 PAIRS = (("seprof", "timm"), ("seprof_block_in_timm", "timm"))
@@ -49,14 +51,15 @@ def main() -> None:
     if args.child is not None:
         child(args.runs, args.child, args.threads)
         return
-    if args.processes < 2 or args.runs < 1:
-        parser.error("give at least 2 processes and 1 round")
+    if args.processes < MIN_CI_SAMPLES or args.runs < 1:
+        parser.error(f"give at least {MIN_CI_SAMPLES} processes (for a CI over them) and 1 round")
     here = Path(__file__).resolve()
     results = []
     for k in range(args.processes):
         done = subprocess.run([sys.executable, str(here), "--child", str(k), "--runs", str(args.runs),
-                               "--threads", str(args.threads)], capture_output=True, text=True, check=True,
-                              cwd=here.parent)
+                               "--threads", str(args.threads)], capture_output=True, text=True, cwd=here.parent)
+        if done.returncode:
+            sys.exit(f"process {k + 1} failed:\n{done.stderr}")
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"process {k + 1}/{args.processes}: " + ", ".join(
             f"{a}/{b} {results[-1][f'{a}_vs_{b}']:.4f}" for a, b in PAIRS), file=sys.stderr)

@@ -37,9 +37,12 @@ class _Record(TorchDispatchMode):
 
 
 def dispatched(model: nn.Module, x: torch.Tensor, train: bool = False) -> Dispatched:
-    """The ops and module calls of ``model(x)`` under ``torch.no_grad`` (with ``train``: of the forward pass with
-    gradients and the backward pass of its output's sum; the gradients are left in ``.grad``). The model's
-    train/eval mode is the caller's; nothing stays registered on it."""
+    """The ops and module calls of ``model(x)`` under ``torch.no_grad``. With ``train``: of the forward pass
+    with gradients and the backward pass of its loss (the float32 sum of every floating-point tensor in the
+    output), the gradients set to None first, as a timed training step does, and left in ``.grad`` after. The
+    model's train/eval mode is the caller's; nothing stays registered on it."""
+    if train:
+        model.zero_grad(set_to_none=True)  # else gradients left from before add accumulation ops
     modules: list[str] = []
     hook = nn.modules.module.register_module_forward_pre_hook(lambda m, i: modules.append(type(m).__name__))
     try:

@@ -31,4 +31,5 @@ def test_train_records_the_backward_pass_and_nothing_stays_on_the_model():
     assert forward.modules == both.modules == ("Sequential", "Conv2d", "ReLU")
     assert "aten.convolution.default" in forward.ops and len(both.ops) > len(forward.ops)
     assert "aten.convolution_backward.default" in both.ops and model[0].weight.grad is not None
+    assert dispatched(model, x, train=True) == both  # gradients from before do not add accumulation ops
     assert not model.training and not nn.modules.module._global_forward_pre_hooks and torch.is_grad_enabled()
