@@ -31,6 +31,11 @@ class BlockKind(Choice):
     SCSE = "scse"
 
     @property
+    def block(self) -> BlockKind:
+        """The block this name stands for: cse is another name of se."""
+        return BlockKind.SE if self is BlockKind.CSE else self
+
+    @property
     def channel(self) -> bool:
         """Whether the block has channel excitation (a squeeze and two FC layers)."""
         return self is not BlockKind.SSE

@@ -78,11 +78,19 @@ def check_r(r: int, sites: Iterable[Site]) -> None:
 
 def check_block(spec: BlockSpec, sites: Iterable[Site]) -> None:
     """Raise an OptionError unless ``spec`` gives every site a hidden width of at least 1 (r <= C when the
-    width is C // r)."""
+    width is C // r) and at most its channels (a divisor rounds the width up to a multiple of itself)."""
     sites = list(sites)
     smallest = min(sites, key=lambda s: s.channels) if sites else None
     r = spec.r
-    if not spec.kind.channel or spec.divisor is not None:
+    if not spec.kind.channel:
+        return
+    if spec.divisor is not None:
+        wide = next((s for s in sorted(sites, key=lambda s: s.channels) if spec.hidden(s.channels) > s.channels), None)
+        if wide is not None:
+            raise OptionError("divisor", spec.divisor, f"rounds the hidden width of stage {wide.stage}'s "
+                              f"{wide.channels} channels up to {spec.hidden(wide.channels)}, wider than the channels "
+                              f"it reduces; choose a divisor of at most {wide.channels} (timm's and torchvision's SE "
+                              "use 8)")
         return
     if smallest is not None and r > smallest.channels:
         raise OptionError("r", r, f"is larger than the {smallest.channels} channels of stage {smallest.stage}; "
