@@ -87,10 +87,10 @@ def check_block(spec: BlockSpec, sites: Iterable[Site]) -> None:
     if spec.divisor is not None:
         wide = next((s for s in sorted(sites, key=lambda s: s.channels) if spec.hidden(s.channels) > s.channels), None)
         if wide is not None:
+            way = f"a divisor of at most {wide.channels}" if spec.divisor > wide.channels else "a smaller divisor"
             raise OptionError("divisor", spec.divisor, f"rounds the hidden width of stage {wide.stage}'s "
                               f"{wide.channels} channels up to {spec.hidden(wide.channels)}, wider than the channels "
-                              f"it reduces; choose a divisor of at most {wide.channels} (timm's and torchvision's SE "
-                              "use 8)")
+                              f"it reduces; choose {way} (timm's and torchvision's SE use 8)")
         return
     if smallest is not None and r > smallest.channels:
         raise OptionError("r", r, f"is larger than the {smallest.channels} channels of stage {smallest.stage}; "
