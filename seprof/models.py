@@ -100,6 +100,9 @@ def load_factory(spec: str) -> Callable[[], nn.Module]:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise UnknownModelError(f"model {spec!r} is not package.module:function, e.g. mypkg.models:build_net")
+    if module_name.partition(".")[0] == __name__.partition(".")[0]:
+        raise UnknownModelError(f"model {spec!r} names seprof's own code, which builds no model: give a function "
+                                "of yours that returns one, e.g. mypkg.models:build_net")
     try:
         # stdout carries only seprof's own output (a CSV with -)
         with importable_here(), contextlib.redirect_stdout(sys.stderr):
@@ -264,6 +267,9 @@ def _construct(name: str, device: torch.device) -> nn.Module:
         return make().to("meta")
 
 
+_CALLING = threading.local()  # .specs: the factories this thread is calling now (one that runs seprof on itself)
+
+
 def _call_factory(spec: str, device: torch.device) -> nn.Module:
     """Call a user's factory exactly once (its side effects happen once), with real weights on the CPU (or
     ``device``); a meta-device model is a weightless copy of that. Whatever the factory raises, or a
@@ -271,6 +277,11 @@ def _call_factory(spec: str, device: torch.device) -> nn.Module:
     from .meta import meta_clone
 
     factory = load_factory(spec)
+    calling = _CALLING.__dict__.setdefault("specs", set())
+    if spec in calling:
+        raise ModelError(f"{spec}() calls seprof on itself while it builds its model: a factory must return the "
+                         "model without running seprof on the same factory")
+    calling.add(spec)
     try:  # the factory may import its own helpers from the current folder too
         with torch.device("cpu" if device.type == "meta" else device), importable_here(), \
                 contextlib.redirect_stdout(sys.stderr):
@@ -279,6 +290,8 @@ def _call_factory(spec: str, device: torch.device) -> nn.Module:
         raise
     except BaseException as error:  # noqa: BLE001 - a user's code can raise anything, or exit
         raise ModelError(f"{spec}() failed: {first_line(error)}") from error
+    finally:
+        calling.discard(spec)
     if isinstance(model, nn.Module) and device.type == "meta":
         return meta_clone(model)
     return model
