@@ -39,17 +39,27 @@ class _Record(TorchDispatchMode):
 def dispatched(model: nn.Module, x: torch.Tensor, train: bool = False) -> Dispatched:
     """The ops and module calls of ``model(x)`` under ``torch.no_grad``. With ``train``: of the forward pass
     with gradients and the backward pass of its loss (the float32 sum of every floating-point tensor in the
-    output), the gradients set to None first, as a timed training step does, and left in ``.grad`` after. The
-    model's train/eval mode is the caller's; nothing stays registered on it."""
-    if train:
-        model.zero_grad(set_to_none=True)  # else gradients left from before add accumulation ops
+    output), the gradients set to None first, as a timed training step does. The model's train/eval mode is
+    the caller's, and the model is left as it was: its buffers (a BatchNorm's running statistics, which a pass
+    in train mode updates) and its parameters' gradients are put back, and nothing stays registered on it."""
+    buffers = [(module, name, tensor, tensor.detach().clone()) for module in model.modules()
+               for name, tensor in module._buffers.items() if tensor is not None]
+    grads = [(parameter, parameter.grad) for parameter in model.parameters()]
     modules: list[str] = []
     hook = nn.modules.module.register_module_forward_pre_hook(lambda m, i: modules.append(type(m).__name__))
     try:
+        if train:
+            model.zero_grad(set_to_none=True)  # else gradients left from before add accumulation ops
         with torch.set_grad_enabled(train), _Record() as record:
             out = model(x)
             if train:
                 loss_of(out).backward()
     finally:
         hook.remove()
+        with torch.no_grad():
+            for module, name, tensor, saved in buffers:
+                module._buffers[name] = tensor
+                tensor.copy_(saved)
+        for parameter, grad in grads:
+            parameter.grad = grad
     return Dispatched(tuple(record.ops), tuple(modules))

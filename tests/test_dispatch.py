@@ -30,6 +30,21 @@ def test_train_records_the_backward_pass_and_nothing_stays_on_the_model():
     forward, both = dispatched(model, x), dispatched(model, x, train=True)
     assert forward.modules == both.modules == ("Sequential", "Conv2d", "ReLU")
     assert "aten.convolution.default" in forward.ops and len(both.ops) > len(forward.ops)
-    assert "aten.convolution_backward.default" in both.ops and model[0].weight.grad is not None
+    assert "aten.convolution_backward.default" in both.ops and model[0].weight.grad is None
+    model[0].weight.grad = torch.ones_like(model[0].weight)
     assert dispatched(model, x, train=True) == both  # gradients from before do not add accumulation ops
+    assert torch.equal(model[0].weight.grad, torch.ones_like(model[0].weight))  # and are put back
     assert not model.training and not nn.modules.module._global_forward_pre_hooks and torch.is_grad_enabled()
+
+
+def test_a_pass_in_train_mode_leaves_batchnorm_statistics_and_gradients_as_they_were():
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().train()
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    buffers = {name: tensor for name, tensor in model.named_buffers()}
+    done = dispatched(model, torch.randn(2, 3, 32, 32), train=True)
+    assert "aten.native_batch_norm_backward.default" in done.ops and model.training
+    after = model.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before)  # running_mean, num_batches_tracked...
+    assert all(tensor is buffers[name] for name, tensor in model.named_buffers())
+    assert all(p.grad is None for p in model.parameters())
