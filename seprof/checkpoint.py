@@ -3,7 +3,9 @@
 A checkpoint is a plain dict (loadable with ``torch.load(..., weights_only=True)``): the format name and
 version, the base model's name (a torchvision name or a factory ``package.module:function``), r, bias, the
 SE stages, the input shape used to find them, whether SE was added beside the model's own (``add_missing``),
-and the state_dict of the SE model.
+and the state_dict of the SE model with its per-module versions (the ``_metadata`` of torch's state_dict, which
+some modules, such as MNASNet's, need to load their state; files written by seprof 0.6.0 lack it, and load with
+the rebuilt model's own).
 
 Loading never imports anything the caller did not name: a torchvision name is rebuilt from torchvision; a
 factory named in the file is imported and called only when the caller says so (``trust_factory=True``), and
@@ -13,7 +15,9 @@ otherwise the caller passes the base model (``base=``) or a factory of their own
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -42,8 +46,9 @@ def payload(
     heads: bool = False,
 ) -> dict[str, Any]:
     """The checkpoint of ``model`` as a dict, its tensors copied to the CPU (a snapshot: later changes to
-    the model, such as timing in train mode, do not reach it). ``block`` is the whole block (SE with ``r`` and
-    ``bias`` when not given); the file holds its knobs under "block", and r and bias on their own too."""
+    the model, such as timing in train mode, do not reach it; a meta model's tensors stay meta, shapes without
+    values). ``block`` is the whole block (SE with ``r`` and ``bias`` when not given); the file holds its knobs
+    under "block", and r and bias on their own too."""
     spec = block_spec(block, r, bias)
     return {
         "format": FORMAT,
@@ -56,8 +61,18 @@ def payload(
         "input_shape": list(input_shape),
         "add_missing": add_missing,
         "heads": heads,
-        "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+        "state_dict": snapshot(model.state_dict()),
     }
+
+
+def snapshot(state_dict: dict[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
+    """A copy of ``state_dict`` that shares nothing with the model: its tensors detached and copied to the CPU
+    (meta tensors stay meta), its per-module versions (``_metadata``) kept."""
+    copied = OrderedDict((k, v.detach() if v.is_meta else v.detach().to("cpu", copy=True))
+                         for k, v in state_dict.items())
+    versions = getattr(state_dict, "_metadata", {})
+    copied._metadata = {k: dict(v) for k, v in versions.items()}  # type: ignore[attr-defined]
+    return copied
 
 
 def write(path: str | os.PathLike, checkpoint: dict[str, Any]) -> None:
@@ -83,8 +98,9 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
 }
 
 
-def _checked(path: str | os.PathLike, data: Any) -> dict[str, Any]:
-    """The checkpoint dict, or a ModelError naming the first thing wrong with it."""
+def checked(path: str | os.PathLike, data: Any) -> dict[str, Any]:
+    """The checkpoint dict read from ``path`` (its block parsed under "spec"), or a ModelError naming the first
+    thing wrong with it."""
     where = repr(str(path))
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelError(f"{where} is not a seprof SE-model checkpoint (no format {FORMAT!r})")
@@ -134,11 +150,9 @@ def _base(
             model = factory()
         except KeyboardInterrupt:
             raise
-        except BaseException as error:  # noqa: BLE001 - the caller's factory can raise anything, or exit
+        except BaseException as error:  # the caller's factory can raise anything, or exit
             raise ModelError(f"factory() failed: {first_line(error)}") from error
-    elif name in MODEL_FAMILIES or is_timm(name):
-        return build_model(name, "cpu")
-    elif is_factory(name) and trust_factory:
+    elif name in MODEL_FAMILIES or is_timm(name) or is_factory(name) and trust_factory:
         return build_model(name, "cpu")
     elif is_factory(name):
         raise ModelError(
@@ -165,7 +179,7 @@ def _read(path: str | os.PathLike) -> Any:
         raise ModelError(f"{where} does not exist") from error
     except IsADirectoryError as error:
         raise ModelError(f"{where} is a folder, not a checkpoint file") from error
-    except Exception as error:  # noqa: BLE001 - a file that is not a torch checkpoint fails in many ways
+    except Exception as error:  # a file that is not a torch checkpoint fails in many ways
         # torch's own message for a refused file suggests weights_only=False: never the advice for a file
         # that may be crafted, so only the kind of failure is passed on
         raise ModelError(f"{where} is not a checkpoint seprof can read: torch.load(..., weights_only=True) refused it "
@@ -173,21 +187,75 @@ def _read(path: str | os.PathLike) -> Any:
                          "objects") from error
 
 
-def _fit(path: str | os.PathLike, model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
-    """Load ``state_dict`` into ``model``, or a ModelError saying which keys or shapes do not fit."""
-    shapes = model.state_dict()
-    keys = set(shapes)
+
+
+def _unusable(tensor: torch.Tensor, own: torch.Tensor) -> str | None:
+    """Why ``tensor`` cannot be loaded in place of the model's ``own`` (what it is; what to save instead), or None."""
+    if tensor.is_meta and not own.is_meta:
+        return "a meta tensor, which holds no values: save the model with its weights on the CPU"
+    if tensor.layout is not torch.strided:
+        return f"a {str(tensor.layout).removeprefix('torch.')} tensor: save it dense (tensor.to_dense())"
+    if tensor.is_quantized:
+        return (f"a quantized tensor ({tensor.dtype}): seprof rebuilds the float model; save that model's "
+                "state_dict")
+    if tensor.dtype != own.dtype:
+        return f"of dtype {tensor.dtype} where the model holds {own.dtype}: save it as tensor.to({own.dtype})"
+    return None
+
+
+def _module_versions(path: str | os.PathLike, state_dict: dict[str, torch.Tensor],
+                     model_state: dict[str, torch.Tensor]) -> dict[str, dict]:
+    """The per-module versions to load ``state_dict`` with: the file's (``_metadata``), or where it has none
+    (seprof 0.6.0 dropped them) the rebuilt model's own."""
+    versions = getattr(state_dict, "_metadata", None)
+    if versions is None:
+        return getattr(model_state, "_metadata", {})
+    if not isinstance(versions, dict) or not all(isinstance(k, str) and isinstance(v, dict)
+                                                 for k, v in versions.items()):
+        raise ModelError(f"{str(path)!r} holds malformed module versions: its state_dict's _metadata is not a dict "
+                         "of module path → dict; save the model's own state_dict (model.state_dict())")
+    return versions
+
+
+def fit(path: str | os.PathLike, model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """Load ``state_dict`` into ``model`` with its module versions, or a ModelError saying which keys, tensors or
+    shapes do not fit."""
+    own = model.state_dict()
+    keys = set(own)
     missing, unexpected = sorted(keys - set(state_dict)), sorted(set(state_dict) - keys)
     if missing or unexpected:
         parts = [f"{len(keys_)} {what} (e.g. {', '.join(keys_[:3])})"
                  for keys_, what in ((missing, "missing"), (unexpected, "unexpected")) if keys_]
         raise ModelError(f"{str(path)!r} does not fit the model it names: {' and '.join(parts)} state_dict keys")
-    wrong = [k for k in sorted(keys) if tuple(state_dict[k].shape) != tuple(shapes[k].shape)]
+    for key in own:
+        why = _unusable(state_dict[key], own[key])
+        if why is not None:
+            raise ModelError(f"{str(path)!r} holds a tensor seprof cannot load: {key} is {why}")
+    wrong = [k for k in sorted(keys) if tuple(state_dict[k].shape) != tuple(own[k].shape)]
     if wrong:
         k = wrong[0]
         raise ModelError(f"{str(path)!r} does not fit the model it names: {len(wrong)} tensors have other shapes "
-                         f"(e.g. {k}: {tuple(state_dict[k].shape)} in the file, {tuple(shapes[k].shape)} in the model)")
-    model.load_state_dict(state_dict)
+                         f"(e.g. {k}: {tuple(state_dict[k].shape)} in the file, {tuple(own[k].shape)} in the model)")
+    versioned = OrderedDict(state_dict)
+    versioned._metadata = _module_versions(path, state_dict, own)  # type: ignore[attr-defined]
+    model.load_state_dict(versioned)
+
+
+def rebuild(path: str | os.PathLike, recipe: dict[str, Any], base: nn.Module) -> nn.Module:
+    """The SE model a checkpoint read from ``path`` describes (``recipe``, as ``checked`` returns it): a copy of
+    ``base`` with the recipe's blocks, holding its state_dict, on ``base``'s device (a meta ``base`` takes meta
+    tensors: shapes and module versions are checked, no values)."""
+    name = recipe["model"]
+    try:
+        harness = harness_of(name) if name in MODEL_FAMILIES else None
+        if harness is not None and recipe.get("heads", False):
+            harness = harness.including_heads(name)
+        model = inject(base, stages=recipe["stages"], input_shape=recipe["input_shape"],
+                       add_missing=recipe.get("add_missing", False), block=recipe["spec"], harness=harness)
+    except SeprofError as error:
+        raise ModelError(f"{str(path)!r} holds a recipe that does not fit its model: {error}") from error
+    fit(path, model, recipe["state_dict"])
+    return model
 
 
 def load(
@@ -210,20 +278,19 @@ def load(
         The SE model with the checkpoint's weights, on the CPU, in eval mode.
 
     Raises:
-        SeprofError: one message for anything wrong with the file, its recipe or the base model.
+        SeprofError: one message for anything wrong with the file, its recipe or the base model; no other
+            exception (but KeyboardInterrupt) comes out.
     """
     if base is not None and not isinstance(base, nn.Module):
         raise ModelError(f"base is a {type(base).__name__}, not a torch.nn.Module")
-    data = _checked(path, _read(path))
-    if base is None:
-        base = _base(path, data["model"], factory, trust_factory)
+    data = _read(path)
     try:
-        harness = harness_of(data["model"]) if data["model"] in MODEL_FAMILIES else None
-        if harness is not None and data.get("heads", False):
-            harness = harness.including_heads(data["model"])
-        model = inject(base, stages=data["stages"], input_shape=data["input_shape"],
-                       add_missing=data.get("add_missing", False), block=data["spec"], harness=harness)
-    except SeprofError as error:
-        raise ModelError(f"{str(path)!r} holds a recipe that does not fit its model: {error}") from error
-    _fit(path, model, data["state_dict"])
-    return model.eval()
+        recipe = checked(path, data)
+        if base is None:
+            base = _base(path, recipe["model"], factory, trust_factory)
+        return rebuild(path, recipe, base).eval()
+    except SeprofError:
+        raise
+    except Exception as error:  # a crafted file can make torch or a model's own code fail anywhere
+        raise ModelError(f"{str(path)!r} cannot be rebuilt into a model: {first_line(error)}; it may be damaged, "
+                         "or written by something other than seprof") from error
