@@ -19,26 +19,27 @@ from .families import Family
 # timm's model modules seprof has rules for: module → (title, where SE goes, source, native)
 MODULES: dict[str, tuple[str, str, str, bool]] = {
     "resnet": ("ResNet, ResNeXt, SE-ResNet(X)t, ECA-ResNet (timm)",
-               "residual branch after the last conv+BN (bn2/bn3), before the sum; SE/ECA variants: their own module "
-               "there", "SE paper Fig. 3; timm's models", False),
+               ("residual branch after the last conv+BN (bn2/bn3), before the sum; SE/ECA variants: their own module "
+                "there"), "SE paper Fig. 3; timm's models", False),
     "senet": ("SENet, legacy SE-ResNet(X)t (timm)", "native: the SE module of each residual unit",
               "timm's port of the SENet authors' models", True),
     "regnet": ("RegNetX, RegNetY (timm)", "residual branch (conv3), before the sum; RegNetY: its own SE after conv2",
                "SE paper Fig. 3; timm's models", False),
     "efficientnet": ("EfficientNet, MobileNetV2, MixNet... (timm)",
-                     "its own SqueezeExcite in the blocks that have one (native); in the others, after the depthwise "
-                     "conv, where timm's blocks hold theirs", "timm's models", False),
+                     ("its own SqueezeExcite in the blocks that have one (native); in the others, after the depthwise "
+                      "conv, where timm's blocks hold theirs"), "timm's models", False),
     "mobilenetv3": ("MobileNetV3, MobileNetV4 (timm)",
-                    "its own SqueezeExcite in the blocks that have one (native); in the others, where timm's blocks "
-                    "hold theirs", "timm's models", False),
+                    ("its own SqueezeExcite in the blocks that have one (native); in the others, where timm's blocks "
+                     "hold theirs"), "timm's models", False),
     "convnext": ("ConvNeXt (timm)", "the block's MLP output, before layer scale and the residual sum",
                  "seprof's choice, as for torchvision's ConvNeXt", False),
     "vision_transformer": ("ViT, DeiT (timm)", "token SE on the MLP branch output, before the residual sum",
                            "seprof's choice, as for torchvision's ViT", False),
     "swin_transformer": ("Swin Transformer (timm)", "token SE on the MLP branch output, before the residual sum",
                          "seprof's choice, as for torchvision's Swin", False),
-    "swin_transformer_v2": ("Swin Transformer V2 (timm)", "token SE on the MLP branch output after its post-norm, "
-                            "before the residual sum", "seprof's choice, as for torchvision's Swin V2", False),
+    "swin_transformer_v2": ("Swin Transformer V2 (timm)",
+                            "token SE on the MLP branch output after its post-norm, before the residual sum",
+                            "seprof's choice, as for torchvision's Swin V2", False),
 }
 
 
@@ -52,15 +53,23 @@ def timm_package() -> Any:
     try:
         import timm
     except ImportError as error:
-        raise UnknownModelError('timm is not installed, and timm: models need it: pip install "seprof[timm]"') from error
+        raise UnknownModelError('timm is not installed, and timm: models need it: pip install "seprof[timm]"') \
+            from error
     return timm
 
 
 def check_timm_name(name: str) -> str:
-    """``name`` if timm has that model, else an error naming the closest names."""
+    """``name`` if timm has that model (and, for ``timm:ARCH.TAG``, that pretrained tag), else an error naming
+    the closest names, or the model's tags."""
     timm = timm_package()
     arch = name[len(PREFIX):]
     if arch and timm.is_model(arch):
+        base, tag = timm.models.split_model_name_tag(arch)
+        tags = list(timm.models.get_arch_pretrained_cfgs(base))  # ARCH.TAG, timm's default first
+        if "." in arch and arch not in tags:
+            known = ", ".join(t.partition(".")[2] for t in tags) or "none"
+            raise UnknownModelError(f"unknown pretrained tag {tag!r} in {name!r}: the tags of {PREFIX}{base} are "
+                                    f"{known} (the first is its default); or name {PREFIX}{base} alone")
         return name
     close = difflib.get_close_matches(arch, timm.list_models(), n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(PREFIX + c for c in close)}?" if close else "timm.list_models() lists them"
@@ -121,8 +130,8 @@ def timm_placements() -> list[tuple[type, Any, str, str, dict[str, str]]]:
          lambda block: "nchw" if block.use_conv_mlp else "nhwc", {}),  # ConvNeXt-V2 and the small ones: conv MLPs
         (swin_transformer.SwinTransformerBlock, "mlp", "token SE on the MLP branch output, before the residual sum",
          "tokens", {}),
-        (swin_transformer_v2.SwinTransformerV2Block, "norm2", "token SE on the MLP branch output after its "
-         "post-norm, before the residual sum", "tokens", {}),
+        (swin_transformer_v2.SwinTransformerV2Block, "norm2", ("token SE on the MLP branch output after its "
+                                                               "post-norm, before the residual sum"), "tokens", {}),
         (vision_transformer.Block, "mlp", "MLP branch output, before the residual sum", "tokens", {}),
         (vision_transformer.ResPostBlock, "norm2", "MLP branch output after its post-norm, before the residual sum",
          "tokens", {}),
@@ -141,9 +150,9 @@ def timm_placements() -> list[tuple[type, Any, str, str, dict[str, str]]]:
     rows += [
         (blocks.DepthwiseSeparableConv, "bn1", where, "nchw", {}),
         (blocks.InvertedResidual, "bn2", where, "nchw", {}),
-        (blocks.EdgeResidual, "bn1", "after the fused expansion conv+BN+activation, where timm's EdgeResidual holds "
-         "its own SE", "nchw", {}),
-        (blocks.UniversalInvertedResidual, "se", "after the middle depthwise conv, in the SE slot of timm's universal "
-         "inverted residual (MobileNetV4)", "nchw", {}),
+        (blocks.EdgeResidual, "bn1", ("after the fused expansion conv+BN+activation, where timm's EdgeResidual holds "
+                                      "its own SE"), "nchw", {}),
+        (blocks.UniversalInvertedResidual, "se", ("after the middle depthwise conv, in the SE slot of timm's universal "
+                                                  "inverted residual (MobileNetV4)"), "nchw", {}),
     ]
     return rows
