@@ -233,15 +233,28 @@ def inject(
     return inject_sites(model, stage_map.select(stages), spec)
 
 
-def strip(model: nn.Module, stages: Sequence[int] | None = None, input_shape: Sequence[int] = (3, 224, 224)) -> nn.Module:
+def strip(
+    model: nn.Module,
+    stages: Sequence[int] | None = None,
+    input_shape: Sequence[int] = (3, 224, 224),
+    *,
+    harness: Harness | None = None,
+) -> nn.Module:
     """Return a copy of ``model`` without the SE blocks of the given stages (all when None).
 
     seprof's own SE blocks are removed when there are any; otherwise the model's own SE blocks
     (``torchvision.ops.SqueezeExcitation``), whose stages are found at ``input_shape``.
+
+    Args:
+        model: a model with SE blocks (seprof's or its own); not modified.
+        stages: stage numbers (stride 2^s) whose SE blocks to remove, e.g. ``[5]``.
+        input_shape: the C×H×W input used to find the stages of the model's own SE blocks.
+        harness: how the model runs and where SE goes in it, for a torchvision segmentation, detection or
+            optical-flow model: ``seprof.harness_of(name)`` (``.including_heads(name)`` for its heads too).
     """
     present = se_modules(model)
     if not present:
-        native = find_sites(model, input_shape).native_map() if _has_native(model) else None
+        native = find_sites(model, input_shape, harness=harness).native_map() if _has_native(model) else None
         if native is None:
             raise ModelError("this model has no SE blocks to strip (seprof.inject adds them)")
         return strip_sites(model, native.select(stages))
