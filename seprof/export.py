@@ -4,18 +4,34 @@ Every file seprof writes (CSV, JSON, checkpoint, picture) goes to a temporary fi
 renamed into place only when complete, so a failed or interrupted run leaves no partial file and never
 clobbers an existing one. A symlink is written through: its target is replaced, the link stays. Devices,
 FIFOs and sockets are refused (they are not files to replace); ``-`` names standard output for text.
-``Outputs`` holds the files of one command: each is checked up front (writable, not a special file, no two
-on one path) and all are written together at the end, once everything else has succeeded.
+
+``check_writable`` is the one place a path is judged: empty, too long, a NUL in it, a file where a folder
+should be, a missing folder, a special file, or a folder that does not take new files (``/proc``, a read-only
+file system) are each refused with one line that names the path, before any work is done.
+
+``Outputs`` holds the files of one command: each is checked up front and all are written together at the end,
+once everything else has succeeded: every file is first written to its temporary file, then all are renamed
+into place; if one rename fails, those already made are undone, so the old files stay as a set. Ctrl-C and
+SIGTERM that arrive during the renames (on any thread) take effect once the set is complete.
+
+Temporary files are named ``.<name>.seprof-<pid>-<random>.tmp``: a run killed outright (SIGKILL, power loss)
+leaves its own behind, and a later run writing to that folder removes those whose process is gone, never one
+of a run still going.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import secrets
+import shutil
 import signal
 import stat
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, Iterator, Union
 
@@ -33,17 +49,139 @@ _KINDS = (
     (stat.S_ISSOCK, "a socket"),
 )
 
+# Fallbacks where the file system does not say (POSIX's usual limits).
+NAME_MAX = 255
+PATH_MAX = 4096
+
+# seprof's temporary files (".tmp") and the old files kept while a set is renamed (".old"), by writer PID.
+_OURS = re.compile(r"\..*\.seprof-(?P<pid>[0-9]+)-[a-z0-9_]{8}\.(?:tmp|old)", re.DOTALL)
+
 
 def target_of(path: str | os.PathLike) -> Path:
     """The file that writing ``path`` replaces: the path itself, or, through any symlinks, their target."""
     return Path(os.path.realpath(path))
 
 
-def _stat(path: str | os.PathLike) -> os.stat_result | None:
+def _shown(text: str) -> str:
+    """``text`` quoted for a one-line message, its middle elided when it is long."""
+    return repr(text if len(text) <= 120 else f"{text[:80]}…{text[-30:]}")
+
+
+def _limit(folder: str | os.PathLike, name: str, fallback: int) -> int:
     try:
-        return os.stat(path)  # through symlinks
-    except OSError:
+        return os.pathconf(folder, name)
+    except (OSError, ValueError):
+        return fallback
+
+
+def _nearest_existing(path: str) -> str:
+    """The longest leading part of ``path`` (as written) that exists: '.' for a relative path with none."""
+    probe = path
+    while not os.path.lexists(probe):
+        parent = os.path.dirname(probe)
+        if not parent or parent == probe:
+            return "."
+        probe = parent
+    return probe
+
+
+def _check_text(given: str, stdout: bool) -> bytes:
+    """The path's bytes, or an OutputPathError for a path that names no file whatever is on disk."""
+    hint = " (or - for standard output)" if stdout else ""
+    if given == "":
+        raise OutputPathError(f"cannot write '': the path is empty; give a file name{hint}")
+    if "\0" in given:
+        raise OutputPathError(f"cannot write {_shown(given)}: a path cannot hold a NUL character")
+    try:
+        encoded = os.fsencode(given)
+    except UnicodeEncodeError:
+        raise OutputPathError(f"cannot write {_shown(given)}: it is not a valid file name here") from None
+    name = os.path.basename(given)
+    if name in ("", ".", ".."):
+        if os.path.isdir(given):
+            raise OutputPathError(f"cannot write {_shown(given)}: it is a folder; give a file name")
+        raise OutputPathError(f"cannot write {_shown(given)}: it names a folder, not a file; give a file name")
+    existing = _nearest_existing(given)
+    longest = _limit(existing if os.path.isdir(existing) else os.path.dirname(existing) or ".", "PC_PATH_MAX",
+                     PATH_MAX)
+    if len(encoded) >= longest:
+        raise OutputPathError(f"cannot write {_shown(given)}: the path is {len(encoded):,} bytes long, and paths "
+                              f"here are shorter than {longest:,}; give a shorter path")
+    *folders, name = encoded.split(os.fsencode(os.sep))
+    for part in (name, *folders):
+        if len(part) > NAME_MAX:  # the usual limit; a file system with a shorter one is asked below
+            which = "its name" if part is name else f"the folder name {_shown(os.fsdecode(part))}"
+            raise OutputPathError(f"cannot write {_shown(given)}: {which} is {len(part):,} bytes long, and names "
+                                  f"are at most {NAME_MAX}; give a shorter name")
+    return encoded
+
+
+def _folder_problem(given: str, target: Path) -> str | None:
+    """What is wrong with the folder ``target`` goes into, in words; None when it is a folder."""
+    folder = target.parent
+    if folder.is_dir():
         return None
+    if os.path.islink(given):
+        return f"folder {str(folder)!r}, where the symlink {given!r} points, does not exist"
+    written = os.path.dirname(given) or "."
+    existing = _nearest_existing(written)
+    if os.path.lexists(existing) and not os.path.isdir(existing):
+        return f"{existing!r} is a file, not a folder"
+    return f"folder {written!r} does not exist"
+
+
+def check_writable(path: str | os.PathLike, stdout: bool = False) -> Path | None:
+    """Raise an OutputPathError unless a file can be written at ``path``; leaves nothing behind.
+
+    Returns the file that will be replaced (a symlink's target), or None for ``-`` (standard output), which
+    is allowed only with ``stdout``. Whether the folder takes new files is tried by making (and removing) the
+    temporary file a write would use.
+    """
+    given = os.fsdecode(os.fspath(path)) if isinstance(path, (os.PathLike, bytes)) else path
+    if not isinstance(given, str):
+        raise OutputPathError(f"cannot write {given!r}: a path is text, not {type(given).__name__}")
+    if given == STDOUT:
+        if not stdout:
+            raise OutputPathError("cannot write this output to standard output ('-'): give a file path")
+        return None
+    _check_text(given, stdout)
+    hint = " (or - for standard output)" if stdout else ""
+    shown = _shown(given)
+    try:
+        info = os.stat(given)  # through symlinks
+    except (FileNotFoundError, NotADirectoryError):
+        info = None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise OutputPathError(f"cannot write {shown}: it is a symlink that leads back to itself; give a file "
+                                  "path") from None
+        if error.errno in (errno.EACCES, errno.EPERM):
+            raise OutputPathError(f"cannot write {shown}: permission denied; choose another path") from None
+        raise OutputPathError(f"cannot write {shown}: {error.strerror or first_line(error)}") from None
+    target = target_of(given)
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise OutputPathError(f"cannot write {shown}: it is a folder; give a file name")
+    if info is not None:
+        kind = next((name for test, name in _KINDS if test(info.st_mode)), None)
+        if kind is not None:  # /dev/null, a FIFO, /dev/stdout on a pipe or a terminal...
+            raise OutputPathError(f"cannot write {shown}: it is {kind}, not a regular file; give a file path{hint}")
+        stream = _is_standard_stream(info)
+        if stream is not None:
+            raise OutputPathError(f"cannot write {shown}: it is where {stream} goes; give another file{hint}")
+    elif os.path.islink(target):
+        raise OutputPathError(f"cannot write {shown}: it is a symlink that leads back to itself; give a file path")
+    problem = _folder_problem(given, target)
+    if problem is not None:
+        raise OutputPathError(f"cannot write {shown}: {problem}")
+    if not os.access(target.parent, os.W_OK) or (info is not None and not os.access(target, os.W_OK)):
+        raise OutputPathError(f"cannot write {shown}: permission denied; choose another path")
+    try:
+        _remove([_temporary(target)])
+    except OSError as error:
+        why = "" if error.errno == errno.ENOENT else f" ({error.strerror or first_line(error)})"
+        raise OutputPathError(f"cannot write {shown}: its folder {str(target.parent)!r} does not take new "
+                              f"files{why}; choose another path") from None
+    return target
 
 
 def _is_standard_stream(info: os.stat_result) -> str | None:
@@ -57,46 +195,21 @@ def _is_standard_stream(info: os.stat_result) -> str | None:
     return None
 
 
-def check_writable(path: str | os.PathLike, stdout: bool = False) -> Path | None:
-    """Raise an OutputPathError unless a file can be written at ``path``; writes nothing.
-
-    Returns the file that will be replaced (a symlink's target), or None for ``-`` (standard output), which
-    is allowed only with ``stdout``.
-    """
-    if str(path) == STDOUT:
-        if not stdout:
-            raise OutputPathError("cannot write this output to standard output ('-'): give a file path")
-        return None
-    given = str(path)
-    hint = " (or - for standard output)" if stdout else ""
-    target = target_of(path)
-    info = _stat(path)
-    if info is not None and stat.S_ISDIR(info.st_mode):
-        raise OutputPathError(f"cannot write {given!r}: it is a folder; give a file name")
-    if info is not None:
-        kind = next((name for test, name in _KINDS if test(info.st_mode)), None)
-        if kind is not None:  # /dev/null, a FIFO, /dev/stdout on a pipe or a terminal...
-            raise OutputPathError(f"cannot write {given!r}: it is {kind}, not a regular file; give a file path{hint}")
-        stream = _is_standard_stream(info)
-        if stream is not None:
-            raise OutputPathError(f"cannot write {given!r}: it is where {stream} goes; give another file{hint}")
-    elif target.is_symlink():
-        raise OutputPathError(f"cannot write {given!r}: it is a symlink that leads back to itself; give a file path")
-    folder = target.parent
-    if not folder.is_dir():
-        shown = os.path.dirname(given) or "."
-        where = f"folder {str(folder)!r}, where the symlink {given!r} points," if os.path.islink(given) else (
-            f"folder {shown!r}")
-        raise OutputPathError(f"cannot write {given!r}: {where} does not exist")
-    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise OutputPathError(f"cannot write {given!r}: permission denied; choose another path")
-    return target
+def _our_name(target: Path, suffix: str) -> tuple[str, str]:
+    """(prefix, suffix) of a name of ours beside ``target``: the target's name cut to fit the folder's limit,
+    this process's PID, and room for 8 random characters."""
+    pid = os.getpid()
+    longest = _limit(target.parent, "PC_NAME_MAX", NAME_MAX)
+    room = longest - len(f"..seprof-{pid}-") - 8 - len(suffix)
+    name = os.fsdecode(os.fsencode(target.name)[:max(room, 1)])
+    return f".{name}.seprof-{pid}-", suffix
 
 
 def _temporary(target: Path) -> str:
     """A new empty file beside ``target`` with the mode ``target`` has (or a new file would get); removed
     again if giving it that mode fails."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    prefix, suffix = _our_name(target, ".tmp")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=suffix)
     os.close(fd)
     try:
         # mkstemp makes the file 0600: give it the old file's mode, or the umask's default for a new file
@@ -113,6 +226,39 @@ def _temporary(target: Path) -> str:
     return tmp
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process with this PID exists (one of another user's counts)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
+
+
+def remove_stale(folder: str | os.PathLike) -> list[str]:
+    """Remove the temporary files seprof runs that were killed left in ``folder`` (those whose writer's PID
+    no longer runs); return their names. Files of live runs, and anything not named as seprof names its own,
+    stay."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _OURS.fullmatch(entry.name)
+        if match is None or _alive(int(match["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    return removed
+
+
 def _remove(paths: list[str]) -> None:
     for tmp in paths:
         with contextlib.suppress(FileNotFoundError):
@@ -120,16 +266,44 @@ def _remove(paths: list[str]) -> None:
 
 
 @contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """While active, SIGINT and SIGTERM are held: one that arrives (on any thread: Python runs signal handlers
+    on the main thread) is acted on, with the handler that was in place, once the block ends. Nothing is held
+    when not on the main thread, where handlers cannot be set."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, frame: caught.append(signum))
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught:
+            handler = previous.get(caught[0], signal.SIG_DFL)
+            if callable(handler):
+                handler(caught[0], None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), caught[0])
+
+
+@contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path beside the file ``path`` writes; on success rename it onto that file, on
     failure (or interruption) remove it."""
     target = check_writable(path)
+    remove_stale(target.parent)
     tmp = _temporary(target)
     try:
         yield tmp
-        os.replace(tmp, target)
+        with deferred_signals():
+            os.replace(tmp, target)
     except BaseException:
-        _remove([tmp])
+        with deferred_signals():
+            _remove([tmp])
         raise
 
 
@@ -142,6 +316,47 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
     with atomic_output(path) as tmp:
         _write_text(tmp, text)
+
+
+def _keep_old(target: Path) -> str | None:
+    """A second name for the file at ``target`` (a hard link, else a copy), so that replacing it can be undone;
+    None when there is no file there."""
+    if not target.is_file():
+        return None
+    prefix, suffix = _our_name(target, ".old")
+    old = str(target.parent / f"{prefix}{secrets.token_hex(4)}{suffix}")
+    try:
+        os.link(target, old)
+    except OSError:  # a file system without hard links
+        shutil.copy2(target, old)
+    return old
+
+
+def replace_all(staged: list[tuple[str, Path]]) -> None:
+    """Rename each temporary file onto its target, all or none: if one rename fails, the files already
+    replaced get their old contents back (and new ones are removed) before the OutputPathError."""
+    done: list[tuple[Path, str | None]] = []
+    try:
+        for tmp, target in staged:
+            old = None
+            try:
+                old = _keep_old(target) if len(staged) > 1 else None
+                os.replace(tmp, target)
+            except OSError as error:
+                _remove([old] if old else [])
+                raise OutputPathError(f"cannot put {str(target)!r} in place: {first_line(error)}; no file was "
+                                      "replaced") from error
+            done.append((target, old))
+    except BaseException:
+        for target, old in reversed(done):
+            with contextlib.suppress(OSError):
+                if old is None:
+                    os.unlink(target)
+                else:
+                    os.replace(old, target)
+        raise
+    finally:
+        _remove([old for _, old in done if old is not None])
 
 
 class Outputs:
@@ -175,7 +390,7 @@ class Outputs:
             if same:
                 where = "standard output" if target is None else repr(str(target))
                 raise OutputPathError(
-                    f"{other} {str(other_path)!r} and {label} {str(path)!r} both write {where}: "
+                    f"{other} {_shown(str(other_path))} and {label} {_shown(str(path))} both write {where}: "
                     "give each output its own path"
                 )
         self._outputs[label] = (str(path), target)
@@ -193,11 +408,14 @@ class Outputs:
 
         If writing any file fails (a full disk, a picture format that needs a missing program, a folder that
         refuses the file's mode), nothing is put in place, the body does not run, no temporary file stays,
-        and the failure is one OutputPathError; if the body fails, no file is put in place either. From the
-        renames to the last line written, Ctrl-C and SIGTERM are held back: an interruption then takes effect
-        once the outputs are complete, never between two of them."""
+        and the failure is one OutputPathError; if the body fails, no file is put in place either; if a rename
+        fails, the renames already made are undone. From the renames to the last line written, Ctrl-C and
+        SIGTERM are held back: an interruption then takes effect once the outputs are complete, never between
+        two of them. Temporary files left in the outputs' folders by killed runs are removed first."""
         staged: list[tuple[str, Path]] = []
         try:
+            for folder in dict.fromkeys(t.parent for _, t in self._outputs.values() if t is not None):
+                remove_stale(folder)
             for label, (path, target) in self._outputs.items():
                 if target is None:
                     continue
@@ -209,14 +427,10 @@ class Outputs:
                     else:
                         content(staged[-1][0])
                 except (OSError, RuntimeError, ValueError) as error:
-                    raise OutputPathError(f"{label}: cannot write {path!r}: {first_line(error)}") from error
+                    raise OutputPathError(f"{label}: cannot write {_shown(path)}: {first_line(error)}") from error
             yield
-            with _signals_held():
-                for tmp, target in staged:
-                    try:
-                        os.replace(tmp, target)
-                    except OSError as error:
-                        raise OutputPathError(f"cannot put {str(target)!r} in place: {first_line(error)}") from error
+            with deferred_signals():
+                replace_all(staged)
                 staged = []
                 for label, (path, target) in self._outputs.items():
                     if target is None:
@@ -226,7 +440,8 @@ class Outputs:
                     elif on_written is not None:
                         on_written(path)
         except BaseException:
-            _remove([tmp for tmp, _ in staged])
+            with deferred_signals():
+                _remove([tmp for tmp, _ in staged])
             raise
 
     def commit(self, contents: dict[str, Content]) -> list[str]:
@@ -235,19 +450,3 @@ class Outputs:
         with self.staged(contents, written.append):
             pass
         return written
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold back SIGINT and SIGTERM while active (on platforms and threads that allow it); one that arrives
-    meanwhile is delivered when it ends."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    except (AttributeError, ValueError, OSError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
