@@ -13,6 +13,7 @@ importing torch.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import signal
@@ -103,11 +104,54 @@ def message(error: SeprofError) -> str:
     return str(error)
 
 
+# A command-line usage error (click's UsageError, exit code 2), reached through typer's public BadParameter.
+_UsageError = typer.BadParameter.__mro__[1]
+
+
+def given_twice(params: list[Any], args: list[str]) -> str | None:
+    """The message for the first option in ``args`` that takes one value and is given more than once (a flag
+    and its opposite count as one option), or None. Options that collect a list (``--stages 2 --stages 3``)
+    may repeat. ``params`` are a command's parameters, ``args`` its words as typed."""
+    flags = {flag: p for p in params if p.param_type_name == "option" for flag in (*p.opts, *p.secondary_opts)}
+    seen: dict[str, str] = {}
+    words = iter(args)
+    for word in words:
+        if word == "--":
+            break
+        flag, value = word, None
+        if word.startswith("--") and "=" in word:
+            flag, value = word.split("=", 1)
+        elif not word.startswith("--") and word[:2] in flags and len(word) > 2 and not flags[word[:2]].is_flag:
+            flag, value = word[:2], word[2:]  # -r8
+        param = flags.get(flag)
+        if param is None:
+            continue
+        if not param.is_flag and value is None:
+            value = next(words, None)
+            if value is None:
+                break  # the missing value is click's to report
+        if param.multiple or param.count:
+            continue
+        shown = flag if param.is_flag else f"{flag} {value if value.strip() and value.isprintable() else repr(value)}"
+        if param.name in seen:
+            name = "/".join([param.opts[0], *param.secondary_opts])
+            return f"{name} is given twice ({seen[param.name]}, then {shown}): give it once"
+        seen[param.name] = shown
+    return None
+
+
 class _Command(typer.core.TyperCommand):
-    """A command whose usage line reads 'seprof inject [OPTIONS] MODEL' (no braces around arguments)."""
+    """A command whose usage line reads 'seprof inject [OPTIONS] MODEL' (no braces around arguments), and
+    which refuses an option that takes one value given twice instead of keeping the last."""
 
     def collect_usage_pieces(self, ctx):  # noqa: ANN001, ANN201 - click's signature
         return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]
+
+    def parse_args(self, ctx, args):  # noqa: ANN001, ANN201 - click's signature
+        twice = given_twice(self.params, args)
+        if twice is not None:
+            raise _UsageError(twice, ctx=ctx)
+        return super().parse_args(ctx, args)
 
 
 class _OneLineErrors(typer.core.TyperGroup):
@@ -377,15 +421,31 @@ def main() -> None:
 
 
 _WHOLE = re.compile(r"-?[0-9]+")  # ASCII digits only: str.isdigit() also accepts '²', which int() refuses
+MAX_INPUT_VALUES = 2**40  # values in one sample: 4 TiB in float32, beyond any machine seprof runs on
+MAX_DIGITS = 18  # more than any count seprof takes; int() of thousands of digits is slow, then refused by Python
+
+
+def _elided(text: Any) -> Any:
+    """A long text as its start, an ellipsis and its length, for a one-line message."""
+    return f"{text[:24]}…({len(text):,} characters)" if isinstance(text, str) and len(text) > 60 else text
+
+
+def _whole(option: str, named: Any, text: str, what: str) -> int | None:
+    """``text`` as an int when it is a whole number in ASCII digits, else None; an OptionError naming
+    ``option`` and ``named`` when it has more digits than any count seprof takes."""
+    if not _WHOLE.fullmatch(text):
+        return None
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise OptionError(option, _elided(named), f"is too large: {what} takes at most {MAX_DIGITS} digits")
+    return int(text)
 
 
 def _integer(option: str, text: str | None, low: int, what: str) -> int | None:
     if text is None:
         return None
-    stripped = text.strip()
-    if not _WHOLE.fullmatch(stripped):
-        raise OptionError(option, text, f"is not a whole number: {what} is an integer of at least {low}")
-    value = int(stripped)
+    value = _whole(option, text, text.strip(), what)
+    if value is None:
+        raise OptionError(option, _elided(text), f"is not a whole number: {what} is an integer of at least {low}")
     if value < low:
         raise OptionError(option, value, f"is invalid: {what} is an integer of at least {low}")
     return value
@@ -404,10 +464,10 @@ def _seconds(option: str, text: str | None) -> float | None:
 
 
 def _entries(option: str, texts: list[str], what: str, example: str, parse: Callable[[str, Any], Any],
-             as_list: bool = False) -> list[Any]:
+             as_list: bool = False, same: Callable[[Any], Any] = lambda value: value) -> list[Any]:
     """The comma-separated entries of ``texts`` (repetitions joined), each ``parse(part, named)``d, where
     ``named`` is what an error names: the text as typed, or with ``as_list`` its entries. An empty entry and
-    a repeated value are refused."""
+    a repeated value (two values with one ``same``, such as two names of one block) are refused."""
     shown = ",".join(texts)
     parts = shown.replace(" ", "").split(",")
     named = parts if as_list else shown
@@ -417,8 +477,12 @@ def _entries(option: str, texts: list[str], what: str, example: str, parse: Call
             raise OptionError(option, named, f"has an empty entry: give {what} separated by single commas, e.g. "
                               f"{example}")
         value = parse(part, named)
-        if value in values:
+        twin = next((v for v in values if same(v) == same(value)), None)
+        if twin == value:
             raise OptionError(option, named, f"names {part} twice: give each once")
+        if twin is not None:
+            raise OptionError(option, named, f"names one block twice: {twin} and {part} are two names of it; give "
+                              "it once")
         values.append(value)
     return values
 
@@ -429,12 +493,13 @@ def _int_list(option: str, texts: list[str] | None, low: int, what: str, example
         return None
 
     def whole(part: str, named: str) -> int:
-        if not _WHOLE.fullmatch(part) or part.startswith("-"):
-            raise OptionError(option, named, f"is not a list of {what}: {part!r} is not a whole number (e.g. "
-                              f"{example})")
-        if int(part) < low:
+        value = _whole(option, named, part, f"each of the {what}")
+        if value is None:
+            raise OptionError(option, _elided(named), f"is not a list of {what}: {_elided(part)!r} is not a whole "
+                              f"number (e.g. {example})")
+        if value < low:
             raise OptionError(option, named, f"is invalid: {part} is below {low} (e.g. {example})")
-        return int(part)
+        return value
 
     return _entries(option, texts, what, example, whole)
 
@@ -444,10 +509,14 @@ def parse_input(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
     parts = text.lower().replace("×", "x").split("x")
-    if len(parts) not in (3, 4) or not all(_WHOLE.fullmatch(p.strip()) and int(p) >= 1 for p in parts):
-        raise OptionError("input_shape", text, "is not C x H x W (or C x T x H x W for video) with positive whole "
-                          "sizes, e.g. 3x224x224 or 3x16x112x112")
-    return tuple(int(p) for p in parts)
+    sizes = [_whole("input_shape", text, p.strip(), "each size") for p in parts] if len(parts) in (3, 4) else []
+    if not sizes or not all(size is not None and size >= 1 for size in sizes):
+        raise OptionError("input_shape", _elided(text), "is not C x H x W (or C x T x H x W for video) with positive "
+                          "whole sizes, e.g. 3x224x224 or 3x16x112x112")
+    if math.prod(sizes) > MAX_INPUT_VALUES:
+        raise OptionError("input_shape", _elided(text), f"is too large: {math.prod(sizes):.3g} values per sample, and "
+                          f"seprof takes at most 2^40 ({MAX_INPUT_VALUES:.3g}); use a smaller input")
+    return tuple(sizes)
 
 
 class Source(Choice):
@@ -892,7 +961,9 @@ def _words(option: str, texts: list[str] | None, choice: type) -> list[Any] | No
     if texts is None:
         return None
     example = ",".join(m.value for m in list(choice)[:2])
-    return _entries(option, texts, "values", example, lambda part, _: _choice(option, part, choice), as_list=True)
+    same = (lambda kind: kind.block) if choice is BlockKind else (lambda value: value)
+    return _entries(option, texts, "values", example, lambda part, _: _choice(option, part, choice), as_list=True,
+                    same=same)
 
 
 def _stage_sets(texts: list[str] | None) -> list[Any]:
@@ -905,13 +976,13 @@ def _stage_sets(texts: list[str] | None) -> list[Any]:
     def stage_set(part: str, named: str) -> Any:
         if part.lower() in ("all", "each"):
             return StageSet(part.lower())
-        numbers = part.split("+")
-        if not all(_WHOLE.fullmatch(n) and not n.startswith("-") for n in numbers):
-            raise OptionError("stage_sets", named, f"has {part!r}, which is neither all, each nor stages joined by + "
-                              "(e.g. each,all or 2,4+5)")
+        numbers = [_whole("stage_sets", named, n, "each stage number") for n in part.split("+")]
+        if not all(n is not None and n >= 0 for n in numbers):
+            raise OptionError("stage_sets", _elided(named), f"has {_elided(part)!r}, which is neither all, each nor "
+                              "stages joined by + (e.g. each,all or 2,4+5)")
         if len(set(numbers)) != len(numbers):
             raise OptionError("stage_sets", named, f"names a stage twice in {part!r}: give each once")
-        return tuple(sorted(int(n) for n in numbers))
+        return tuple(sorted(numbers))
 
     return _entries("stage_sets", texts, "stage sets", "each,all", stage_set)
 

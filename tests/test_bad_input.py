@@ -213,6 +213,58 @@ CASES = [
     ("inject resnet18 --json {d}/missing/r.json", "cannot write '{d}/missing/r.json': folder '{d}/missing' does not exist"),
     ("compare resnet18 --no-latency --plot {d}/p.xyz", "--plot '{d}/p.xyz' has the suffix 'xyz', not a picture format"),
     ("compare resnet18 --no-latency --plot {d}/missing/p.png", "folder '{d}/missing' does not exist"),
+    # every way a path can name no file to write, refused before any work, whatever else the run writes
+    ("inject resnet18 --no-latency --csv {d}/keep.csv --stages-csv {d}/st.csv --json ''", "--json: cannot write '': "
+     "the path is empty; give a file name (or - for standard output)"),
+    ("inject resnet18 --no-latency --csv ''", "--csv: cannot write '': the path is empty"),
+    ("inject resnet18 --no-latency --save ''", "--save: cannot write '': the path is empty; give a file name"),
+    ("zoo --family squeezenet --csv ''", "--csv: cannot write '': the path is empty"),
+    ("paper --csv ''", "--csv: cannot write '': the path is empty"),
+    ("compare resnet18 --no-latency --plot ''", "--plot: cannot write '': the path is empty"),
+    ("sweep resnet18 --no-latency --json ''", "--json: cannot write '': the path is empty"),
+    (f"inject resnet18 --no-latency --csv {{d}}/{'a' * 300}.csv", "its name is 304 bytes long, and names are at most "
+     "255; give a shorter name"),
+    (f"inject resnet18 --no-latency --save {{d}}/{'a' * 300}.pt", "--save: cannot write '{d}/aaaa"),
+    (f"paper --csv {{d}}/{'a' * 300}.csv", "--csv: cannot write '{d}/aaaa"),
+    (f"zoo --json {{d}}/{'a' * 300}.json", "--json: cannot write '{d}/aaaa"),
+    (f"inject resnet18 --stages-csv {{d}}/{'a' * 300}/s.csv", "the folder name 'aaaa"),
+    ("inject resnet18 --json {d}/keep.csv/out.json", "cannot write '{d}/keep.csv/out.json': '{d}/keep.csv' is a file, "
+     "not a folder"),
+    ("inject resnet18 --csv /proc/version", "--csv: cannot write '/proc/version': its folder '/proc' does not take new "
+     "files; choose another path"),
+    ("paper --csv /proc/version", "--csv: cannot write '/proc/version'"),
+    ("inject resnet18 --csv {d}/out/", "cannot write '{d}/out/': it names a folder, not a file"),
+    # an option that takes one value, given twice, is refused rather than the last one kept
+    ("inject resnet18 --r 16 --r 8", "--r is given twice (--r 16, then --r 8): give it once"),
+    ("inject resnet18 --device tpu --device cpu", "--device is given twice (--device tpu, then --device cpu)"),
+    ("compare resnet18 -r8 --r=4", "--r is given twice (-r 8, then --r 4)"),
+    ("inject resnet18 --bias --no-bias", "--bias/--no-bias is given twice (--bias, then --no-bias)"),
+    ("sweep resnet18 --budget 5 --budget=6", "--budget is given twice (--budget 5, then --budget 6)"),
+    ("inject resnet18 --json {d}/a.json --json {d}/b.json", "--json is given twice"),
+    ("paper --csv {d}/a.csv --csv {d}/b.csv", "--csv is given twice"),
+    ("stages resnet18 --input 3x64x64 --input 3x32x32", "--input is given twice"),
+    ("inject resnet18 --no-latency --no-latency", "--no-latency is given twice (--no-latency, then --no-latency)"),
+    # numbers too large to mean anything, and negative stages
+    ("inject resnet18 --stages=-1", "--stages -1 is invalid: -1 is below 0 (e.g. 2,3,4,5)"),
+    ("compare resnet18 --strip-stage -5", "--strip-stage -5 is invalid: -5 is below 0"),
+    (f"inject resnet18 --input 3x{'9' * 5000}x224", "--input '3x9999999999999999999999…(5,006 characters)' is too "
+     "large: each size takes at most 18 digits"),
+    ("inject resnet18 --input 3x99999999999x224", "--input '3x99999999999x224' is too large: 6.72e+13 values per "
+     "sample, and seprof takes at most 2^40"),
+    (f"inject resnet18 --r {'9' * 5000}", "--r '999999999999999999999999…(5,000 characters)' is too large: the "
+     "reduction ratio takes at most 18 digits"),
+    (f"sweep resnet18 --stages 2+{'9' * 30}", "is too large: each stage number takes at most 18 digits"),
+    (f"inject resnet18 --batch 1,{'9' * 19}", "is too large: each of the batch sizes takes at most 18 digits"),
+    # knobs out of range, and two names of one block
+    ("inject resnet18 --divisor 100000 --no-latency", "--divisor 100000 rounds the hidden width of stage 2's 64 "
+     "channels up to 100000, wider than the channels it reduces; choose a divisor of at most 64"),
+    ("sweep resnet18 --divisor 8,100 --no-latency", "--divisor 100 rounds the hidden width of stage 2's 64 channels"),
+    ("sweep resnet18 --block se,cse", "--block se,cse names one block twice: se and cse are two names of it; give it "
+     "once"),
+    # factories that are seprof itself
+    ("inject seprof.cli:main", "model 'seprof.cli:main' names seprof's own code, which builds no model"),
+    ("inject seprof:profile --no-latency", "model 'seprof:profile' names seprof's own code"),
+    ("inject selfcall:build --no-latency", "selfcall:build() calls seprof on itself while it builds its model"),
     # an output that fails as it is written: reported before the report is shown, every old file kept
     pytest.param("compare resnet18 --no-latency --plot {d}/p.pgf", "--plot: cannot write '{d}/p.pgf': RuntimeError: "
                  "'xelatex' not found", marks=pytest.mark.skipif(shutil.which("xelatex") is not None,
@@ -231,6 +283,7 @@ FACTORY_MODULES = {
                             "    raise RuntimeError('no GPU found')\n",
     "locked.py": "import threading\nfrom torchvision.models import resnet18\n\ndef build():\n    model = resnet18()\n"
                  "    model.lock = threading.Lock()\n    return model\n",
+    "selfcall.py": "import seprof\n\ndef build():\n    return seprof.build_model('selfcall:build')\n",
     "bad_str.py": "class Weird(Exception):\n    def __str__(self):\n        raise RuntimeError('no text')\n\n"
                   "def build():\n    raise Weird()\n",
 }
@@ -275,8 +328,8 @@ def folder(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("command, expected", CASES, ids=[c.values[0] if hasattr(c, "values") else c[0] for c in CASES])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(command, expected, folder):
-    args = command.format(d=folder).replace("\\n", "\n").split(" ")
-    if args[0] in ("inject", "compare", "zoo") and not any(a in ("--csv", "--json") for a in args):
+    args = ["" if arg == "''" else arg for arg in command.format(d=folder).replace("\\n", "\n").split(" ")]
+    if args[0] in ("inject", "compare", "zoo") and not any(a.split("=")[0] in ("--csv", "--json") for a in args):
         args += ["--csv", str(folder / "keep.csv")]
     before = _files(folder)
     result = runner.invoke(app, args)
