@@ -465,11 +465,11 @@ def _seconds(option: str, text: str | None) -> float | None:
 
 def _entries(option: str, texts: list[str], what: str, example: str, parse: Callable[[str, Any], Any],
              as_list: bool = False, same: Callable[[Any], Any] = lambda value: value) -> list[Any]:
-    """The comma-separated entries of ``texts`` (repetitions joined), each ``parse(part, named)``d, where
-    ``named`` is what an error names: the text as typed, or with ``as_list`` its entries. An empty entry and
+    """The entries of ``texts`` (repetitions joined), separated by commas or spaces, each ``parse(part, named)``d,
+    where ``named`` is what an error names: the text as typed, or with ``as_list`` its entries. An empty entry and
     a repeated value (two values with one ``same``, such as two names of one block) are refused."""
     shown = ",".join(texts)
-    parts = shown.replace(" ", "").split(",")
+    parts = [part for entry in shown.split(",") for part in (entry.split() or [""])]  # "2 3" is two entries
     named = parts if as_list else shown
     values: list[Any] = []
     for part in parts:

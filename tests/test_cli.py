@@ -213,3 +213,10 @@ def test_too_few_rounds_give_no_ci_and_say_so():
     assert "batch 1; 5 rounds: too few for a CI)." in text and "(— with fewer than 6 rounds)" in text
     row = next(line for line in result.stdout.splitlines() if line.startswith("│ SE in stages"))
     assert [cell.strip() for cell in row.split("│")][4] == "—"  # the 95% CI column
+
+
+def test_list_entries_may_be_separated_by_spaces_as_by_commas():
+    for typed in ("2 3", "2, 3", " 2,3 "):
+        result = run("inject", "resnet18", "--stages", typed, "--input", "3x64x64", "--no-latency")
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines()[0] == "resnet18 · SE r=16, with FC biases · stages 2,3 · input 3×64×64"
