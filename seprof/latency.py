@@ -8,10 +8,14 @@ sample of the fastest model lasts at least ~20 ms. Medians and interquartile ran
 ratio's spread comes from the per-round paired ratios, which cancels drift that affects both models alike
 (thermal state, other load), and its 95% confidence interval from a bootstrap of those ratios.
 
-``runs`` rounds are always taken; with a ``budget`` (seconds), rounds continue until every ratio's 95% CI is
-within ±``target`` (1%) of its median (checked every 5 rounds from round 10 on), or the budget is spent.
-Neither given, the default is adaptive: at least 20 rounds within a 30 s budget; ``runs`` alone means exactly
-that many rounds (see ``sampling``).
+Rounds: ``runs`` alone means exactly that many (at most ``MAX_ROUNDS``, 1000). With a ``budget`` (seconds),
+at least ``runs`` rounds (by default 20) are taken and then more until every ratio's 95% CI is within
+±``target`` (1%) of its median (checked every 5 rounds from round 10 on) or ``MAX_ROUNDS`` are reached; the
+budget ends sampling whenever it is spent, even short of ``runs`` rounds (the run's ``stopped`` says so).
+Neither given, the budget is 30 s (see ``sampling``). Sampling stops at the end of a round, so it ends within
+the budget plus one round. Warm-up is bounded too: the warm-up calls, made in interleaved rounds so every
+model gets as many, stop when they have taken the sampling budget (30 s when none is given), and the setup
+records how many were made (``warmup_done``).
 
 Threads: unless told, torch's intra-op thread count, but on the CPU never every CPU the process may run on
 (see ``default_threads``): a thread that the OS or another process pre-empts stalls every op at its
@@ -50,11 +54,18 @@ CHECK_EVERY = 5  # rounds between convergence checks (each bootstraps every rati
 
 
 def sampling(runs: int | None, budget: float | None) -> tuple[int, float | None]:
-    """The (rounds, budget) a timing run uses: both as given; ``runs`` alone is exactly that many rounds;
-    ``budget`` alone is at least 20 rounds, then adaptive; neither, at least 20 rounds adaptive within 30 s."""
+    """The (rounds, budget) a timing run uses: ``runs`` alone is exactly that many rounds (no budget); both
+    given, at least ``runs`` rounds, then adaptive, all within ``budget``, which ends sampling even short of
+    ``runs`` rounds; ``budget`` alone, the same with 20 rounds; neither, the same within 30 s."""
     if runs is None:
         return DEFAULT_RUNS, DEFAULT_BUDGET_S if budget is None else budget
     return runs, budget
+
+
+def warmup_budget(budget: float | None) -> float:
+    """Seconds the warm-up calls of one timing run may take, all models together: the sampling budget, or the
+    default budget where ``runs`` alone leaves sampling without one."""
+    return DEFAULT_BUDGET_S if budget is None else budget
 
 
 def usable_cpus() -> int:
@@ -211,8 +222,8 @@ class TimingSetup:
     dtype: str
     batch: int
     threads: int
-    runs: int
-    warmup: int
+    runs: int  # rounds taken
+    warmup: int  # warm-up calls per model asked for
     number: int
     mode: str = "infer"
     channels_last: bool = False
@@ -224,6 +235,8 @@ class TimingSetup:
     stopped: str = "rounds"  # why sampling stopped: see STOP_REASONS
     method: str = "perf_counter between device syncs, models interleaved, order rotated each round"
     bandwidth_gbs: float | None = None  # a large tensor copy's bytes read + written per second, same run
+    runs_asked: int | None = None  # the rounds asked for (``runs`` as given; None: the default)
+    warmup_done: int | None = None  # warm-up calls each model got: ``warmup``, or fewer when they took the budget
 
 
 def random_batch(input_shape: Sequence[int], batch: int, device: torch.device, channels_last: bool = False) -> torch.Tensor:
@@ -275,6 +288,20 @@ def _step(model: nn.Module, x: torch.Tensor, mode: str) -> None:
         model(x)
 
 
+def _warm_up(models: Mapping[str, nn.Module], x: torch.Tensor, warmup: int, mode: str, budget: float) -> int:
+    """Up to ``warmup`` untimed rounds of one call per model, in order; a round starts only while the rounds so
+    far took less than ``budget`` seconds. Returns the rounds made: the warm-up calls each model got."""
+    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
+    start = time.perf_counter()
+    done = 0
+    while done < warmup and time.perf_counter() - start < budget:
+        for model in models.values():
+            _step(model, x, mode)
+        sync()
+        done += 1
+    return done
+
+
 def _sample(model: nn.Module, x: torch.Tensor, number: int, mode: str = "infer") -> float:
     """Seconds per call of ``model(x)`` (and backward in train mode), averaged over ``number`` calls."""
     sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
@@ -304,12 +331,17 @@ def prepare(models: Mapping[str, nn.Module], mode: str, channels_last: bool) -> 
             model.to(memory_format=torch.channels_last)
 
 
-STOP_REASONS = ("rounds", "converged", "budget", "max rounds")
+# rounds: ``runs`` alone, all taken; converged: every ratio's CI within the target; budget: the budget ran out
+# after ``runs`` rounds, before the CI converged; budget before runs: it ran out before ``runs`` rounds.
+STOP_REASONS = ("rounds", "converged", "budget", "max rounds", "budget before runs")
 
 
-def _stop_reason(samples: Mapping[str, list[float]], names: Sequence[str], rounds: int, elapsed: float,
+def _stop_reason(samples: Mapping[str, list[float]], names: Sequence[str], rounds: int, runs: int, elapsed: float,
                  budget: float | None, target: float) -> str | None:
-    """Why sampling stops after ``rounds`` (at least ``runs``) rounds, one of STOP_REASONS; None to go on."""
+    """Why sampling stops after ``rounds`` rounds, ``elapsed`` seconds into it, one of STOP_REASONS; None to go
+    on. ``runs`` and ``budget`` as ``sampling`` resolves them."""
+    if rounds < runs:
+        return "budget before runs" if budget is not None and elapsed >= budget else None
     if budget is None:
         return "rounds"
     if len(names) > 1 and rounds >= MIN_ADAPTIVE_ROUNDS and rounds % CHECK_EVERY == 0 and _converged(samples, names, target):
@@ -352,13 +384,14 @@ def time_models(
 
     The models must already be on ``device``; they are put in train/eval mode and memory format for
     ``mode``/``channels_last`` (seprof's own copies: callers pass models they own). The first model is the
-    reference for the adaptive stopping rule; ``runs`` and ``budget`` as ``sampling`` resolves them; ``threads``
-    by default ``default_threads(device)``. ``on_sample`` is called after every timed sample. With
+    reference for the adaptive stopping rule; ``runs`` and ``budget`` as ``sampling`` resolves them, the warm-up
+    within ``warmup_budget(budget)``; ``threads`` by default ``default_threads(device)``. ``on_sample`` is called after every timed sample. With
     ``compile``, each model is wrapped in ``torch.compile``; its first call (which compiles) is timed on its
     own, reported in ``compile_s`` and never mixed into the samples.
     """
     mode, dtype = (choice.value for choice in check_timing_options(runs, warmup, batch, threads, mode, dtype,
                                                                    budget, device))
+    runs_asked = runs
     runs, budget = sampling(runs, budget)
     threads = threads if threads is not None else default_threads(device)
     prepare(models, mode, channels_last)
@@ -369,15 +402,12 @@ def time_models(
     if compile:
         models = {name: torch.compile(model) for name, model in models.items()}
         compile_s = {}
-    started = time.perf_counter()
     with _grad_context(mode), _autocast(device, dtype), torch_threads(threads):
-        fastest = math.inf
-        for name, model in models.items():
-            if compile_s is not None:
+        if compile_s is not None:
+            for name, model in models.items():
                 compile_s[name] = round(_sample(model, x, 1, mode), 3)
-            for _ in range(warmup):
-                _step(model, x, mode)
-            fastest = min(fastest, _sample(model, x, 1, mode))
+        warmup_done = _warm_up(models, x, warmup, mode, warmup_budget(budget))
+        fastest = min(_sample(model, x, 1, mode) for model in models.values())
         started = time.perf_counter()  # the budget is for sampling; compilation and warm-up are apart
         number = max(1, math.ceil(MIN_SAMPLE_S / max(fastest, 1e-9)))
         i = 0
@@ -387,9 +417,7 @@ def time_models(
                 if on_sample is not None:
                     on_sample()
             i += 1
-            if i < runs:
-                continue
-            stopped = _stop_reason(samples, names, i, time.perf_counter() - started, budget, target)
+            stopped = _stop_reason(samples, names, i, runs, time.perf_counter() - started, budget, target)
             if stopped is not None:
                 break
     seconds = time.perf_counter() - started
@@ -397,7 +425,8 @@ def time_models(
         bandwidth = copy_bandwidth(device)
     setup = TimingSetup(device.type, device_name(device), dtype, batch, threads, i, warmup, number, mode,
                         channels_last, budget, round(seconds, 3), compile, compile_s,
-                        usable_cpus() if device.type == "cpu" else None, stopped, bandwidth_gbs=round(bandwidth, 2))
+                        usable_cpus() if device.type == "cpu" else None, stopped, bandwidth_gbs=round(bandwidth, 2),
+                        runs_asked=runs_asked, warmup_done=warmup_done)
     return setup, {name: Timing(tuple(s)) for name, s in samples.items()}
 
 

@@ -17,7 +17,8 @@ from typing import Any, Sequence
 from .errors import OptionError
 
 CI_TARGET = 0.01
-MAX_ROUNDS = 1000
+MAX_ROUNDS = 1000  # the most timed rounds a run takes, asked for or adaptive
+MAX_WARMUP = 1000  # the most warm-up calls per model that may be asked for
 DEFAULT_RUNS = 20
 DEFAULT_BUDGET_S = 30.0
 
@@ -84,6 +85,13 @@ def check_timing_options(
     for option, value, low in (("runs", runs, 1), ("warmup", warmup, 0), *(("batch", b, 1) for b in batches)):
         if value is not None and (not _whole(value) or value < low):
             raise OptionError(option, value, f"is invalid: it must be a whole number of at least {low}")
+    if runs is not None and runs > MAX_ROUNDS:
+        raise OptionError("runs", runs, f"is more than {MAX_ROUNDS}, the most rounds seprof times: choose 1 to "
+                          f"{MAX_ROUNDS}, or leave it out and give a budget in seconds: seprof then samples until "
+                          f"every ratio's 95% CI is within ±{100 * CI_TARGET:g}% of its median")
+    if warmup is not None and warmup > MAX_WARMUP:
+        raise OptionError("warmup", warmup, f"is more than {MAX_WARMUP}, the most warm-up calls seprof makes: "
+                          f"choose 0 to {MAX_WARMUP} (a few calls reach a steady state; the default is 3)")
     if threads is not None and (not _whole(threads) or threads < 1):
         raise OptionError(
             "threads",
@@ -140,13 +148,16 @@ class TimingOptions:
     Attributes:
         batch: batch sizes, each timed in its own interleaved run (an int is one batch size).
         device: auto (CUDA when available), cpu or cuda.
-        runs: timed rounds (exactly these without ``budget``; default: at least 20, adaptive).
-        warmup: untimed calls per model before timing.
+        runs: timed rounds, 1 to ``MAX_ROUNDS`` (exactly these without ``budget``; with it, at least these
+            unless the budget runs out first; default: at least 20, adaptive within the budget).
+        warmup: untimed calls per model before timing, 0 to ``MAX_WARMUP`` (fewer when they would take longer
+            than the sampling budget, see ``seprof.latency``).
         threads: torch intra-op threads (default: torch's, at most the usable CPUs - 1 on the CPU).
         mode: infer (forward in inference mode) or train (forward + backward in train mode).
         dtype: float32, or float16/bfloat16 under autocast.
         channels_last: models and input in the channels-last memory format.
-        budget: seconds of sampling per timing run (default 30, unless ``runs`` is given alone).
+        budget: seconds of sampling per timing run, which ends it even before ``runs`` rounds (default 30,
+            unless ``runs`` is given alone).
         memory: also measure each configuration's peak memory per call.
         compile: time ``torch.compile``'d models.
     """

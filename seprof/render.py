@@ -22,7 +22,7 @@ from .counters import COUNTER_NOTES, COUNTERS
 from .families import Family
 from .layout import Column, Grid, print_grid
 from .latency import MIN_CI_SAMPLES
-from .options import CI_TARGET, MAX_ROUNDS
+from .options import CI_TARGET, DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS
 from .report import ConfigResult, Latency, LatencyRun, Report, threads_label
 from .spec import BlockKind, BlockSpec, Gate, Position, Squeeze
 from .stages import StageMap, describe, resolution_text
@@ -200,11 +200,24 @@ def _stop_text(t: dict) -> str:
     if not t.get("budget_s"):
         return "the number asked for"
     ci = f"every ratio's 95% CI was within ±{100 * CI_TARGET:g}%"
+    asked = t.get("runs_asked")
+    short = f"the {asked} rounds asked (--runs)" if asked else f"the default minimum of {DEFAULT_RUNS} rounds"
     return {
         "converged": f"stopped once {ci} (budget {t['budget_s']:g} s)",
         "budget": f"the {t['budget_s']:g} s budget ran out before {ci}",
         "max rounds": f"stopped at the {MAX_ROUNDS}-round cap before {ci}",
+        "budget before runs": f"the {t['budget_s']:g} s budget ran out before {short}",
     }.get(t.get("stopped"), f"adaptive within a {t['budget_s']:g} s budget")
+
+
+def _warmup_line(t: dict) -> str | None:
+    """A line saying the warm-up was cut short by its time limit, or None when every call asked was made."""
+    done, asked = t.get("warmup_done"), t.get("warmup")
+    if done is None or asked is None or done >= asked:
+        return None
+    limit = f"the {t['budget_s']:g} s budget" if t.get("budget_s") else f"the default {DEFAULT_BUDGET_S:g} s budget"
+    return (f"Warm-up stopped after {done} of the {asked} calls per model asked (--warmup): it may take as long "
+            f"as {limit}")
 
 
 def device_label(t: dict) -> str:
@@ -222,13 +235,15 @@ def _what_is_timed(t: dict) -> str:
 
 
 def _setup_lines(t: dict) -> list[str]:
-    """The timing setup in two short lines: where and what; how many samples and why they stopped."""
+    """The timing setup in two short lines: where and what; how many samples and why they stopped (and a third
+    when the warm-up was cut short)."""
     first = f"{device_label(t)} · {threads_label(t)} · {t.get('dtype')} · batch {t.get('batch')} · {_what_is_timed(t)}"
     rounds = f"{t.get('runs')} round{'' if t.get('runs') == 1 else 's'}"
+    warmup = t.get("warmup") if t.get("warmup_done") is None else t.get("warmup_done")
     second = (f"{rounds} in {t.get('seconds', 0):.1f} s: {_stop_text(t)}; each sample the mean of "
-              f"{t.get('number')} call{'' if t.get('number') == 1 else 's'}, after {t.get('warmup')} warm-up "
-              f"call{'' if t.get('warmup') == 1 else 's'}")
-    lines = [first, second]
+              f"{t.get('number')} call{'' if t.get('number') == 1 else 's'}, after {warmup} warm-up "
+              f"call{'' if warmup == 1 else 's'}")
+    lines = [first, second, *filter(None, [_warmup_line(t)])]
     if t.get("compiled"):
         lines.append("Compile time (the first call, timed apart): " + ", ".join(
             f"{name} {seconds:.1f} s" for name, seconds in (t.get("compile_s") or {}).items()))

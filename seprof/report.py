@@ -70,7 +70,8 @@ CONFIG_COLUMNS = {
     "threads": "torch intra-op threads while timing",
     "cpus": "CPUs the process could run on (CPU timing; by default threads leave one of them free)",
     "stopped": "why sampling stopped: rounds (--runs alone), converged (every ratio's 95% CI within ±1%), "
-    "budget (time ran out first) or max rounds",
+    "budget (time ran out first), max rounds, or budget before runs (time ran out before the rounds asked, or "
+    "the default 20)",
     "batch_size": "batch size of the timed pass",
     "mode": "infer (forward, inference_mode) or train (forward + backward, train mode)",
     "channels_last": "models and input in the channels-last memory format",
@@ -80,6 +81,9 @@ CONFIG_COLUMNS = {
     "bandwidth_gbs": "memory bandwidth measured in the same run by a large tensor copy (bytes read + written per "
     "second, GB/s)",
     "floor_ms": "se_traffic_bytes at bandwidth_gbs: the time that traffic takes to and from memory, ms",
+    "runs_asked": "timed rounds asked for with --runs (empty: the default, at least 20); latency_runs were taken",
+    "warmup": "warm-up calls per model asked for with --warmup",
+    "warmup_done": "warm-up calls each model got: warmup, or fewer when they took the whole sampling budget",
 }
 
 STAGE_COLUMNS = {
@@ -320,6 +324,9 @@ class Report:
                     "mode": timing.get("mode"),
                     "channels_last": timing.get("channels_last"),
                     **self._traffic(c.config, timing),
+                    "runs_asked": timing.get("runs_asked"),
+                    "warmup": timing.get("warmup"),
+                    "warmup_done": timing.get("warmup_done"),
                 }
             )
         return rows

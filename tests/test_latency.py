@@ -24,11 +24,12 @@ def test_models_are_interleaved_with_rotating_order():
     samples = []
     setup, timings = time_models(models, (1, 4, 4), runs=3, warmup=2, on_sample=lambda: samples.append(1))
     number = setup.number
-    assert log[:9] == ["a", "a", "a", "b", "b", "b", "c", "c", "c"]  # warm-up 2 + calibration 1 each
+    assert log[:9] == ["a", "b", "c", "a", "b", "c", "a", "b", "c"]  # 2 warm-up rounds, then calibration
     timed = log[9::number]
     assert timed == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
     assert len(samples) == 9 and all(t.runs == 3 for t in timings.values())
     assert setup.runs == 3 and setup.warmup == 2 and setup.batch == 1 and setup.device == "cpu"
+    assert setup.runs_asked == 3 and setup.warmup_done == 2
 
 
 def test_number_of_calls_per_sample_reaches_the_minimum_sample_time():
@@ -166,12 +167,58 @@ def test_sampling_defaults_runs_alone_is_exact_and_a_budget_adds_adaptive_rounds
     assert sampling(5, 10.0) == (5, 10.0)
 
 
-def test_runs_alone_takes_exactly_that_many_rounds_and_a_budget_alone_at_least_the_default():
+def test_runs_alone_takes_exactly_that_many_rounds_and_a_budget_alone_at_least_the_default(monkeypatch):
     models = {"a": nn.Identity(), "b": nn.Identity()}
     setup, timings = time_models(models, (4,), runs=4, warmup=0)
     assert setup.runs == 4 and setup.budget_s is None and timings["a"].runs == 4
-    setup, timings = time_models(models, (4,), warmup=0, budget=0.2)
-    assert setup.runs >= DEFAULT_RUNS and setup.budget_s == 0.2 and timings["b"].runs == setup.runs
+    monkeypatch.setattr(latency, "MIN_SAMPLE_S", 0.001)  # 1 ms samples: the default 20 rounds fit in the budget
+    setup, timings = time_models(models, (4,), warmup=0, budget=0.5)
+    assert setup.runs >= DEFAULT_RUNS and setup.budget_s == 0.5 and timings["b"].runs == setup.runs
+
+
+class Sleeper(nn.Module):
+    """A model whose every call takes at least ``seconds``, and counts its calls."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds, self.calls = seconds, 0
+
+    def forward(self, x):
+        import time
+
+        time.sleep(self.seconds)
+        self.calls += 1
+        return x
+
+
+def test_the_warm_up_stops_when_it_has_taken_the_budget_and_every_model_gets_as_many_calls():
+    from seprof.latency import _warm_up, warmup_budget
+
+    assert warmup_budget(2.0) == 2.0 and warmup_budget(None) == DEFAULT_BUDGET_S  # --runs alone: 30 s
+    models = {"a": Sleeper(0.01), "b": Sleeper(0.01)}
+    with torch.inference_mode():
+        done = _warm_up(models, torch.zeros(1), 1000, "infer", 0.1)
+    assert 1 <= done <= 5  # a round takes at least 20 ms: at most 5 start within 0.1 s
+    assert models["a"].calls == models["b"].calls == done
+    with torch.inference_mode():
+        assert _warm_up(models, torch.zeros(1), 2, "infer", 0.1) == 2  # the calls asked, when they fit
+        assert _warm_up(models, torch.zeros(1), 0, "infer", 0.1) == 0
+
+
+def test_runs_and_warmup_above_their_maximum_are_refused_up_front():
+    from seprof.options import MAX_ROUNDS, MAX_WARMUP, TimingOptions
+
+    assert (MAX_ROUNDS, MAX_WARMUP) == (1000, 1000)
+    with pytest.raises(OptionError) as refused:
+        TimingOptions(runs=1001, budget=2)
+    assert str(refused.value) == (
+        "runs=1001 is more than 1000, the most rounds seprof times: choose 1 to 1000, or leave it out and give a "
+        "budget in seconds: seprof then samples until every ratio's 95% CI is within ±1% of its median")
+    with pytest.raises(OptionError) as refused:
+        time_models({"m": nn.Identity()}, (1,), warmup=1001)
+    assert str(refused.value) == ("warmup=1001 is more than 1000, the most warm-up calls seprof makes: choose 0 to "
+                                  "1000 (a few calls reach a steady state; the default is 3)")
+    assert TimingOptions(runs=1000, warmup=1000).runs == 1000  # the maximum itself is fine
 
 
 @pytest.mark.parametrize("cpus,torch_count,expected", [(1, 1, 1), (2, 2, 1), (4, 4, 3), (16, 8, 8), (32, 16, 16)])
@@ -196,17 +243,20 @@ def test_why_sampling_stops():
     steady = {"base": [10.0] * 20, "se": [11.0] * 20}  # the paired ratio is 1.1 in every round: a zero-width CI
     noisy = {"base": [10.0] * 20, "se": [11.0, 13.0, 9.0, 12.0] * 5}
     names = ["base", "se"]
-    assert _stop_reason(steady, names, 20, 1.0, None, 0.01) == "rounds"  # --runs alone
-    assert _stop_reason(steady, names, 20, 1.0, 30.0, 0.01) == "converged"
-    assert _stop_reason(steady, names, 21, 1.0, 30.0, 0.01) is None  # convergence is checked every 5 rounds
-    assert _stop_reason(noisy, names, 20, 1.0, 30.0, 0.01) is None
-    assert _stop_reason(noisy, names, 20, 31.0, 30.0, 0.01) == "budget"
-    assert _stop_reason(noisy, names, MAX_ROUNDS, 1.0, 30.0, 0.01) == "max rounds"
-    assert {"rounds", "converged", "budget", "max rounds"} == set(STOP_REASONS)
+    assert _stop_reason(steady, names, 20, 20, 1.0, None, 0.01) == "rounds"  # --runs alone
+    assert _stop_reason(steady, names, 19, 20, 1e6, None, 0.01) is None  # ... exactly that many, however long
+    assert _stop_reason(steady, names, 20, 20, 1.0, 30.0, 0.01) == "converged"
+    assert _stop_reason(steady, names, 21, 20, 1.0, 30.0, 0.01) is None  # convergence is checked every 5 rounds
+    assert _stop_reason(noisy, names, 20, 20, 1.0, 30.0, 0.01) is None
+    assert _stop_reason(noisy, names, 20, 20, 31.0, 30.0, 0.01) == "budget"
+    assert _stop_reason(noisy, names, MAX_ROUNDS, 20, 1.0, 30.0, 0.01) == "max rounds"
+    assert _stop_reason(steady, names, 15, 20, 1.0, 30.0, 0.01) is None  # converged, but short of runs
+    assert _stop_reason(steady, names, 15, 20, 30.0, 30.0, 0.01) == "budget before runs"  # the budget wins
+    assert {"rounds", "converged", "budget", "max rounds", "budget before runs"} == set(STOP_REASONS)
     setup, _ = time_models({"a": nn.Identity(), "b": nn.Identity()}, (4,), runs=2, warmup=0)
     assert setup.stopped == "rounds"
     setup, _ = time_models({"a": nn.Identity(), "b": nn.Identity()}, (4,), warmup=0, budget=0.2)
-    assert setup.stopped in ("converged", "budget")
+    assert setup.stopped in ("converged", "budget", "budget before runs") and setup.runs_asked is None
 
 
 def test_the_latency_title_says_how_an_adaptive_run_ended():
@@ -221,6 +271,18 @@ def test_the_latency_title_says_how_an_adaptive_run_ended():
         {**base, "budget_s": 30.0, "stopped": "converged"})[1]
     assert ": the 30 s budget ran out before every ratio's 95% CI was within ±1%" in _setup_lines(
         {**base, "budget_s": 30.0, "stopped": "budget"})[1]
+    short = {**base, "runs": 83, "budget_s": 2.0, "stopped": "budget before runs", "runs_asked": 500}
+    assert _setup_lines(short)[1] == ("83 rounds in 22.0 s: the 2 s budget ran out before the 500 rounds asked "
+                                      "(--runs); each sample the mean of 1 call, after 3 warm-up calls")
+    assert _setup_lines({**short, "runs_asked": None})[1].startswith(
+        "83 rounds in 22.0 s: the 2 s budget ran out before the default minimum of 20 rounds; ")
+    cut = _setup_lines({**short, "warmup": 1000, "warmup_done": 12})
+    assert cut[1].endswith("after 12 warm-up calls") and cut[2] == (
+        "Warm-up stopped after 12 of the 1000 calls per model asked (--warmup): it may take as long as the 2 s budget")
+    assert _setup_lines({**base, "budget_s": None, "stopped": "rounds", "warmup": 1000, "warmup_done": 40})[2] == (
+        "Warm-up stopped after 40 of the 1000 calls per model asked (--warmup): it may take as long as the default "
+        "30 s budget")
+    assert len(_setup_lines({**short, "warmup_done": 3})) == 2  # every warm-up call made: no line
 
 def test_device_time_is_cuda_only_and_says_why_not():
     from seprof.latency import graph_times
