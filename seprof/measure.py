@@ -17,6 +17,7 @@ built, "base" the model with its SE blocks removed, and each SE block keeps its 
 
 from __future__ import annotations
 
+import math
 import platform
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -37,7 +38,7 @@ from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
 from .spec import BlockSpec, Position, StageSet, block_spec
 from .families import Call
 from .harness import PLAIN, Harness
-from .meta import deep_copy, largest_tensor, meta_clone, with_batchnorm
+from .meta import deep_copy, kept_for_backward, largest_tensor, meta_clone, with_batchnorm
 from .stages import Site, StageMap, check_stages, find_sites
 from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at, strip_sites
 from .text import stage_list, stage_set_text
@@ -368,8 +369,11 @@ def check_memory(plan: Plan, models: dict[str, nn.Module], timing: TimingOptions
     """Refuse an input or batch whose real tensors cannot fit in the memory that is free, before any is made.
 
     A forward pass holds at least the weights of every model built (``copies``) and, at the largest op, its
-    input and output (two bytes an element under float16/bfloat16 autocast, else four); when even that floor
-    exceeds the free memory, the run would only end in an allocation failure (or the OOM killer)."""
+    input and output (two bytes an element under float16/bfloat16 autocast, else four). A training step holds at
+    least the weights of every model, the gradients of all but the one stepping, the input batch and the
+    activations its forward pass keeps for the backward pass (``kept_for_backward``, halved under autocast).
+    When even that floor exceeds the free memory, the run would only end in an allocation failure (or the OOM
+    killer)."""
     device = target or torch.device("cpu")
     free = free_memory(device)
     if free is None:
@@ -377,12 +381,16 @@ def check_memory(plan: Plan, models: dict[str, nn.Module], timing: TimingOptions
     largest_model = max(models.values(), key=num_params)
     largest, op = largest_tensor(plan.harness.counted(largest_model),
                                  plan.harness.traced_input(largest_model, plan.input_shape))
-    if timing is not None and str(timing.dtype) != "float32":
+    half = timing is not None and str(timing.dtype) != "float32"
+    if half:
         largest //= 2
     weights = copies * sum(t.numel() * t.element_size() for t in [*largest_model.parameters(),
                                                                   *largest_model.buffers()])
+    batches = sorted(set(timing.batch if timing is not None else (1,)))
+    train = _train_floor(plan, largest_model, batches[-1], half, copies) if (
+        timing is not None and str(timing.mode) == "train") else None
     shape = "x".join(map(str, plan.input_shape))
-    for b in sorted(set(timing.batch if timing is not None else (1,))):
+    for b in batches:
         need = weights + 2 * largest * b
         if need > free:
             at_one = weights + 2 * largest <= free  # the batch, not the input, is what does not fit
@@ -391,6 +399,37 @@ def check_memory(plan: Plan, models: dict[str, nn.Module], timing: TimingOptions
                 f"is too large: {plan.model} at input {shape}, batch {b}, needs at least {need / 2**30:,.1f} GiB "
                 f"({op} alone makes a {largest * b / 2**30:,.1f} GiB tensor), and {device.type.upper()} memory has "
                 f"{free / 2**30:,.1f} GiB free; use a smaller input or batch"))
+        if train is None:
+            continue
+        fixed, per_sample = train
+        if fixed + per_sample * b > free:
+            option, value = ("batch", b) if b > 1 and fixed + per_sample <= free else (
+                "input_shape", tuple(plan.input_shape))
+            raise OptionError(option, value, (
+                f"is too large: {plan.model} at input {shape}, batch {b}, needs at least "
+                f"{(fixed + per_sample * b) / 2**30:,.1f} GiB in train mode ({per_sample * b / 2**30:,.1f} GiB of "
+                f"input and activations kept for the backward pass, {fixed / 2**30:,.1f} GiB of weights and "
+                f"gradients), and {device.type.upper()} memory has {free / 2**30:,.1f} GiB free; use a smaller "
+                "input or batch"))
+
+
+def _train_floor(plan: Plan, model: nn.Module, batch: int, half: bool, copies: int) -> tuple[int, float] | None:
+    """(bytes, bytes per sample) a training step of ``copies`` models like ``model`` holds at least when the
+    stepping model's forward pass ends: the weights of all and gradients of all but one; the input and the
+    activations kept for the backward pass, from a meta-device pass at ``batch`` (a per-sample share that is
+    never more than a smaller batch's). None when that pass fails, as some models do at shapes their real
+    run refuses in its own words."""
+    clone = meta_clone(model).train()
+    try:
+        kept = kept_for_backward(plan.harness.runnable(clone), plan.input_shape, batch)
+    except Exception:  # noqa: BLE001 - the real run reports the model's own error
+        return None
+    if half:
+        kept //= 2
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    buffers = sum(t.numel() * t.element_size() for t in model.buffers())
+    sample = math.prod(plan.input_shape) * 4  # the random batch is float32
+    return copies * (params + buffers) + (copies - 1) * params, sample + kept / batch
 
 
 def time_runs(plan: Plan, models: dict[str, nn.Module], timing: TimingOptions, target: torch.device,

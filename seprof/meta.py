@@ -3,18 +3,21 @@
 seprof measures copies and never changes a caller's model (``deep_copy``); it finds stages, counts MACs and
 checks memory on meta-device copies (``meta_clone``, ``meta_model``), where ``ShapeOnly`` and
 ``shape_only_modules`` skip the work that cannot change a shape (normalisation and activation kernels, weight
-initialisation) and ``largest_tensor`` finds the largest tensor a forward pass makes before any memory is taken.
+initialisation); ``largest_tensor`` finds the largest tensor a forward pass makes, and ``kept_for_backward`` the
+bytes a training step's forward pass keeps for its backward pass, before any memory is taken.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import weakref
 from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from .errors import ModelError, first_line
 
@@ -168,7 +171,8 @@ def shape_only_modules(model: nn.Module) -> Iterator[None]:
 
 
 class _Largest(TorchDispatchMode):
-    """Remembers the largest tensor any op creates, in bytes, and the op that created it."""
+    """Remembers the largest tensor any op creates, in bytes, and the op that created it; an output that shares
+    an input's storage (a view, such as a transposed weight, or an in-place result) is no new tensor."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -176,8 +180,10 @@ class _Largest(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
+        inputs = {t.untyped_storage()._cdata for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
         for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor) and t.numel() * t.element_size() > self.bytes:
+            if isinstance(t, torch.Tensor) and t.numel() * t.element_size() > self.bytes and (
+                    t.untyped_storage()._cdata not in inputs):
                 self.bytes, self.op = t.numel() * t.element_size(), func.overloadpacket.__name__
         return out
 
@@ -192,3 +198,31 @@ def largest_tensor(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, s
     if x.numel() * x.element_size() > largest.bytes:
         return x.numel() * x.element_size(), "the input"
     return largest.bytes, f"aten::{largest.op}"
+
+
+def kept_for_backward(model: nn.Module, input_shape: Sequence[int], batch: int) -> int:
+    """Bytes of the activations that a forward pass of ``batch`` samples keeps for its backward pass, from a
+    pass of ``model``, a meta-device model in the mode to measure (train mode changes its meta buffers, which
+    hold no data).
+
+    Every tensor autograd saves and still holds when the forward pass returns is counted once per storage (views
+    share their base's); the model's parameters and buffers and the input are not. All of it is alive at once
+    when the backward pass starts, so it is a floor for the memory a training step needs beyond weights, their
+    gradients and the input; tensors a custom autograd function keeps outside ``save_for_backward`` are missed.
+    """
+    x = torch.empty(batch, *input_shape, device="meta")
+    own = {t.untyped_storage()._cdata for t in [*model.parameters(), *model.buffers(), x]}
+    saved: list[tuple[int, int, weakref.ref]] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        kept = t.detach()  # held by the graph alone, and no cycle through a saved output's own grad_fn
+        storage = kept.untyped_storage()
+        if storage._cdata not in own:
+            saved.append((storage._cdata, storage.nbytes(), weakref.ref(kept)))
+        return kept
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        output = model(x)  # held until the count is made: its graph holds what is saved
+        held = {key: size for key, size, ref in saved if ref() is not None}
+    del output
+    return sum(held.values())

@@ -100,3 +100,77 @@ def test_profile_reports_each_step_as_it_starts():
     seprof.profile("resnet18", input_shape=(3, 64, 64), latency=False, on_step=steps.append)
     assert steps == ["building resnet18", "finding SE sites", "building 2 configurations", "counting (fvcore)",
                      "counting (thop)", "counting (torch)"]
+
+
+def test_kept_for_backward_counts_each_saved_activation_once_and_no_weight_or_input():
+    from torch import nn
+
+    from seprof.meta import kept_for_backward, meta_clone
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.ReLU(), nn.Conv2d(8, 4, 3, bias=False), nn.Flatten(),
+                        nn.Linear(4 * 6 * 6, 10))
+    meta = meta_clone(net).train()
+    # ReLU keeps its 8×8×8 output, which conv 2 keeps as its input (one storage); Linear keeps its input, a view of
+    # conv 2's 4×6×6 output; conv 1's input (the batch) and every weight (Linear's as a transposed view) are not
+    # counted; conv 2's and Linear's outputs are not kept
+    assert kept_for_backward(meta, (3, 10, 10), 2) == 2 * (8 * 8 * 8 + 4 * 6 * 6) * 4
+    assert kept_for_backward(meta, (3, 10, 10), 5) == 5 * (8 * 8 * 8 + 4 * 6 * 6) * 4
+    assert all(p.device.type == "cpu" for p in net.parameters())  # the model given was not touched
+
+
+def test_the_train_floor_is_below_the_peak_a_real_training_step_measures():
+    from seprof.latency import peak_memory, torch_threads
+    from seprof.meta import kept_for_backward, meta_clone
+
+    model = build_model("squeezenet1_0", "cpu")  # activations outweigh its 5 MB of weight gradients here
+    kept = kept_for_backward(meta_clone(model).train(), (3, 96, 96), 4)
+    with torch_threads(1):  # the tensors the step creates; one thread, as a shared CPU stalls a second one
+        peak = peak_memory(model, (3, 96, 96), 4, torch.device("cpu"), mode="train")
+    assert kept == 23_226_496 and 0.8 * peak < kept <= peak
+
+
+def test_train_mode_memory_is_checked_up_front_beyond_what_a_forward_pass_needs():
+    from seprof.errors import OptionError
+    from seprof.latency import free_memory
+    from seprof.measure import _train_floor, build, check_memory, open_model, plan_profile
+    from seprof.options import TimingOptions
+
+    source = open_model("resnet18", (3, 64, 64))
+    plan = plan_profile(source)
+    meta = build(source, plan)  # meta-device models only: nothing real is made
+    largest = meta["se"]
+    _, per_sample = _train_floor(plan, largest, 2, False, len(plan.configs))
+    free = free_memory(torch.device("cpu"))
+    batch = int(2 * free / per_sample)  # a training step needs twice the memory that is free
+    check_memory(plan, meta, TimingOptions(batch=(batch,)), torch.device("cpu"), len(plan.configs))  # a forward fits
+    with pytest.raises(OptionError) as refused:
+        check_memory(plan, meta, TimingOptions(batch=(1, batch), mode="train"), torch.device("cpu"),
+                     len(plan.configs))
+    assert str(refused.value).startswith(f"batch={batch} is too large: resnet18 at input 3x64x64, batch {batch}, "
+                                         "needs at least ")
+    assert " GiB in train mode (" in str(refused.value) and str(refused.value).endswith("use a smaller input or batch")
+
+
+def test_a_budget_ends_sampling_short_of_the_runs_asked_and_the_report_says_so():
+    from seprof.options import TimingOptions
+    from seprof.render import _setup_lines
+
+    report = seprof.profile("resnet18", input_shape=(3, 32, 32), counters=(),
+                            timing=TimingOptions(device="cpu", runs=500, budget=0.3, warmup=1))
+    setup = report.latency_runs[0].setup
+    assert setup["stopped"] == "budget before runs" and setup["runs_asked"] == 500 and setup["runs"] < 500
+    assert setup["warmup"] == setup["warmup_done"] == 1
+    assert all(lat.runs == setup["runs"] for lat in report.latency_runs[0].latency.values())
+    row = report.config_rows()[1]
+    assert (row["runs_asked"], row["latency_runs"], row["stopped"]) == (500, setup["runs"], "budget before runs")
+    assert "the 0.3 s budget ran out before the 500 rounds asked (--runs)" in _setup_lines(setup)[1]
+
+
+def test_the_forward_floor_counts_new_tensors_not_views_of_weights():
+    from torch import nn
+
+    from seprof.meta import largest_tensor
+
+    # Linear's transposed 1000×512 weight is a view, not a 2 MB tensor each sample would make again
+    assert largest_tensor(nn.Linear(512, 1000), (512,)) == (1000 * 4, "aten::addmm")
+    assert largest_tensor(nn.Conv2d(3, 8, 3), (3, 10, 10)) == (8 * 8 * 8 * 4, "aten::convolution")
