@@ -81,7 +81,7 @@ CONFIG_COLUMNS = {
     "bandwidth_gbs": "memory bandwidth measured in the same run by a large tensor copy (bytes read + written per "
     "second, GB/s)",
     "floor_ms": "se_traffic_bytes at bandwidth_gbs: the time that traffic takes to and from memory, ms",
-    "runs_asked": "timed rounds asked for with --runs (empty: the default, at least 20); latency_runs were taken",
+    "runs_asked": "timed rounds asked for with --runs (empty: not given); latency_runs says how many were taken",
     "warmup": "warm-up calls per model asked for with --warmup",
     "warmup_done": "warm-up calls each model got: warmup, or fewer when they took the whole sampling budget",
 }
