@@ -385,9 +385,9 @@ def time_models(
     The models must already be on ``device``; they are put in train/eval mode and memory format for
     ``mode``/``channels_last`` (seprof's own copies: callers pass models they own). The first model is the
     reference for the adaptive stopping rule; ``runs`` and ``budget`` as ``sampling`` resolves them, the warm-up
-    within ``warmup_budget(budget)``; ``threads`` by default ``default_threads(device)``. ``on_sample`` is called after every timed sample. With
-    ``compile``, each model is wrapped in ``torch.compile``; its first call (which compiles) is timed on its
-    own, reported in ``compile_s`` and never mixed into the samples.
+    within ``warmup_budget(budget)``; ``threads`` by default ``default_threads(device)``. ``on_sample`` is
+    called after every timed sample. With ``compile``, each model is wrapped in ``torch.compile``; its first
+    call (which compiles) is timed on its own, reported in ``compile_s`` and never mixed into the samples.
     """
     mode, dtype = (choice.value for choice in check_timing_options(runs, warmup, batch, threads, mode, dtype,
                                                                    budget, device))
