@@ -340,8 +340,8 @@ Budget = Annotated[
         "--budget",
         metavar="SECONDS",
         show_default="30, unless --runs is given alone",
-        help="Seconds of sampling per timing run (per batch size): sample until "
-        "every ratio's 95% CI is within ±1%, or this time is spent.",
+        help="Seconds of sampling per timing run (per batch size): sample until every ratio's 95% CI is within ±1%, "
+        "or this time is spent, even short of --runs; the warm-up may take as long again.",
     ),
 ]
 Memory = Annotated[bool, typer.Option("--memory", help="Also measure each configuration's peak memory per call.")]
@@ -352,13 +352,16 @@ Runs = Annotated[
     typer.Option(
         "--runs",
         metavar="INTEGER",
-        show_default="at least 20, adaptive within --budget 30",
-        help="Timed rounds: exactly this many, or at least this many with --budget.",
+        show_default="20, then adaptive, within --budget 30",
+        help="Timed rounds, at most 1000: exactly this many; with --budget, at least this many unless the budget "
+        "runs out first.",
     ),
 ]
 Warmup = Annotated[
     Optional[str],
-    typer.Option("--warmup", metavar="INTEGER", show_default="3", help="Untimed calls per model before timing."),
+    typer.Option("--warmup", metavar="INTEGER", show_default="3",
+                 help="Untimed calls per model before timing, at most 1000; they stop once they have taken the "
+                 "sampling budget (--budget, 30 s by default)."),
 ]
 Threads = Annotated[
     Optional[str],
@@ -469,7 +472,7 @@ def _entries(option: str, texts: list[str], what: str, example: str, parse: Call
     where ``named`` is what an error names: the text as typed, or with ``as_list`` its entries. An empty entry and
     a repeated value (two values with one ``same``, such as two names of one block) are refused."""
     shown = ",".join(texts)
-    parts = [part for entry in shown.split(",") for part in (entry.split() or [""])]  # "2 3" is two entries
+    parts = [part for entry in shown.split(",") for part in re.split(" +", entry.strip(" "))]  # "2 3": two entries
     named = parts if as_list else shown
     values: list[Any] = []
     for part in parts:

@@ -261,6 +261,16 @@ CASES = [
     ("sweep resnet18 --divisor 8,100 --no-latency", "--divisor 100 rounds the hidden width of stage 2's 64 channels"),
     ("sweep resnet18 --block se,cse", "--block se,cse names one block twice: se and cse are two names of it; give it "
      "once"),
+    # timing that could not end within its budget, and training that could not fit, refused up front
+    ("inject resnet18 --runs 1001", "--runs 1001 is more than 1000, the most rounds seprof times: choose 1 to 1000, or "
+     "leave it out and give a budget in seconds"),
+    ("inject resnet18 --runs 100000 --budget 2", "--runs 100000 is more than 1000, the most rounds seprof times"),
+    ("inject resnet18 --warmup 1001", "--warmup 1001 is more than 1000, the most warm-up calls seprof makes: choose 0 "
+     "to 1000"),
+    ("compare resnet50 --warmup 1000000 --runs 5", "--warmup 1000000 is more than 1000"),
+    ("sweep resnet18 --runs 5000", "--runs 5000 is more than 1000"),
+    ("inject vit_b_16 --batch 2000 --mode train --runs 1", "--batch 2000 is too large: vit_b_16 at input 3x224x224, "
+     "batch 2000, needs at least"),
     # factories that are seprof itself
     ("inject seprof.cli:main", "model 'seprof.cli:main' names seprof's own code, which builds no model"),
     ("inject seprof:profile --no-latency", "model 'seprof:profile' names seprof's own code"),

@@ -126,7 +126,7 @@ def test_help_shows_readable_metavars_and_the_defaults():
     assert text.startswith("Usage: ") and text.split(" ", 2)[2].startswith("compare [OPTIONS] [MODEL]")
     for shown in ("-r, --r INTEGER", "--stages LIST", "--strip-stage LIST", "--input CxHxW", "--mode [infer|train]",
                   "--device [auto|cpu|cuda]", "--dtype [float32|float16|bfloat16]", "--budget SECONDS",
-                  "--csv PATH", "[default: (at least 20, adaptive within --budget 30)]",
+                  "--csv PATH", "[default: (20, then adaptive, within --budget 30)]",
                   "[default: (30, unless --runs is given alone)]",
                   "[default: (torch's; on the CPU at most the usable CPUs - 1, at least 1)]"):
         assert shown in text, shown
