@@ -169,6 +169,7 @@ class Plan:
         block: the block of a single-block plan (None when native, or a sweep of several).
         configs: base first.
         harness: how the model is run (its source's).
+        notes: what the plan itself needs said (a comparison left out, and why).
     """
 
     model: str
@@ -179,6 +180,7 @@ class Plan:
     block: BlockSpec | None
     configs: tuple[Config, ...]
     harness: Harness = PLAIN
+    notes: tuple[str, ...] = ()
 
 
 def _site_map(source: Source, spec: BlockSpec, add_missing: bool) -> StageMap:
@@ -203,7 +205,7 @@ def plan_profile(
 ) -> Plan:
     """The configurations of one profile: base, the SE model (``block`` at ``stages``, all when None), one
     per ``strip_stages`` entry (the SE model without those stages' blocks; an empty entry means the last SE
-    stage) and, with ``attribute``, one per SE stage alone. For a model with its own SE blocks (unless
+    stage, and none where SE is in one stage only) and, with ``attribute``, one per SE stage alone. For a model with its own SE blocks (unless
     ``add_missing``) ``block`` must be None: its blocks are measured as built, and a block is refused in the
     name of ``asked``, (parameter, value) the caller described it by (default: the block itself)."""
     if stages is not None and not list(stages):
@@ -232,7 +234,12 @@ def plan_profile(
         base = Config("base", stage_map.sites)
     configs = [base, se]
     se_stages = se.se_stages
+    notes = []
     for removed in strip_stages:
+        if not removed and len(se_stages) < 2:  # the default, where no stage can go: base against SE alone
+            notes.append(f"SE is in one stage only ({stage_list(se_stages)}): no configuration strips a stage, as "
+                         "stripping it leaves the base model.")
+            continue
         removed = sorted(set(removed)) or list(se_stages[-1:])
         check_stages(removed, se_stages, "SE is in stages")
         if set(removed) >= set(se_stages):
@@ -244,7 +251,7 @@ def plan_profile(
                     for stage in se_stages]
     unique = {c.name: c for c in configs}
     return Plan(source.name, source.input_shape, stage_map, bool(found.native) and not add_missing, add_missing,
-                block if se.added else None, tuple(unique.values()), source.harness)
+                block if se.added else None, tuple(unique.values()), source.harness, tuple(notes))
 
 
 def _stage_sets(requested: Sequence[Sequence[int] | StageSet | str | None], stages: Sequence[int]) -> list:
@@ -562,7 +569,8 @@ def assemble(plan: Plan, models: dict[str, nn.Module], counts: dict[str, dict[st
         add_missing=plan.add_missing,
         latency_runs=tuple(runs),
         block=spec,
-        notes=run_notes(plan.model, plan.harness, models[plan.configs[0].name], plan.input_shape, plan.stage_map),
+        notes=run_notes(plan.model, plan.harness, models[plan.configs[0].name], plan.input_shape, plan.stage_map)
+        + plan.notes,
         sample="clip" if len(plan.input_shape) == 4 else "frame pair" if plan.harness.call is Call.PAIR else "image",
         native_blocks=tuple(dict.fromkeys(f"{s.own.cls} ({s.own.kind})" for c in plan.configs for s in c.kept)),
     )

@@ -220,3 +220,12 @@ def test_list_entries_may_be_separated_by_spaces_as_by_commas():
         result = run("inject", "resnet18", "--stages", typed, "--input", "3x64x64", "--no-latency")
         assert result.exit_code == 0, result.output
         assert result.stdout.splitlines()[0] == "resnet18 · SE r=16, with FC biases · stages 2,3 · input 3×64×64"
+
+
+def test_compare_works_by_default_where_se_is_in_one_stage_only():
+    result = run("compare", "mobilenet_v3_small", "--add-missing", "--no-latency", "--json", "-")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [c["config"] for c in data["configs"]] == ["base", "se"]
+    assert "SE is in one stage only (3): no configuration strips a stage, as stripping it leaves the base model." in (
+        data["notes"])
