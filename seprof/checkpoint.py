@@ -152,7 +152,9 @@ def _base(
             raise
         except BaseException as error:  # the caller's factory can raise anything, or exit
             raise ModelError(f"factory() failed: {first_line(error)}") from error
-    elif name in MODEL_FAMILIES or is_timm(name) or is_factory(name) and trust_factory:
+    elif name in MODEL_FAMILIES or is_timm(name):
+        return _unfilled(name)
+    elif is_factory(name) and trust_factory:
         return build_model(name, "cpu")
     elif is_factory(name):
         raise ModelError(
@@ -168,6 +170,16 @@ def _base(
     if not isinstance(model, nn.Module):
         raise ModelError(f"factory returned {type(model).__name__}, not a torch.nn.Module")
     return model
+
+
+def _unfilled(name: str) -> nn.Module:
+    """The torchvision or timm model ``name`` on the CPU with its tensors allocated but not initialised (the
+    file then fills every one of them), or built as usual where it holds a tensor its state_dict does not."""
+    model = build_model(name, "meta")
+    saved = set(model.state_dict())
+    if any(key not in saved for key, _ in [*model.named_parameters(), *model.named_buffers()]):
+        return build_model(name, "cpu")
+    return model.to_empty(device="cpu")
 
 
 def _read(path: str | os.PathLike) -> Any:
