@@ -58,7 +58,7 @@ def test_an_interrupted_timing_run_exits_cleanly_and_writes_nothing(tmp_path, si
     (tmp_path / "r.csv").write_text("keep me\n")
     (tmp_path / "m.pt").write_bytes(b"old checkpoint")
     before = sorted(os.listdir(tmp_path))
-    process, leader = start_and_wait_for(["inject", "resnet18", "--input", "3x64x64", "--runs", "100000",
+    process, leader = start_and_wait_for(["inject", "resnet18", "--input", "3x64x64", "--runs", "1000",
                                           "--warmup", "0", "--csv", "r.csv", "--save", "m.pt"], tmp_path, b"timing")
     process.send_signal(sig)
     returncode, lines, out = finish(process, leader)
