@@ -1,12 +1,11 @@
 import pytest
 import torch
+from conftest import hooks_of
 
 from seprof.errors import ModelError, OptionError, StageError
-from seprof.models import build_model
-from seprof.stages import find_sites
+from seprof.models import build_model, harness_of
+from seprof.stages import find_sites, is_native_se
 from seprof.surgery import WithSE, inject, inject_sites, se_modules, strip, strip_sites
-
-from conftest import hooks_of
 
 BASE_PARAMS = 25_557_032
 
@@ -114,3 +113,27 @@ def test_a_shared_copy_has_its_own_tables_on_the_way_to_each_site(resnet50_meta)
     se.layer1.register_buffer("extra", torch.zeros(1, device="meta"))
     assert not resnet50_meta.layer1._forward_hooks and "extra" not in dict(resnet50_meta.layer1.named_buffers())
     handle.remove()
+
+
+@pytest.mark.parametrize("name, removed", [
+    ("ssdlite320_mobilenet_v3_large", 819_880),  # its backbone's tail is halved (reduce_tail), so its SE blocks too
+    ("lraspp_mobilenet_v3_large", 1_512_280),  # the same 8 SE blocks as mobilenet_v3_large's
+])
+def test_strip_takes_a_harness_for_a_detectors_or_segmenters_own_se(name, removed):
+    model = build_model(name, "meta")
+    before = dict(model.named_modules())
+    stripped = strip(model, harness=harness_of(name))
+    assert params(model) - params(stripped) == removed
+    assert not any(is_native_se(m) for m in stripped.modules())
+    assert dict(model.named_modules()) == before and hooks_of(model) == []  # the caller's model as it was
+    assert sum(is_native_se(m) for m in model.modules()) == 8
+
+
+def test_a_detector_run_without_its_harness_is_one_error():
+    with pytest.raises(ModelError, match="^SSD cannot run on input 3x224x224: "):
+        strip(build_model("ssdlite320_mobilenet_v3_large", "meta"))  # called with a tensor, not a list of images
+
+
+def test_mobilenet_v3_larges_own_se_blocks_hold_what_lraspps_strip_removes():
+    model = build_model("mobilenet_v3_large", "meta")
+    assert params(model) - params(strip(model)) == 1_512_280
