@@ -8,7 +8,7 @@ import torch
 
 import seprof
 from seprof.checkpoint import FORMAT, VERSION, payload
-from seprof.errors import ModelError
+from seprof.errors import ModelError, SeprofError, UnknownModelError
 from seprof.models import build_model
 from seprof.surgery import inject, se_modules
 
@@ -89,12 +89,12 @@ def test_a_factory_checkpoint_loads_with_the_callers_base_or_factory(tmp_path, e
     (recipe(bias="yes"), "'bias' is 'yes', not true or false"),
     (recipe(model=5), "'model' is 5, not a model name"),
     (recipe(model="not_a_model"), "names the model 'not_a_model', which is not a torchvision model seprof knows"),
-    (recipe(state_dict={"fc.weight": torch.zeros(1)}), r"does not fit the model it names: \d+ missing \(e.g. .*\) "
-     "state_dict keys"),
+    (recipe(state_dict={"fc.weight": torch.zeros(1)}),
+     r"does not fit the model it names: \d+ missing \(e.g. .*\) state_dict keys"),
     (recipe(version=True), "is a seprof checkpoint of version True"),
     (recipe(block=None), r"holds a malformed block \(NoneType\)"),
-    (recipe(block={"block": "se", "speed": 3}), r"holds a malformed block \(block=\{'block': 'se', 'speed': 3\} has "
-     "the unknown setting 'speed'"),
+    (recipe(block={"block": "se", "speed": 3}),
+     r"holds a malformed block \(block=\{'block': 'se', 'speed': 3\} has the unknown setting 'speed'"),
     (recipe(block={"block": "eca"}), r"holds a malformed block \(block='eca' is not one of se, cse, sse, scse\)"),
     (recipe(stages=[9]), "holds a recipe that does not fit its model: stage 9 is not available"),
 ])
@@ -150,3 +150,160 @@ def test_a_torchvision_checkpoint_round_trips(tmp_path):
     loaded = seprof.load(path)
     assert not loaded.training and len(se_modules(loaded)) == 4
     assert same_state(loaded, se)
+
+
+def test_an_mnasnet_checkpoint_saved_by_the_cli_keeps_its_module_versions_and_loads(tmp_path):
+    from typer.testing import CliRunner
+
+    from seprof.cli import app
+
+    path = tmp_path / "mn.pt"
+    result = CliRunner().invoke(app, ["inject", "mnasnet0_5", "--no-latency", "--input", "3x32x32", "--save",
+                                      str(path)])
+    assert result.exit_code == 0, result.output
+    state = torch.load(path, weights_only=True)["state_dict"]
+    assert state._metadata[""] == {"version": 2}  # MNASNet's own version: without it, it refuses to load
+    loaded = seprof.load(path)
+    assert len(se_modules(loaded)) == 16 and list(loaded.state_dict()) == list(state)
+    assert all(torch.equal(v, state[k]) for k, v in loaded.state_dict().items())
+
+
+def test_a_checkpoint_written_without_module_versions_loads_with_the_models_own(tmp_path):
+    """seprof 0.6.0 wrote the state_dict as a plain dict: MNASNet then refused to load (version None)."""
+    se = inject(build_model("mnasnet0_5", "cpu"), stages=[5], input_shape=(3, 32, 32))
+    data = payload(se, name="mnasnet0_5", r=16, bias=True, stages=[5], input_shape=[3, 32, 32])
+    data["state_dict"] = dict(data["state_dict"])
+    torch.save(data, tmp_path / "old.pt")
+    assert same_state(seprof.load(tmp_path / "old.pt"), se)
+
+
+@pytest.fixture(scope="module")
+def resnet18_recipe():
+    se = inject(build_model("resnet18", "cpu"), stages=[5], input_shape=(3, 64, 64))
+    return payload(se, name="resnet18", r=16, bias=True, stages=[5], input_shape=[3, 64, 64])
+
+
+def state_copy(data):
+    """A copy of a payload's state_dict with its module versions (which OrderedDict.copy() leaves behind)."""
+    state = data["state_dict"].copy()
+    state._metadata = dict(data["state_dict"]._metadata)
+    return state
+
+
+def with_tensor(data, key, tensor):
+    state = state_copy(data)
+    state[key] = tensor
+    return {**data, "state_dict": state}
+
+
+@pytest.mark.parametrize("key, tensor, message", [
+    ("fc.weight", torch.empty(1000, 512, device="meta"),
+     "fc.weight is a meta tensor, which holds no values: save the model with its weights on the CPU"),
+    ("fc.weight", torch.zeros(1000, 512).to_sparse(),
+     r"fc.weight is a sparse_coo tensor: save it dense \(tensor.to_dense\(\)\)"),
+    ("fc.weight", torch.zeros(1000, 512).to_sparse_csr(), "fc.weight is a sparse_csr tensor"),
+    ("fc.weight", torch.quantize_per_tensor(torch.zeros(1000, 512), 0.1, 0, torch.qint8),
+     (r"fc.weight is a quantized tensor \(torch.qint8\): seprof rebuilds the float model; save that model's "
+      "state_dict")),
+    ("fc.weight", torch.zeros(1000, 512, dtype=torch.float64),
+     (r"fc.weight is of dtype torch.float64 where the model holds torch.float32: save it as "
+      r"tensor.to\(torch.float32\)")),
+    ("bn1.num_batches_tracked", torch.tensor(0.0),
+     "bn1.num_batches_tracked is of dtype torch.float32 where the model holds torch.int64"),
+])
+def test_a_tensor_seprof_cannot_load_is_one_error_naming_its_key(tmp_path, resnet18_recipe, key, tensor, message):
+    torch.save(with_tensor(resnet18_recipe, key, tensor), tmp_path / "m.pt")
+    with pytest.raises(ModelError, match=f"^'{tmp_path / 'm.pt'}' holds a tensor seprof cannot load: {message}"):
+        seprof.load(tmp_path / "m.pt")
+
+
+def test_any_other_failure_while_rebuilding_is_a_model_error_chained_to_its_cause(tmp_path, resnet18_recipe):
+    state = state_copy(resnet18_recipe)
+    state._metadata["bn1"] = {"version": "2"}  # BatchNorm compares its version with 2
+    torch.save({**resnet18_recipe, "state_dict": state}, tmp_path / "m.pt")
+    with pytest.raises(ModelError, match=r"'\S+m.pt' cannot be rebuilt into a model: TypeError: '<' not supported "
+                                         r"between instances of 'str' and 'int'; it may be damaged, or written by "
+                                         "something other than seprof$") as caught:
+        seprof.load(tmp_path / "m.pt")
+    assert isinstance(caught.value.__cause__, TypeError)
+    state._metadata = [1, 2]
+    torch.save({**resnet18_recipe, "state_dict": state}, tmp_path / "m.pt")
+    with pytest.raises(ModelError, match="holds malformed module versions: its state_dict's _metadata is not a dict"):
+        seprof.load(tmp_path / "m.pt")
+
+
+WRONG = [None, True, -1, 0, 10**30, 1.5, "x", [], [None], [10**30], {"a": 1}, torch.zeros(1)]
+
+
+@pytest.fixture(scope="module")
+def small_recipe():
+    se = inject(build_model("squeezenet1_1", "cpu"), stages=[4], input_shape=(3, 64, 64))
+    return payload(se, name="squeezenet1_1", r=16, bias=True, stages=[4], input_shape=[3, 64, 64])
+
+
+@pytest.mark.parametrize("key", ["format", "version", "model", "r", "bias", "stages", "input_shape", "add_missing",
+                                 "heads", "block", "state_dict"])
+def test_any_value_at_any_key_loads_or_is_one_seprof_error(tmp_path, small_recipe, key):
+    """Some load (r and bias of a version 2 file are the block's, which the file also holds): none raises
+    anything but a SeprofError, of one line."""
+    path = tmp_path / "m.pt"
+    for value in WRONG:
+        torch.save({**small_recipe, key: value}, path)
+        try:
+            seprof.load(path)
+        except SeprofError as error:
+            assert len(str(error).splitlines()) == 1, (key, value)
+
+
+@pytest.mark.parametrize("knob", ["block", "r", "bias", "squeeze", "gate", "divisor", "combine", "position"])
+def test_any_value_of_any_block_setting_loads_or_is_one_seprof_error(tmp_path, small_recipe, knob):
+    path = tmp_path / "m.pt"
+    for value in WRONG:
+        torch.save({**small_recipe, "block": {**small_recipe["block"], knob: value}}, path)
+        try:
+            seprof.load(path)
+        except SeprofError as error:
+            assert len(str(error).splitlines()) == 1, (knob, value)
+
+
+def test_a_version_1_checkpoint_loads_as_se(tmp_path, resnet18_recipe):
+    old = {k: v for k, v in resnet18_recipe.items() if k not in ("block", "heads")}
+    torch.save({**old, "version": 1, "r": 8}, tmp_path / "v1.pt")
+    with pytest.raises(ModelError, match=r"6 tensors have other shapes \(e.g. layer4.0.bn2.se.fc1.bias: \(32,\) in "
+                                         r"the file, \(64,\) in the model\)"):
+        seprof.load(tmp_path / "v1.pt")  # the file's tensors are r=16's: r=8 is read from the file
+    torch.save({**old, "version": 1}, tmp_path / "v1.pt")
+    assert len(se_modules(seprof.load(tmp_path / "v1.pt"))) == 2
+
+
+def test_a_timm_name_with_an_unknown_pretrained_tag_is_one_error_listing_the_tags(tmp_path, resnet18_recipe):
+    pytest.importorskip("timm")
+    from seprof.timm_models import check_timm_name
+
+    message = ("unknown pretrained tag 'nonexistent_tag' in 'timm:resnet18.nonexistent_tag': the tags of "
+               "timm:resnet18 are a1_in1k, a2_in1k, a3_in1k, tv_in1k, fb_ssl_yfcc100m_ft_in1k, "
+               "fb_swsl_ig1b_ft_in1k, gluon_in1k (the first is its default); or name timm:resnet18 alone")
+    with pytest.raises(UnknownModelError) as caught:
+        check_timm_name("timm:resnet18.nonexistent_tag")
+    assert str(caught.value) == message
+    assert check_timm_name("timm:resnet18.tv_in1k") == "timm:resnet18.tv_in1k"
+    assert check_timm_name("timm:botnet50ts_256.untrained") == "timm:botnet50ts_256.untrained"  # a config, no weights
+    with pytest.raises(UnknownModelError, match=r"unknown pretrained tag '' in 'timm:resnet18\.'"):
+        check_timm_name("timm:resnet18.")
+    torch.save({**resnet18_recipe, "model": "timm:resnet18.nonexistent_tag"}, tmp_path / "m.pt")
+    with pytest.raises(UnknownModelError) as caught:
+        seprof.load(tmp_path / "m.pt")
+    assert str(caught.value) == message
+
+
+def test_a_timm_model_with_tensors_outside_its_state_dict_is_rebuilt_with_them(tmp_path):
+    """timm's resnetblur18 holds its blur filter as a buffer the state_dict leaves out: seprof.load builds such a
+    model as usual (not left unfilled for the file to fill)."""
+    pytest.importorskip("timm")
+    name = "timm:resnetblur18"
+    se = inject(build_model(name, "cpu", seed=1), stages=[5], input_shape=(3, 64, 64)).eval()
+    seprof.save(tmp_path / "m.pt", se, name=name, stages=[5], input_shape=[3, 64, 64])
+    loaded = seprof.load(tmp_path / "m.pt")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), se(x))
