@@ -196,23 +196,25 @@ def with_tensor(data, key, tensor):
     return {**data, "state_dict": state}
 
 
-@pytest.mark.parametrize("key, tensor, message", [
-    ("fc.weight", torch.empty(1000, 512, device="meta"),
+@pytest.mark.parametrize("key, make, message", [
+    ("fc.weight", lambda: torch.empty(1000, 512, device="meta"),
      "fc.weight is a meta tensor, which holds no values: save the model with its weights on the CPU"),
-    ("fc.weight", torch.zeros(1000, 512).to_sparse(),
+    ("fc.weight", lambda: torch.zeros(1000, 512).to_sparse(),
      r"fc.weight is a sparse_coo tensor: save it dense \(tensor.to_dense\(\)\)"),
-    ("fc.weight", torch.zeros(1000, 512).to_sparse_csr(), "fc.weight is a sparse_csr tensor"),
-    ("fc.weight", torch.quantize_per_tensor(torch.zeros(1000, 512), 0.1, 0, torch.qint8),
+    ("fc.weight", lambda: torch.zeros(1000, 512).to_sparse_csr(), "fc.weight is a sparse_csr tensor"),
+    ("fc.weight", lambda: torch.quantize_per_tensor(torch.zeros(1000, 512), 0.1, 0, torch.qint8),
      (r"fc.weight is a quantized tensor \(torch.qint8\): seprof rebuilds the float model; save that model's "
       "state_dict")),
-    ("fc.weight", torch.zeros(1000, 512, dtype=torch.float64),
+    ("fc.weight", lambda: torch.zeros(1000, 512, dtype=torch.float64),
      (r"fc.weight is of dtype torch.float64 where the model holds torch.float32: save it as "
       r"tensor.to\(torch.float32\)")),
-    ("bn1.num_batches_tracked", torch.tensor(0.0),
+    ("bn1.num_batches_tracked", lambda: torch.tensor(0.0),
      "bn1.num_batches_tracked is of dtype torch.float32 where the model holds torch.int64"),
-])
-def test_a_tensor_seprof_cannot_load_is_one_error_naming_its_key(tmp_path, resnet18_recipe, key, tensor, message):
-    torch.save(with_tensor(resnet18_recipe, key, tensor), tmp_path / "m.pt")
+], ids=["meta", "sparse_coo", "sparse_csr", "quantized", "float64", "float_count"])
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support", "ignore:Validating sparse tensor invariants",
+                            "ignore:torch.quantize_per_tensor", "ignore:TypedStorage is deprecated")
+def test_a_tensor_seprof_cannot_load_is_one_error_naming_its_key(tmp_path, resnet18_recipe, key, make, message):
+    torch.save(with_tensor(resnet18_recipe, key, make()), tmp_path / "m.pt")
     with pytest.raises(ModelError, match=f"^'{tmp_path / 'm.pt'}' holds a tensor seprof cannot load: {message}"):
         seprof.load(tmp_path / "m.pt")
 
