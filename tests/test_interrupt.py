@@ -69,7 +69,10 @@ def test_an_interrupted_timing_run_exits_cleanly_and_writes_nothing(tmp_path, si
 
 
 def test_an_interrupt_while_torch_is_imported_is_one_line_too(tmp_path):
-    process, leader = start_and_wait_for(["inject", "resnet18", "--no-latency"], tmp_path, b"loading torch")
+    # a run that lasts long after torch is loaded, so that on a loaded machine, where this test may read the
+    # status late, the signal still arrives before the run ends
+    process, leader = start_and_wait_for(["inject", "resnet18", "--input", "3x64x64", "--runs", "1000", "--warmup",
+                                          "0"], tmp_path, b"loading torch")
     process.send_signal(signal.SIGINT)
     returncode, lines, out = finish(process, leader)
     assert returncode == 130 and lines[-1] == "seprof: aborted" and out == b"", lines
