@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from .errors import ModelError
 from .harness import loss_of
 
 
@@ -42,6 +43,9 @@ def dispatched(model: nn.Module, x: torch.Tensor, train: bool = False) -> Dispat
     output), the gradients set to None first, as a timed training step does. The model's train/eval mode is
     the caller's, and the model is left as it was: its buffers (a BatchNorm's running statistics, which a pass
     in train mode updates) and its parameters' gradients are put back, and nothing stays registered on it."""
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"dispatched takes a model (torch.nn.Module), not {type(model).__name__}: build one first, "
+                         "e.g. seprof.build_model(name)")
     buffers = [(module, name, tensor, tensor.detach().clone()) for module in model.modules()
                for name, tensor in module._buffers.items() if tensor is not None]
     grads = [(parameter, parameter.grad) for parameter in model.parameters()]

@@ -1,5 +1,6 @@
 """seprof.dispatched: the aten ops and module calls of one call, exactly, with nothing left behind."""
 
+import pytest
 import torch
 import torchvision
 from torch import nn
@@ -48,3 +49,10 @@ def test_a_pass_in_train_mode_leaves_batchnorm_statistics_and_gradients_as_they_
     assert all(torch.equal(before[name], after[name]) for name in before)  # running_mean, num_batches_tracked...
     assert all(tensor is buffers[name] for name, tensor in model.named_buffers())
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_name_instead_of_a_model_is_one_error():
+    from seprof.errors import ModelError
+
+    with pytest.raises(ModelError, match=r"dispatched takes a model \(torch.nn.Module\), not str: build one first"):
+        dispatched("resnet18", torch.zeros(1, 3, 32, 32))
