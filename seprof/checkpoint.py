@@ -199,8 +199,6 @@ def _read(path: str | os.PathLike) -> Any:
                          "objects") from error
 
 
-
-
 def _unusable(tensor: torch.Tensor, own: torch.Tensor) -> str | None:
     """Why ``tensor`` cannot be loaded in place of the model's ``own`` (what it is; what to save instead), or None."""
     if tensor.is_meta and not own.is_meta:
