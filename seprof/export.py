@@ -117,17 +117,18 @@ def _check_text(given: str, stdout: bool) -> bytes:
 
 
 def _folder_problem(given: str, target: Path) -> str | None:
-    """What is wrong with the folder ``target`` goes into, in words; None when it is a folder."""
-    folder = target.parent
-    if folder.is_dir():
-        return None
-    if os.path.islink(given):
-        return f"folder {str(folder)!r}, where the symlink {given!r} points, does not exist"
+    """What is wrong with the folder ``target`` goes into, in words; None when it is a folder. The folder is
+    judged as the system resolves the path (``afile/../x`` names no folder, whatever its text reduces to), then
+    through a symlink at ``given``."""
     written = os.path.dirname(given) or "."
-    existing = _nearest_existing(written)
-    if os.path.lexists(existing) and not os.path.isdir(existing):
-        return f"{existing!r} is a file, not a folder"
-    return f"folder {written!r} does not exist"
+    if not os.path.isdir(written):
+        existing = _nearest_existing(written)
+        if os.path.lexists(existing) and not os.path.isdir(existing):
+            return f"{existing!r} is a file, not a folder"
+        return f"folder {written!r} does not exist"
+    if not target.parent.is_dir():
+        return f"folder {str(target.parent)!r}, where the symlink {given!r} points, does not exist"
+    return None
 
 
 def check_writable(path: str | os.PathLike, stdout: bool = False) -> Path | None:
