@@ -208,7 +208,9 @@ def _unusable(tensor: torch.Tensor, own: torch.Tensor) -> str | None:
     if tensor.is_quantized:
         return (f"a quantized tensor ({tensor.dtype}): seprof rebuilds the float model; save that model's "
                 "state_dict")
-    if tensor.dtype != own.dtype:
+    if tensor.dtype != own.dtype and (tensor.is_complex() or own.is_complex()
+                                      or tensor.dtype.is_floating_point != own.dtype.is_floating_point):
+        # another floating-point type is cast on loading, as torch's load_state_dict does
         return f"of dtype {tensor.dtype} where the model holds {own.dtype}: save it as tensor.to({own.dtype})"
     return None
 

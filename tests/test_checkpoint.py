@@ -205,18 +205,25 @@ def with_tensor(data, key, tensor):
     ("fc.weight", lambda: torch.quantize_per_tensor(torch.zeros(1000, 512), 0.1, 0, torch.qint8),
      (r"fc.weight is a quantized tensor \(torch.qint8\): seprof rebuilds the float model; save that model's "
       "state_dict")),
-    ("fc.weight", lambda: torch.zeros(1000, 512, dtype=torch.float64),
-     (r"fc.weight is of dtype torch.float64 where the model holds torch.float32: save it as "
+    ("fc.weight", lambda: torch.zeros(1000, 512, dtype=torch.complex64),
+     (r"fc.weight is of dtype torch.complex64 where the model holds torch.float32: save it as "
       r"tensor.to\(torch.float32\)")),
     ("bn1.num_batches_tracked", lambda: torch.tensor(0.0),
      "bn1.num_batches_tracked is of dtype torch.float32 where the model holds torch.int64"),
-], ids=["meta", "sparse_coo", "sparse_csr", "quantized", "float64", "float_count"])
+], ids=["meta", "sparse_coo", "sparse_csr", "quantized", "complex", "float_count"])
 @pytest.mark.filterwarnings("ignore:Sparse CSR tensor support", "ignore:Validating sparse tensor invariants",
                             "ignore:torch.quantize_per_tensor", "ignore:TypedStorage is deprecated")
 def test_a_tensor_seprof_cannot_load_is_one_error_naming_its_key(tmp_path, resnet18_recipe, key, make, message):
     torch.save(with_tensor(resnet18_recipe, key, make()), tmp_path / "m.pt")
     with pytest.raises(ModelError, match=f"^'{tmp_path / 'm.pt'}' holds a tensor seprof cannot load: {message}"):
         seprof.load(tmp_path / "m.pt")
+
+
+def test_a_float_tensor_of_another_precision_is_cast_as_torch_loads_it(tmp_path, resnet18_recipe):
+    half = torch.randn(1000, 512).half()
+    torch.save(with_tensor(resnet18_recipe, "fc.weight", half), tmp_path / "m.pt")
+    model = seprof.load(tmp_path / "m.pt")
+    assert model.fc.weight.dtype == torch.float32 and torch.equal(model.fc.weight, half.float())
 
 
 def test_any_other_failure_while_rebuilding_is_a_model_error_chained_to_its_cause(tmp_path, resnet18_recipe):
