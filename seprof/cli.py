@@ -26,7 +26,7 @@ from . import __version__
 from .errors import ModelError, NativeSEError, OptionError, SeprofError, UnknownModelError
 from .export import Outputs
 from .families import Task
-from .options import Choice, Device, Dtype, Mode, TimingOptions
+from .options import Choice, Device, Dtype, Mode, TimingOptions, check_workers
 from .spec import KIND_KNOBS, BlockKind, BlockSpec, Combine, Gate, Position, Squeeze, knob_refusal
 
 # The base class of every command-line parsing error (click's ClickException, which typer vendors in recent
@@ -1229,6 +1229,8 @@ def models(
     """List every supported model, in natural order, with its family and usual input."""
     with _session(debug) as live:
         count = _integer("workers", workers, 1, "the number of worker processes")
+        if count is not None:
+            check_workers(count)
         if count is not None and not details:
             raise OptionError(
                 "workers", count, "applies to building the models, which {other} asks for", other=("details", True)
@@ -1342,6 +1344,8 @@ def zoo(
         outputs = _outputs(csv=csv, json=json)
         ratio = _integer("r", r, 1, "the reduction ratio")
         count = _integer("workers", workers, 1, "the number of worker processes")
+        if count is not None:
+            check_workers(count)
         group = _task(task)
         live.step("loading torch")
         from .families import check_family

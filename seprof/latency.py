@@ -46,7 +46,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from . import options
 from .errors import DeviceError, OptionError, first_line
 from .harness import loss_of
-from .options import CI_TARGET, DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS, Device, Dtype, Mode
+from .options import CI_TARGET, usable_cpus, DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS, Device, Dtype, Mode
 
 MIN_SAMPLE_S = 0.02
 MIN_ADAPTIVE_ROUNDS = 10  # before the first convergence check: a CI from fewer samples means little
@@ -66,14 +66,6 @@ def warmup_budget(budget: float | None) -> float:
     """Seconds the warm-up calls of one timing run may take, all models together: the sampling budget, or the
     default budget where ``runs`` alone leaves sampling without one."""
     return DEFAULT_BUDGET_S if budget is None else budget
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity where the OS tells it, else all)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def default_threads(device: torch.device) -> int:

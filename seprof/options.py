@@ -10,6 +10,7 @@ once, before torch is imported; ``latency.check_timing_options`` adds the rules 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any, Sequence
@@ -65,6 +66,34 @@ class Dtype(Choice):
     FLOAT32 = "float32"
     FLOAT16 = "float16"
     BFLOAT16 = "bfloat16"
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the OS tells it, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """Worker processes for building many models: one per core, at most 4 (each holds a torch import, ~0.5 GB)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def check_workers(workers: int | None) -> int:
+    """The number of worker processes to use (``default_workers`` when None), or an OptionError (for fewer than
+    one, or more than the CPUs this process may use)."""
+    if workers is None:
+        return default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise OptionError("workers", workers, "is invalid: use 1 or more worker processes")
+    cpus = usable_cpus()
+    if workers > cpus:
+        raise OptionError("workers", workers, f"is more than the {cpus} CPU{'' if cpus == 1 else 's'} this process "
+                          f"may use: workers beyond them only wait for each other (and each holds a torch import); "
+                          f"choose 1 to {cpus}")
+    return workers
 
 
 def _whole(value: Any) -> bool:

@@ -19,6 +19,7 @@ from .counters import COUNTER_NAMES, check_counters
 from .errors import OptionError, SeprofError, first_line
 from .export import write_atomic
 from .models import MODEL_FAMILIES, model_family
+from .options import check_workers
 from .report import SCHEMA_VERSION, frame, whole
 from .surgery import check_r
 
@@ -113,11 +114,6 @@ def zoo_row(
     )
 
 
-def default_workers() -> int:
-    """Worker processes for the zoo: one per core, at most 4 (each holds a torch import, ~0.5 GB)."""
-    return max(1, min(4, os.cpu_count() or 1))
-
-
 def run_zoo(
     names: Sequence[str],
     r: int = 16,
@@ -157,15 +153,6 @@ def parallel_map(
         if on_done:
             on_done(result)
     return results
-
-
-def check_workers(workers: int | None) -> int:
-    """The number of worker processes to use (``default_workers`` when None), or an OptionError."""
-    if workers is None:
-        return default_workers()
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise OptionError("workers", workers, "is invalid: use 1 or more worker processes")
-    return workers
 
 
 def parallel_imap(fn: Callable[[str], T], names: Sequence[str], workers: int | None = None) -> Iterator[T]:

@@ -39,6 +39,8 @@ CASES = [
     ("inject resnet50 -r ²", "--r '²' is not a whole number"),
     ("inject resnet50 --threads 1000", "--threads 1000 is more than the"),
     ("zoo --workers 0", "--workers 0 is invalid"),
+    ("zoo --family squeezenet --workers 100001", "--workers 100001 is more than the"),
+    ("models --details --family squeezenet --workers 100001", "--workers 100001 is more than the"),
     ("zoo --workers two", "--workers 'two' is not a whole number"),
     # lists
     ("inject resnet50 --stages 2,,3", "--stages 2,,3 has an empty entry: give stage numbers separated by single commas"),

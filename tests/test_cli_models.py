@@ -78,7 +78,9 @@ def test_zoo_family_csv(tmp_path):
 
 
 def test_zoo_mixed_native_and_workers():
-    result = run("zoo", "--family", "mobilenetv3", "--workers", "2")
+    from seprof.options import usable_cpus
+
+    result = run("zoo", "--family", "mobilenetv3", "--workers", str(min(2, usable_cpus())))
     assert result.exit_code == 0, result.output
     assert result.stdout.count("native") >= 2
 
