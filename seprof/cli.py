@@ -23,8 +23,9 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 import typer
 
 from . import __version__
-from .errors import ModelError, NativeSEError, OptionError, SeprofError, UnknownModelError
-from .export import Outputs
+from .errors import (ModelError, NativeSEError, OptionError, OutputPathError, SeprofError, UnknownModelError, elided,
+                     first_line)
+from .export import Outputs, quiet_stdout
 from .families import Task
 from .options import Choice, Device, Dtype, Mode, TimingOptions, check_workers
 from .spec import KIND_KNOBS, BlockKind, BlockSpec, Combine, Gate, Position, Squeeze, knob_refusal
@@ -111,33 +112,52 @@ _UsageError = typer.BadParameter.__mro__[1]
 def given_twice(params: list[Any], args: list[str]) -> str | None:
     """The message for the first option in ``args`` that takes one value and is given more than once (a flag
     and its opposite count as one option), or None. Options that collect a list (``--stages 2 --stages 3``)
-    may repeat. ``params`` are a command's parameters, ``args`` its words as typed."""
+    may repeat. ``params`` are a command's parameters, ``args`` its words as typed; words are read as click
+    reads them: ``--r=8``, ``-r8``, a cluster of short flags ending in one that takes a value (``-vr8``)."""
     flags = {flag: p for p in params if p.param_type_name == "option" for flag in (*p.opts, *p.secondary_opts)}
     seen: dict[str, str] = {}
     words = iter(args)
     for word in words:
         if word == "--":
             break
-        flag, value = word, None
-        if word.startswith("--") and "=" in word:
-            flag, value = word.split("=", 1)
-        elif not word.startswith("--") and word[:2] in flags and len(word) > 2 and not flags[word[:2]].is_flag:
-            flag, value = word[:2], word[2:]  # -r8
+        for flag, value in _options_in(word, flags, words):
+            param = flags[flag]
+            if param.multiple or param.count:
+                continue
+            plain = value is not None and value.strip() and value.isprintable()
+            shown = flag if value is None else f"{flag} {value if plain else repr(value)}"
+            if param.name in seen:
+                name = "/".join([param.opts[0], *param.secondary_opts])
+                return f"{name} is given twice ({seen[param.name]}, then {shown}): give it once"
+            seen[param.name] = shown
+    return None
+
+
+def _options_in(word: str, flags: dict[str, Any], rest: Iterator[str]) -> list[tuple[str, str | None]]:
+    """The (flag, value) pairs one command-line word gives (value None for a flag), taking a value from the
+    words that follow where the option's value is not in the word itself."""
+    if word.startswith("--"):
+        flag, equals, value = word.partition("=")
         param = flags.get(flag)
         if param is None:
+            return []
+        if param.is_flag:
+            return [(flag, None)]
+        value = value if equals else next(rest, None)
+        return [] if value is None else [(flag, value)]
+    found: list[tuple[str, str | None]] = []
+    for i in range(1, len(word) if word.startswith("-") else 0):  # -v, -r8, -vr8, -vr 8
+        param = flags.get(f"-{word[i]}")
+        if param is None:
+            break
+        if param.is_flag:
+            found.append((f"-{word[i]}", None))
             continue
-        if not param.is_flag and value is None:
-            value = next(words, None)
-            if value is None:
-                break  # the missing value is click's to report
-        if param.multiple or param.count:
-            continue
-        shown = flag if param.is_flag else f"{flag} {value if value.strip() and value.isprintable() else repr(value)}"
-        if param.name in seen:
-            name = "/".join([param.opts[0], *param.secondary_opts])
-            return f"{name} is given twice ({seen[param.name]}, then {shown}): give it once"
-        seen[param.name] = shown
-    return None
+        value = word[i + 1:] or next(rest, None)
+        if value is not None:
+            found.append((f"-{word[i]}", value))
+        break
+    return found
 
 
 class _Command(typer.core.TyperCommand):
@@ -429,8 +449,8 @@ MAX_DIGITS = 18  # more than any count seprof takes; int() of thousands of digit
 
 
 def _elided(text: Any) -> Any:
-    """A long text as its start, an ellipsis and its length, for a one-line message."""
-    return f"{text[:24]}…({len(text):,} characters)" if isinstance(text, str) and len(text) > 60 else text
+    """A long text shortened for a one-line message (anything else as it is)."""
+    return elided(text, 60) if isinstance(text, str) else text
 
 
 def _whole(option: str, named: Any, text: str, what: str) -> int | None:
@@ -438,8 +458,10 @@ def _whole(option: str, named: Any, text: str, what: str) -> int | None:
     ``option`` and ``named`` when it has more digits than any count seprof takes."""
     if not _WHOLE.fullmatch(text):
         return None
-    if len(text.lstrip("-")) > MAX_DIGITS:
-        raise OptionError(option, _elided(named), f"is too large: {what} takes at most {MAX_DIGITS} digits")
+    digits = len(text.lstrip("-").lstrip("0"))  # leading zeros add nothing
+    if digits > MAX_DIGITS:
+        raise OptionError(option, _elided(named), f"is too large ({digits:,} digits): {what} takes at most "
+                          f"{MAX_DIGITS} digits")
     return int(text)
 
 
@@ -454,13 +476,13 @@ def _integer(option: str, text: str | None, low: int, what: str) -> int | None:
     return value
 
 
+_DECIMAL = re.compile(r"\s*(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*")  # ASCII, no '_': not all float() takes
+
+
 def _seconds(option: str, text: str | None) -> float | None:
     if text is None:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
+    value = float(text) if _DECIMAL.fullmatch(text) else float("nan")
     if not (value > 0 and value != float("inf")):
         raise OptionError(option, text, "is not a time in seconds: give a finite number above 0, e.g. 30")
     return value
@@ -637,7 +659,12 @@ def _finish(outputs: Outputs, contents: dict[str, Any], show: Callable[[Any], No
     that cannot be written fails the command before anything is printed, and nothing is written unless
     everything, the report included, succeeded."""
     with outputs.staged(contents, on_written=lambda path: typer.echo(f"wrote {path}", err=True)):
-        show(_stdout(outputs.stdout))
+        try:
+            show(_stdout(outputs.stdout))
+        except OSError as error:  # the report's stream is full, or its reader gone: no file is put in place
+            quiet_stdout()
+            raise OutputPathError(f"cannot print the report: {error.strerror or first_line(error)}; no file was "
+                                  "written") from error
 
 
 def _timing(

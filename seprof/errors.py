@@ -31,6 +31,12 @@ def first_line(error: BaseException, with_type: bool = True) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0]}" if with_type else text.splitlines()[0]
 
 
+def elided(text: str, limit: int = 120) -> str:
+    """``text`` for a one-line message: as it is up to ``limit`` characters, else its start and end around an
+    ellipsis (a path keeps its name's end, a number its first digits)."""
+    return text if len(text) <= limit else f"{text[:limit * 2 // 3]}…{text[-limit // 4:]}"
+
+
 class SeprofError(ValueError):
     """A user-facing error: bad model name, option value, stage, path or device."""
 

@@ -12,22 +12,28 @@ file system) are each refused with one line that names the path, before any work
 ``Outputs`` holds the files of one command: each is checked up front and all are written together at the end,
 once everything else has succeeded: every file is first written to its temporary file, then all are renamed
 into place; if one rename fails, those already made are undone, so the old files stay as a set. Ctrl-C and
-SIGTERM that arrive during the renames (on any thread) take effect once the set is complete.
+SIGTERM (and SIGHUP) that arrive during the renames, on any thread, take effect once the set is complete. Text
+for standard output (``-``) is written before the renames: if standard output cannot take it, no file is
+replaced.
 
-Temporary files are named ``.<name>.seprof-<pid>-<random>.tmp``: a run killed outright (SIGKILL, power loss)
-leaves its own behind, and a later run writing to that folder removes those whose process is gone, never one
-of a run still going.
+Temporary files are named ``.<name>.seprof-<machine>-<pid>-<random>.tmp``: a run killed outright (SIGKILL,
+power loss) leaves its own behind, and a later run on the same machine writing to that folder removes those
+whose process is gone, never one of a run still going (nor one of another machine or container, whose PIDs
+are not this one's).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import hashlib
 import os
 import re
 import secrets
 import shutil
 import signal
+import socket
 import stat
 import sys
 import tempfile
@@ -35,12 +41,14 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator, Union
 
-from .errors import OutputPathError, first_line
+from .errors import OutputPathError, elided, first_line
 
 STDOUT = "-"
 
 # What ``Outputs.commit`` writes for an output: text, or a function that writes the file at the path given.
 Content = Union[str, Callable[[str], None]]
+
+HELD = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 _KINDS = (
     (stat.S_ISCHR, "a character device"),
@@ -53,8 +61,9 @@ _KINDS = (
 NAME_MAX = 255
 PATH_MAX = 4096
 
-# seprof's temporary files (".tmp") and the old files kept while a set is renamed (".old"), by writer PID.
-_OURS = re.compile(r"\..*\.seprof-(?P<pid>[0-9]+)-[a-z0-9_]{8}\.(?:tmp|old)", re.DOTALL)
+# seprof's temporary files (".tmp") and the old files kept while a set is renamed (".old"), by the writer's
+# machine (and PID namespace) and PID.
+_OURS = re.compile(r"\..*\.seprof-(?P<machine>[0-9a-f]{8})-(?P<pid>[0-9]+)-[a-z0-9_]{8}\.(?:tmp|old)", re.DOTALL)
 
 
 def target_of(path: str | os.PathLike) -> Path:
@@ -62,9 +71,9 @@ def target_of(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(path))
 
 
-def _shown(text: str) -> str:
-    """``text`` quoted for a one-line message, its middle elided when it is long."""
-    return repr(text if len(text) <= 120 else f"{text[:80]}…{text[-30:]}")
+def _shown(text: str | os.PathLike) -> str:
+    """A path quoted for a one-line message, its middle elided when it is long."""
+    return repr(elided(str(text)))
 
 
 def _limit(folder: str | os.PathLike, name: str, fallback: int) -> int:
@@ -124,10 +133,10 @@ def _folder_problem(given: str, target: Path) -> str | None:
     if not os.path.isdir(written):
         existing = _nearest_existing(written)
         if os.path.lexists(existing) and not os.path.isdir(existing):
-            return f"{existing!r} is a file, not a folder"
-        return f"folder {written!r} does not exist"
+            return f"{_shown(existing)} is a file, not a folder"
+        return f"folder {_shown(written)} does not exist"
     if not target.parent.is_dir():
-        return f"folder {str(target.parent)!r}, where the symlink {given!r} points, does not exist"
+        return f"folder {_shown(target.parent)}, where the symlink {_shown(given)} points, does not exist"
     return None
 
 
@@ -140,7 +149,7 @@ def check_writable(path: str | os.PathLike, stdout: bool = False) -> Path | None
     """
     given = os.fsdecode(os.fspath(path)) if isinstance(path, (os.PathLike, bytes)) else path
     if not isinstance(given, str):
-        raise OutputPathError(f"cannot write {given!r}: a path is text, not {type(given).__name__}")
+        raise OutputPathError(f"cannot write {elided(repr(given))}: a path is text, not {type(given).__name__}")
     if given == STDOUT:
         if not stdout:
             raise OutputPathError("cannot write this output to standard output ('-'): give a file path")
@@ -176,13 +185,30 @@ def check_writable(path: str | os.PathLike, stdout: bool = False) -> Path | None
         raise OutputPathError(f"cannot write {shown}: {problem}")
     if not os.access(target.parent, os.W_OK) or (info is not None and not os.access(target, os.W_OK)):
         raise OutputPathError(f"cannot write {shown}: permission denied; choose another path")
+    if info is not None and not _may_replace(target, info):
+        raise OutputPathError(f"cannot write {shown}: it belongs to another user, in a folder where only a file's "
+                              "owner may replace it; choose another path")
     try:
         _remove([_temporary(target)])
     except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:  # the path as it resolves, with the temporary file's longer name
+            raise OutputPathError(f"cannot write {shown}: the path is too long where it leads "
+                                  f"({_shown(target)}); give a shorter path") from None
         why = "" if error.errno == errno.ENOENT else f" ({error.strerror or first_line(error)})"
-        raise OutputPathError(f"cannot write {shown}: its folder {str(target.parent)!r} does not take new "
+        raise OutputPathError(f"cannot write {shown}: its folder {_shown(target.parent)} does not take new "
                               f"files{why}; choose another path") from None
     return target
+
+
+def _may_replace(target: Path, info: os.stat_result) -> bool:
+    """Whether this process may rename a file onto ``target``: not where the folder is sticky (like /tmp) and
+    the file and folder belong to another user."""
+    try:
+        folder = os.stat(target.parent)
+    except OSError:
+        return True  # the probe below tells
+    user = os.geteuid()
+    return not (folder.st_mode & stat.S_ISVTX) or user in (0, info.st_uid, folder.st_uid)
 
 
 def _is_standard_stream(info: os.stat_result) -> str | None:
@@ -196,14 +222,24 @@ def _is_standard_stream(info: os.stat_result) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def _machine() -> str:
+    """8 hex digits naming this machine and PID namespace, the only place where a PID in a file name means a
+    process: a folder shared with other machines or containers holds names whose PIDs are not ours to test."""
+    parts = [socket.gethostname()]
+    with contextlib.suppress(OSError):
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    return hashlib.sha1("\0".join(parts).encode(errors="replace")).hexdigest()[:8]
+
+
 def _our_name(target: Path, suffix: str) -> tuple[str, str]:
     """(prefix, suffix) of a name of ours beside ``target``: the target's name cut to fit the folder's limit,
-    this process's PID, and room for 8 random characters."""
-    pid = os.getpid()
+    this machine's tag and this process's PID, and room for 8 random characters."""
+    mark = f"seprof-{_machine()}-{os.getpid()}-"
     longest = _limit(target.parent, "PC_NAME_MAX", NAME_MAX)
-    room = longest - len(f"..seprof-{pid}-") - 8 - len(suffix)
+    room = longest - len(f"..{mark}") - 8 - len(suffix)
     name = os.fsdecode(os.fsencode(target.name)[:max(room, 1)])
-    return f".{name}.seprof-{pid}-", suffix
+    return f".{name}.{mark}", suffix
 
 
 def _temporary(target: Path) -> str:
@@ -241,9 +277,9 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale(folder: str | os.PathLike) -> list[str]:
-    """Remove the temporary files seprof runs that were killed left in ``folder`` (those whose writer's PID
-    no longer runs); return their names. Files of live runs, and anything not named as seprof names its own,
-    stay."""
+    """Remove the temporary files seprof runs that were killed left in ``folder`` (those written on this machine,
+    in this PID namespace, by a process that no longer runs); return their names. Files of live runs, of other
+    machines or containers, and anything not named as seprof names its own, stay."""
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -251,7 +287,7 @@ def remove_stale(folder: str | os.PathLike) -> list[str]:
         return removed
     for entry in entries:
         match = _OURS.fullmatch(entry.name)
-        if match is None or _alive(int(match["pid"])):
+        if match is None or match["machine"] != _machine() or _alive(int(match["pid"])):
             continue
         with contextlib.suppress(OSError):
             if entry.is_file(follow_symlinks=False):
@@ -261,23 +297,24 @@ def remove_stale(folder: str | os.PathLike) -> list[str]:
 
 
 def _remove(paths: list[str]) -> None:
+    """Remove files of ours, as far as the system lets us (what stays, a later run removes)."""
     for tmp in paths:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
 
 
 @contextlib.contextmanager
 def deferred_signals() -> Iterator[None]:
-    """While active, SIGINT and SIGTERM are held: one that arrives (on any thread: Python runs signal handlers
-    on the main thread) is acted on, with the handler that was in place, once the block ends. Nothing is held
-    when not on the main thread, where handlers cannot be set."""
+    """While active, SIGINT, SIGTERM and SIGHUP are held: one that arrives (on any thread: Python runs signal
+    handlers on the main thread) is acted on, with the handler that was in place, once the block ends. Nothing
+    is held when not on the main thread, where handlers cannot be set."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
     previous = {}
     try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in HELD:
             previous[sig] = signal.signal(sig, lambda signum, frame: caught.append(signum))
         yield
     finally:
@@ -306,6 +343,29 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
         with deferred_signals():
             _remove([tmp])
         raise
+
+
+def to_stdout(label: str, text: str) -> None:
+    """Write ``text`` to standard output, or an OutputPathError naming ``label`` when it cannot take it (closed,
+    full, its reader gone); standard output is then pointed at /dev/null, so that the interpreter's own flush at
+    exit does not fail again."""
+    try:
+        if sys.stdout is None:
+            raise OSError(errno.EBADF, "it is closed")
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except (OSError, ValueError) as error:
+        quiet_stdout()
+        why = error.strerror if isinstance(error, OSError) and error.strerror else first_line(error, False)
+        raise OutputPathError(f"{label}: cannot write to standard output: {why}") from error
+
+
+def quiet_stdout() -> None:
+    """Point standard output at /dev/null (after it failed), where its descriptor allows."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _write_text(path: str, text: str) -> None:
@@ -345,7 +405,7 @@ def replace_all(staged: list[tuple[str, Path]]) -> None:
                 os.replace(tmp, target)
             except OSError as error:
                 _remove([old] if old else [])
-                raise OutputPathError(f"cannot put {str(target)!r} in place: {first_line(error)}; no file was "
+                raise OutputPathError(f"cannot put {_shown(target)} in place: {first_line(error)}; no file was "
                                       "replaced") from error
             done.append((target, old))
     except BaseException:
@@ -431,14 +491,14 @@ class Outputs:
                     raise OutputPathError(f"{label}: cannot write {_shown(path)}: {first_line(error)}") from error
             yield
             with deferred_signals():
+                for label, (_, target) in self._outputs.items():  # first: if it fails, no file is replaced
+                    if target is None:
+                        text = contents[label]
+                        to_stdout(label, text if isinstance(text, str) else "")
                 replace_all(staged)
                 staged = []
                 for label, (path, target) in self._outputs.items():
-                    if target is None:
-                        text = contents[label]
-                        sys.stdout.write(text if isinstance(text, str) else "")
-                        sys.stdout.flush()
-                    elif on_written is not None:
+                    if target is not None and on_written is not None:
                         on_written(path)
         except BaseException:
             with deferred_signals():

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator, Sequence, TypeVar
 
 from .counters import COUNTER_NAMES, check_counters
-from .errors import OptionError, SeprofError, first_line
+from .errors import SeprofError, first_line
 from .export import write_atomic
 from .models import MODEL_FAMILIES, model_family
 from .options import check_workers

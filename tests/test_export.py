@@ -4,10 +4,13 @@ removed by a later run (never a live run's)."""
 
 import os
 import re
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -55,6 +58,23 @@ def place(tmp_path_factory):
     server.close()
 
 
+def a_file_could_be_written(path: str) -> bool:
+    """The system's own answer: a regular file is there to replace, or one can be made (and is removed again)."""
+    try:
+        info = os.stat(path)
+        return stat.S_ISREG(info.st_mode)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        return False
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except (OSError, ValueError):
+        return False
+    os.unlink(path)
+    return True
+
+
 PARTS = st.one_of(
     st.sampled_from(["f", "d", "g", "p", "s", "loop", "dangle", "link", "nowhere", ".", "..", "", "-", "new.csv"]),
     st.text(alphabet="aé \n\x00-.\\*", min_size=1, max_size=6),
@@ -76,6 +96,7 @@ def test_a_path_is_refused_in_one_line_or_written_exactly(place, parts, slash):
     except OutputPathError as error:
         assert "\n" not in str(error) and str(error).startswith("cannot write ")
         assert tree(place) == before  # the check leaves nothing behind
+        assert not a_file_could_be_written(path) or path.endswith("/"), f"refused, yet writable: {error}"
         return
     assert not os.path.lexists(target) or target.is_file()  # a FIFO, socket or folder is never replaced
     existed = target.exists()
@@ -139,6 +160,75 @@ def test_a_failed_rename_puts_back_every_file_already_replaced(tmp_path):
                               "c.csv": ("file", b"new c")}
 
 
+def test_outputs_in_two_folders_are_put_back_when_the_second_folder_fails(tmp_path):
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    (first / "a.csv").write_text("old a")
+    (second / "b.csv").write_text("old b")
+    outputs = Outputs()
+    outputs.add("--csv", first / "a.csv")
+    outputs.add("--stages-csv", second / "b.csv")
+    with pytest.raises(OutputPathError, match=r"cannot put '.*two/b.csv' in place: .*; no file was replaced"):
+        with outputs.staged({"--csv": "new a", "--stages-csv": "new b"}):
+            (second / "b.csv").unlink()
+            (second / "b.csv").mkdir()  # the second folder now holds a folder where the file was
+    assert tree(tmp_path) == {"one": ("other", None), "one/a.csv": ("file", b"old a"), "two": ("other", None),
+                              "two/b.csv": ("other", None)}
+
+
+def test_standard_output_that_cannot_take_the_text_fails_the_run_before_any_file_is_replaced(tmp_path,
+                                                                                            monkeypatch):
+    (tmp_path / "r.json").write_text("old")
+    outputs = Outputs()
+    outputs.add("--csv", "-", stdout=True)
+    outputs.add("--json", tmp_path / "r.json")
+    closed = open(os.devnull, "w")  # noqa: SIM115 - closed on purpose
+    closed.close()
+    monkeypatch.setattr(sys, "stdout", closed)
+    with pytest.raises(OutputPathError, match=r"^--csv: cannot write to standard output: I/O operation on closed "
+                                              "file"):
+        outputs.commit({"--csv": "a,b\n", "--json": "{}"})
+    assert tree(tmp_path) == {"r.json": ("file", b"old")}
+
+
+def test_a_full_standard_output_is_one_line_and_every_old_file_stays(tmp_path):
+    (tmp_path / "r.json").write_text("old")
+    for args in (["--csv", "-", "--json", "r.json"], ["--json", "r.json"]):  # the export, or the report itself
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "seprof", "inject", "resnet18", "--input", "3x32x32",
+                                   "--no-latency", *args], cwd=tmp_path, stdout=full, stderr=subprocess.PIPE,
+                                  text=True, timeout=300)
+        lines = done.stderr.splitlines()
+        assert done.returncode == 2 and lines[-1].startswith("seprof: error: ") and "Traceback" not in done.stderr
+        assert "No space left on device" in lines[-1]
+        assert tree(tmp_path) == {"r.json": ("file", b"old")}
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root, to make a file of another user, and setpriv")
+def test_a_file_of_another_user_in_a_sticky_folder_is_refused_up_front():
+    folder = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's own folders are closed to other users
+    folder.chmod(0o1777)
+    (folder / "theirs.csv").write_text("theirs")
+    (folder / "theirs.csv").chmod(0o666)
+    code = ("from seprof.export import check_writable\nimport sys\ntry:\n    check_writable(sys.argv[1])\n"
+            "except Exception as error:\n    print(error)\nprint(check_writable(sys.argv[2]))")
+    done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code,
+                           str(folder / "theirs.csv"), str(folder / "mine.csv")], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(seprof_file()))})
+    assert done.stdout.splitlines() == [
+        f"cannot write '{folder / 'theirs.csv'}': it belongs to another user, in a folder where only a file's owner "
+        "may replace it; choose another path", str(folder / "mine.csv")], done.stderr
+    shutil.rmtree(folder)
+
+
+def seprof_file():
+    import seprof
+
+    return seprof.__file__
+
+
 KILLED = """
 import os, signal, sys
 from pathlib import Path
@@ -159,10 +249,13 @@ def test_a_killed_runs_temporary_files_are_removed_and_a_live_runs_are_not(tmp_p
         running = Path(live.stdout.readline().strip())
         (tmp_path / ".notes.seprof-1-abc.tmp").write_text("not named as seprof names its own")
         assert left.exists() and running.exists() and str(os.getpid()) not in left.name
-        assert f".r.csv.seprof-{live.pid}-" in running.name
+        assert re.fullmatch(rf"\.r\.csv\.seprof-[0-9a-f]{{8}}-{live.pid}-[a-z0-9_]{{8}}\.tmp", running.name)
+        machine = running.name.split("-")[1]
+        other = f".r.csv.seprof-{'0' if machine[0] != '0' else '1'}{machine[1:]}-{left.name.split('-')[2]}-abcdefgh.tmp"
+        (tmp_path / other).write_text("another machine's or container's: its PID means nothing here")
         write_atomic(tmp_path / "r.json", "{}")  # any later write into the folder
         assert not left.exists() and running.exists()
-        assert sorted(os.listdir(tmp_path)) == sorted([".notes.seprof-1-abc.tmp", running.name, "r.json"])
+        assert sorted(os.listdir(tmp_path)) == sorted([".notes.seprof-1-abc.tmp", running.name, other, "r.json"])
     finally:
         live.kill()
         live.wait()
