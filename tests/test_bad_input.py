@@ -241,7 +241,12 @@ CASES = [
     ("inject resnet18 --device tpu --device cpu", "--device is given twice (--device tpu, then --device cpu)"),
     ("compare resnet18 -r8 --r=4", "--r is given twice (-r 8, then --r 4)"),
     ("inject resnet18 --bias --no-bias", "--bias/--no-bias is given twice (--bias, then --no-bias)"),
+    ("inject resnet18 -r 16 -vr8", "--r is given twice (-r 16, then -r 8)"),
+    ("inject resnet18 -vr 8 --r=4", "--r is given twice (-r 8, then --r 4)"),
+    ("inject resnet18 -v -v --no-latency", "--verbose is given twice (-v, then -v)"),
     ("sweep resnet18 --budget 5 --budget=6", "--budget is given twice (--budget 5, then --budget 6)"),
+    ("inject resnet18 --budget 3_0", "--budget '3_0' is not a time in seconds"),
+    ("inject resnet18 --budget ３０", "--budget '３０' is not a time in seconds"),
     ("inject resnet18 --json {d}/a.json --json {d}/b.json", "--json is given twice"),
     ("paper --csv {d}/a.csv --csv {d}/b.csv", "--csv is given twice"),
     ("stages resnet18 --input 3x64x64 --input 3x32x32", "--input is given twice"),
@@ -249,14 +254,15 @@ CASES = [
     # numbers too large to mean anything, and negative stages
     ("inject resnet18 --stages=-1", "--stages -1 is invalid: -1 is below 0 (e.g. 2,3,4,5)"),
     ("compare resnet18 --strip-stage -5", "--strip-stage -5 is invalid: -5 is below 0"),
-    (f"inject resnet18 --input 3x{'9' * 5000}x224", "--input '3x9999999999999999999999…(5,006 characters)' is too "
-     "large: each size takes at most 18 digits"),
+    (f"inject resnet18 --input 3x{'9' * 5000}x224", f"--input '3x{'9' * 38}…{'9' * 11}x224' is too large (5,000 "
+     "digits): each size takes at most 18 digits"),
     ("inject resnet18 --input 3x99999999999x224", "--input '3x99999999999x224' is too large: 6.72e+13 values per "
      "sample, and seprof takes at most 2^40"),
-    (f"inject resnet18 --r {'9' * 5000}", "--r '999999999999999999999999…(5,000 characters)' is too large: the "
-     "reduction ratio takes at most 18 digits"),
-    (f"sweep resnet18 --stages 2+{'9' * 30}", "is too large: each stage number takes at most 18 digits"),
-    (f"inject resnet18 --batch 1,{'9' * 19}", "is too large: each of the batch sizes takes at most 18 digits"),
+    (f"inject resnet18 --r {'9' * 5000}", f"--r '{'9' * 40}…{'9' * 15}' is too large (5,000 digits): the reduction "
+     "ratio takes at most 18 digits"),
+    (f"sweep resnet18 --stages 2+{'9' * 30}", "is too large (30 digits): each stage number takes at most 18 digits"),
+    (f"inject resnet18 --batch 1,{'9' * 19}", "is too large (19 digits): each of the batch sizes takes at most 18 "
+     "digits"),
     # knobs out of range, and two names of one block
     ("inject resnet18 --divisor 100000 --no-latency", "--divisor 100000 rounds the hidden width of stage 2's 64 "
      "channels up to 100000, wider than the channels it reduces; choose a divisor of at most 64"),
@@ -273,6 +279,10 @@ CASES = [
     ("sweep resnet18 --runs 5000", "--runs 5000 is more than 1000"),
     ("inject vit_b_16 --batch 2000 --mode train --runs 1", "--batch 2000 is too large: vit_b_16 at input 3x224x224, "
      "batch 2000, needs at least"),
+    # a forward pass at batch 600 needs about 4 GB, a training step over 60 GiB: the train check refuses it
+    ("inject resnet50 --batch 600 --mode train --runs 1", "--batch 600 is too large: resnet50 at input 3x224x224, "
+     "batch 600, needs at least 60.7 GiB in train mode (60.4 GiB of input and activations kept for the backward "
+     "pass, 0.3 GiB of weights and gradients)"),
     # factories that are seprof itself
     ("inject seprof.cli:main", "model 'seprof.cli:main' names seprof's own code, which builds no model"),
     ("inject seprof:profile --no-latency", "model 'seprof:profile' names seprof's own code"),
