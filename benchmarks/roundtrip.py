@@ -6,8 +6,8 @@ running out of memory is that model's error): build it, put SE in as ``seprof in
 its weights by 1 + U(0, 0.01) (so that a load that kept a fresh model's weights would differ), save it with
 ``seprof.save``, load it with ``seprof.load`` and compare, in eval mode, the state_dicts and the outputs at a
 small input the model accepts (``torch.equal``). A model whose every block already has SE cannot be saved by
-``seprof inject`` (it refuses to add none); it is saved as built and its state loaded into a fresh build by the
-same step ``seprof.load`` ends with (``seprof.checkpoint.fit``). Results are written after each model.
+``seprof inject`` (it refuses to add none); ``seprof.save`` writes it with stages [] and ``seprof.load``
+rebuilds it as built. Results are written after each model.
 
     python benchmarks/roundtrip.py --out benchmarks/results/roundtrip.json
     python benchmarks/roundtrip.py --models mnasnet0_5,raft_small --out /tmp/roundtrip.json
@@ -104,7 +104,7 @@ def round_trip(name: str, folder: str) -> dict:
         row["mode"] = "injected beside its own SE (add_missing)" if native else "injected"
     else:
         model = base
-        row["mode"] = "as built (every block has SE of its own: seprof inject saves none)"
+        row["mode"] = "as built (every block has SE of its own: saved with stages [], loaded as built)"
     del base
     torch.manual_seed(1)
     with torch.no_grad():
@@ -116,13 +116,7 @@ def round_trip(name: str, folder: str) -> dict:
     checkpoint.save(path, model, name=name, stages=stages, input_shape=list(usual), add_missing=native)
     saved = time.perf_counter()
     row["file_bytes"] = os.path.getsize(path)
-    if found.sites:
-        loaded = seprof.load(path)
-    else:
-        loaded = build_model(name, "cpu", seed=1)
-        data = checkpoint.checked(path, torch.load(path, map_location="cpu", weights_only=True))
-        checkpoint.fit(path, loaded, data["state_dict"])
-        loaded.eval()
+    loaded = seprof.load(path)
     done = time.perf_counter()
     row["same_state_dict"] = same_state(model, loaded)
     torch.manual_seed(0)
@@ -172,7 +166,8 @@ def run(names: list[str], out: Path, timeout: float) -> None:
                 child.kill()
                 child.join()
             if row is None:
-                reason = f"ran past {timeout:.0f} s" if overran else f"the process ended with exit code {child.exitcode}"
+                reason = (f"ran past {timeout:.0f} s" if overran
+                          else f"the process ended with exit code {child.exitcode}")
                 row = {"model": name, "status": "error", "error": reason}
             row["wall_seconds"] = time.perf_counter() - start
             for file in Path(folder).glob("*"):

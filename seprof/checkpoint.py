@@ -15,6 +15,7 @@ otherwise the caller passes the base model (``base=``) or a factory of their own
 from __future__ import annotations
 
 import os
+import stat
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,7 +27,8 @@ from .errors import ModelError, SeprofError, first_line
 from .export import atomic_output
 from .models import MODEL_FAMILIES, build_model, harness_of, is_factory, is_timm
 from .spec import BlockSpec, block_spec
-from .surgery import inject
+from .meta import deep_copy
+from .surgery import inject, se_modules
 
 FORMAT = "seprof-se-model"
 VERSION = 2  # 2: the whole block under "block" (so that seprof 0.4, which reads 1 only, refuses it)
@@ -83,7 +85,17 @@ def write(path: str | os.PathLike, checkpoint: dict[str, Any]) -> None:
 
 def save(path: str | os.PathLike, model: nn.Module, **recipe: Any) -> None:
     """Write ``model``'s state_dict and its recipe (``name``, ``block`` or ``r`` and ``bias``, ``stages``,
-    ``input_shape``, ``add_missing``; see ``payload``) to ``path`` atomically."""
+    ``input_shape``, ``add_missing``; see ``payload``) to ``path`` atomically.
+
+    ``stages`` must be the stages of seprof's blocks in ``model`` (what ``load`` puts back): empty for a model
+    without them, such as one whose own SE blocks are measured as built, which ``load`` then rebuilds as built.
+    """
+    present = sorted({module.stage for _, module in se_modules(model)})
+    given = recipe.get("stages")
+    if isinstance(given, (list, tuple)) and sorted(set(given)) != present:
+        raise ModelError(f"stages={list(given)} is not where the model holds seprof's blocks ("
+                         f"{'stages ' + ', '.join(map(str, present)) if present else 'it holds none'}): a file saved "
+                         f"so could not be loaded; give stages={present}")
     write(path, payload(model, **recipe))
 
 
@@ -186,6 +198,12 @@ def _read(path: str | os.PathLike) -> Any:
     """The object in a checkpoint file, read without running pickled code, or a ModelError."""
     where = repr(str(path))
     try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        info = None  # torch.load says what is wrong
+    if info is not None and not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+        raise ModelError(f"{where} is not a regular file (a device, FIFO or socket): give a checkpoint file")
+    try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as error:
         raise ModelError(f"{where} does not exist") from error
@@ -262,8 +280,11 @@ def rebuild(path: str | os.PathLike, recipe: dict[str, Any], base: nn.Module) ->
         harness = harness_of(name) if name in MODEL_FAMILIES else None
         if harness is not None and recipe.get("heads", False):
             harness = harness.including_heads(name)
-        model = inject(base, stages=recipe["stages"], input_shape=recipe["input_shape"],
-                       add_missing=recipe.get("add_missing", False), block=recipe["spec"], harness=harness)
+        if recipe["stages"]:
+            model = inject(base, stages=recipe["stages"], input_shape=recipe["input_shape"],
+                           add_missing=recipe.get("add_missing", False), block=recipe["spec"], harness=harness)
+        else:  # saved without seprof's blocks (a model whose own SE is measured as built): rebuilt as built
+            model = deep_copy(base)
     except SeprofError as error:
         raise ModelError(f"{str(path)!r} holds a recipe that does not fit its model: {error}") from error
     fit(path, model, recipe["state_dict"])
@@ -295,6 +316,11 @@ def load(
     """
     if base is not None and not isinstance(base, nn.Module):
         raise ModelError(f"base is a {type(base).__name__}, not a torch.nn.Module")
+    if base is not None and any(t.is_meta for t in [*base.parameters(), *base.buffers()]):
+        raise ModelError("base is on the meta device, with no tensors to load the weights into: give the model "
+                         "with its weights on the CPU")
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
     data = _read(path)
     try:
         recipe = checked(path, data)

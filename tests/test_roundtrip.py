@@ -10,14 +10,15 @@ import pytest
 import torch
 
 import seprof
-from seprof.checkpoint import checked, fit, payload, rebuild
+from seprof.checkpoint import checked, payload, rebuild
 from seprof.families import FAMILIES, Call
 from seprof.measure import num_params
 from seprof.models import MODEL_FAMILIES, build_model, default_input_shape, harness_of, list_models
 from seprof.stages import find_sites
 from seprof.surgery import inject_sites, se_modules
 
-# models whose every block has SE of its own: seprof inject adds none (and so saves none); they round-trip as built
+# models whose every block has SE of its own: seprof inject adds none; saved without seprof's blocks (stages
+# []), seprof.load rebuilds them as built
 AS_BUILT = {f"efficientnet_b{i}" for i in range(8)} | {"maxvit_t"} | {
     f"regnet_y_{size}" for size in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf", "128gf")}
 
@@ -63,11 +64,7 @@ def test_every_builders_checkpoint_round_trips_on_the_meta_device(name):
     data = checked(name, torch.load(buffer, weights_only=True))
     state = data["state_dict"]
     assert all(t.is_meta for t in state.values())
-    if found.sites:
-        rebuilt = rebuild(name, data, meta_base(name))
-    else:
-        rebuilt = build_model(name, "meta")
-        fit(name, rebuilt, state)
+    rebuilt = rebuild(name, data, meta_base(name))
     expected = rebuilt.state_dict()
     assert list(state) == list(expected) == list(model.state_dict())
     assert [t.shape for t in state.values()] == [t.shape for t in expected.values()]
@@ -141,11 +138,7 @@ def test_the_smallest_builder_of_each_family_saves_and_loads_with_identical_outp
     stages = sorted({m.stage for _, m in se_modules(model)})
     seprof.save(path, model, name=name, stages=stages, input_shape=list(probe_shape(name)),
                 add_missing=bool(found.native))
-    if found.sites:
-        loaded = seprof.load(path)
-    else:  # seprof inject saves none of these: the file's state goes into a fresh build, as seprof.load ends
-        loaded = build_model(name, "cpu")
-        fit(path, loaded, checked(path, torch.load(path, weights_only=True))["state_dict"])
+    loaded = seprof.load(path)
     a, b = model.eval().state_dict(), loaded.eval().state_dict()
     assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
     assert repr(loaded) == repr(model)  # the same modules, blocks and settings
