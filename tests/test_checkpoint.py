@@ -316,3 +316,28 @@ def test_a_timm_model_with_tensors_outside_its_state_dict_is_rebuilt_with_them(t
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(loaded(x), se(x))
+
+
+def test_load_refuses_a_meta_base_and_a_file_that_is_not_regular_and_takes_a_bytes_path(tmp_path, resnet18_recipe):
+    import os
+
+    torch.save(resnet18_recipe, tmp_path / "m.pt")
+    with pytest.raises(ModelError, match="^base is on the meta device, with no tensors to load the weights into"):
+        seprof.load(tmp_path / "m.pt", base=build_model("resnet18", "meta"))
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(ModelError, match=r"'\S+fifo' is not a regular file \(a device, FIFO or socket\)"):
+        seprof.load(tmp_path / "fifo")
+    assert len(se_modules(seprof.load(os.fsencode(tmp_path / "m.pt")))) == 2  # resnet18's stage 5: two blocks
+
+
+def test_save_writes_only_what_load_can_rebuild(tmp_path):
+    se = inject(build_model("resnet18", "cpu"), stages=[4, 5], input_shape=(3, 64, 64))
+    with pytest.raises(ModelError, match=r"^stages=\[5\] is not where the model holds seprof's blocks \(stages 4, 5\): "
+                                         r"a file saved so could not be loaded; give stages=\[4, 5\]$"):
+        seprof.save(tmp_path / "m.pt", se, name="resnet18", stages=[5], input_shape=[3, 64, 64])
+    assert not (tmp_path / "m.pt").exists()
+    own = build_model("mobilenet_v3_small", "cpu")  # its own SE, and no seprof block: saved and loaded as built
+    seprof.save(tmp_path / "own.pt", own, name="mobilenet_v3_small", stages=[], input_shape=[3, 224, 224])
+    loaded = seprof.load(tmp_path / "own.pt")
+    x = torch.randn(1, 3, 64, 64)
+    assert not se_modules(loaded) and torch.equal(loaded(x), own.eval()(x))
