@@ -283,6 +283,13 @@ CASES = [
     ("inject resnet50 --batch 600 --mode train --runs 1", "--batch 600 is too large: resnet50 at input 3x224x224, "
      "batch 600, needs at least 60.7 GiB in train mode (60.4 GiB of input and activations kept for the backward "
      "pass, 0.3 GiB of weights and gradients)"),
+    # timm names with a weights tag timm has no configuration for
+    ("inject timm:resnet18.nonexistent_tag --no-latency", "unknown pretrained tag 'nonexistent_tag' in "
+     "'timm:resnet18.nonexistent_tag': the tags of timm:resnet18 are a1_in1k, a2_in1k, a3_in1k"),
+    ("compare timm:seresnet50.bad --no-latency", "unknown pretrained tag 'bad' in 'timm:seresnet50.bad': the tags of "
+     "timm:seresnet50 are a1_in1k, a2_in1k, a3_in1k, ra2_in1k (the first is its default); or name timm:seresnet50 "
+     "alone"),
+    ("stages timm:resnet18.", "unknown pretrained tag '' in 'timm:resnet18.'"),
     # factories that are seprof itself
     ("inject seprof.cli:main", "model 'seprof.cli:main' names seprof's own code, which builds no model"),
     ("inject seprof:profile --no-latency", "model 'seprof:profile' names seprof's own code"),
