@@ -479,6 +479,12 @@ def _integer(option: str, text: str | None, low: int, what: str) -> int | None:
 _DECIMAL = re.compile(r"\s*(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*")  # ASCII, no '_': not all float() takes
 
 
+def _workers(text: str | None) -> int | None:
+    """The --workers value, checked against the CPUs the process may use before any work (None: the default)."""
+    count = _integer("workers", text, 1, "the number of worker processes")
+    return None if count is None else check_workers(count)
+
+
 def _seconds(option: str, text: str | None) -> float | None:
     if text is None:
         return None
@@ -1255,9 +1261,7 @@ def models(
 ) -> None:
     """List every supported model, in natural order, with its family and usual input."""
     with _session(debug) as live:
-        count = _integer("workers", workers, 1, "the number of worker processes")
-        if count is not None:
-            check_workers(count)
+        count = _workers(workers)
         if count is not None and not details:
             raise OptionError(
                 "workers", count, "applies to building the models, which {other} asks for", other=("details", True)
@@ -1370,9 +1374,7 @@ def zoo(
     with _session(debug) as live:
         outputs = _outputs(csv=csv, json=json)
         ratio = _integer("r", r, 1, "the reduction ratio")
-        count = _integer("workers", workers, 1, "the number of worker processes")
-        if count is not None:
-            check_workers(count)
+        count = _workers(workers)
         group = _task(task)
         live.step("loading torch")
         from .families import check_family

@@ -94,8 +94,8 @@ def _nearest_existing(path: str) -> str:
     return probe
 
 
-def _check_text(given: str, stdout: bool) -> bytes:
-    """The path's bytes, or an OutputPathError for a path that names no file whatever is on disk."""
+def _check_text(given: str, stdout: bool) -> None:
+    """An OutputPathError for a path that names no file whatever is on disk (empty, a NUL, too long...)."""
     hint = " (or - for standard output)" if stdout else ""
     if given == "":
         raise OutputPathError(f"cannot write '': the path is empty; give a file name{hint}")
@@ -122,7 +122,6 @@ def _check_text(given: str, stdout: bool) -> bytes:
             which = "its name" if part is name else f"the folder name {_shown(os.fsdecode(part))}"
             raise OutputPathError(f"cannot write {_shown(given)}: {which} is {len(part):,} bytes long, and names "
                                   f"are at most {NAME_MAX}; give a shorter name")
-    return encoded
 
 
 def _folder_problem(given: str, target: Path) -> str | None:
@@ -271,8 +270,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OverflowError, OSError):
-        return True
+    except (OverflowError, OSError):  # another user's (PermissionError), or no PID this system has
+        pass
     return True
 
 

@@ -46,7 +46,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from . import options
 from .errors import DeviceError, OptionError, first_line
 from .harness import loss_of
-from .options import CI_TARGET, usable_cpus, DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS, Device, Dtype, Mode
+from .options import CI_TARGET, DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS, Device, Dtype, Mode, usable_cpus
 
 MIN_SAMPLE_S = 0.02
 MIN_ADAPTIVE_ROUNDS = 10  # before the first convergence check: a CI from fewer samples means little

@@ -206,8 +206,9 @@ def plan_profile(
     """The configurations of one profile: base, the SE model (``block`` at ``stages``, all when None), one
     per ``strip_stages`` entry (the SE model without those stages' blocks; an empty entry means the last SE
     stage, and none where SE is in one stage only) and, with ``attribute``, one per SE stage alone. For a model
-    with its own SE blocks (unless ``add_missing``) ``block`` must be None: its blocks are measured as built, and a block is refused in the
-    name of ``asked``, (parameter, value) the caller described it by (default: the block itself)."""
+    with its own SE blocks (unless ``add_missing``) ``block`` must be None: its blocks are measured as built, and
+    a block is refused in the name of ``asked``, (parameter, value) the caller described it by (default: the
+    block itself)."""
     if stages is not None and not list(stages):
         raise OptionError("stages", list(stages), "selects no stage: give None for every stage, or at least one")
     found = source.sites()  # the standard places tell whether the model has SE of its own
