@@ -25,7 +25,7 @@ from torch import nn
 
 from .errors import ModelError, SeprofError, first_line
 from .export import atomic_output
-from .models import MODEL_FAMILIES, build_model, harness_of, is_factory, is_timm
+from .models import MODEL_FAMILIES, build_model, harness_of, source_of
 from .spec import BlockSpec, block_spec
 from .meta import deep_copy
 from .surgery import inject, se_modules
@@ -157,28 +157,28 @@ def _base(
     path: str | os.PathLike, name: str, factory: Callable[[], nn.Module] | None, trust_factory: bool
 ) -> nn.Module:
     """The un-injected model a checkpoint names, built without running code the caller did not name."""
-    if factory is not None:
-        try:
-            model = factory()
-        except KeyboardInterrupt:
-            raise
-        except BaseException as error:  # the caller's factory can raise anything, or exit
-            raise ModelError(f"factory() failed: {first_line(error)}") from error
-    elif name in MODEL_FAMILIES or is_timm(name):
-        return _unfilled(name)
-    elif is_factory(name) and trust_factory:
+    if factory is None:
+        source = source_of(name)
+        if not source.claims(name):
+            raise ModelError(
+                f"{str(path)!r} names the model {name!r}, which is not a torchvision model seprof "
+                "knows; pass base=<the model without SE>"
+            )
+        if not source.runs_user_code:
+            return _unfilled(name)
+        if not trust_factory:
+            raise ModelError(
+                f"{str(path)!r} names the factory {name!r}: loading it would import and run that code; pass "
+                "base=<the model without SE> or factory=<a function that builds it>, or trust_factory=True if "
+                "you trust this file"
+            )
         return build_model(name, "cpu")
-    elif is_factory(name):
-        raise ModelError(
-            f"{str(path)!r} names the factory {name!r}: loading it would import and run that code; pass "
-            "base=<the model without SE> or factory=<a function that builds it>, or trust_factory=True if "
-            "you trust this file"
-        )
-    else:
-        raise ModelError(
-            f"{str(path)!r} names the model {name!r}, which is not a torchvision model seprof "
-            "knows; pass base=<the model without SE>"
-        )
+    try:
+        model = factory()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # the caller's factory can raise anything, or exit
+        raise ModelError(f"factory() failed: {first_line(error)}") from error
     if not isinstance(model, nn.Module):
         raise ModelError(f"factory returned {type(model).__name__}, not a torch.nn.Module")
     return model

@@ -32,7 +32,7 @@ from .counters import COUNTER_NAMES, COUNTER_NOTES, COUNTERS, Count, block_key, 
 from .errors import ModelError, OptionError, first_line
 from .latency import (check_timing_options, delta, delta_ci, device_name, free_memory, graph_times, peak_memory, ratio,
                       ratio_ci, resolve_device, time_models)
-from .models import build_model, default_input_shape, harness_of, is_factory
+from .models import build_model, default_input_shape, harness_of, source_of
 from .options import TimingOptions
 from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
 from .spec import BlockSpec, Position, StageSet, block_spec
@@ -105,15 +105,16 @@ def open_model(model: nn.Module | str, input_shape: Sequence[int] | None = None,
         return Source(name, meta_clone(model).eval(), tuple(input_shape or (3, 224, 224)), None,
                       lambda: deep_copy(model).eval(), harness)
     on_step(f"building {model}")
+    origin = source_of(model)  # torchvision, timm or a factory
     probe = tuple(default_input_shape(model))
     shape = tuple(input_shape or probe)
-    if is_factory(model) and len(shape) != len(probe):  # a factory's model: the input it is given sets the stages
+    if origin.stages_follow_input and len(shape) != len(probe):  # a factory's model: the input given sets the stages
         probe = None
     elif len(shape) != len(probe):
         kind = "C×T×H×W (a video clip)" if len(probe) == 4 else "C×H×W"
         raise OptionError("input_shape", shape, f"is not {kind}, the input {model} takes, e.g. "
                           f"{'x'.join(map(str, probe))}")
-    if is_factory(model):
+    if origin.runs_user_code:  # called once: its model is copied, never rebuilt
         owned = build_model(model, "cpu")
         return Source(model, meta_clone(owned).eval(), shape, probe, lambda: deep_copy(owned).eval(), harness)
     return Source(model, build_model(model, "meta"), shape, probe, lambda: build_model(model, "cpu"), harness)

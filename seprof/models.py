@@ -1,7 +1,10 @@
 """Model names → models with random weights (nothing is downloaded).
 
-A torchvision model name belongs to one of the families in ``seprof.families``. A user's own model is named
-by an importable factory, ``package.module:function``, called once, with no arguments.
+A model is named one of three ways, each answered by its source (``ModelSource``), tried in the order of
+``SOURCES``: a timm model, ``timm:NAME`` (``seprof.timm_models``); a user's own model, named by an importable
+factory, ``package.module:function``, called once, with no arguments; a torchvision builder name, in one of the
+families of ``seprof.families``. ``source_of(name)`` picks the source; ``check_model_name``, ``model_family``,
+``default_input_shape``, ``harness_of`` and ``build_model`` ask it.
 
 ``build_model`` builds on the meta device when only shapes are needed (no memory, no initialisation): it
 tries ``torch.device("meta")`` first, then, for constructors that compute on tensors (RegNet's width
@@ -11,6 +14,7 @@ registered, so no weight memory is ever filled.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import difflib
 import functools
@@ -31,7 +35,7 @@ from .families import DEFAULT_INPUT_SHAPE, FAMILIES, Family, Task, family_of, in
 from .families import check_family  # noqa: F401 - seprof.models.check_family, as in 0.3
 from .families import counterpart_of, task_of
 from .harness import PLAIN, Harness
-from .timm_models import build_timm, check_timm_name, is_timm, timm_family, timm_input_shape
+from .timm_models import build_timm, check_timm_name, is_timm, timm_family, timm_input_shape, timm_names
 
 # Every model torchvision registers (all tasks), mapped to its family, in natural order.
 MODEL_FAMILIES: dict[str, str] = {
@@ -49,34 +53,180 @@ def list_models(family: str | None = None, task: Task | str | None = Task.CLASSI
                  if family in (None, fam) and task in (None, task_of(name)))
 
 
+class ModelSource(abc.ABC):
+    """Where the models named one way come from, and what is known of them by name.
+
+    An answer that needs the model to exist checks the name first, raising UnknownModelError with the closest
+    names. A model's facts are methods of its source, so that each can change in one place: ``input_shape``
+    (today seprof's family table for torchvision, timm's default ``pretrained_cfg``) is where the size from
+    torchvision's ``Weights.meta`` and transforms will come in, as will documented parameter counts.
+
+    A small abstract base class rather than a Protocol: what most sources share (no user code runs, a model's
+    stages are found at its usual input, it runs as it is, no names to list) is written here once, a source
+    overrides what differs, and a source that leaves a question unanswered cannot be made.
+
+    Attributes:
+        title: the source's name ("torchvision", "timm", "factory").
+        runs_user_code: building a model imports and calls code the user named, once (its model is copied,
+            never rebuilt), so a checkpoint naming it is rebuilt only when the caller trusts the file.
+        stages_follow_input: the model's stages follow the input it is given (a model of one's own may take
+            any rank), rather than its usual input's.
+    """
+
+    title: str = ""
+    runs_user_code: bool = False
+    stages_follow_input: bool = False
+
+    @abc.abstractmethod
+    def claims(self, name: str) -> bool:
+        """Whether ``name`` is this source's to answer for."""
+
+    @abc.abstractmethod
+    def check_name(self, name: str) -> str:
+        """``name`` if this source has that model, else an UnknownModelError naming the closest names."""
+
+    @abc.abstractmethod
+    def family(self, name: str) -> Family | None:
+        """The family of the model (None where the source has none: a user's factory)."""
+
+    @abc.abstractmethod
+    def input_shape(self, name: str) -> tuple[int, ...]:
+        """The input the model is usually run at: C×H×W, or C×T×H×W for video."""
+
+    def harness(self, name: str) -> Harness:
+        """How the model is run and where SE goes in it: as it is, by default."""
+        return PLAIN
+
+    @abc.abstractmethod
+    def build(self, name: str, device: torch.device) -> nn.Module:
+        """The model with random weights on ``device`` ("meta" allocates nothing), as built (train mode)."""
+
+    def names(self) -> tuple[str, ...]:
+        """The names this source lists, in its order (none by default: a factory is any function)."""
+        return ()
+
+    def __repr__(self) -> str:
+        return f"<{self.title} models>"
+
+
+class TorchvisionSource(ModelSource):
+    """torchvision's builders seprof supports (``resnet50``, ``fcn_resnet50``, ``quantized_resnet50``...), with
+    the families and usual inputs of ``seprof.families``."""
+
+    title = "torchvision"
+
+    def claims(self, name: str) -> bool:
+        return name in MODEL_FAMILIES
+
+    def check_name(self, name: str) -> str:
+        if name in MODEL_FAMILIES:
+            return name
+        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else ("choose a torchvision model name, timm:NAME or "
+                                                                              "package.module:function")
+        raise UnknownModelError(f"unknown model {name!r}: {hint}")
+
+    def family(self, name: str) -> Family:
+        return FAMILIES[MODEL_FAMILIES[self.check_name(name)]]
+
+    def input_shape(self, name: str) -> tuple[int, ...]:
+        return input_shape_of(self.check_name(name))
+
+    def harness(self, name: str) -> Harness:
+        family = self.family(name)
+        counterpart = counterpart_of(name)
+        task = task_of(name)
+        return Harness(
+            task=task, call=family.call, traced=family.traced, body=family.body, heads=family.heads,
+            counterpart=functools.partial(build_model, counterpart, "meta") if counterpart else None,
+            counterpart_name=counterpart, frames_stride=family.frames_stride, train_batch=family.train_batch,
+            float_note="built in float (quantize=False): its QuantStub, DeQuantStub and FloatFunctional add run "
+            "as float ops" if task is Task.QUANTIZATION else "")
+
+    def build(self, name: str, device: torch.device) -> nn.Module:
+        model = _construct(functools.partial(_torchvision, name), device)
+        if name in FROZEN_BN:
+            _freeze_batchnorm(model.backbone.body)
+        return model
+
+    def names(self) -> tuple[str, ...]:
+        """Every task's models, in natural order (``list_models`` selects a task or a family)."""
+        return list_models(task=None)
+
+
+class TimmSource(ModelSource):
+    """timm's models, ``timm:NAME`` or ``timm:NAME.TAG``, run as they are (``seprof.timm_models``)."""
+
+    title = "timm"
+
+    def claims(self, name: str) -> bool:
+        return is_timm(name)
+
+    def check_name(self, name: str) -> str:
+        return check_timm_name(name)
+
+    def family(self, name: str) -> Family:
+        return timm_family(self.check_name(name))
+
+    def input_shape(self, name: str) -> tuple[int, ...]:
+        return timm_input_shape(self.check_name(name))
+
+    def build(self, name: str, device: torch.device) -> nn.Module:
+        return _construct(functools.partial(build_timm, name), device)
+
+    def names(self) -> tuple[str, ...]:
+        """The models of the timm modules seprof has rules for, module by module."""
+        return tuple(timm_names())
+
+
+class FactorySource(ModelSource):
+    """A user's own model, ``package.module:function``: the function is imported only to build the model, and
+    called once, with no arguments; it has no family, and is probed at 3×224×224 unless given its input."""
+
+    title = "factory"
+    runs_user_code = True
+    stages_follow_input = True
+
+    def claims(self, name: str) -> bool:
+        return is_factory(name)
+
+    def check_name(self, name: str) -> str:
+        return name
+
+    def family(self, name: str) -> None:
+        return None
+
+    def input_shape(self, name: str) -> tuple[int, ...]:
+        return DEFAULT_INPUT_SHAPE
+
+    def build(self, name: str, device: torch.device) -> nn.Module:
+        return _call_factory(name, device)
+
+
+TORCHVISION, TIMM, FACTORY = TorchvisionSource(), TimmSource(), FactorySource()
+# Tried in this order; the first that claims a name answers for it.
+SOURCES: tuple[ModelSource, ...] = (TIMM, FACTORY, TORCHVISION)
+
+
+def source_of(name: str) -> ModelSource:
+    """The source of ``name``: the first of ``SOURCES`` that claims it, else torchvision's, whose answers then
+    refuse ``name``, naming the closest torchvision models."""
+    return next((source for source in SOURCES if source.claims(name)), TORCHVISION)
+
+
 def model_family(name: str) -> Family | None:
     """The family of a supported model (None for a user's factory)."""
-    if is_factory(name):
-        return None
-    if is_timm(name):
-        return timm_family(check_model_name(name))
-    return FAMILIES[MODEL_FAMILIES[check_model_name(name)]]
+    return source_of(name).family(name)
 
 
 def check_model_name(name: str) -> str:
     """Return ``name`` if supported (or a factory spec), else raise an error naming the closest names."""
-    if is_timm(name):
-        return check_timm_name(name)
-    if name in MODEL_FAMILIES or is_factory(name):
-        return name
-    close = difflib.get_close_matches(name, list_models(task=None), n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}?" if close else ("choose a torchvision model name, timm:NAME or "
-                                                                          "package.module:function")
-    raise UnknownModelError(f"unknown model {name!r}: {hint}")
+    return source_of(name).check_name(name)
 
 
 def default_input_shape(name: str) -> tuple[int, ...]:
     """The input the model is usually run at, C×H×W (C×T×H×W for video; 3×224×224 for a user's factory)."""
-    if is_factory(name):
-        return DEFAULT_INPUT_SHAPE
-    if is_timm(name):
-        return timm_input_shape(check_model_name(name))
-    return input_shape_of(check_model_name(name))
+    return source_of(name).input_shape(name)
 
 
 @contextlib.contextmanager
@@ -220,17 +370,7 @@ def _freeze_batchnorm(module: nn.Module) -> None:
 
 def harness_of(name: str) -> Harness:
     """How a model seprof knows by name is run and where SE goes in it (a factory or a timm model runs as it is)."""
-    if is_factory(name) or is_timm(name):
-        return PLAIN
-    family = FAMILIES[family_of(check_model_name(name))]
-    counterpart = counterpart_of(name)
-    task = task_of(name)
-    return Harness(
-        task=task, call=family.call, traced=family.traced, body=family.body, heads=family.heads,
-        counterpart=functools.partial(build_model, counterpart, "meta") if counterpart else None,
-        counterpart_name=counterpart, frames_stride=family.frames_stride, train_batch=family.train_batch,
-        float_note="built in float (quantize=False): its QuantStub, DeQuantStub and FloatFunctional add run as "
-        "float ops" if task is Task.QUANTIZATION else "")
+    return source_of(name).harness(name)
 
 
 def build_options(name: str) -> dict:
@@ -246,10 +386,8 @@ def _torchvision(name: str) -> nn.Module:
         return torchvision.models.get_model(name, weights=None, **build_options(name))
 
 
-def _construct(name: str, device: torch.device) -> nn.Module:
-    if is_factory(name):
-        return _call_factory(name, device)
-    make = functools.partial(build_timm, name) if is_timm(name) else functools.partial(_torchvision, name)
+def _construct(make: Callable[[], nn.Module], device: torch.device) -> nn.Module:
+    """``make()`` on ``device``; on the meta device, with no weight memory filled and no initialisation run."""
     if device.type != "meta":
         with torch.device(device):
             return make()
@@ -300,15 +438,14 @@ def _call_factory(spec: str, device: torch.device) -> nn.Module:
 def build_model(name: str, device: str | torch.device = "cpu", seed: int = 0) -> nn.Module:
     """Build ``name`` with random weights, in eval mode, on ``device`` ("meta" allocates nothing).
 
-    ``name`` is a torchvision model name or a factory ``package.module:function``. The weights depend on
-    ``seed`` only; the caller's random state is left as it was.
+    ``name`` is a torchvision model name, ``timm:NAME`` or a factory ``package.module:function``; its source
+    (``source_of``) builds it. The weights depend on ``seed`` only; the caller's random state is left as it was.
     """
-    check_model_name(name)
+    source = source_of(name)
+    source.check_name(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = _construct(name, torch.device(device))
+        model = source.build(name, torch.device(device))
     if not isinstance(model, nn.Module):
         raise ModelError(f"{name!r} returned {type(model).__name__}, not a torch.nn.Module")
-    if name in FROZEN_BN:
-        _freeze_batchnorm(model.backbone.body)
     return model.eval()
