@@ -19,12 +19,14 @@ from rich.text import Text
 @dataclass(frozen=True)
 class Column:
     """A table column: its header, alignment, whether it is repeated in every part of a split table
-    (``key``), and whether its cells are prose that may wrap between words (never a number)."""
+    (``key``), whether its cells are prose that may wrap between words (never a number), and whether it may
+    be left out, rightmost first, where the table would otherwise be split (``optional``)."""
 
     header: str
     justify: str = "right"
     key: bool = False
     wrap: bool = False
+    optional: bool = False
 
 
 @dataclass
@@ -97,12 +99,30 @@ def _parts(console: Console, grid: Grid) -> list[list[int]]:
     return parts
 
 
-def print_grid(console: Console, title: str | None, grid: Grid, legend: str | None = None) -> None:
-    """Print ``grid`` under a bold ``title`` as one table, or as several when it is too wide, with the
-    ``legend`` (dim, wrapped) under it."""
+def fitted(console: Console, grid: Grid) -> tuple[Grid, list[str]]:
+    """``grid`` without as many optional columns (rightmost first) as it takes to fit the console in one
+    table, and the headers left out."""
+    dropped: list[str] = []
+    while _width(grid, range(len(grid.columns))) > console.width:
+        optional = [i for i, column in enumerate(grid.columns) if column.optional]
+        if not optional:
+            break
+        i = optional[-1]
+        dropped.insert(0, grid.columns[i].header)
+        grid = Grid(grid.columns[:i] + grid.columns[i + 1:], [cells[:i] + cells[i + 1:] for cells in grid.rows],
+                    grid.styles, grid.sections)
+    return grid, dropped
+
+
+def print_grid(console: Console, title: str | None, grid: Grid, legend: str | None = None) -> list[str]:
+    """Print ``grid`` under a bold ``title`` as one table, leaving out optional columns where it is too wide,
+    then split into several where it is still too wide, with the ``legend`` (dim, wrapped) under it. Returns
+    the headers of the columns left out."""
     if title:
         console.print(Text(title, style="bold"))
+    grid, dropped = fitted(console, grid)
     for indices in _parts(console, grid):
         console.print(_table(grid, indices))
     if legend:
         console.print(Text(legend, style="dim"))
+    return dropped

@@ -112,8 +112,8 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
     fc = "" if report.block is not None and report.block.kind.spatial else "FC "
     print_grid(console, "SE parameters by stage", grid, (
         f"paper: {formula} ({fc}weights only); exact: with {hidden_text if not spatial_only else 'the 1×1 conv'} "
-        f"and the {fc}biases; measured: parameters of the stage's SE modules in the model; % of base: measured / the base "
-        "model's parameters; share: of all SE parameters."))
+        f"and the {fc}biases; measured: parameters of the stage's SE modules in the model; % of base: measured / "
+        "the base model's parameters; share: of all SE parameters."))
     paper_pct = 100 * c.analytic_paper / report.base_params
     biases = sum(s.bias_params for s in rows if s.se)
     rounding = c.analytic_exact - biases - c.analytic_paper  # real hidden width vs the formula's C/r
@@ -472,18 +472,129 @@ def _notes(console: Console, notes: Sequence[str]) -> None:
         console.print(note, markup=False, highlight=False)
 
 
-def render_inject(console: Console, report: Report, verbose: bool = False) -> None:
-    """The full report of ``seprof inject``."""
+def main_counter(report: Report) -> str | None:
+    """The counter the short reports quote: fvcore, else thop, else torch's flop counter (None: none ran)."""
+    return next((n for n in ("fvcore", "thop", "torch") if n in report.counter_names), None)
+
+
+def _counter_footer(report: Report) -> str:
+    """One line under a short report: which counter, which unit, that some ops went uncounted."""
+    counter = main_counter(report)
+    if counter is None:
+        return "No MAC counter ran."
+    others = [COUNTER_NAMES_LONG[n] for n in report.counter_names if n != counter]
+    kinds = len(report.counters[counter]["skipped"])
+    uncounted = (f"it leaves {kinds} kind{'' if kinds == 1 else 's'} of op uncounted" if kinds
+                 else "it counted every op")
+    also = f"; {' and '.join(others)} beside it" if others else ""
+    return (f"MACs: {COUNTER_NAMES_LONG[counter]}'s count per {report.sample} at batch 1 (FLOPs = 2 × MACs); "
+            f"{uncounted} (--details names them{also}).")
+
+
+def _totals(console: Console, report: Report, config: str = "se") -> None:
+    """Parameters and MACs of base and one configuration, in whole numbers, one line each."""
+    c, base = report.config(config), report.config("base")
+    paper_pct = 100 * c.analytic_paper / report.base_params
+    console.print(f"Parameters: base {report.base_params:,} → SE {c.params:,} ({c.params_added:+,}, "
+                  f"{signed_percent(c.params_added_pct, 2)}); the paper's formula: {_n(c.analytic_paper)} "
+                  f"({signed_percent(paper_pct, 2)}).", highlight=False)
+    counter = main_counter(report)
+    if counter is not None:
+        b, m = base.macs[counter], c.macs[counter]
+        console.print(f"MACs per {report.sample} ({COUNTER_NAMES_LONG[counter]}): base {b:,} → SE {m:,} ({m - b:+,}, "
+                      f"{signed_percent(100 * (m - b) / b, 3)}).", highlight=False)
+
+
+def render_brief_stages(console: Console, report: Report, config: str = "se") -> None:
+    """One table per stage: the paper's formula, the exact count, its share of the base model and the MACs the
+    main counter puts in the stage's blocks (the measured count too, where it differs from the exact one)."""
+    rows = [s for s in report.stages if s.config == config]
+    c = report.config(config)
+    counter = main_counter(report)
+    differs = any(s.se and s.measured != s.analytic_exact for s in rows)
+    grid = Grid([Column("stage", "left", key=True), Column("N_s"), Column("C_s"), Column("paper"), Column("exact"),
+                 *([Column("measured")] if differs else []), Column("% of base"),
+                 *([Column(f"MACs ({counter})")] if counter else [])])
+    for s in rows:
+        se = s.se
+        grid.add(str(s.stage), str(s.blocks), "/".join(map(str, sorted(set(s.channels)))),
+                 _n(s.analytic_paper) if se else "—", _n(s.analytic_exact) if se else "—",
+                 *([_n(s.measured) if se else "—"] if differs else []),
+                 f"{100 * s.measured / report.base_params:.2f}%" if se else "—",
+                 *([f"{s.se_macs[counter]:,}" if se else "—"] if counter else []))
+    grid.add("total", str(sum(s.blocks for s in rows if s.se)), "", _n(c.analytic_paper), _n(c.analytic_exact),
+             *([_n(c.params_added)] if differs else []), f"{c.params_added_pct:.2f}%",
+             *([f"{sum(s.se_macs[counter] for s in rows if s.se):,}"] if counter else []), style="bold",
+             section=True)
+    print_grid(console, None, grid)
+
+
+def _latency_setup(console: Console, run: LatencyRun) -> None:
+    """A timing run's setup in two lines: where and what; how many rounds and why they stopped."""
+    t = run.setup
+    console.print(Text(f"Latency, batch {run.batch}: {device_label(t)} · {threads_label(t)} · {t.get('dtype')} · "
+                       f"{_what_is_timed(t)}", style="bold"))
+    console.print(f"{t.get('runs')} round{'' if t.get('runs') == 1 else 's'} in {t.get('seconds', 0):.1f} s: "
+                  f"{_stop_text(t)}", highlight=False)
+
+
+def _has_memory(run: LatencyRun | None) -> bool:
+    return run is not None and any(lat.peak_memory_bytes is not None for lat in run.latency.values())
+
+
+def _latency_columns(run: LatencyRun | None) -> list[Column]:
+    """A short table's latency columns (the median may be left out where the table is too wide), and the peak
+    memory where it was measured (--memory)."""
+    if run is None:
+        return []
+    return [Column("median ms", optional=True), Column("vs base"), Column("95% CI"),
+            *([Column("peak MiB")] if _has_memory(run) else [])]
+
+
+def _latency_cells(run: LatencyRun | None, c: ConfigResult) -> list[str]:
+    if run is None:
+        return []
+    lat, base = run.latency[c.config], c.config == "base"
+    return [f"{lat.median_ms:.3f}", "—" if base else _ratio_text(lat), "—" if base else _ci_text(*lat.ratio_ci),
+            *([_mib(lat.peak_memory_bytes)] if _has_memory(run) else [])]
+
+
+def render_brief_latency(console: Console, report: Report) -> None:
+    """Each timing run: its setup and a small table of the median, the ratio to base and its 95% CI."""
+    if not report.latency_runs:
+        console.print("Latency: not measured (--no-latency).")
+        return
+    for run in report.latency_runs:
+        _latency_setup(console, run)
+        grid = Grid([Column("configuration", "left", key=True), *_latency_columns(run)])
+        for c in report.configs:
+            grid.add(config_label(c), *_latency_cells(run, c))
+        print_grid(console, None, grid)
+
+
+def render_inject(console: Console, report: Report, verbose: bool = False, details: bool = False) -> None:
+    """The report of ``seprof inject``: the answer on one screen, or with ``details`` everything (counters'
+    blind spots, analytic work per stage, memory traffic, legends)."""
     console.print(Text(_setup_line(report), style="bold"))
     _notes(console, report.notes)
-    render_stage_params(console, report)
-    render_compute(console, report)
-    render_latency(console, report, verbose)
+    if details:
+        render_stage_params(console, report)
+        render_compute(console, report)
+        render_latency(console, report, verbose)
+    else:
+        render_brief_stages(console, report)
+        _totals(console, report)
+        render_brief_latency(console, report)
+        console.print(Text(_counter_footer(report), style="dim"))
     render_bottom_line(console, report)
 
 
-def render_compare(console: Console, report: Report, verbose: bool = False) -> None:
-    """The configurations of ``seprof compare`` side by side."""
+def render_compare(console: Console, report: Report, verbose: bool = False, details: bool = False) -> None:
+    """The configurations of ``seprof compare`` side by side: parameters, the main counter's MACs and latency,
+    or with ``details`` every counter, the legends and what each counter skipped."""
+    if not details:
+        _brief_compare(console, report)
+        return
     console.print(Text(_setup_line(report), style="bold"))
     _notes(console, report.notes)
     grid = Grid([Column("configuration", "left", key=True), Column("params"), Column("added"), Column("added %"),
@@ -501,6 +612,37 @@ def render_compare(console: Console, report: Report, verbose: bool = False) -> N
     if any(c.config.startswith("se_only_") for c in report.configs):
         render_attribution(console, report)
     _not_counted(console, report)
+    render_bottom_line(console, report)
+
+
+def _brief_compare(console: Console, report: Report) -> None:
+    """``seprof compare``'s short report: one table of the configurations (parameters, the main counter's MACs
+    and, when timed, the first run's latency), the other timing runs' tables, a footer and the bottom line."""
+    console.print(Text(_setup_line(report), style="bold"))
+    _notes(console, report.notes)
+    counter = main_counter(report)
+    base = report.config("base")
+    run = report.latency_runs[0] if report.latency_runs else None
+    grid = Grid([Column("configuration", "left", key=True), Column("params", optional=True),
+                 Column("added", optional=True), Column("added %"),
+                 *([Column(f"MACs ({counter})", optional=True), Column("MACs %")] if counter else []),
+                 *_latency_columns(run)])
+    for c in report.configs:
+        first = c.config == "base"
+        macs = ([f"{c.macs[counter]:,}", "—" if first else signed_percent(
+            100 * (c.macs[counter] - base.macs[counter]) / base.macs[counter], 3)] if counter else [])
+        grid.add(config_label(c), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
+                 "—" if first else signed_percent(c.params_added_pct, 2), *macs, *_latency_cells(run, c))
+    if run is not None:
+        _latency_setup(console, run)
+    dropped = print_grid(console, None, grid)
+    if run is None:
+        console.print("Latency: not measured (--no-latency).")
+    for other in report.latency_runs[1:]:
+        render_brief_latency(console, replace(report, latency_runs=(other,)))
+    if any(c.config.startswith("se_only_") for c in report.configs):
+        render_attribution(console, report)
+    console.print(Text(_counter_footer(report) + _left_out(dropped), style="dim"))
     render_bottom_line(console, report)
 
 
@@ -539,9 +681,10 @@ def bottom_line(report: Report) -> list[str]:
     base = report.config("base")
     counter = next((n for n in ("fvcore", "thop", "torch") if n in report.counter_names), None)
     sentences = []
+    alone = [c for c in report.configs if c.config.startswith("se_only_")]
     for c in report.configs:
-        if c.config == "base":
-            continue
+        if c.config == "base" or (c in alone and len(alone) < len(report.configs) - 1):
+            continue  # a stage's SE alone is told in the attribution table
         what = "its own SE" if report.native else report.block.short if report.block is not None else "SE"
         where = (f"in stage {c.se_stages[0]}" if len(c.se_stages) == 1
                  else f"in stages {stage_list(c.se_stages)}")
@@ -556,9 +699,8 @@ def bottom_line(report: Report) -> list[str]:
 
 def render_bottom_line(console: Console, report: Report) -> None:
     """The bottom line, each sentence on one line that the terminal wraps (so it copies whole)."""
-    console.print(Text("Bottom line", style="bold"))
     for sentence in bottom_line(report):
-        console.print(sentence, soft_wrap=True, highlight=False)
+        console.print(Text.assemble(("Bottom line: ", "bold"), sentence), soft_wrap=True, highlight=False)
 
 
 def _stride(stride: float) -> str:
@@ -612,8 +754,12 @@ def render_stages(console: Console, model: str, stage_map: StageMap, family: Fam
         console.print("SE point: " + "; ".join(describe(stage_map.sites)))
 
 
-def render_zoo(console: Console, rows, r: int, counters) -> None:
-    """The one-table static report of ``seprof zoo``."""
+def render_zoo(console: Console, rows, r: int, counters, details: bool = False) -> None:
+    """The one-table static report of ``seprof zoo``: parameters and the first counter's added MACs, or with
+    ``details`` the paper's formula, the exact count and every counter's MACs (the CSV has them all)."""
+    if not details:
+        _brief_zoo(console, rows, r, counters)
+        return
     columns = [Column("model", "left", key=True), Column("SE", "left"), Column("stages", "left"),
                Column("blocks"), Column("base params"), Column("SE adds"), Column("added %"), Column("paper"),
                Column("exact"), *(Column(f"{c} base") for c in counters),
@@ -644,6 +790,31 @@ def render_zoo(console: Console, rows, r: int, counters) -> None:
         + "; ".join(f"{COUNTER_NAMES_LONG[c]}: {COUNTER_NOTES[c].split(': ', 1)[1]}" for c in counters) + "."))
     for row in failed:
         console.print(f"{row.model}: {row.error}", markup=False)
+
+
+def _brief_zoo(console: Console, rows, r: int, counters) -> None:
+    counter = counters[0]
+    grid = Grid([Column("model", "left", key=True), Column("SE", "left"), Column("blocks", optional=True),
+                 Column("base params", optional=True), Column("SE adds"), Column("added %"),
+                 Column(f"MACs % ({counter})")])
+    failed = []
+    for row in rows:
+        if row.error:
+            failed.append(row)
+            grid.add(row.model, row.se, *["—"] * 5)
+            continue
+        base = row.macs_base[counter]
+        grid.add(row.model, row.se, str(row.se_blocks), f"{row.base_params:,}", f"{row.params_added:+,}",
+                 signed_percent(row.params_added_pct, 2),
+                 signed_percent(100 * (row.macs_se[counter] - base) / base, 3))
+    dropped = print_grid(console, f"SE in every model: seprof's SE in every stage (r={r}), or the model's own SE",
+                         grid)
+    for row in failed:
+        console.print(f"{row.model}: {row.error}", markup=False)
+    console.print(Text(f"SE: added = seprof's blocks; native = the model's own, against the model without them. "
+                       f"MACs: {COUNTER_NAMES_LONG[counter]}'s, per sample at batch 1. --details (or --csv) adds the "
+                       "paper's formula, the exact count, the stages and every counter." + _left_out(dropped),
+                       style="dim"))
 
 
 def _settings(spec: BlockSpec) -> list[str]:
@@ -689,9 +860,48 @@ def _sweep_title(report: Report, shared: tuple[set[str], bool, bool]) -> str:
     return title + (f" · every one: {', '.join(common)}" if common else "")
 
 
-def render_sweep(console: Console, report: Report, verbose: bool = False) -> None:
+def _left_out(dropped: Sequence[str]) -> str:
+    """A footer's note on the columns a narrow console left out ('' for none)."""
+    return f" Left out at this width: {', '.join(dropped)} (--details, or a wider terminal)." if dropped else ""
+
+
+def _brief_sweep(console: Console, report: Report) -> None:
+    """``seprof sweep``'s short report: one table, a row per configuration (columns that do not fit are left
+    out rather than split into a second table), the timing setup and a footer."""
+    shared = sweep_shared(report)
+    console.print(Text(_sweep_title(report, shared), style="bold"))
+    _notes(console, report.notes)
+    base = report.config("base")
+    counter = main_counter(report)
+    run = report.latency_runs[0] if report.latency_runs else None
+    others = [n for n in report.counter_names if n != counter]
+    grid = Grid([Column("configuration", "left", key=True), Column("params", optional=True),
+                 Column("added", optional=True), Column("% of base"), Column("paper", optional=True),
+                 *([Column(f"MACs % ({counter})")] if counter else []),
+                 *(Column(f"{n} %", optional=True) for n in others), *_latency_columns(run)])
+    for c in report.configs:
+        first = c.config == "base"
+        macs = ["—" if first else f"{100 * (c.macs[n] - base.macs[n]) / base.macs[n]:+.3f}%"
+                for n in ([counter] if counter else []) + others]
+        grid.add(sweep_label(c, shared), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
+                 "—" if first else f"{c.params_added_pct:.2f}%", "—" if first else _n(c.analytic_paper), *macs,
+                 *_latency_cells(run, c), section=c is report.configs[1])
+    if run is not None:
+        _latency_setup(console, run)
+    dropped = print_grid(console, None, grid)
+    if run is None:
+        console.print("Latency: not measured (--no-latency).")
+    for other in report.latency_runs[1:]:
+        render_brief_latency(console, replace(report, latency_runs=(other,)))
+    console.print(Text(_counter_footer(report) + _left_out(dropped), style="dim"))
+
+
+def render_sweep(console: Console, report: Report, verbose: bool = False, details: bool = False) -> None:
     """Every sweep point in one table: parameters (papers' formula, exact, measured), MACs added by each
-    counter, and latency (and peak memory) of each timing run."""
+    counter, and latency (and peak memory) of each timing run; without ``details``, the short version."""
+    if not details:
+        _brief_sweep(console, report)
+        return
     shared = sweep_shared(report)
     console.print(Text(_sweep_title(report, shared), style="bold"))
     _notes(console, report.notes)
@@ -722,11 +932,13 @@ def render_sweep(console: Console, report: Report, verbose: bool = False) -> Non
         grid.add(*cells, *extra_cells(c), section=c is report.configs[1])
     legend = ("configuration: the block (its settings where they differ from the paper's or between rows), its "
               "position in the residual unit and the stages asked for, where they differ between rows (the title "
-              "says what every row shares). added: parameters added over the base model, measured (the parameter count difference); % of base: "
+              "says what every row shares). added: parameters added over the base model, measured (the parameter "
+              "count difference); % of base: "
               "of the base model's parameters; paper: the papers' formula, weights only ((2/r)·C² per SE block, C "
               "per sSE block); exact: the blocks' parameters with their real hidden widths and biases, which "
               "equals added wherever seprof adds the blocks. fvcore, thop, torch: each counter's MACs per "
-              f"{report.sample} (batch 1), the base in G (10⁹), each configuration's as the % it adds. " + _counter_legend(report))
+              f"{report.sample} (batch 1), the base in G (10⁹), each configuration's as the % it adds. "
+              + _counter_legend(report))
     print_grid(console, "Parameters and compute of each configuration", grid, legend)
     if run is not None:
         for line in _setup_lines(run.setup):

@@ -45,9 +45,14 @@ CONFIG_COLUMNS = {
     "analytic_paper": "the papers' formula, weights only: (2/r)·Σ N_s·C_s² for SE (eq. 5; native SE: each block's "
     "own r = C/hidden), Σ N_s·C_s for sSE, both for scSE",
     "analytic_exact": "exact block parameters: real hidden width, biases included when present",
-    "macs_fvcore": "ops per image (batch 1) counted by fvcore: conv/matmul MACs + BN and pooling element ops",
-    "macs_thop": "ops per image (batch 1) counted by thop: conv/linear MACs + BN and pooling element ops",
-    "macs_torch": "MACs per image (batch 1) from torch.utils.flop_counter (FLOPs / 2)",
+    "macs_fvcore": "MAC-equivalent ops per sample (batch 1) counted by fvcore: conv/matmul MACs, plus BatchNorm "
+    "and pooling at 1 op per element, so more than the MACs alone; skips element-wise ops such as SE's sigmoid and "
+    "scale multiply (the JSON's counters.fvcore.skipped lists them)",
+    "macs_thop": "MAC-equivalent ops per sample (batch 1) counted by thop: conv/linear MACs (biases not counted), "
+    "plus BatchNorm at 2 ops and average pooling at kernel+1 ops per element; only known module types, so "
+    "functional calls (residual add, SE's scale multiply) go uncounted",
+    "macs_torch": "MACs per sample (batch 1) from torch.utils.flop_counter: its FLOPs of conv and matmul ops / 2; "
+    "BatchNorm, pooling, activations and element-wise ops go uncounted",
     "latency_ms": "median forward latency of one batch, ms",
     "latency_iqr_ms": "interquartile range of the latency samples, ms",
     "latency_runs": "number of timed samples",
@@ -61,8 +66,9 @@ CONFIG_COLUMNS = {
     "train mode) captured as a CUDA graph and replayed (host dispatch out), ms",
     "device_added_ms": "CUDA only: median of per-round device-time differences against the base model, ms; "
     "latency_added_ms minus this is the added host dispatch",
-    "graphs": "whether the timed step (forward; forward + backward in train mode) was captured as a CUDA graph, "
-    "or why not",
+    "graphs": "whether the timed step (forward; forward + backward in train mode) was captured as a CUDA graph "
+    "(true/false; empty when not timed)",
+    "graphs_note": "why the step was not captured as a CUDA graph (empty when it was, or when not timed)",
     "peak_memory_bytes": "peak bytes one call needs beyond weights and input (CUDA: max_memory_allocated; "
     "CPU: tensors the call creates); with --memory",
     "device": "device the latency was measured on",
@@ -313,7 +319,8 @@ class Report:
                     "latency_added_ms_ci_high": finite(lat.delta_ci[1]) if lat else None,
                     "device_ms": lat.device_ms if lat else None,
                     "device_added_ms": lat.device_delta_ms if lat else None,
-                    "graphs": timing.get("graphs"),
+                    "graphs": None if "graphs" not in timing else timing["graphs"] == "captured",
+                    "graphs_note": None if timing.get("graphs") in (None, "captured") else timing["graphs"],
                     "peak_memory_bytes": lat.peak_memory_bytes if lat else None,
                     "device": timing.get("device"),
                     "dtype": timing.get("dtype"),

@@ -102,7 +102,7 @@ def test_compare_attribute_static_and_timed():
 def test_plot_is_written_and_bad_paths_are_refused(tmp_path):
     out = tmp_path / "se.png"
     result = run("compare", "resnet18", "--attribute", "--input", "3x64x64", "--runs", "2", "--warmup", "0",
-                 "--device", "cpu", "--plot", str(out))
+                 "--device", "cpu", "--plot", str(out), "--details")
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = flat(result.stdout)  # every ratio's CI on screen, not only in the CSV/JSON

@@ -69,16 +69,6 @@ def test_written_files_keep_normal_permissions(tmp_path):
         os.umask(umask)
 
 
-def test_readme_lists_every_csv_column_in_order_with_its_meaning():
-    import re
-    from pathlib import Path
-
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    for heading, columns in (("Configuration CSV columns:", CONFIG_COLUMNS), ("Stage CSV columns:", STAGE_COLUMNS)):
-        table = readme.split(heading, 1)[1].split("\n\n", 2)[1]
-        assert re.findall(r"^\| `([^`]+)` \| (.*) \|$", table, re.M) == list(columns.items())
-
-
 def test_threads_label():
     assert threads_label({"threads": 1, "cpus": 2}) == "1 thread of 2 CPUs"
     assert threads_label({"threads": 3, "cpus": 4}) == "3 threads of 4 CPUs"

@@ -24,7 +24,7 @@ def flat(text):
 
 def test_inject_with_every_knob_reports_exact_counts_and_names_the_block():
     result = run("inject", "resnet50", "--block", "scse", "--scse-combine", "max", "--no-bias", "--gate", "tanh",
-                 "--squeeze", "max", "--divisor", "8", "--no-latency")
+                 "--squeeze", "max", "--divisor", "8", "--no-latency", "--details")
     assert result.exit_code == 0, result.output
     text = flat(result.stdout)
     assert "resnet50 · scSE (r=16, max), max squeeze, tanh gate, hidden width rounded to a multiple of 8, no biases" \
@@ -40,7 +40,8 @@ def test_sweep_without_latency_is_one_table_and_one_row_per_point(tmp_path):
                  "--csv", str(out))
     assert result.exit_code == 0, result.output
     text = flat(result.stdout)
-    assert "resnet50 · 25 configurations · input 3×224×224" in text and "Latency: not measured." in text
+    assert "resnet50 · 25 configurations · input 3×224×224" in text and "Latency: not measured" in text
+    assert result.stdout.count("┃ configuration ") == 1
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert len(rows) == 26 and rows[0]["config"] == "base" and rows[0]["block"] == ""
     by_name = {r["config"]: r for r in rows}
@@ -127,11 +128,12 @@ def test_sweep_json_names_the_bias_every_point_shares(tmp_path):
 
 
 def test_the_paper_block_prints_what_0_4_printed_word_for_word():
-    """The default block, position and knobs are the paper's: `seprof inject resnet50 --r 16 --no-latency` at 120
-    columns is the output seprof 0.4.0 printed, kept in tests/golden (regenerate it on purpose only)."""
+    """The default block, position and knobs are the paper's: `seprof inject resnet50 --r 16 --no-latency --details`
+    at 120 columns is the output seprof 0.4.0 printed (its bottom line on one line since 0.8.0), kept in
+    tests/golden (regenerate it on purpose only)."""
     from pathlib import Path
 
     golden = Path(__file__).parent / "golden" / "inject_resnet50_r16_no_latency_120.txt"
-    result = run("inject", "resnet50", "--r", "16", "--no-latency", columns="120")
+    result = run("inject", "resnet50", "--r", "16", "--no-latency", "--details", columns="120")
     assert result.exit_code == 0, result.output
     assert result.stdout == golden.read_text(encoding="utf-8")

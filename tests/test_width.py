@@ -30,17 +30,17 @@ def timed_report():
                           batch=[1, 2], runs=6, warmup=0, memory=True, device="cpu")
 
 
-def render(report, width, verbose=False, compare=False, terminal=False):
+def render(report, width, verbose=False, compare=False, terminal=False, details=True):
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=terminal, color_system=None)
-    (render_compare if compare else render_inject)(console, report, verbose)
+    (render_compare if compare else render_inject)(console, report, verbose, details)
     return buffer.getvalue()
 
 
 def check_fits(text, width, report):
     sentences = set(bottom_line(report))
     for line in text.splitlines():
-        if line in sentences:
+        if line.removeprefix("Bottom line: ") in sentences:
             continue
         assert cell_len(line) <= width, line
         assert "…" not in line, line
@@ -78,9 +78,9 @@ def test_a_narrow_table_is_split_and_repeats_its_key_column(static_report):
 
 def test_the_cli_fits_columns_when_piped_and_defaults_to_100():
     for env, width in (({"COLUMNS": "80"}, 80), ({"COLUMNS": None}, 100)):
-        result = CliRunner().invoke(app, ["compare", "resnet50", "--no-latency"], env=env)
+        result = CliRunner().invoke(app, ["compare", "resnet50", "--no-latency", "--details"], env=env)
         assert result.exit_code == 0, result.output
-        longest = max(cell_len(line) for line in result.stdout.splitlines() if not line.startswith("resnet50 with"))
+        longest = max(cell_len(line) for line in result.stdout.splitlines() if not line.startswith("Bottom line"))
         assert width - 10 <= longest <= width
 
 
@@ -100,7 +100,7 @@ def test_the_bottom_line(static_report, timed_report):
     assert bottom_line(static_report) == [
         "resnet50 with SE (r=16) in stages 2–5: +9.90% parameters, +0.195% MACs (fvcore), latency not measured."]
     sentences = bottom_line(timed_report)
-    assert len(sentences) == len(timed_report.configs) - 1
+    assert len(sentences) == 2  # SE everywhere and stripped; each stage alone is told in the attribution table
     first = sentences[0]
     assert first.startswith("resnet18 with SE (r=16) in stages 2–5: +0.76% parameters, +0.100% MACs (fvcore), latency ")
     threads = timed_report.latency_runs[0].setup["threads"]
@@ -115,3 +115,31 @@ def test_below_80_columns_numbers_stay_whole(timed_report, width):
     text = render(timed_report, width, verbose=True, compare=True)
     assert "…" not in text
     assert set(numbers(render(timed_report, 1000, verbose=True, compare=True))) <= set(numbers(text))
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_short_report_is_one_screen_with_the_answer(static_report, width):
+    """The default report: at most 30 lines at 80 columns (every wrapped line counted), one stage table, the
+    totals, a footer naming the counter and the unit, and the bottom line; every number in it whole."""
+    text = render(static_report, width, details=False)
+    check_fits(text, width, static_report)
+    rows = sum(max(1, -(-cell_len(line) // width)) for line in text.splitlines())
+    assert rows <= 30, text
+    for value in ("25,392", "133,248", "792,960", "1,579,392", "2,530,992", "2,514,944", "25,557,032", "28,088,024",
+                  "8,034,304", "+9.90%", "+0.195%", "fvcore", "FLOPs = 2 × MACs", "--details names them"):
+        assert value in text, value
+    assert text.count("┃ stage ┃") == 1 and "aten::" not in text and " G " not in text
+    assert text.splitlines()[-1].startswith("Bottom line: resnet50 with SE (r=16) in stages 2–5: +9.90% parameters")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_short_comparison_is_one_table_with_latency_beside(timed_report, width):
+    text = render(timed_report, width, compare=True, details=False)
+    check_fits(text, width, timed_report)
+    assert text.count("┃ configuration ") == 1 + (len(timed_report.latency_runs) - 1)  # batch 2: its own table
+    lat = timed_report.latency_runs[0].latency["se"]
+    assert f"{lat.ratio[1]:.3f}×" in text and f"{lat.ratio_ci[0]:.3f}–{lat.ratio_ci[1]:.3f}" in text
+    assert "+0.76%" in text and "peak MiB" in text
+    assert ("Left out at this width:" in text) == (width < 200)
+    left_out = text.split("Left out at this width:")[1] if width < 200 else ""
+    assert (f"{timed_report.config('se').params_added:+,}" in text) == ("added," not in left_out)
