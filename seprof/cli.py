@@ -3,8 +3,9 @@
 Tables go to stdout (to stderr when an export is written to stdout with ``-``), progress and errors to
 stderr. Every SeprofError becomes one line on stderr, in the command line's own words (flags, not Python
 parameter names), and exit code 2 (a traceback only with ``--debug``); Ctrl-C prints "seprof: aborted" and
-exits 130. Options are checked before any work, most before torch is even imported; output files are
-checked up front and written together only once everything has succeeded.
+exits 130. Options are declared once, in groups (``seprof.arguments``), and checked before any work, most
+before torch is even imported; output files are checked up front and written together only once everything
+has succeeded.
 
 This module imports nothing heavy at import time: ``seprof --help`` and ``seprof --version`` answer without
 importing torch.
@@ -13,91 +14,47 @@ importing torch.
 from __future__ import annotations
 
 import contextlib
-import math
+import dataclasses
+import functools
+import inspect
 import os
 import re
 import signal
 import sys
-from typing import Annotated, Any, Callable, Iterator, Optional
+from typing import Annotated, Any, Callable, Iterator, Optional, get_type_hints
 
 import typer
 
 from . import __version__
-from .errors import (ModelError, NativeSEError, OptionError, OutputPathError, SeprofError, UnknownModelError, elided,
-                     first_line)
+from . import arguments
+from .arguments import MODEL, OUTPUT, Debug, Details, Exports, Family, ModelArg, ModelOptions, \
+    Stages, TaskOpt, TimingArgs, Workers, flag_name, option
+from .errors import ModelError, NativeSEError, OptionError, OutputPathError, SeprofError, UnknownModelError, \
+    first_line
 from .export import Outputs, quiet_stdout
-from .families import Task
-from .options import Choice, Device, Dtype, Mode, TimingOptions, check_workers
-from .spec import KIND_KNOBS, BlockKind, BlockSpec, Combine, Gate, Position, Squeeze, knob_refusal
+from .families import Task, family_of, is_factory
 
 # The base class of every command-line parsing error (click's ClickException, which typer vendors in recent
 # releases), reached through typer's public BadParameter: BadParameter → UsageError → ClickException.
 _ParseError = typer.BadParameter.__mro__[2]
 
-# How the command line names each parameter of the Python API: a flag, or (flag when True, flag when False).
-FLAGS: dict[str, str | tuple[str, str]] = {
-    "r": "--r",
-    "stages": "--stages",
-    "strip_stages": "--strip-stage",
-    "bias": ("--bias", "--no-bias"),
-    "input_shape": "--input",
-    "batch": "--batch",
-    "device": "--device",
-    "latency": ("", "--no-latency"),
-    "runs": "--runs",
-    "warmup": "--warmup",
-    "threads": "--threads",
-    "mode": "--mode",
-    "dtype": "--dtype",
-    "channels_last": ("--channels-last", ""),
-    "budget": "--budget",
-    "memory": ("--memory", ""),
-    "compile": ("--compile", ""),
-    "attribute": ("--attribute", ""),
-    "add_missing": ("--add-missing", ""),
-    "save": "--save",
-    "workers": "--workers",
-    "family": "--family",
-    "plot": "--plot",
-    "block": "--block",
-    "position": "--position",
-    "squeeze": "--squeeze",
-    "gate": "--gate",
-    "divisor": "--divisor",
-    "combine": "--scse-combine",
-    "stage_sets": "--stages",
-    "heads": ("--heads", ""),
-    "task": "--task",
-    "source": "--source",
-}
+
+_running: list[Any] = []  # the context of the command being run (click's, as typer provides it)
 
 
-def flag_name(option: str, value: Any) -> str:
-    """How the command line names ``option`` given ``value``: '--r 0', '--input 1x224x224', '--no-latency'."""
-    flag = FLAGS.get(option, f"--{option.replace('_', '-')}")
-    if isinstance(flag, tuple):
-        return flag[0] if value else flag[1]
-    if isinstance(value, bool) or value is None:
-        return flag
-    if option == "input_shape" and isinstance(value, (tuple, list)):
-        return f"{flag} {'x'.join(map(str, value))}"
-    if isinstance(value, (tuple, list)):
-        return f"{flag} {','.join(map(str, value))}"
-    if isinstance(value, str) and (not value.isprintable() or not value.strip()):  # '\n', '': escaped, quoted
-        return f"{flag} {value!r}"
-    if option in ("stages", "strip_stages", "batch", "stage_sets"):  # list options: the text as typed
-        return f"{flag} {value}"
-    if isinstance(value, str) and not isinstance(value, Choice):
-        return f"{flag} {value!r}"
-    if isinstance(value, float):
-        return f"{flag} {value:g}"
-    return f"{flag} {value}"
+def _defaulted(name: str) -> bool:
+    """Whether the running command's option ``name`` was left at its default (not typed)."""
+    if not _running or name not in _running[-1].params:
+        return False
+    source = _running[-1].get_parameter_source(name)
+    return source is not None and source.name == "DEFAULT"
 
 
 def message(error: SeprofError) -> str:
-    """A SeprofError in the command line's words."""
+    """A SeprofError in the command line's words; a value the user did not type is called the default."""
     if isinstance(error, OptionError):
-        return error.render(flag_name)
+        return error.render(lambda name, value: flag_name(name, value) + (
+            " (the default)" if name == error.option and value is not None and _defaulted(name) else ""))
     if isinstance(error, UnknownModelError) and str(error).startswith("unknown model"):
         return f"{error} ('seprof models' lists them)"
     if isinstance(error, NativeSEError):
@@ -161,17 +118,68 @@ def _options_in(word: str, flags: dict[str, Any], rest: Iterator[str]) -> list[t
 
 
 class _Command(typer.core.TyperCommand):
-    """A command whose usage line reads 'seprof inject [OPTIONS] MODEL' (no braces around arguments), and
-    which refuses an option that takes one value given twice instead of keeping the last."""
+    """A command whose usage line reads 'seprof inject [OPTIONS] MODEL' (no braces around arguments), whose
+    help shows its options under their groups' headings, which refuses an option that takes one value given
+    twice instead of keeping the last, and which answers extra arguments with what to type instead."""
 
     def collect_usage_pieces(self, ctx):  # noqa: ANN001, ANN201 - click's signature
         return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]
+
+    def format_options(self, ctx, formatter):  # noqa: ANN001, ANN201 - click's signature
+        panels: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None and param.param_type_name == "option":
+                panels.setdefault(getattr(param, "rich_help_panel", None) or "Options", []).append(record)
+        for panel, records in panels.items():
+            with formatter.section(panel if panel == "Options" else f"{panel} options"):
+                formatter.write_dl(records)
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+        _running.append(ctx)
+        try:
+            return super().invoke(ctx)
+        finally:
+            _running.pop()
 
     def parse_args(self, ctx, args):  # noqa: ANN001, ANN201 - click's signature
         twice = given_twice(self.params, args)
         if twice is not None:
             raise _UsageError(twice, ctx=ctx)
-        return super().parse_args(ctx, args)
+        words = list(args)  # click's parser consumes the list
+        try:
+            return super().parse_args(ctx, args)
+        except _UsageError as error:
+            extra = re.match(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)$", error.format_message())
+            if extra is None:
+                raise
+            raise _UsageError(extra_arguments(self.name, words, extra.group(1).split(" ")), ctx=ctx) from None
+
+
+def extra_arguments(command: str, words: list[str], extra: list[str]) -> str:
+    """What to type instead of a command line with ``extra`` words: values after an option's value join it as
+    a list ('--r 4 8 16' → '--r 4,8,16'); a second MODEL, or values without an option, get the command's form."""
+    for i in range(len(words) - len(extra), -1, -1):
+        if words[i:i + len(extra)] != extra:
+            continue
+        before = words[:i]
+        flag, value = (before[-2], before[-1]) if len(before) >= 2 and before[-2].startswith("-") else (None, None)
+        if flag is not None and "=" not in flag and not value.startswith("-"):
+            joined = ",".join([value, *extra])
+            return (f"{' '.join(extra)!r} after {flag} {value} are extra arguments: give a list as one value, "
+                    f"{flag} {joined}")
+        break
+    shown = " ".join(extra)
+    return (f"{shown!r} is an extra argument: seprof {command} takes one MODEL, and values go with their options "
+            "(e.g. --stages 4,5)")
+
+
+def _model_hint(word: str) -> str | None:
+    """For a first word that is no command but names a model: the command to type."""
+    if family_of(word) is None and not word.startswith("timm:") and not is_factory(word):
+        return None
+    return (f"{word!r} is a model, not a command: type 'seprof inject {word}' for what SE costs in it (or "
+            f"'seprof compare {word}', 'seprof stages {word}')")
 
 
 class _OneLineErrors(typer.core.TyperGroup):
@@ -200,6 +208,11 @@ class _OneLineErrors(typer.core.TyperGroup):
             if " " not in where:  # the error came before the command's own context: name the command given
                 command = next((a for a in (sys.argv[1:] if args is None else args) if a in self.commands), None)
                 where = f"{where} {command}" if command else where
+            unknown = re.match(r"No such command '(.*)'\.$", error.format_message())
+            hint = _model_hint(unknown.group(1)) if unknown else None
+            if hint is not None:
+                typer.echo(f"seprof: error: {hint}", err=True)
+                sys.exit(error.exit_code)
             typer.echo(f"seprof: error: {error.format_message()} (see '{where} --help')", err=True)
             sys.exit(error.exit_code)
         except typer.Abort:
@@ -240,190 +253,31 @@ app = typer.Typer(
 )
 
 
-def _choices(choice: type) -> str:
-    return "[" + "|".join(m.value for m in choice) + "]"
+def command(func: Callable[..., None]) -> Callable[..., None]:
+    """Register ``func`` as a command. A parameter annotated with an option group (``arguments.Group``) is
+    spread into the group's options in the signature typer reads, and ``func`` receives the group filled in."""
+    hints = get_type_hints(func, include_extras=True)
+    groups = {name: hint for name, hint in hints.items()
+              if isinstance(hint, type) and issubclass(hint, arguments.Group)}
+    spread = []
+    for name, param in inspect.signature(func).parameters.items():
+        if name not in groups:
+            spread.append(param.replace(annotation=hints[name], kind=inspect.Parameter.KEYWORD_ONLY))
+            continue
+        group_hints = get_type_hints(groups[name], include_extras=True)
+        spread += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                                     annotation=group_hints[f.name]) for f in dataclasses.fields(groups[name])]
 
+    @functools.wraps(func)
+    def run(**given: Any) -> None:
+        for name, group in groups.items():
+            given[name] = group(**{f.name: given.pop(f.name) for f in dataclasses.fields(group)})
+        func(**given)
 
-# Options shared by several commands. Values arrive as text and are parsed below, so that every bad value
-# gets the same kind of one-line message (naming the value and the valid choices).
-ModelArg = Annotated[str, typer.Argument(metavar="MODEL", hidden=True, show_default=False)]
-R = Annotated[
-    Optional[str],
-    typer.Option(
-        "--r", "-r", metavar="INTEGER", show_default="16", help="SE reduction ratio r: the hidden width is C//r."
-    ),
-]
-Stages = Annotated[
-    Optional[list[str]],
-    typer.Option(
-        "--stages",
-        metavar="LIST",
-        show_default="all",
-        help="Stages to put SE in: 2,3,4 or repeated (--stages 2 --stages 3).",
-    ),
-]
-Bias = Annotated[
-    Optional[bool],
-    typer.Option(
-        "--bias/--no-bias", show_default="--bias", help="SE FC layers with biases (the paper's ablations drop them)."
-    ),
-]
-BlockOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--block",
-        metavar=_choices(BlockKind),
-        show_default="se",
-        help="The block: se (= cse, Hu et al.), sse (spatial SE: 1×1 conv C→1, a gate per position) or scse (both; "
-        "Roy et al.).",
-    ),
-]
-PositionOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--position",
-        metavar=_choices(Position),
-        show_default="standard",
-        help="Where in a residual unit (SENet Fig. 5): before the sum (standard), before the unit (pre), after the "
-        "sum and its activation (post), on the identity path (identity).",
-    ),
-]
-SqueezeOpt = Annotated[
-    Optional[str],
-    typer.Option("--squeeze", metavar=_choices(Squeeze), show_default="avg",
-                 help="Channel squeeze: global average or max pooling (SENet Table 11)."),
-]
-GateOpt = Annotated[
-    Optional[str],
-    typer.Option("--gate", metavar=_choices(Gate), show_default="sigmoid",
-                 help="The excitation's gate (SENet Table 12)."),
-]
-DivisorOpt = Annotated[
-    Optional[str],
-    typer.Option("--divisor", metavar="INTEGER", show_default="none: C//r, as the paper",
-                 help="Round the hidden width C/r to a multiple of this, as torchvision's and timm's SE do."),
-]
-CombineOpt = Annotated[
-    Optional[str],
-    typer.Option("--scse-combine", metavar=_choices(Combine), show_default="add",
-                 help="How scSE combines its two maps: add (the MICCAI paper) or max (the authors' released code)."),
-]
-Input = Annotated[
-    Optional[str],
-    typer.Option(
-        "--input", metavar="CxHxW|CxTxHxW", show_default="the model's usual input",
-        help="Input size, e.g. 3x224x224; C x T x H x W for video, e.g. 3x16x112x112.",
-    ),
-]
-Heads = Annotated[
-    bool,
-    typer.Option("--heads", help="Segmentation and detection models: SE in the heads too (FPN outputs, head "
-                 "conv units), as a stage of its own after the backbone's."),
-]
-TaskOpt = Annotated[
-    Optional[str],
-    typer.Option("--task", metavar="classification|segmentation|detection|video|optical_flow|quantization|all",
-                 show_default="classification", help="Which of torchvision's model groups."),
-]
-Batch = Annotated[
-    Optional[list[str]],
-    typer.Option(
-        "--batch",
-        metavar="LIST",
-        show_default="1",
-        help="Batch size(s) for latency: 1,8,32 or repeated; one interleaved run each (MACs are per sample).",
-    ),
-]
-DeviceOpt = Annotated[
-    str,
-    typer.Option(
-        "--device", metavar=_choices(Device), help="Latency device: auto is CUDA when available, else the CPU."
-    ),
-]
-ModeOpt = Annotated[
-    str,
-    typer.Option(
-        "--mode",
-        metavar=_choices(Mode),
-        help="infer: a forward pass in inference mode; train: forward + backward in train mode.",
-    ),
-]
-DtypeOpt = Annotated[
-    str, typer.Option("--dtype", metavar=_choices(Dtype), help="float32, or float16 (CUDA) / bfloat16 under autocast.")
-]
-ChannelsLast = Annotated[
-    bool, typer.Option("--channels-last", help="Time models and input in channels-last memory format.")
-]
-Budget = Annotated[
-    Optional[str],
-    typer.Option(
-        "--budget",
-        metavar="SECONDS",
-        show_default="30, unless --runs is given alone",
-        help="Seconds of sampling per timing run (per batch size): sample until every ratio's 95% CI is within ±1%, "
-        "or this time is spent, even short of --runs; the warm-up may take as long again.",
-    ),
-]
-Memory = Annotated[bool, typer.Option("--memory", help="Also measure each configuration's peak memory per call.")]
-Compile = Annotated[bool, typer.Option("--compile", help="Time torch.compile'd models (compile time reported apart).")]
-NoLatency = Annotated[bool, typer.Option("--no-latency", help="Skip timing; report parameters and MACs only.")]
-Runs = Annotated[
-    Optional[str],
-    typer.Option(
-        "--runs",
-        metavar="INTEGER",
-        show_default="20, then adaptive, within --budget 30",
-        help="Timed rounds, at most 1000: exactly this many; with --budget, at least this many unless the budget "
-        "runs out first.",
-    ),
-]
-Warmup = Annotated[
-    Optional[str],
-    typer.Option("--warmup", metavar="INTEGER", show_default="3",
-                 help="Untimed calls per model before timing, at most 1000; they stop once they have taken the "
-                 "sampling budget (--budget, 30 s by default)."),
-]
-Threads = Annotated[
-    Optional[str],
-    typer.Option(
-        "--threads",
-        metavar="INTEGER",
-        show_default="torch's; on the CPU at most the usable CPUs - 1, at least 1",
-        help="torch intra-op threads while timing.",
-    ),
-]
-Csv = Annotated[
-    Optional[str],
-    typer.Option("--csv", metavar="PATH", help="Write one row per configuration to this CSV file (- for stdout)."),
-]
-StagesCsv = Annotated[
-    Optional[str],
-    typer.Option(
-        "--stages-csv", metavar="PATH", help="Write one row per (configuration, stage) to this CSV file (- for stdout)."
-    ),
-]
-Json = Annotated[
-    Optional[str],
-    typer.Option("--json", metavar="PATH", help="Write the whole report to this JSON file (- for stdout)."),
-]
-AddMissing = Annotated[
-    bool, typer.Option("--add-missing", help="For a model with SE of its own: add SE to its blocks without one.")
-]
-Verbose = Annotated[
-    bool,
-    typer.Option(
-        "--verbose", "-v", help="Latency: also the spreads (IQR, ratio quartiles) and the added milliseconds."
-    ),
-]
-Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
-Family = Annotated[
-    Optional[str],
-    typer.Option("--family", metavar="FAMILY", help="Only this family, e.g. resnet (seprof models lists them)."),
-]
-Workers = Annotated[
-    Optional[str],
-    typer.Option("--workers", metavar="INTEGER", show_default="one per core, at most 4", help="Worker processes."),
-]
+    run.__signature__ = inspect.Signature(spread)  # type: ignore[attr-defined]
+    run.__annotations__ = {}
+    del run.__wrapped__  # typer reads the signature above, not func's
+    return app.command(cls=_Command)(run)
 
 
 def main() -> None:
@@ -438,140 +292,6 @@ def main() -> None:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-# --- parsing option text: every failure is an OptionError naming the API parameter and the text given ---
-
-
-_WHOLE = re.compile(r"-?[0-9]+")  # ASCII digits only: str.isdigit() also accepts '²', which int() refuses
-MAX_INPUT_VALUES = 2**40  # values in one sample: 4 TiB in float32, beyond any machine seprof runs on
-MAX_DIGITS = 18  # more than any count seprof takes; int() of thousands of digits is slow, then refused by Python
-
-
-def _elided(text: Any) -> Any:
-    """A long text shortened for a one-line message (anything else as it is)."""
-    return elided(text, 60) if isinstance(text, str) else text
-
-
-def _whole(option: str, named: Any, text: str, what: str) -> int | None:
-    """``text`` as an int when it is a whole number in ASCII digits, else None; an OptionError naming
-    ``option`` and ``named`` when it has more digits than any count seprof takes."""
-    if not _WHOLE.fullmatch(text):
-        return None
-    digits = len(text.lstrip("-").lstrip("0"))  # leading zeros add nothing
-    if digits > MAX_DIGITS:
-        raise OptionError(option, _elided(named), f"is too large ({digits:,} digits): {what} takes at most "
-                          f"{MAX_DIGITS} digits")
-    return int(text)
-
-
-def _integer(option: str, text: str | None, low: int, what: str) -> int | None:
-    if text is None:
-        return None
-    value = _whole(option, text, text.strip(), what)
-    if value is None:
-        raise OptionError(option, _elided(text), f"is not a whole number: {what} is an integer of at least {low}")
-    if value < low:
-        raise OptionError(option, value, f"is invalid: {what} is an integer of at least {low}")
-    return value
-
-
-_DECIMAL = re.compile(r"\s*(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*")  # ASCII, no '_': not all float() takes
-
-
-def _workers(text: str | None) -> int | None:
-    """The --workers value, checked against the CPUs the process may use before any work (None: the default)."""
-    count = _integer("workers", text, 1, "the number of worker processes")
-    return None if count is None else check_workers(count)
-
-
-def _seconds(option: str, text: str | None) -> float | None:
-    if text is None:
-        return None
-    value = float(text) if _DECIMAL.fullmatch(text) else float("nan")
-    if not (value > 0 and value != float("inf")):
-        raise OptionError(option, text, "is not a time in seconds: give a finite number above 0, e.g. 30")
-    return value
-
-
-def _entries(option: str, texts: list[str], what: str, example: str, parse: Callable[[str, Any], Any],
-             as_list: bool = False, same: Callable[[Any], Any] = lambda value: value) -> list[Any]:
-    """The entries of ``texts`` (repetitions joined), separated by commas or spaces, each ``parse(part, named)``d,
-    where ``named`` is what an error names: the text as typed, or with ``as_list`` its entries. An empty entry and
-    a repeated value (two values with one ``same``, such as two names of one block) are refused."""
-    shown = ",".join(texts)
-    parts = [part for entry in shown.split(",") for part in re.split(" +", entry.strip(" "))]  # "2 3": two entries
-    named = parts if as_list else shown
-    values: list[Any] = []
-    for part in parts:
-        if not part:
-            raise OptionError(option, named, f"has an empty entry: give {what} separated by single commas, e.g. "
-                              f"{example}")
-        value = parse(part, named)
-        twin = next((v for v in values if same(v) == same(value)), None)
-        if twin == value:
-            raise OptionError(option, named, f"names {part} twice: give each once")
-        if twin is not None:
-            raise OptionError(option, named, f"names one block twice: {twin} and {part} are two names of it; give "
-                              "it once")
-        values.append(value)
-    return values
-
-
-def _int_list(option: str, texts: list[str] | None, low: int, what: str, example: str) -> list[int] | None:
-    """'2,3' and repetitions ('--stages 2 --stages 3') → [2, 3]; empty entries and repeats are refused."""
-    if texts is None:
-        return None
-
-    def whole(part: str, named: str) -> int:
-        value = _whole(option, named, part, f"each of the {what}")
-        if value is None:
-            raise OptionError(option, _elided(named), f"is not a list of {what}: {_elided(part)!r} is not a whole "
-                              f"number (e.g. {example})")
-        if value < low:
-            raise OptionError(option, named, f"is invalid: {part} is below {low} (e.g. {example})")
-        return value
-
-    return _entries(option, texts, what, example, whole)
-
-
-def parse_input(text: str | None) -> tuple[int, ...] | None:
-    """'3x224x224' → (3, 224, 224), '3x16x112x112' → (3, 16, 112, 112) (video); None stays None."""
-    if text is None:
-        return None
-    parts = text.lower().replace("×", "x").split("x")
-    sizes = [_whole("input_shape", text, p.strip(), "each size") for p in parts] if len(parts) in (3, 4) else []
-    if not sizes or not all(size is not None and size >= 1 for size in sizes):
-        raise OptionError("input_shape", _elided(text), "is not C x H x W (or C x T x H x W for video) with positive "
-                          "whole sizes, e.g. 3x224x224 or 3x16x112x112")
-    if math.prod(sizes) > MAX_INPUT_VALUES:
-        raise OptionError("input_shape", _elided(text), f"is too large: {math.prod(sizes):.3g} values per sample, and "
-                          f"seprof takes at most 2^40 ({MAX_INPUT_VALUES:.3g}); use a smaller input")
-    return tuple(sizes)
-
-
-class Source(Choice):
-    """Whose models ``seprof models`` lists."""
-
-    TORCHVISION = "torchvision"
-    TIMM = "timm"
-
-
-def _task(text: str | None) -> Any:
-    """The --task value: a Task, None for 'all', classification when not given."""
-    if text is None:
-        return Task.CLASSIFICATION
-    word = text.strip().lower()
-    if word == "all":
-        return None
-    try:
-        return Task(word)
-    except ValueError:
-        raise OptionError("task", text, f"is not one of {', '.join(t.value for t in Task)}, all") from None
-
-
-def _choice(option: str, text: str, choice: type) -> Any:
-    return choice.parse(option, text.strip().lower())
 
 
 # --- running a command ---
@@ -650,13 +370,12 @@ def _stdout(report_to_stderr: bool = False):
     return Console(stderr=report_to_stderr, highlight=False, width=width)
 
 
-def _outputs(**paths: str | None) -> Outputs:
-    """The command's output files, each checked now (before any work); ``--csv``-style text outputs may be
-    ``-`` (stdout)."""
+def _outputs(paths: dict[str, str | None]) -> Outputs:
+    """The command's output files, each checked now (before any work); the data exports may be ``-``
+    (stdout)."""
     outputs = Outputs()
-    for option, path in paths.items():
-        flag = "--" + option.replace("_", "-")
-        outputs.add(flag, path, stdout=option in ("csv", "stages_csv", "json"))
+    for flag, path in paths.items():
+        outputs.add(flag, path, stdout=flag in ("--csv", "--stages-csv", "--json"))
     return outputs
 
 
@@ -673,515 +392,185 @@ def _finish(outputs: Outputs, contents: dict[str, Any], show: Callable[[Any], No
                                   "written") from error
 
 
-def _timing(
-    no_latency: bool,
-    batch: list[str] | None,
-    device: str,
-    runs: str | None,
-    warmup: str | None,
-    threads: str | None,
-    mode: str,
-    dtype: str,
-    budget: str | None,
-    memory: bool,
-    compile: bool,
-    channels_last: bool,
-    verbose: bool,
-) -> TimingOptions | None:
-    """The timing options, parsed and checked (all that can be checked without torch); None with --no-latency."""
-    from .options import refuse_timing_options
+def _report_files(report: Any, plot: str | None, draw: Callable[[Any, str], Callable[[str], None]] | None = None
+                  ) -> dict[str, Any]:
+    """What a profile's outputs hold: its CSVs and JSON, and its picture when ``plot`` names a file."""
+    contents: dict[str, Any] = {"--csv": report.csv_text(), "--stages-csv": report.stages_csv_text(),
+                                "--json": report.json_text()}
+    if plot is not None:
+        from .plot import figure_writer
 
-    batches = _int_list("batch", batch, 1, "batch sizes", "1,8,32") or [1]
-    options = dict(
-        device=_choice("device", device, Device),
-        mode=_choice("mode", mode, Mode),
-        dtype=_choice("dtype", dtype, Dtype),
-        runs=_integer("runs", runs, 1, "the number of timed rounds"),
-        warmup=_integer("warmup", warmup, 0, "the number of warm-up calls"),
-        threads=_integer("threads", threads, 1, "the number of threads"),
-        budget=_seconds("budget", budget),
-        memory=memory,
-        compile=compile,
-        channels_last=channels_last,
-    )
-    if options["warmup"] is None:
-        options["warmup"] = 3
-    if no_latency:
-        refuse_timing_options(batches, **options)
-        if verbose:
-            raise OptionError("verbose", True, "shows the latency's spreads, which {other} turns off: drop one of "
-                              "them", other=("latency", False))
-        return None
-    return TimingOptions(batch=tuple(batches), **options)  # checks every rule that needs no device
+        contents["--plot"] = (draw or figure_writer)(report, plot)
+    return contents
 
 
-def _block(
-    block: str | None,
-    r: str | None,
-    bias: bool | None,
-    position: str | None,
-    squeeze: str | None,
-    gate: str | None,
-    divisor: str | None,
-    combine: str | None,
-) -> tuple[BlockSpec, list[tuple[str, Any]]]:
-    """The block the options describe, and the options given (as (API name, value), in command-line order)."""
-    given: list[tuple[str, Any]] = []
-    for name, text, parse in (
-        ("block", block, lambda t: _choice("block", t, BlockKind)),
-        ("r", r, lambda t: _integer("r", t, 1, "the reduction ratio")),
-        ("bias", bias, lambda v: v),
-        ("squeeze", squeeze, lambda t: _choice("squeeze", t, Squeeze)),
-        ("gate", gate, lambda t: _choice("gate", t, Gate)),
-        ("divisor", divisor, lambda t: _integer("divisor", t, 1, "the divisor")),
-        ("combine", combine, lambda t: _choice("combine", t, Combine)),
-        ("position", position, lambda t: _choice("position", t, Position)),
-    ):
-        if text is not None:
-            given.append((name, parse(text)))
-    knobs = {("kind" if name == "block" else name): value for name, value in given}
-    kind = knobs.get("kind", BlockKind.SE)
-    for name, value in given:  # a knob given at its default is still one the block does not have
-        if not kind.has(name):
-            raise knob_refusal(name, value, kind)
-    return BlockSpec(**knobs), given
+def _check_plot(plot: str | None) -> None:
+    if plot is not None:
+        from .plot import check_plotting
+
+        check_plotting(plot)
 
 
-def _default_r(error: OptionError, given: list[tuple[str, Any]]) -> OptionError:
-    """An error about r, saying that 16 is the default when the user gave no -r."""
-    if error.option == "r" and "r" not in dict(given):
-        return OptionError("r", error.value, "(the default) " + error.reason, error.other)
-    return error
+Plot = Annotated[Optional[str], option(
+    "--plot", panel=OUTPUT, metavar="PATH",
+    help="Write a picture in the format of its suffix (png, svg, pdf...): per-stage shares, and the "
+    "configurations on a params-vs-latency plane (params vs MACs with --no-latency); needs matplotlib.")]
 
 
-def _profile(
-    live: _Live,
-    model: str,
-    block: tuple[BlockSpec, list[tuple[str, Any]]],
-    stages: list[int] | None,
-    input_shape: tuple[int, ...] | None,
-    timing: TimingOptions | None,
-    *,
-    strip_stages: tuple = (),
-    attribute: bool = False,
-    add_missing: bool = False,
-    heads: bool = False,
-    refuse_native: bool = False,
-    save: Callable[[dict], None] | None = None,
-):
-    """Import what profiling needs (with the status showing), check the model name, plan and measure. A
-    model with SE of its own is refused (``refuse_native``, as ``inject`` does) or measured as built, where no
-    block option may be given."""
-    spec, given = block
-    live.step("loading torch")
-    from . import checkpoint
-    from .measure import measure, open_model, plan_profile
-    from .models import check_model_name
-    from .surgery import native_refusal
-
-    check_model_name(model)
-    source = open_model(model, input_shape, live.step, heads)
-    live.step("finding SE sites")
-    found = source.sites()  # the standard places tell whether the model has SE of its own
-    if refuse_native and found.native and not add_missing:
-        raise native_refusal(model, found)
-    try:
-        plan = plan_profile(source, spec if given else None, stages, strip_stages, attribute, add_missing,
-                            given[0] if given else None)
-    except OptionError as error:
-        raise _default_r(error, given) from error
-
-    def keep(models: dict) -> None:
-        se = plan.configs[1]
-        save(checkpoint.payload(models["se"], name=model, block=plan.block, stages=se.se_stages,
-                                input_shape=plan.input_shape, add_missing=plan.add_missing, heads=heads))
-
-    return measure(source, plan, timing, on_step=live.step, on_sample=live.sample,
-                   on_real=keep if save is not None else None)
-
-
-@app.command(cls=_Command)
+@command
 def inject(
     model: ModelArg,
-    r: R = None,
     stages: Stages = None,
-    bias: Bias = None,
-    block: BlockOpt = None,
-    position: PositionOpt = None,
-    squeeze: SqueezeOpt = None,
-    gate: GateOpt = None,
-    divisor: DivisorOpt = None,
-    scse_combine: CombineOpt = None,
-    input: Input = None,
-    batch: Batch = None,
-    device: DeviceOpt = "auto",
-    no_latency: NoLatency = False,
-    runs: Runs = None,
-    warmup: Warmup = None,
-    threads: Threads = None,
-    mode: ModeOpt = "infer",
-    dtype: DtypeOpt = "float32",
-    channels_last: ChannelsLast = False,
-    budget: Budget = None,
-    memory: Memory = False,
-    compile: Compile = False,
-    csv: Csv = None,
-    stages_csv: StagesCsv = None,
-    json: Json = None,
-    save: Annotated[
-        Optional[str],
-        typer.Option(
-            "--save", metavar="PATH", help="Save the SE model (state_dict + recipe; seprof.load rebuilds it)."
-        ),
-    ] = None,
-    add_missing: AddMissing = False,
-    heads: Heads = False,
-    verbose: Verbose = False,
+    block: arguments.BlockOptions = None,
+    where: ModelOptions = None,
+    timing: TimingArgs = None,
+    exports: Exports = None,
+    plot: Plot = None,
+    save: Annotated[Optional[str], option(
+        "--save", panel=OUTPUT, metavar="PATH",
+        help="Save the SE model (state_dict + recipe; seprof.load rebuilds it).")] = None,
+    details: Details = False,
     debug: Debug = False,
 ) -> None:
     """Put SE blocks into MODEL and report what they cost, per stage and in total.
 
-    MODEL is a torchvision model name (seprof models lists them) or your own factory,
-    package.module:function, called once with no arguments.
+    MODEL is a torchvision model name (seprof models lists them), a timm model as timm:NAME, or your own
+    factory, package.module:function, called once with no arguments.
     """
     with _session(debug) as live:
-        outputs = _outputs(csv=csv, stages_csv=stages_csv, json=json, save=save)
-        timing = _timing(
-            no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile, channels_last,
-            verbose,
-        )
-        spec = _block(block, r, bias, position, squeeze, gate, divisor, scse_combine)
-        chosen = _int_list("stages", stages, 0, "stage numbers", "2,3,4,5")
-        checkpoints: list[dict] = []
-        report = _profile(
-            live,
-            model,
-            spec,
-            chosen,
-            parse_input(input),
-            timing,
-            add_missing=add_missing,
-            heads=heads,
-            refuse_native=True,
-            save=checkpoints.append if save else None,
-        )
+        outputs = _outputs({**exports.paths(), "--plot": plot, "--save": save})
+        _check_plot(plot)
+        options = timing.parse()
+        spec = block.parse()
+        chosen = arguments.stage_list("stages", stages, "2,3,4,5")
+        shape = arguments.parse_input(where.input_shape)
+        live.step("loading torch")
+        from . import checkpoint
+        from .measure import profile
+
+        held: dict[str, Any] = {}
+
+        def keep(models: dict) -> None:  # before timing: train-mode passes would move BN statistics
+            held["model"], held["state"] = models["se"], checkpoint.snapshot(models["se"].state_dict())
+
+        report = profile(model, spec, stages=chosen, input_shape=shape, timing=options, add_missing=where.add_missing,
+                         heads=where.heads, refuse_native=True, on_step=live.step, on_sample=live.sample,
+                         on_real=keep if save else None)
         live.stop()
         from .render import render_inject
 
-        _finish(
-            outputs,
-            {
-                "--csv": report.csv_text(),
-                "--stages-csv": report.stages_csv_text(),
-                "--json": report.json_text(),
-                "--save": _checkpoint_writer(checkpoints),
-            },
-            lambda console: render_inject(console, report, verbose),
-        )
+        contents = _report_files(report, plot)
+        if save:
+            contents["--save"] = _checkpoint_writer(report, held, model, where.heads)
+        _finish(outputs, contents, lambda console: render_inject(console, report, timing.verbose, details))
 
 
-def _checkpoint_writer(checkpoints: list[dict]) -> Callable[[str], None]:
+def _checkpoint_writer(report: Any, held: dict[str, Any], name: str, heads: bool) -> Callable[[str], None]:
+    """Writes the SE model as it was before timing, with the recipe ``seprof.load`` rebuilds it from."""
+    from .checkpoint import payload
+
+    data = payload(held["model"], name=name, block=report.block, stages=report.config("se").se_stages,
+                   input_shape=report.input_shape, add_missing=report.add_missing, heads=heads)
+    data["state_dict"] = held["state"]
+
     def write(path: str) -> None:
         import torch
 
-        torch.save(checkpoints[0], path)
+        torch.save(data, path)
 
     return write
 
 
-@app.command(cls=_Command)
+@command
 def compare(
     model: Annotated[str, typer.Argument(metavar="MODEL", hidden=True)] = "resnet50",
-    strip_stage: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--strip-stage",
-            metavar="LIST",
-            show_default="the last SE stage",
-            help="Stages whose SE to remove together: 4,5 or repeated.",
-        ),
-    ] = None,
-    r: R = None,
+    strip_stages: Annotated[Optional[list[str]], option(
+        "--strip-stage", panel=MODEL, metavar="LIST", show_default="the last SE stage",
+        help="Stages whose SE to remove together: 4,5, '4 5' or repeated.")] = None,
     stages: Stages = None,
-    bias: Bias = None,
-    block: BlockOpt = None,
-    position: PositionOpt = None,
-    squeeze: SqueezeOpt = None,
-    gate: GateOpt = None,
-    divisor: DivisorOpt = None,
-    scse_combine: CombineOpt = None,
-    input: Input = None,
-    batch: Batch = None,
-    device: DeviceOpt = "auto",
-    no_latency: NoLatency = False,
-    runs: Runs = None,
-    warmup: Warmup = None,
-    threads: Threads = None,
-    mode: ModeOpt = "infer",
-    dtype: DtypeOpt = "float32",
-    channels_last: ChannelsLast = False,
-    budget: Budget = None,
-    memory: Memory = False,
-    compile: Compile = False,
-    attribute: Annotated[
-        bool,
-        typer.Option(
-            "--attribute", help="Also each stage's SE alone: per-stage shares of parameters, work and latency."
-        ),
-    ] = False,
-    plot: Annotated[
-        Optional[str],
-        typer.Option(
-            "--plot",
-            metavar="PATH",
-            help="Write a picture in the format of its suffix (png, svg, pdf...): per-stage shares, configurations "
-            "on a params-vs-latency plane (needs matplotlib).",
-        ),
-    ] = None,
-    csv: Csv = None,
-    stages_csv: StagesCsv = None,
-    json: Json = None,
-    add_missing: AddMissing = False,
-    heads: Heads = False,
-    verbose: Verbose = False,
+    attribute: Annotated[bool, option(
+        "--attribute", panel=MODEL,
+        help="Also each stage's SE alone: per-stage shares of parameters, work and latency.")] = False,
+    block: arguments.BlockOptions = None,
+    where: ModelOptions = None,
+    timing: TimingArgs = None,
+    exports: Exports = None,
+    plot: Plot = None,
+    details: Details = False,
     debug: Debug = False,
 ) -> None:
     """Compare the base model, SE everywhere, and SE with some stages stripped (the paper's ~10% → ~4%).
 
-    MODEL (default resnet50) is a torchvision model name or package.module:function. For a model with SE
-    blocks of its own (EfficientNet, MobileNetV3, RegNetY, MaxViT): the model as built against the model
-    without them, and with some stages' SE stripped.
+    MODEL (default resnet50) is a torchvision model name, timm:NAME or package.module:function. For a model
+    with SE blocks of its own (EfficientNet, MobileNetV3, RegNetY, MaxViT): the model as built against the
+    model without them, and with some stages' SE stripped.
     """
     with _session(debug) as live:
-        outputs = _outputs(csv=csv, stages_csv=stages_csv, json=json, plot=plot)
-        if plot is not None:
-            from .plot import check_plotting
+        outputs = _outputs({**exports.paths(), "--plot": plot})
+        _check_plot(plot)
+        options = timing.parse()
+        spec = block.parse()
+        chosen = arguments.stage_list("stages", stages, "2,3,4")
+        removed = arguments.int_list("strip_stages", strip_stages, 0, "stage numbers", "4,5") or []
+        shape = arguments.parse_input(where.input_shape)
+        live.step("loading torch")
+        from .measure import profile
 
-            check_plotting(plot)
-        timing = _timing(
-            no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile, channels_last,
-            verbose,
-        )
-        spec = _block(block, r, bias, position, squeeze, gate, divisor, scse_combine)
-        chosen = _int_list("stages", stages, 0, "stage numbers", "2,3,4")
-        removed = _int_list("strip_stages", strip_stage, 0, "stage numbers", "4,5") or []
-        report = _profile(
-            live,
-            model,
-            spec,
-            chosen,
-            parse_input(input),
-            timing,
-            strip_stages=(removed,),
-            add_missing=add_missing,
-            heads=heads,
-            attribute=attribute,
-        )
+        report = profile(model, spec, stages=chosen, strip_stages=(removed,), attribute=attribute, input_shape=shape,
+                         timing=options, add_missing=where.add_missing, heads=where.heads, on_step=live.step,
+                         on_sample=live.sample)
         live.stop()
         from .render import render_compare
 
-        contents: dict[str, Any] = {
-            "--csv": report.csv_text(),
-            "--stages-csv": report.stages_csv_text(),
-            "--json": report.json_text(),
-        }
-        if plot is not None:
-            from .plot import figure_writer
-
-            contents["--plot"] = figure_writer(report, plot)
-        _finish(outputs, contents, lambda console: render_compare(console, report, verbose))
+        _finish(outputs, _report_files(report, plot),
+                lambda console: render_compare(console, report, timing.verbose, details))
 
 
-def _words(option: str, texts: list[str] | None, choice: type) -> list[Any] | None:
-    """'se,scse' and repetitions → [BlockKind.SE, BlockKind.SCSE]; repeats are refused."""
-    if texts is None:
-        return None
-    example = ",".join(m.value for m in list(choice)[:2])
-    same = (lambda kind: kind.block) if choice is BlockKind else (lambda value: value)
-    return _entries(option, texts, "values", example, lambda part, _: _choice(option, part, choice), as_list=True,
-                    same=same)
-
-
-def _stage_sets(texts: list[str] | None) -> list[Any]:
-    """'each,all,4+5' → [StageSet.EACH, StageSet.ALL, (4, 5)]: words, or stages joined by '+'."""
-    from .spec import StageSet
-
-    if texts is None:
-        return [StageSet.ALL]
-
-    def stage_set(part: str, named: str) -> Any:
-        if part.lower() in ("all", "each"):
-            return StageSet(part.lower())
-        numbers = [_whole("stage_sets", named, n, "each stage number") for n in part.split("+")]
-        if not all(n is not None and n >= 0 for n in numbers):
-            raise OptionError("stage_sets", _elided(named), f"has {_elided(part)!r}, which is neither all, each nor "
-                              "stages joined by + (e.g. each,all or 2,4+5)")
-        if len(set(numbers)) != len(numbers):
-            raise OptionError("stage_sets", named, f"names a stage twice in {part!r}: give each once")
-        return tuple(sorted(numbers))
-
-    return _entries("stage_sets", texts, "stage sets", "each,all", stage_set)
-
-
-def _sweep_blocks(
-    blocks: list[Any] | None,
-    ratios: list[int] | None,
-    bias: bool | None,
-    squeezes: list[Any] | None,
-    gates: list[Any] | None,
-    divisors: list[int] | None,
-    combines: list[Any] | None,
-    positions: list[Any] | None,
-) -> list[BlockSpec]:
-    """Every combination of the swept knobs, each knob applied to the blocks that have it (r, squeeze and
-    divisor to channel SE, the combine to scSE); a knob given for no block is refused."""
-    import itertools
-
-    kinds = blocks or [BlockKind.SE]
-    for option, given in (("r", ratios), ("squeeze", squeezes), ("divisor", divisors), ("combine", combines)):
-        if given is not None and not any(k.has(option) for k in kinds):
-            raise OptionError(option, given, "applies to none of the blocks swept ({other}): drop it, or add a "
-                              "block that has it", other=("block", kinds))
-    specs = []
-    for kind, r, squeeze, gate, divisor, combine, position in itertools.product(
-            kinds, ratios or [16], squeezes or [Squeeze.AVG], gates or [Gate.SIGMOID], divisors or [None],
-            combines or [Combine.ADD], positions or [Position.STANDARD]):
-        knobs = {"r": r, "squeeze": squeeze, "divisor": divisor, "combine": combine}
-        knobs = {k: v if kind.has(k) else KIND_KNOBS[k] for k, v in knobs.items()}  # the kind's own knobs only
-        specs.append(BlockSpec(kind, bias=True if bias is None else bias, gate=gate, position=position, **knobs))
-    return list(dict.fromkeys(specs))
-
-
-@app.command(cls=_Command)
+@command
 def sweep(
     model: Annotated[str, typer.Argument(metavar="MODEL", hidden=True)] = "resnet50",
-    block: Annotated[
-        Optional[list[str]],
-        typer.Option("--block", metavar="LIST", show_default="se",
-                     help="Blocks to sweep: se, cse, sse, scse (e.g. se,sse,scse)."),
-    ] = None,
-    r: Annotated[
-        Optional[list[str]],
-        typer.Option("--r", "-r", metavar="LIST", show_default="16", help="Reduction ratios, e.g. 2,4,8,16,32."),
-    ] = None,
-    stages: Annotated[
-        Optional[list[str]],
-        typer.Option("--stages", metavar="SETS", show_default="all",
-                     help="Stage sets: all (every stage together), each (each stage alone), or stages joined by +, "
-                     "e.g. each,all or 4+5."),
-    ] = None,
-    position: Annotated[
-        Optional[list[str]],
-        typer.Option("--position", metavar="LIST", show_default="standard",
-                     help="Positions in the residual unit (SENet Fig. 5): standard, pre, post, identity."),
-    ] = None,
-    squeeze: Annotated[
-        Optional[list[str]],
-        typer.Option("--squeeze", metavar="LIST", show_default="avg", help="Channel squeezes: avg, max."),
-    ] = None,
-    gate: Annotated[
-        Optional[list[str]],
-        typer.Option("--gate", metavar="LIST", show_default="sigmoid",
-                     help="Excitation gates: sigmoid, hardsigmoid, tanh, relu."),
-    ] = None,
-    divisor: Annotated[
-        Optional[list[str]],
-        typer.Option("--divisor", metavar="LIST", show_default="none: C//r",
-                     help="Round the hidden width to multiples of these, e.g. 8."),
-    ] = None,
-    scse_combine: Annotated[
-        Optional[list[str]],
-        typer.Option("--scse-combine", metavar="LIST", show_default="add",
-                     help="scSE's combination: add (the MICCAI paper), max (the authors' released code)."),
-    ] = None,
-    bias: Bias = None,
-    input: Input = None,
-    batch: Batch = None,
-    device: DeviceOpt = "auto",
-    no_latency: NoLatency = False,
-    runs: Runs = None,
-    warmup: Warmup = None,
-    threads: Threads = None,
-    mode: ModeOpt = "infer",
-    dtype: DtypeOpt = "float32",
-    channels_last: ChannelsLast = False,
-    budget: Budget = None,
-    memory: Memory = False,
-    compile: Compile = False,
-    plot: Annotated[
-        Optional[str],
-        typer.Option("--plot", metavar="PATH",
-                     help="Write a picture of every configuration on the params-vs-latency plane (params vs "
-                     "MACs with --no-latency), in the format of its suffix (needs matplotlib)."),
-    ] = None,
-    csv: Csv = None,
-    stages_csv: StagesCsv = None,
-    json: Json = None,
-    add_missing: AddMissing = False,
-    heads: Heads = False,
-    verbose: Verbose = False,
+    stage_sets: Annotated[Optional[list[str]], option(
+        "--stages", panel=MODEL, metavar="SETS", show_default="all",
+        help="Stage sets: all (every stage together), each (each stage alone), or stages joined by +, e.g. each,all "
+        "or 4+5.")] = None,
+    blocks: arguments.SweepBlocks = None,
+    where: ModelOptions = None,
+    timing: TimingArgs = None,
+    exports: Exports = None,
+    plot: Plot = None,
+    details: Details = False,
     debug: Debug = False,
 ) -> None:
     """Measure every combination of blocks, ratios, stage sets and positions against MODEL without SE.
 
-    MODEL (default resnet50) is a torchvision model name or package.module:function. All configurations are
-    built from one model, each distinct block is counted once, and with latency all are timed interleaved.
+    MODEL (default resnet50) is a torchvision model name, timm:NAME or package.module:function. All
+    configurations are built from one model, each distinct block is counted once, and with latency all are
+    timed interleaved.
     """
     with _session(debug) as live:
-        outputs = _outputs(csv=csv, stages_csv=stages_csv, json=json, plot=plot)
-        if plot is not None:
-            from .plot import check_plotting
-
-            check_plotting(plot)
-        timing = _timing(
-            no_latency, batch, device, runs, warmup, threads, mode, dtype, budget, memory, compile, channels_last,
-            verbose,
-        )
-        specs = _sweep_blocks(
-            _words("block", block, BlockKind),
-            _int_list("r", r, 1, "reduction ratios", "2,4,8,16,32"),
-            bias,
-            _words("squeeze", squeeze, Squeeze),
-            _words("gate", gate, Gate),
-            _int_list("divisor", divisor, 1, "divisors", "8"),
-            _words("combine", scse_combine, Combine),
-            _words("position", position, Position),
-        )
-        sets = _stage_sets(stages)
-        shape = parse_input(input)
+        outputs = _outputs({**exports.paths(), "--plot": plot})
+        _check_plot(plot)
+        options = timing.parse()
+        specs = arguments.sweep_specs(blocks)
+        sets = arguments.stage_sets(stage_sets)
+        shape = arguments.parse_input(where.input_shape)
         live.step("loading torch")
-        from .measure import measure, open_model, plan_sweep
-        from .models import check_model_name
-
-        check_model_name(model)
-        source = open_model(model, shape, live.step, heads)
-        live.step("finding SE sites")
-        try:
-            plan = plan_sweep(source, specs, sets, add_missing)
-        except OptionError as error:
-            raise _default_r(error, [("r", r)] if r else []) from error
-        report = measure(source, plan, timing, on_step=live.step, on_sample=live.sample)
-        live.stop()
+        from .measure import sweep as run_sweep
+        from .plot import sweep_figure_writer
         from .render import render_sweep
 
-        contents: dict[str, Any] = {
-            "--csv": report.csv_text(),
-            "--stages-csv": report.stages_csv_text(),
-            "--json": report.json_text(),
-        }
-        if plot is not None:
-            from .plot import sweep_figure_writer
-
-            contents["--plot"] = sweep_figure_writer(report, plot)
-        _finish(outputs, contents, lambda console: render_sweep(console, report, verbose))
+        report = run_sweep(model, specs, sets, input_shape=shape, timing=options, add_missing=where.add_missing,
+                           heads=where.heads, on_step=live.step, on_sample=live.sample)
+        live.stop()
+        _finish(outputs, _report_files(report, plot, sweep_figure_writer),
+                lambda console: render_sweep(console, report, timing.verbose, details))
 
 
-@app.command(cls=_Command)
+@command
 def paper(
-    csv: Annotated[
-        Optional[str],
-        typer.Option("--csv", metavar="PATH", help="Write one row per printed figure to this CSV file (- for stdout)."),
-    ] = None,
+    csv: Annotated[Optional[str], option(
+        "--csv", panel=OUTPUT, metavar="PATH",
+        help="Write one row per printed figure to this CSV file (- for stdout).")] = None,
     debug: Debug = False,
 ) -> None:
     """The SENet paper's printed figures for SE-ResNet-50 next to seprof's exact numbers, row by row.
@@ -1190,7 +579,7 @@ def paper(
     ~10% → ~4% claim, each with the difference and a note wherever the printed value cannot be matched.
     """
     with _session(debug) as live:
-        outputs = _outputs(csv=csv)
+        outputs = _outputs({"--csv": csv})
         live.step("loading torch")
         from .paper import compare, comparison_csv
         from .render import render_paper
@@ -1201,27 +590,27 @@ def paper(
         _finish(outputs, {"--csv": comparison_csv(rows)}, lambda console: render_paper(console, rows))
 
 
-@app.command(cls=_Command)
+@command
 def stages(
     model: ModelArg,
-    input: Input = None,
-    position: PositionOpt = None,
-    heads: Heads = False,
+    input_shape: arguments.InputShape = None,
+    position: arguments.PositionOpt = None,
+    heads: arguments.Heads = False,
     debug: Debug = False,
 ) -> None:
     """Show MODEL's stages: resolution, blocks, channels at the SE point, and the SE blocks it already has.
 
-    MODEL is a torchvision model name or package.module:function.
+    MODEL is a torchvision model name, timm:NAME or package.module:function.
     """
     with _session(debug) as live:
-        shape = parse_input(input)
-        where = Position.STANDARD if position is None else _choice("position", position, Position)
+        shape = arguments.parse_input(input_shape)
+        where = arguments.DEFAULT_BLOCK.position if position is None else arguments.choice(
+            "position", position, arguments.Position)
         live.step("loading torch")
         from .measure import open_model, site_notes
-        from .models import check_model_name, model_family
+        from .models import model_family
         from .render import render_stages
 
-        check_model_name(model)
         source = open_model(model, shape, live.step, heads)
         live.step("finding SE sites")
         stage_map = source.sites(where)
@@ -1239,41 +628,36 @@ def stages(
             )
 
 
-@app.command(cls=_Command)
+@command
 def models(
     family: Family = None,
     task: TaskOpt = None,
-    source: Annotated[
-        str,
-        typer.Option("--source", metavar="torchvision|timm",
-                     help="Whose models: torchvision's, or timm's (the families seprof has rules for; needs timm)."),
-    ] = "torchvision",
-    details: Annotated[
-        bool,
-        typer.Option(
-            "--details",
-            help="Also each model's stages and SE sites (builds every model on the meta device; rows appear as "
-            "they are ready).",
-        ),
-    ] = False,
+    source: Annotated[str, option(
+        "--source", panel=MODEL, metavar="torchvision|timm",
+        help="Whose models: torchvision's, or timm's (the families seprof has rules for; needs timm).",
+    )] = str(arguments.Source.TORCHVISION),
+    details: Annotated[bool, option(
+        "--details", panel=OUTPUT,
+        help="Also each model's stages and SE sites (builds every model on the meta device; rows appear as they "
+        "are ready).")] = False,
     workers: Workers = None,
     debug: Debug = False,
 ) -> None:
     """List every supported model, in natural order, with its family and usual input."""
     with _session(debug) as live:
-        count = _workers(workers)
+        count = arguments.workers(workers)
         if count is not None and not details:
             raise OptionError(
                 "workers", count, "applies to building the models, which {other} asks for", other=("details", True)
             )
-        group = _task(task)
-        if _choice("source", source, Source) is Source.TIMM:
+        group = arguments.task(task)
+        if arguments.choice("source", source, arguments.Source) is arguments.Source.TIMM:
             if group is not Task.CLASSIFICATION:
                 raise OptionError("task", task, "applies to torchvision's models; timm's are classifiers",
                                   other=("source", "timm"))
             _timm_models(live, family, details, count)
             return
-        from .families import FAMILIES, check_family, family_of, input_shape_of, model_names, task_of
+        from .families import FAMILIES, check_family, input_shape_of, model_names, task_of
 
         if family is not None:
             check_family(family)
@@ -1305,7 +689,8 @@ def models(
                           markup=False)
         console.print(
             "SE sites: where seprof adds SE (for models with SE of their own, the blocks without one, "
-            "used by --add-missing). Your own model: package.module:function (see the README)."
+            "used by --add-missing). timm's models: seprof models --source timm. Your own model: "
+            "package.module:function (docs/models.md)."
         )
 
 
@@ -1354,28 +739,31 @@ def _timm_models(live: _Live, family: str | None, details: bool, workers: int | 
                   "(SEModule, EffectiveSEModule, SqueezeExcite, EcaModule...) are found wherever they are.")
 
 
-@app.command(cls=_Command)
+@command
 def zoo(
-    r: R = None,
+    r: arguments.R = None,
     family: Family = None,
     task: TaskOpt = None,
-    fvcore: Annotated[
-        bool, typer.Option("--fvcore", help="Also count with fvcore (needs real tensors: much slower).")
-    ] = False,
+    fvcore: Annotated[bool, option(
+        "--fvcore", panel=MODEL, help="Also count with fvcore (needs real tensors: much slower).")] = False,
     workers: Workers = None,
-    csv: Annotated[
-        Optional[str],
-        typer.Option("--csv", metavar="PATH", help="Write one row per model to this CSV file (- for stdout)."),
-    ] = None,
-    json: Json = None,
+    csv: Annotated[Optional[str], option(
+        "--csv", panel=OUTPUT, metavar="PATH",
+        help="Write one row per model, every column, to this CSV file (- for stdout).")] = None,
+    json: Annotated[Optional[str], option(
+        "--json", panel=OUTPUT, metavar="PATH", help="Write every row to this JSON file (- for stdout).")] = None,
+    details: Annotated[bool, option(
+        "--details", panel=OUTPUT, help="Every column: the stages, the paper's formula, the exact count and each "
+        "counter's MACs.")] = False,
     debug: Debug = False,
 ) -> None:
     """The static report (parameters, paper formula, MACs) for every supported model, in one table."""
     with _session(debug) as live:
-        outputs = _outputs(csv=csv, json=json)
-        ratio = _integer("r", r, 1, "the reduction ratio")
-        count = _workers(workers)
-        group = _task(task)
+        outputs = _outputs({"--csv": csv, "--json": json})
+        ratio = arguments.integer("r", r, 1, "the reduction ratio")
+        ratio = arguments.DEFAULT_BLOCK.r if ratio is None else ratio
+        count = arguments.workers(workers)
+        group = arguments.task(task)
         live.step("loading torch")
         from .families import check_family
         from .models import list_models
@@ -1395,15 +783,14 @@ def zoo(
             live.step(f"profiled {done[0]} of {len(names)} models ({row.model})")
 
         live.step(f"profiling {len(names)} models")
-        rows = run_zoo(names, r=16 if ratio is None else ratio, counters=counters, workers=count, on_done=progress,
-                       describe=message)
+        rows = run_zoo(names, r=ratio, counters=counters, workers=count, on_done=progress, describe=message)
         live.stop()
         if all(row.error for row in rows):  # nothing to report: as much a bad input as any other
             raise ModelError(f"none of the {len(rows)} models could be profiled; {rows[0].model}: {rows[0].error}")
         _finish(
             outputs,
             {"--csv": zoo_text(rows, "csv"), "--json": zoo_text(rows, "json")},
-            lambda console: render_zoo(console, rows, 16 if ratio is None else ratio, counters),
+            lambda console: render_zoo(console, rows, ratio, counters, details),
         )
 
 

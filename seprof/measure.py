@@ -209,7 +209,7 @@ def plan_profile(
     stage, and none where SE is in one stage only) and, with ``attribute``, one per SE stage alone. For a model
     with its own SE blocks (unless ``add_missing``) ``block`` must be None: its blocks are measured as built, and
     a block is refused in the name of ``asked``, (parameter, value) the caller described it by (default: the
-    block itself)."""
+    first setting in which it differs from ``BlockSpec()``)."""
     if stages is not None and not list(stages):
         raise OptionError("stages", list(stages), "selects no stage: give None for every stage, or at least one")
     found = source.sites()  # the standard places tell whether the model has SE of its own
@@ -219,7 +219,7 @@ def plan_profile(
                               "measured as built, and its heads have none ({other} adds SE to its blocks without "
                               "one, heads included)", other=("add_missing", True))
         if block is not None:
-            option, value = asked or ("block", block.label)
+            option, value = asked or next(iter(block.changes()), ("block", block.kind))
             raise OptionError(option, value, f"applies to SE that seprof adds: {source.name}'s own SE blocks keep "
                               "their widths and biases ({other} adds SE to its blocks without one)",
                               other=("add_missing", True))
@@ -674,8 +674,10 @@ def profile(
     add_missing: bool = False,
     heads: bool = False,
     harness: Harness | None = None,
+    refuse_native: bool = False,
     on_step: Step | None = None,
     on_sample: Callable[[], None] | None = None,
+    on_real: Callable[[dict[str, nn.Module]], None] | None = None,
     **timing_options,
 ) -> Report:
     """Measure what attention blocks cost in ``model``: parameters, MACs by up to three counters, latency.
@@ -701,8 +703,12 @@ def profile(
         heads: also put blocks into a segmentation or detection model's heads (a stage of their own).
         harness: for a model object that is a torchvision segmentation, detection, video-token or
             optical-flow model, how to run it: ``seprof.harness_of("fcn_resnet50")`` (a name brings its own).
+        refuse_native: for a model with its own SE blocks (and no ``add_missing``), raise a NativeSEError
+            (as ``seprof inject`` does) instead of measuring them as built.
         on_step: called with a short description of each step as it starts ("counting (fvcore)").
         on_sample: called after each timed sample (for progress display).
+        on_real: given the configurations' real models (name → module, on the timing device or the CPU)
+            before any is timed, e.g. to save the SE model; they are built for it even without timing.
         **timing_options: seprof 0.4's separate timing arguments (``latency=False``, ``batch``, ``device``,
             ``runs``, ``warmup``, ``threads``, ``mode``, ``dtype``, ``channels_last``, ``budget``, ``memory``,
             ``compile``), still accepted in place of ``timing``.
@@ -717,10 +723,15 @@ def profile(
         timing = TimingOptions.from_legacy(**timing_options)
     given = [(name, value) for name, value in (("block", block), ("r", r), ("bias", bias)) if value is not None]
     spec = block_spec(block, r, bias) if given else None
+    asked = None if not given or isinstance(given[0][1], BlockSpec) else given[0]  # a spec names its own change
     step = on_step or _quiet
     source = _opened(model, input_shape, timing, counters, step, heads, harness)
-    plan = plan_profile(source, spec, stages, strip_stages, attribute, add_missing, given[0] if given else None)
-    return measure(source, plan, timing, counters, step, on_sample)
+    if refuse_native and not add_missing:
+        found = source.sites()
+        if found.native:
+            raise native_refusal(source.name, found)
+    plan = plan_profile(source, spec, stages, strip_stages, attribute, add_missing, asked)
+    return measure(source, plan, timing, counters, step, on_sample, on_real)
 
 
 def sweep(

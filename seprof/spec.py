@@ -246,6 +246,12 @@ class BlockSpec:
                               f"{', '.join(sorted(names - {'kind'}) + ['block'])}")
         return cls(**given)
 
+    def changes(self) -> list[tuple[str, Any]]:
+        """(API parameter, value) for each setting that differs from ``BlockSpec()``, the kind ("block") first."""
+        default = BlockSpec()
+        return [("block" if f.name == "kind" else f.name, getattr(self, f.name)) for f in fields(self)
+                if getattr(self, f.name) != getattr(default, f.name)]
+
     def with_options(self, r: int | None = None, bias: bool | None = None) -> BlockSpec:
         """This spec with ``r`` and ``bias`` replaced where given."""
         changes = {k: v for k, v in (("r", r), ("bias", bias)) if v is not None}

@@ -72,7 +72,7 @@ CASES = [
      "lraspp_mobilenet_v3_large's own SE blocks are measured as built, and its heads have none (--add-missing adds"),
     ("inject fcn_resnet50 --heads --position pre", "--position pre has no place in a model's heads"),
     ("inject fasterrcnn_resnet50_fpn --mode train --runs 1", "--mode train needs a model that trains on images alone"),
-    ("compare deeplabv3_resnet50 --mode train --runs 1", "--batch 1 is too small to time deeplabv3_resnet50 in "
+    ("compare deeplabv3_resnet50 --mode train --runs 1", "--batch 1 (the default) is too small to time deeplabv3_resnet50 in "
      "train mode"),
     ("models --source tim", "--source 'tim' is not one of torchvision, timm"),
     ("models --source timm --task video", "--task 'video' applies to torchvision's models"),
@@ -236,6 +236,19 @@ CASES = [
      "files; choose another path"),
     ("paper --csv /proc/version", "--csv: cannot write '/proc/version'"),
     ("inject resnet18 --csv {d}/out/", "cannot write '{d}/out/': it names a folder, not a file"),
+    # what to type instead: a model given as a command, a second MODEL, a list given as several words
+    ("resnet50", "'resnet50' is a model, not a command: type 'seprof inject resnet50' for what SE costs in it"),
+    ("timm:resnet18 --r 8", "'timm:resnet18' is a model, not a command: type 'seprof inject timm:resnet18'"),
+    ("compare resnet50 5", "'5' is an extra argument: seprof compare takes one MODEL, and values go with their "
+     "options (e.g. --stages 4,5)"),
+    ("inject resnet50 resnet18", "'resnet18' is an extra argument: seprof inject takes one MODEL"),
+    ("sweep resnet50 --r 4 8 16", "'8 16' after --r 4 are extra arguments: give a list as one value, --r 4,8,16"),
+    ("inject resnet50 --stages 4 5", "'5' after --stages 4 are extra arguments: give a list as one value, "
+     "--stages 4,5"),
+    ("inject resnet50 --stages all,2", "--stages all,2 is not a list of stage numbers: 'all' is not a whole number"),
+    ("inject resnet50 --details --details", "--details is given twice"),
+    ("compare efficientnet_b0 --gate tanh --no-latency", "--gate tanh applies to SE that seprof adds"),
+    ("inject resnet50 --plot {d}/p.unknown --no-latency", "--plot"),
     # an option that takes one value, given twice, is refused rather than the last one kept
     ("inject resnet18 --r 16 --r 8", "--r is given twice (--r 16, then --r 8): give it once"),
     ("inject resnet18 --device tpu --device cpu", "--device is given twice (--device tpu, then --device cpu)"),

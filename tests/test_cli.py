@@ -23,7 +23,7 @@ def flat(text):
 
 
 def test_inject_resnet50_static_report():
-    result = run("inject", "resnet50", "--r", "16", "--no-latency", env={"COLUMNS": "200"})
+    result = run("inject", "resnet50", "--r", "16", "--no-latency", "--details", env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     out = result.stdout
     for text in ("25,392", "133,248", "792,960", "1,579,392", "fvcore", "thop", "torch's flop counter",
@@ -36,12 +36,24 @@ def test_inject_resnet50_static_report():
     total = next(line for line in out.splitlines() if "│ total" in line)
     assert [cell.strip() for cell in total.split("│")[1:-1]] == [
         "total", "", "16", "", "", "2,514,944", "2,530,992", "2,530,992", "9.90%", "100%"]
-    assert out.splitlines()[-1] == (
-        "resnet50 with SE (r=16) in stages 2–5: +9.90% parameters, +0.195% MACs (fvcore), latency not measured.")
+    assert out.splitlines()[-1] == ("Bottom line: resnet50 with SE (r=16) in stages 2–5: +9.90% parameters, +0.195% "
+                                    "MACs (fvcore), latency not measured.")
+
+
+def test_the_default_report_is_one_screen_and_details_bring_back_the_rest():
+    result = run("inject", "resnet50", "--r", "16", "--no-latency", env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert len(out.splitlines()) <= 30, out
+    for text in ("25,392", "133,248", "792,960", "1,579,392", "2,530,992", "2,514,944", "+9.90%"):
+        assert text in out, text
+    assert "Not counted" not in out and "--details names them" in flat(out)
+    details = run("inject", "resnet50", "--r", "16", "--no-latency", "--details", env={"COLUMNS": "80"}).stdout
+    assert "Not counted in the SE model:" in details and "aten::sigmoid" in details and len(details.splitlines()) > 60
 
 
 def test_bias_and_rounding_are_told_apart_when_r_does_not_divide_c():
-    result = run("inject", "resnet18", "-r", "3", "--input", "3x64x64", "--no-latency")
+    result = run("inject", "resnet18", "-r", "3", "--input", "3x64x64", "--no-latency", "--details")
     text = flat(result.stdout)
     # biases: Σ (C//3 + C) over 2 blocks each of 64, 128, 256, 512 channels
     biases = 2 * sum(c // 3 + c for c in (64, 128, 256, 512))
@@ -139,7 +151,7 @@ def test_inject_with_latency_and_every_output(tmp_path):
     paths = {k: str(tmp_path / f"out.{k}") for k in ("csv", "stages.csv", "json", "pt")}
     result = run("inject", "resnet18", "--input", "3x64x64", "--runs", "6", "--warmup", "1", "--device", "cpu",
                  "--csv", paths["csv"], "--stages-csv", paths["stages.csv"], "--json", paths["json"],
-                 "--save", paths["pt"], "--stages", "4,5")
+                 "--save", paths["pt"], "--stages", "4,5", "--details")
     assert result.exit_code == 0, result.output
     text = flat(result.stdout)
     assert "Latency, batch 1" in text and "6 rounds in" in text and ": the number asked for;" in text
@@ -161,7 +173,7 @@ def test_inject_with_latency_and_every_output(tmp_path):
 
 
 def test_an_export_to_stdout_moves_the_report_to_stderr():
-    result = run("inject", "resnet18", "--input", "3x64x64", "--no-latency", "--csv", "-")
+    result = run("inject", "resnet18", "--input", "3x64x64", "--no-latency", "--csv", "-", "--details")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0].startswith("model,config,block,r,bias,squeeze,gate,divisor,combine,position,stage_set,se_stages,")
     assert len(result.stdout.splitlines()) == 3 and "SE parameters by stage" in result.stderr
@@ -200,14 +212,15 @@ def test_version():
 
 
 def test_attribute_without_latency_says_what_it_measured():
-    result = run("compare", "resnet50", "--attribute", "--no-latency", env={"COLUMNS": "200"})
+    result = run("compare", "resnet50", "--attribute", "--no-latency", "--details", env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "Latency was not measured, so the stages' SE-alone configurations are counted, not timed." in flat(
         result.stdout)
 
 
 def test_too_few_rounds_give_no_ci_and_say_so():
-    result = run("inject", "resnet18", "--input", "3x64x64", "--runs", "5", "--warmup", "0", "--device", "cpu")
+    result = run("inject", "resnet18", "--input", "3x64x64", "--runs", "5", "--warmup", "0", "--device", "cpu",
+                 "--details")
     assert result.exit_code == 0, result.output
     text = flat(result.stdout)
     assert "batch 1; 5 rounds: too few for a CI)." in text and "(— with fewer than 6 rounds)" in text
@@ -229,3 +242,61 @@ def test_compare_works_by_default_where_se_is_in_one_stage_only():
     assert [c["config"] for c in data["configs"]] == ["base", "se"]
     assert "SE is in one stage only (3): no configuration strips a stage, as stripping it leaves the base model." in (
         data["notes"])
+
+
+def test_stages_all_is_the_default_spelled_out():
+    default = run("inject", "resnet18", "--input", "3x64x64", "--no-latency", "--csv", "-")
+    spelled = run("inject", "resnet18", "--input", "3x64x64", "--no-latency", "--csv", "-", "--stages", "ALL")
+    assert default.exit_code == spelled.exit_code == 0, spelled.output
+    assert default.stdout == spelled.stdout and "2,3,4,5" in spelled.stdout
+
+
+def test_inject_draws_its_picture(tmp_path):
+    out = tmp_path / "se.png"
+    result = run("inject", "resnet18", "--input", "3x64x64", "--no-latency", "--plot", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and result.stderr == f"wrote {out}\n"
+
+
+def test_every_command_that_takes_a_model_names_each_kind_of_model():
+    for command in ("inject", "compare", "sweep", "stages"):
+        text = flat(run(command, "--help").stdout)
+        assert "timm:NAME" in text and "package.module:function" in text, command
+
+
+def test_help_shows_the_option_groups_as_panels():
+    text = run("inject", "--help").stdout
+    headings = [line for line in text.splitlines() if line.endswith("options:")]
+    assert headings == ["Model options:", "Block options:", "Timing options:", "Output options:"]
+    sweep = flat(run("sweep", "--help").stdout)
+    assert "-r, --r LIST SE reduction ratio r: the hidden width is C//r; several are swept together" in sweep
+    assert "[default: (16)]" in sweep and "[default: (3)]" in sweep  # from BlockSpec() and TimingOptions()
+
+
+def test_the_csv_keeps_whole_numbers_whole_and_graphs_a_flag():
+    import csv
+    import io
+
+    result = run("inject", "resnet18", "--input", "3x32x32", "--runs", "2", "--warmup", "0", "--device", "cpu",
+                 "--csv", "-")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["r"] for r in rows] == ["", "16"] and [r["latency_runs"] for r in rows] == ["2", "2"]
+    assert [r["graphs"] for r in rows] == ["False", "False"]
+    assert rows[0]["graphs_note"] == "no CUDA graphs on the CPU: the wall time is the time"
+
+
+def test_no_command_takes_more_than_twelve_parameters():
+    """Commands take option groups, not loose options (the groups are spread into what typer reads)."""
+    import ast
+    from pathlib import Path
+
+    import seprof.cli
+
+    tree = ast.parse(Path(seprof.cli.__file__).read_text(encoding="utf-8"))
+    commands = [f for f in tree.body if isinstance(f, ast.FunctionDef)
+                and any(getattr(d, "id", None) == "command" for d in f.decorator_list)]
+    assert {f.name for f in commands} == {"inject", "compare", "sweep", "paper", "stages", "models", "zoo"}
+    for f in commands:
+        count = len(f.args.args) + len(f.args.kwonlyargs)
+        assert count <= 12, (f.name, count)
