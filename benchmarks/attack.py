@@ -27,8 +27,8 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import typer
@@ -342,7 +342,7 @@ def attack_signals(trials: int) -> dict:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "seprof", *SIGNALLED], cwd=folder, capture_output=True, check=True)
         whole = time.perf_counter() - started
-        for trial in range(trials):
+        for _ in range(trials):
             for name in ("r.csv", "r.json", "r.pt"):
                 (folder / name).write_bytes(b"old")
             sig = rng.choice([signal.SIGINT, signal.SIGTERM])

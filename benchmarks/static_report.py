@@ -19,7 +19,6 @@ import sys
 from wall import wall  # benchmarks/wall.py, beside this script
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=7)

@@ -28,9 +28,9 @@ PAIRS = (("seprof", "timm"), ("seprof_block_in_timm", "timm"))
 
 def child(runs: int, offset: int, threads: int) -> None:
     import torch
+    from timm_seresnet50 import build
 
     from seprof.latency import ratio, time_models
-    from timm_seresnet50 import build
 
     order = NAMES[offset % len(NAMES):] + NAMES[:offset % len(NAMES)]
     torch.manual_seed(0)

@@ -14,9 +14,9 @@ combine the two maps. Common counters see the FCs, sSE's conv and sometimes the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from fractions import Fraction
-from typing import Iterable
 
 from .spec import BlockKind, BlockSpec
 

@@ -16,15 +16,27 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields, make_dataclass
-from typing import Annotated, Any, Callable, Optional, get_args, get_type_hints
+from typing import Annotated, Any, get_args, get_type_hints
 
 import typer
 
 from .errors import OptionError, elided
 from .families import Task
-from .options import DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS, MAX_WARMUP, Choice, Device, Dtype, Mode, \
-    TimingOptions, check_workers, refuse_timing_options
+from .options import (
+    DEFAULT_BUDGET_S,
+    DEFAULT_RUNS,
+    MAX_ROUNDS,
+    MAX_WARMUP,
+    Choice,
+    Device,
+    Dtype,
+    Mode,
+    TimingOptions,
+    check_workers,
+    refuse_timing_options,
+)
 from .spec import KIND_KNOBS, BlockKind, BlockSpec, Combine, Gate, Position, Squeeze, StageSet, knob_refusal
 
 BLOCK, MODEL, TIMING, OUTPUT = "Block", "Model", "Timing", "Output"
@@ -218,14 +230,14 @@ class Group:
 
 
 # Options that a group and a command of their own share, each declared once.
-R = Annotated[Optional[str], option(
+R = Annotated[str | None, option(
     "--r", "-r", panel=BLOCK, metavar="INTEGER", show_default=str(DEFAULT_BLOCK.r),
     help="SE reduction ratio r: the hidden width is C//r.")]
-PositionOpt = Annotated[Optional[str], option(
+PositionOpt = Annotated[str | None, option(
     "--position", panel=BLOCK, metavar=_choices(Position), show_default=str(DEFAULT_BLOCK.position),
     help="Where in a residual unit (SENet Fig. 5): before the sum (standard), before the unit (pre), after the "
     "sum and its activation (post), on the identity path (identity).")]
-InputShape = Annotated[Optional[str], option(
+InputShape = Annotated[str | None, option(
     "--input", panel=MODEL, metavar="CxHxW|CxTxHxW", show_default="the model's usual input",
     help="Input size, e.g. 3x224x224; C x T x H x W for video, e.g. 3x16x112x112.")]
 AddMissing = Annotated[bool, option(
@@ -250,25 +262,25 @@ _BLOCK_PARSERS: dict[str, Callable[[str], Any]] = {
 class BlockOptions(Group):
     """The block seprof adds, and where in the residual unit (``BlockSpec``)."""
 
-    block: Annotated[Optional[str], option(
+    block: Annotated[str | None, option(
         "--block", panel=BLOCK, metavar=_choices(BlockKind), show_default=str(DEFAULT_BLOCK.kind),
         help="The block: se (= cse, Hu et al.), sse (spatial SE: 1×1 conv C→1, a gate per position) or scse "
         "(both; Roy et al.).")] = None
     r: R = None
-    bias: Annotated[Optional[bool], option(
+    bias: Annotated[bool | None, option(
         "--bias/--no-bias", panel=BLOCK, show_default="--bias" if DEFAULT_BLOCK.bias else "--no-bias",
         help="SE FC layers with biases (the paper's ablations drop them).")] = None
     position: PositionOpt = None
-    squeeze: Annotated[Optional[str], option(
+    squeeze: Annotated[str | None, option(
         "--squeeze", panel=BLOCK, metavar=_choices(Squeeze), show_default=str(DEFAULT_BLOCK.squeeze),
         help="Channel squeeze: global average or max pooling (SENet Table 11).")] = None
-    gate: Annotated[Optional[str], option(
+    gate: Annotated[str | None, option(
         "--gate", panel=BLOCK, metavar=_choices(Gate), show_default=str(DEFAULT_BLOCK.gate),
         help="The excitation's gate (SENet Table 12).")] = None
-    divisor: Annotated[Optional[str], option(
+    divisor: Annotated[str | None, option(
         "--divisor", panel=BLOCK, metavar="INTEGER", show_default="none: C//r, as the paper",
         help="Round the hidden width C/r to a multiple of this, as torchvision's and timm's SE do.")] = None
-    combine: Annotated[Optional[str], option(
+    combine: Annotated[str | None, option(
         "--scse-combine", panel=BLOCK, metavar=_choices(Combine), show_default=str(DEFAULT_BLOCK.combine),
         help="How scSE combines its two maps: add (the MICCAI paper) or max (the authors' released code).")] = None
 
@@ -301,10 +313,10 @@ def listed(group: type, name: str, help_suffix: str) -> type:
     for f in fields(group):
         hint = get_type_hints(group, include_extras=True)[f.name]
         base, info = get_args(hint)
-        if base is Optional[str]:
+        if get_args(base) == (str, type(None)):  # a text option, as against a flag
             info = typer.Option(info.default, *info.param_decls, metavar="LIST", show_default=info.show_default,
                                 help=f"{info.help.rstrip('.')}{help_suffix}", rich_help_panel=info.rich_help_panel)
-            made.append((f.name, Annotated[Optional[list[str]], info], None))
+            made.append((f.name, Annotated[list[str] | None, info], None))
         else:
             made.append((f.name, hint, f.default))
     return make_dataclass(name, made, bases=(group,))
@@ -357,22 +369,22 @@ class TimingArgs(Group):
 
     no_latency: Annotated[bool, option(
         "--no-latency", panel=TIMING, help="Skip timing; report parameters and MACs only.")] = False
-    batch: Annotated[Optional[list[str]], option(
+    batch: Annotated[list[str] | None, option(
         "--batch", panel=TIMING, metavar="LIST", show_default=",".join(map(str, DEFAULT_TIMING.batch)),
         help="Batch size(s) for latency: 1,8,32 or repeated; one interleaved run each (MACs are per "
         "sample).")] = None
     device: Annotated[str, option(
         "--device", panel=TIMING, metavar=_choices(Device),
         help="Latency device: auto is CUDA when available, else the CPU.")] = str(DEFAULT_TIMING.device)
-    runs: Annotated[Optional[str], option(
+    runs: Annotated[str | None, option(
         "--runs", panel=TIMING, metavar="INTEGER",
         show_default=f"{DEFAULT_RUNS}, then adaptive, within --budget {DEFAULT_BUDGET_S:g}",
         help=f"Timed rounds, at most {MAX_ROUNDS}: exactly this many; with --budget, at least this many unless the "
         "budget runs out first.")] = None
-    warmup: Annotated[Optional[str], option(
+    warmup: Annotated[str | None, option(
         "--warmup", panel=TIMING, metavar="INTEGER", show_default=str(DEFAULT_TIMING.warmup),
         help=f"Untimed calls per model before timing, {_WARMUP_CAP}.")] = None
-    threads: Annotated[Optional[str], option(
+    threads: Annotated[str | None, option(
         "--threads", panel=TIMING, metavar="INTEGER",
         show_default="torch's; on the CPU at most the usable CPUs - 1, at least 1",
         help="torch intra-op threads while timing.")] = None
@@ -385,7 +397,7 @@ class TimingArgs(Group):
         help="float32, or float16 (CUDA) / bfloat16 under autocast.")] = str(DEFAULT_TIMING.dtype)
     channels_last: Annotated[bool, option(
         "--channels-last", panel=TIMING, help="Time models and input in channels-last memory format.")] = False
-    budget: Annotated[Optional[str], option(
+    budget: Annotated[str | None, option(
         "--budget", panel=TIMING, metavar="SECONDS", show_default=f"{DEFAULT_BUDGET_S:g}, unless --runs is given alone",
         help="Seconds of sampling per timing run (per batch size): sample until every ratio's 95% CI is within "
         "±1%, or this time is spent, even short of --runs; the warm-up may take as long again.")] = None
@@ -428,13 +440,13 @@ class TimingArgs(Group):
 class Exports(Group):
     """The report's data files: a row per configuration, a row per stage, everything as JSON."""
 
-    csv: Annotated[Optional[str], option(
+    csv: Annotated[str | None, option(
         "--csv", panel=OUTPUT, metavar="PATH",
         help="Write one row per configuration to this CSV file (- for stdout).")] = None
-    stages_csv: Annotated[Optional[str], option(
+    stages_csv: Annotated[str | None, option(
         "--stages-csv", panel=OUTPUT, metavar="PATH",
         help="Write one row per (configuration, stage) to this CSV file (- for stdout).")] = None
-    json: Annotated[Optional[str], option(
+    json: Annotated[str | None, option(
         "--json", panel=OUTPUT, metavar="PATH",
         help="Write the whole report to this JSON file (- for stdout).")] = None
 
@@ -444,7 +456,7 @@ class Exports(Group):
 
 # Options of one or a few commands, each declared once here.
 ModelArg = Annotated[str, typer.Argument(metavar="MODEL", hidden=True, show_default=False)]
-Stages = Annotated[Optional[list[str]], option(
+Stages = Annotated[list[str] | None, option(
     "--stages", panel=MODEL, metavar="LIST", show_default="all",
     help="Stages to put SE in: 2,3,4, '2 3 4', repeated (--stages 2 --stages 3) or all.")]
 Details = Annotated[bool, option(
@@ -452,12 +464,12 @@ Details = Annotated[bool, option(
     help="The whole report: every counter and what it skipped, SE's analytic work per stage, memory traffic, "
     "legends.")]
 Debug = Annotated[bool, option("--debug", panel=OUTPUT, help="Show the full traceback on errors.")]
-Family = Annotated[Optional[str], option(
+Family = Annotated[str | None, option(
     "--family", panel=MODEL, metavar="FAMILY", help="Only this family, e.g. resnet (seprof models lists them).")]
-TaskOpt = Annotated[Optional[str], option(
+TaskOpt = Annotated[str | None, option(
     "--task", panel=MODEL, metavar="|".join([*(t.value for t in Task), "all"]),
     show_default=str(Task.CLASSIFICATION), help="Which of torchvision's model groups.")]
-Workers = Annotated[Optional[str], option(
+Workers = Annotated[str | None, option(
     "--workers", panel=OUTPUT, metavar="INTEGER", show_default="one per core, at most 4", help="Worker processes.")]
 
 

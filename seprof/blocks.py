@@ -15,14 +15,14 @@ convolutions have the 2-D block's parameters). ``BLOCKS`` maps a ``BlockKind`` t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import torch
 from torch import nn
 from torchvision.ops import SqueezeExcitation
 
-from .spec import BlockKind, BlockSpec, Combine, Gate, Squeeze, block_spec
+from .spec import PAPER_R, BlockKind, BlockSpec, Combine, Gate, Squeeze, block_spec
 
 _GATES: dict[Gate, type[nn.Module]] = {
     Gate.SIGMOID: nn.Sigmoid, Gate.HARDSIGMOID: nn.Hardsigmoid, Gate.TANH: nn.Tanh, Gate.RELU: nn.ReLU,
@@ -44,7 +44,7 @@ class SEBlock(SqueezeExcitation):
         spec: the whole block (its r and bias win over the two arguments above).
     """
 
-    def __init__(self, channels: int, r: int = 16, bias: bool = True, spec: BlockSpec | None = None) -> None:
+    def __init__(self, channels: int, r: int = PAPER_R, bias: bool = True, spec: BlockSpec | None = None) -> None:
         spec = block_spec(spec, r if spec is None else None, bias if spec is None else None)
         hidden = spec.hidden(channels)
         # in place, as timm's SE: the ReLU writes into fc1's output instead of allocating another tensor
@@ -71,7 +71,7 @@ class SEBlock3d(SEBlock):
     """``SEBlock`` for video features N×C×T×H×W: the squeeze pools over T×H×W and the two FC layers are 1×1×1
     convolutions, with the same parameters as the 2-D block's for the same C and r."""
 
-    def __init__(self, channels: int, r: int = 16, bias: bool = True, spec: BlockSpec | None = None) -> None:
+    def __init__(self, channels: int, r: int = PAPER_R, bias: bool = True, spec: BlockSpec | None = None) -> None:
         super().__init__(channels, r, bias, spec)
         hidden = self.fc1.out_channels
         self.avgpool = nn.AdaptiveMaxPool3d(1) if self.spec.squeeze is Squeeze.MAX else nn.AdaptiveAvgPool3d(1)
@@ -124,7 +124,7 @@ class TokenSE(nn.Module):
     every position's C values multiplied by s.
     """
 
-    def __init__(self, channels: int, r: int = 16, bias: bool = True, spec: BlockSpec | None = None) -> None:
+    def __init__(self, channels: int, r: int = PAPER_R, bias: bool = True, spec: BlockSpec | None = None) -> None:
         super().__init__()
         spec = block_spec(spec, r if spec is None else None, bias if spec is None else None)
         hidden = spec.hidden(channels)

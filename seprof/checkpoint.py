@@ -25,9 +25,9 @@ from torch import nn
 
 from .errors import ModelError, SeprofError, first_line
 from .export import atomic_output
+from .meta import deep_copy
 from .models import MODEL_FAMILIES, build_model, harness_of, source_of
 from .spec import BlockSpec, block_spec
-from .meta import deep_copy
 from .surgery import inject, se_modules
 
 FORMAT = "seprof-se-model"

@@ -21,16 +21,29 @@ import os
 import re
 import signal
 import sys
-from typing import Annotated, Any, Callable, Iterator, Optional, get_type_hints
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, get_type_hints
 
 import typer
 
-from . import __version__
-from . import arguments
-from .arguments import MODEL, OUTPUT, Debug, Details, Exports, Family, ModelArg, ModelOptions, \
-    Stages, TaskOpt, TimingArgs, Workers, flag_name, option
-from .errors import ModelError, NativeSEError, OptionError, OutputPathError, SeprofError, UnknownModelError, \
-    first_line
+from . import __version__, arguments
+from .arguments import (
+    MODEL,
+    OUTPUT,
+    Debug,
+    Details,
+    Exports,
+    Family,
+    ModelArg,
+    ModelOptions,
+    Stages,
+    TaskOpt,
+    TimingArgs,
+    Workers,
+    flag_name,
+    option,
+)
+from .errors import ModelError, NativeSEError, OptionError, OutputPathError, SeprofError, UnknownModelError, first_line
 from .export import Outputs, quiet_stdout
 from .families import Task, family_of, is_factory
 
@@ -411,7 +424,7 @@ def _check_plot(plot: str | None) -> None:
         check_plotting(plot)
 
 
-Plot = Annotated[Optional[str], option(
+Plot = Annotated[str | None, option(
     "--plot", panel=OUTPUT, metavar="PATH",
     help="Write a picture in the format of its suffix (png, svg, pdf...): per-stage shares, and the "
     "configurations on a params-vs-latency plane (params vs MACs with --no-latency); needs matplotlib.")]
@@ -426,7 +439,7 @@ def inject(
     timing: TimingArgs = None,
     exports: Exports = None,
     plot: Plot = None,
-    save: Annotated[Optional[str], option(
+    save: Annotated[str | None, option(
         "--save", panel=OUTPUT, metavar="PATH",
         help="Save the SE model (state_dict + recipe; seprof.load rebuilds it).")] = None,
     details: Details = False,
@@ -484,7 +497,7 @@ def _checkpoint_writer(report: Any, held: dict[str, Any], name: str, heads: bool
 @command
 def compare(
     model: Annotated[str, typer.Argument(metavar="MODEL", hidden=True)] = "resnet50",
-    strip_stages: Annotated[Optional[list[str]], option(
+    strip_stages: Annotated[list[str] | None, option(
         "--strip-stage", panel=MODEL, metavar="LIST", show_default="the last SE stage",
         help="Stages whose SE to remove together: 4,5, '4 5' or repeated.")] = None,
     stages: Stages = None,
@@ -529,7 +542,7 @@ def compare(
 @command
 def sweep(
     model: Annotated[str, typer.Argument(metavar="MODEL", hidden=True)] = "resnet50",
-    stage_sets: Annotated[Optional[list[str]], option(
+    stage_sets: Annotated[list[str] | None, option(
         "--stages", panel=MODEL, metavar="SETS", show_default="all",
         help="Stage sets: all (every stage together), each (each stage alone), or stages joined by +, e.g. each,all "
         "or 4+5.")] = None,
@@ -568,7 +581,7 @@ def sweep(
 
 @command
 def paper(
-    csv: Annotated[Optional[str], option(
+    csv: Annotated[str | None, option(
         "--csv", panel=OUTPUT, metavar="PATH",
         help="Write one row per printed figure to this CSV file (- for stdout).")] = None,
     debug: Debug = False,
@@ -747,10 +760,10 @@ def zoo(
     fvcore: Annotated[bool, option(
         "--fvcore", panel=MODEL, help="Also count with fvcore (needs real tensors: much slower).")] = False,
     workers: Workers = None,
-    csv: Annotated[Optional[str], option(
+    csv: Annotated[str | None, option(
         "--csv", panel=OUTPUT, metavar="PATH",
         help="Write one row per model, every column, to this CSV file (- for stdout).")] = None,
-    json: Annotated[Optional[str], option(
+    json: Annotated[str | None, option(
         "--json", panel=OUTPUT, metavar="PATH", help="Write every row to this JSON file (- for stdout).")] = None,
     details: Annotated[bool, option(
         "--details", panel=OUTPUT, help="Every column: the stages, the paper's formula, the exact count and each "

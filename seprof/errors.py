@@ -8,7 +8,8 @@ the command line can each name it in their own words: ``r=0 is invalid`` from ``
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .text import stage_list
 

@@ -38,15 +38,15 @@ import stat
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Union
 
 from .errors import OutputPathError, elided, first_line
 
 STDOUT = "-"
 
 # What ``Outputs.commit`` writes for an output: text, or a function that writes the file at the path given.
-Content = Union[str, Callable[[str], None]]
+Content = str | Callable[[str], None]
 
 HELD = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -496,7 +496,7 @@ class Outputs:
                         to_stdout(label, text if isinstance(text, str) else "")
                 replace_all(staged)
                 staged = []
-                for label, (path, target) in self._outputs.items():
+                for path, target in self._outputs.values():
                     if target is not None and on_written is not None:
                         on_written(path)
         except BaseException:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import copy
 import types
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
 
 import torch
 from torch import nn

@@ -36,8 +36,8 @@ import os
 import statistics
 import time
 import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -362,7 +362,7 @@ def time_models(
     batch: int = 1,
     device: torch.device = torch.device("cpu"),
     runs: int | None = None,
-    warmup: int = 3,
+    warmup: int = options.DEFAULT_WARMUP,
     threads: int | None = None,
     on_sample: Callable[[], None] | None = None,
     mode: str = "infer",

@@ -7,8 +7,8 @@ that at 80 columns every number is still printed in full.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from rich.cells import cell_len
 from rich.console import Console

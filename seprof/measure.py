@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import math
 import platform
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,15 +31,26 @@ from . import __version__
 from .accounting import SEWork, block_work, percent, spec_paper_params, spec_params
 from .counters import COUNTER_NAMES, COUNTER_NOTES, COUNTERS, Count, block_key, check_counters, count_all
 from .errors import ModelError, OptionError, first_line
-from .latency import (check_timing_options, delta, delta_ci, device_name, free_memory, graph_times, peak_memory, ratio,
-                      ratio_ci, resolve_device, time_models)
+from .families import Call
+from .harness import PLAIN, Harness
+from .latency import (
+    check_timing_options,
+    delta,
+    delta_ci,
+    device_name,
+    free_memory,
+    graph_times,
+    peak_memory,
+    ratio,
+    ratio_ci,
+    resolve_device,
+    time_models,
+)
+from .meta import deep_copy, kept_for_backward, largest_tensor, meta_clone, with_batchnorm
 from .models import build_model, default_input_shape, harness_of, source_of
 from .options import TimingOptions
 from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
 from .spec import BlockSpec, Position, StageSet, block_spec
-from .families import Call
-from .harness import PLAIN, Harness
-from .meta import deep_copy, kept_for_backward, largest_tensor, meta_clone, with_batchnorm
 from .stages import Site, StageMap, check_stages, find_sites
 from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at, strip_sites
 from .text import stage_list, stage_set_text
@@ -336,7 +348,7 @@ def count(plan: Plan, models: dict[str, nn.Module], counters: Sequence[str] = CO
     totals: dict[str, Count] = {}
     for counter in (c for c in COUNTER_NAMES if c in counters):
         on_step(f"counting ({counter})")
-        totals.update(_counted(lambda: count_all(counted, shape, (), (counter,)), counter, plan))
+        totals.update(_counted(lambda counter=counter: count_all(counted, shape, (), (counter,)), counter, plan))
     cache: dict[tuple, dict[str, Count]] = {}
     result = {}
     for i, config in enumerate(plan.configs, 1):
@@ -347,7 +359,8 @@ def count(plan: Plan, models: dict[str, nn.Module], counters: Sequence[str] = CO
             block = se_at(models[config.name], site)
             key = block_key(block, site.feature_shape)
             if key not in cache:
-                cache[key] = _counted(lambda: count_all(block, site.feature_shape, (), counters), "a counter", plan)
+                cache[key] = _counted(lambda block=block, site=site: count_all(block, site.feature_shape, (), counters),
+                                      "a counter", plan)
             counts = {name: c.plus(scope_of(site), cache[key][name].times(site.maps)) for name, c in counts.items()}
         result[config.name] = counts
     return result

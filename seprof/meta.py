@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import weakref
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn

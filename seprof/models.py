@@ -24,16 +24,26 @@ import os
 import sys
 import threading
 import warnings
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torchvision
 from torch import nn
 
 from .errors import ModelError, UnknownModelError, first_line
-from .families import DEFAULT_INPUT_SHAPE, FAMILIES, Family, Task, family_of, input_shape_of, is_factory, natural_key
-from .families import check_family  # noqa: F401 - seprof.models.check_family, as in 0.3
-from .families import counterpart_of, task_of
+from .families import (
+    DEFAULT_INPUT_SHAPE,
+    FAMILIES,
+    Family,
+    Task,
+    check_family,  # noqa: F401 - seprof.models.check_family, as in 0.3
+    counterpart_of,
+    family_of,
+    input_shape_of,
+    is_factory,
+    natural_key,
+    task_of,
+)
 from .harness import PLAIN, Harness
 from .timm_models import build_timm, check_timm_name, is_timm, timm_family, timm_input_shape, timm_names
 

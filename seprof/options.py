@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from enum import Enum
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import OptionError
 
@@ -22,6 +23,7 @@ MAX_ROUNDS = 1000  # the most timed rounds a run takes, asked for or adaptive
 MAX_WARMUP = 1000  # the most warm-up calls per model that may be asked for
 DEFAULT_RUNS = 20
 DEFAULT_BUDGET_S = 30.0
+DEFAULT_WARMUP = 3
 
 
 class Choice(str, Enum):
@@ -120,7 +122,7 @@ def check_timing_options(
                           f"every ratio's 95% CI is within ±{100 * CI_TARGET:g}% of its median")
     if warmup is not None and warmup > MAX_WARMUP:
         raise OptionError("warmup", warmup, f"is more than {MAX_WARMUP}, the most warm-up calls seprof makes: "
-                          f"choose 0 to {MAX_WARMUP} (a few calls reach a steady state; the default is 3)")
+                          f"choose 0 to {MAX_WARMUP} (a few calls reach a steady state; the default is {DEFAULT_WARMUP})")
     if threads is not None and (not _whole(threads) or threads < 1):
         raise OptionError(
             "threads",
@@ -135,27 +137,12 @@ def check_timing_options(
     return mode, dtype
 
 
-# Each timing option and the value that means "not given".
-_TIMING_DEFAULTS = {
-    "compile": False,
-    "memory": False,
-    "budget": None,
-    "runs": None,
-    "warmup": 3,
-    "threads": None,
-    "mode": Mode.INFER,
-    "dtype": Dtype.FLOAT32,
-    "channels_last": False,
-    "device": Device.AUTO,
-}
-
-
 def refuse_timing_options(batch: int | Sequence[int] = 1, **given: Any) -> None:
     """With timing off: an OptionError for the first timing option given another value than its default,
-    which the run would silently ignore. ``given`` takes the names of ``_TIMING_DEFAULTS``; ``batch`` is
+    which the run would silently ignore. ``given`` takes the names of ``TimingOptions``' fields; ``batch`` is
     refused unless it is 1."""
     for option, value in given.items():
-        if value != _TIMING_DEFAULTS[option]:
+        if value != _TIMING_DEFAULTS[option]:  # the defaults, read off TimingOptions below
             raise OptionError(
                 option, value, "applies to timing, which {other} turns off: drop one of them", other=("latency", False)
             )
@@ -194,7 +181,7 @@ class TimingOptions:
     batch: tuple[int, ...] = (1,)
     device: Device = Device.AUTO
     runs: int | None = None
-    warmup: int = 3
+    warmup: int = DEFAULT_WARMUP
     threads: int | None = None
     mode: Mode = Mode.INFER
     dtype: Dtype = Dtype.FLOAT32
@@ -229,3 +216,7 @@ class TimingOptions:
             refuse_timing_options(given.pop("batch", 1), **given)
             return None
         return cls(**given)
+
+
+# Each timing option and its default, which means "not given" (batch is checked on its own).
+_TIMING_DEFAULTS = {f.name: f.default for f in fields(TimingOptions) if f.name != "batch"}

@@ -8,7 +8,7 @@ on a parameters-vs-latency plane (median paired latency ratio against base, with
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from .accounting import floor_ms
 from .errors import OptionError

@@ -8,10 +8,9 @@ as wrapped text. MACs print in G (10⁹) with the exact integer in the CSV/JSON;
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
-
 import math
 import textwrap
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from rich.console import Console
@@ -20,8 +19,8 @@ from rich.text import Text
 from .accounting import SEWork, element_bytes, floor_ms, traffic_bytes
 from .counters import COUNTER_NOTES, COUNTERS
 from .families import Family
-from .layout import Column, Grid, print_grid
 from .latency import MIN_CI_SAMPLES
+from .layout import Column, Grid, print_grid
 from .options import CI_TARGET, DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS
 from .report import ConfigResult, Latency, LatencyRun, Report, threads_label
 from .spec import BlockKind, BlockSpec, Gate, Position, Squeeze

@@ -97,8 +97,10 @@ class StageSet(Choice):
     EACH = "each"
 
 
+PAPER_R = 16  # the reduction ratio the paper settles on (Sec. 6.1, Table 10), seprof's default
+
 # The knobs only some kinds use, each with the default that a kind without it keeps.
-KIND_KNOBS: dict[str, Any] = {"r": 16, "squeeze": Squeeze.AVG, "divisor": None, "combine": Combine.ADD}
+KIND_KNOBS: dict[str, Any] = {"r": PAPER_R, "squeeze": Squeeze.AVG, "divisor": None, "combine": Combine.ADD}
 
 
 def knob_refusal(knob: str, value: Any, kind: BlockKind) -> OptionError:
@@ -139,7 +141,7 @@ class BlockSpec:
     """
 
     kind: BlockKind = BlockKind.SE
-    r: int = 16
+    r: int = PAPER_R
     bias: bool = True
     squeeze: Squeeze = Squeeze.AVG
     gate: Gate = Gate.SIGMOID

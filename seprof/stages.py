@@ -21,8 +21,8 @@ import importlib
 import math
 import operator
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn

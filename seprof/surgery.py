@@ -12,16 +12,16 @@ RegNetY, MaxViT) are stripped by replacing them with ``nn.Identity``. The caller
 from __future__ import annotations
 
 import copy
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 
 from .blocks import make_block
 from .errors import ModelError, NativeSEError, OptionError
-from .spec import BlockSpec, block_spec
-from .meta import deep_copy
 from .harness import Harness
+from .meta import deep_copy
+from .spec import BlockSpec, block_spec
 from .stages import Site, StageMap, check_stages, find_sites, is_native_se
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 from .counters import COUNTER_NAMES, check_counters
 from .errors import SeprofError, first_line
@@ -20,6 +21,7 @@ from .export import write_atomic
 from .models import MODEL_FAMILIES, model_family
 from .options import check_workers
 from .report import SCHEMA_VERSION, frame, whole
+from .spec import PAPER_R
 from .surgery import check_r
 
 ZOO_COUNTERS = ("thop", "torch")
@@ -79,7 +81,7 @@ class ZooRow:
 
 
 def zoo_row(
-    name: str, r: int = 16, counters: Sequence[str] = ZOO_COUNTERS, describe: Callable[[SeprofError], str] = str
+    name: str, r: int = PAPER_R, counters: Sequence[str] = ZOO_COUNTERS, describe: Callable[[SeprofError], str] = str
 ) -> ZooRow:
     """Profile one model statically; a SeprofError becomes the row's ``error``, in the words of ``describe``
     (the command line names its flags)."""
@@ -115,7 +117,7 @@ def zoo_row(
 
 def run_zoo(
     names: Sequence[str],
-    r: int = 16,
+    r: int = PAPER_R,
     counters: Sequence[str] = ZOO_COUNTERS,
     workers: int | None = None,
     on_done: Callable[[ZooRow], None] | None = None,

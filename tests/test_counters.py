@@ -1,10 +1,9 @@
 import pytest
 import torch
+from conftest import hooks_of
 
 from seprof.counters import COUNTER_NAMES, count_all
 from seprof.surgery import inject, se_modules
-
-from conftest import hooks_of
 
 SHAPE = (3, 224, 224)
 
@@ -86,8 +85,8 @@ def test_torch_counter_lists_in_place_adds(resnet50_counts):
 
 
 def test_shape_only_modules_restore_every_forward():
-    from seprof.models import build_model
     from seprof.meta import shape_only_modules
+    from seprof.models import build_model
 
     model = build_model("mobilenet_v3_small", "meta")
     with shape_only_modules(model):

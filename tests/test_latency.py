@@ -2,10 +2,20 @@ import pytest
 import torch
 from torch import nn
 
-from seprof.errors import DeviceError, OptionError
 from seprof import latency
-from seprof.latency import (DEFAULT_BUDGET_S, DEFAULT_RUNS, Timing, default_threads, quartiles, ratio,
-                            resolve_device, sampling, time_models, torch_threads)
+from seprof.errors import DeviceError, OptionError
+from seprof.latency import (
+    DEFAULT_BUDGET_S,
+    DEFAULT_RUNS,
+    Timing,
+    default_threads,
+    quartiles,
+    ratio,
+    resolve_device,
+    sampling,
+    time_models,
+    torch_threads,
+)
 
 
 class Recorder(nn.Module):
@@ -361,7 +371,7 @@ def test_a_failed_capture_reports_the_models_error_not_the_captures_end():
             try:
                 raise first
             except Exception:
-                raise second
+                raise second  # noqa: B904 - the chain is the point: second's context is first
         except Exception as error:
             return error
 

@@ -1,11 +1,10 @@
 import pytest
 import torch
+from conftest import hooks_of
 
 import seprof
 from seprof.errors import StageError
 from seprof.models import build_model
-
-from conftest import hooks_of
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,20 @@ from seprof.checkpoint import FORMAT, VERSION
 from seprof.errors import ModelError, UnknownModelError
 from seprof.families import DEFAULT_INPUT_SHAPE
 from seprof.harness import PLAIN
-from seprof.models import (FACTORY, SOURCES, TIMM, TORCHVISION, ModelSource, build_model, check_model_name,
-                           default_input_shape, harness_of, list_models, model_family, source_of)
+from seprof.models import (
+    FACTORY,
+    SOURCES,
+    TIMM,
+    TORCHVISION,
+    ModelSource,
+    build_model,
+    check_model_name,
+    default_input_shape,
+    harness_of,
+    list_models,
+    model_family,
+    source_of,
+)
 
 FACTORIES = ["user_models:build_residual", "user_models:build_plain", "user_models:build_cifar",
              "user_models:build_resnet18_subclass"]

@@ -1,13 +1,12 @@
 import pytest
 import torch
+from conftest import hooks_of
 from torch import nn
 
 from seprof.errors import ModelError, OptionError, StageError
-from seprof.models import build_model
 from seprof.meta import meta_clone
+from seprof.models import build_model
 from seprof.stages import find_sites, stage_of
-
-from conftest import hooks_of
 
 
 def table(stage_map):

@@ -119,11 +119,12 @@ def test_meta_building_skips_initialisation_only_for_meta_tensors():
 
 
 def test_a_registered_placement_serves_every_position():
+    from user_models import Block, build_residual
+
     import seprof
     from seprof.spec import BlockSpec
     from seprof.stages import PLACEMENTS
     from seprof.surgery import strip
-    from user_models import Block, build_residual
 
     model = build_residual()
     assert find_sites(model, (3, 32, 32)).sites[0].description.endswith("(generic rule)")

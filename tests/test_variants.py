@@ -6,6 +6,7 @@ import torch
 import torchvision
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from user_models import build_residual
 
 import seprof
 from seprof.accounting import block_work, spec_paper_params, spec_params
@@ -15,7 +16,6 @@ from seprof.measure import analytic, num_params
 from seprof.spec import BlockKind, BlockSpec, Combine, Gate, Position, Squeeze, make_divisible
 from seprof.stages import find_sites
 from seprof.surgery import inject, se_modules, strip
-from user_models import build_residual
 
 
 @pytest.fixture(scope="module")
