@@ -1,8 +1,8 @@
 """seprof: what does Squeeze-and-Excitation cost in this model, and where?
 
 Hu et al., "Squeeze-and-Excitation Networks" (arXiv 1709.01507). Puts SE blocks into torchvision models (every
-task), timm's models or your own at chosen stages and reports the paper's parameter formula beside exact and measured counts, MACs from fvcore,
-thop and torch's flop counter, and interleaved latency.
+task), timm's models or your own at chosen stages and reports the paper's parameter formula beside exact and
+measured counts, MACs from fvcore, thop and torch's flop counter, and interleaved latency.
 
 The public names below are imported on first use, so that ``import seprof`` (and ``seprof --help``) does not
 pay for importing torch until something needs it.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 
 # public name → the module that defines it
 _EXPORTS = {
