@@ -953,24 +953,33 @@ def render_sweep(console: Console, report: Report, verbose: bool = False, detail
 
 
 def render_paper(console: Console, rows) -> None:
-    """The paper's printed figures for SE-ResNet-50 beside seprof's exact ones (``seprof.paper.compare``)."""
-    grid = Grid([Column("where", "left", key=True), Column("row", "left", key=True), Column("figure", "left"),
-                 Column("printed"), Column("seprof"), Column("printed − seprof"), Column("note", "left", wrap=True)])
+    """The paper's printed figures for SE-ResNet-50 beside seprof's exact ones (``seprof.paper.compare``): a row
+    per figure, under its table's heading, and each note once under the table, numbered, so that a row's numbers
+    stay on one line at any width."""
+    grid = Grid([Column("row", "left", key=True, wrap=True), Column("figure", "left"), Column("printed"),
+                 Column("seprof"), Column("difference"), Column("note")])
+    notes: dict[str, int] = {}
     previous = None
     for c in rows:
         p = c.printed
+        if p.where != previous:
+            grid.add(p.where, "", "", "", "", "", style="bold", section=previous is not None)
+            previous = p.where
         shown = "—" if p.printed is None else (f"{p.printed:g}%" if p.quantity == "added %" else
                                                f"{p.printed:g} {'G' if p.quantity == 'GMACs' else 'M'}")
-        grid.add(p.where if p.where != previous else "", p.row, _PAPER_FIGURES[p.quantity], shown, c.exact_text,
-                 c.difference, c.note, section=previous is not None and p.where != previous)
-        previous = p.where
-    print_grid(console, "SENet's printed figures for SE-ResNet-50 (no FC biases) and seprof's exact numbers", grid, (
+        mark = "✓" if c.note == _MATCHED else f"[{notes.setdefault(c.note, len(notes) + 1)}]"
+        grid.add(p.row, _PAPER_FIGURES[p.quantity], shown, c.exact_text, c.difference, mark)
+    print_grid(console, "SENet's printed figures for SE-ResNet-50 (no FC biases) and seprof's exact numbers", grid)
+    console.print(Text(f"✓: {_MATCHED}. difference: printed − seprof, in the printed unit (pp: percentage points).",
+                       style="dim"))
+    for note, number in notes.items():
+        console.print(f"[{number}] {note}", markup=False, highlight=False)
+    console.print(Text(
         "Source: Hu et al., arXiv 1709.01507 v4 (TPAMI): Sec. 4, Tables 10–14; the ablations drop the FC "
         "biases, and so does every SE row here. seprof: torchvision's ResNet-50 (v1.5) with SE at r = 16 "
         "unless the row says otherwise, counted on the meta device; parameters exact, MACs by torch's flop "
-        "counter (conv and matmul MACs, as the paper's GFLOPs). printed − seprof: in the printed unit "
-        "(pp: percentage points)."))
+        "counter (conv and matmul MACs, as the paper's GFLOPs).", style="dim"))
 
 
-_PAPER_FIGURES = {"params": "parameters", "added": "parameters added", "added %": "added, % of base",
-                  "GMACs": "GFLOPs (MACs)"}
+_MATCHED = "matches to the printed precision"
+_PAPER_FIGURES = {"params": "params", "added": "params added", "added %": "added %", "GMACs": "GMACs"}

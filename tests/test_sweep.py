@@ -116,6 +116,10 @@ def test_the_paper_fits_80_columns_without_cutting_a_number():
     result = run("paper", columns="80")
     assert result.exit_code == 0, result.output
     assert "45.68 M" in result.stdout and "…" not in result.stdout
+    assert result.stdout.count("┃ row ") == 1  # one table: a figure's printed value, seprof's and its note together
+    row = next(line for line in result.stdout.splitlines() if line.startswith("│ r = 4 "))
+    assert [cell.strip() for cell in row.split("│")[1:-1]] == ["r = 4", "params", "35.7 M", "35.62 M", "+0.08 M", "[3]"]
+    assert "[3] cannot be matched: the exact count rounds to 35.6 M" in result.stdout
 
 
 def test_sweep_json_names_the_bias_every_point_shares(tmp_path):
