@@ -46,7 +46,8 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
     }
     for name, m in medians.items():
-        print(f"{name:40s} median {m:6.2f} s  (min {min(times[name]):.2f}, max {max(times[name]):.2f}, n={args.repeat})")
+        print(f"{name:40s} median {m:6.2f} s  "
+              f"(min {min(times[name]):.2f}, max {max(times[name]):.2f}, n={args.repeat})")
     print(f"ratio {ratio:.2f}× (target ≤ 1.5×)")
     if args.out:
         with open(args.out, "w") as f:

@@ -96,7 +96,8 @@ def main() -> None:
                         "shuffled order, and pool the rounds: no one memory layout decides the ratio")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="default: seprof's (torch's, at most the usable CPUs - 1 on the CPU)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="default: seprof's (torch's, at most the usable CPUs - 1 on the CPU)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if not 1 <= args.builds <= args.runs:

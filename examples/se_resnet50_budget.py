@@ -7,6 +7,8 @@ import seprof
 
 report = seprof.profile("resnet50", r=16, strip_stages=[[5], [4, 5]], latency=False)
 
-print(report.to_frame()[["config", "se_stages", "params", "params_added", "params_added_pct", "macs_fvcore"]].to_string())
+configs = report.to_frame()
+print(configs[["config", "se_stages", "params", "params_added", "params_added_pct", "macs_fvcore"]].to_string())
 stages = report.stages_frame()
-print(stages[stages.config == "se"][["stage", "resolution", "blocks", "channels", "analytic_paper", "measured"]].to_string())
+se = stages[stages.config == "se"]
+print(se[["stage", "resolution", "blocks", "channels", "analytic_paper", "measured"]].to_string())

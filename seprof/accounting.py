@@ -109,7 +109,8 @@ def traffic_bytes(work: SEWork, weights: int, batch: int = 1, element_bytes: int
     return (work.feature_reads + work.feature_writes) * batch * element_bytes + weights * weight_bytes
 
 
-def se_work(channels: int, height: int, width: int, r: int | None, bias: bool = True, hidden: int | None = None) -> SEWork:
+def se_work(channels: int, height: int, width: int, r: int | None, bias: bool = True,
+            hidden: int | None = None) -> SEWork:
     """The work one SE block does on a channels×height×width map (hidden width C//r unless given)."""
     hidden = hidden_channels(channels, r) if hidden is None else hidden
     pixels = height * width * channels

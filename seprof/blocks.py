@@ -100,7 +100,8 @@ class SCSEBlock(nn.Module):
     are added or combined by element-wise maximum."""
 
     def __init__(self, channels: int, spec: BlockSpec = BlockSpec(BlockKind.SCSE),
-                 channel: Callable[..., nn.Module] | None = None, spatial: Callable[..., nn.Module] | None = None) -> None:
+                 channel: Callable[..., nn.Module] | None = None,
+                 spatial: Callable[..., nn.Module] | None = None) -> None:
         super().__init__()
         self.cse = (channel or SEBlock)(channels, spec=_channel_spec(spec))
         self.sse = (spatial or SSEBlock)(channels, spec=spec)

@@ -13,7 +13,8 @@ directly (tests check this for every counter). ``count_with_blocks`` gets the SE
 running it: the model without SE once, plus each distinct SE block once on its own input.
 
 fvcore traces with real tensors, so it runs on a zero-filled CPU copy; thop and torch's counter run on the
-meta device and allocate nothing (a meta model in eval mode is used as it is, without a copy). No hooks, buffers or mode changes are left on any model passed in.
+meta device and allocate nothing (a meta model in eval mode is used as it is, without a copy). No hooks,
+buffers or mode changes are left on any model passed in.
 """
 
 from __future__ import annotations
@@ -248,7 +249,8 @@ def _torch_count(root: str, counter, log: _OpLog, norms: ShapeOnly, scopes: Sequ
 
 
 _NO_COMPUTE = {
-    torch.ops.aten.detach, torch.ops.aten.empty, torch.ops.aten.empty_like, torch.ops.aten._to_copy, torch.ops.aten.clone
+    torch.ops.aten.detach, torch.ops.aten.empty, torch.ops.aten.empty_like, torch.ops.aten._to_copy,
+    torch.ops.aten.clone,
 }
 
 @dataclass(frozen=True)

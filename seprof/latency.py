@@ -231,7 +231,8 @@ class TimingSetup:
     warmup_done: int | None = None  # warm-up calls each model got: ``warmup``, or fewer when they took the budget
 
 
-def random_batch(input_shape: Sequence[int], batch: int, device: torch.device, channels_last: bool = False) -> torch.Tensor:
+def random_batch(input_shape: Sequence[int], batch: int, device: torch.device,
+                 channels_last: bool = False) -> torch.Tensor:
     """A random batch of ``input_shape`` samples on ``device`` (channels-last when asked and it is 4-D)."""
     x = torch.randn(batch, *input_shape, device=device)
     return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
@@ -336,7 +337,8 @@ def _stop_reason(samples: Mapping[str, list[float]], names: Sequence[str], round
         return "budget before runs" if budget is not None and elapsed >= budget else None
     if budget is None:
         return "rounds"
-    if len(names) > 1 and rounds >= MIN_ADAPTIVE_ROUNDS and rounds % CHECK_EVERY == 0 and _converged(samples, names, target):
+    if (len(names) > 1 and rounds >= MIN_ADAPTIVE_ROUNDS and rounds % CHECK_EVERY == 0
+            and _converged(samples, names, target)):
         return "converged"
     if elapsed >= budget:
         return "budget"

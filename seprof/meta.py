@@ -83,9 +83,10 @@ class ShapeOnly(torch.overrides.TorchFunctionMode):
     torch's meta kernels for batch_norm / layer_norm / group_norm are Python decompositions that cost about
     1 ms a call; these layers never change a shape, so on meta tensors their output is ``empty_like(input)``.
     With ``init`` (while building a model), in-place value-only ops (weight initialisation: ``uniform_``,
-    ``normal_``, ``fill_``...) on a meta tensor return it unchanged, as they would anyway, without the dispatch. ``calls`` counts the short-cut
-    normalisation layers, by aten op name, for counters that report uncounted ops. With ``activations``,
-    element-wise activations and dropout are short-cut too (for passes that report no op names).
+    ``normal_``, ``fill_``...) on a meta tensor return it unchanged, as they would anyway, without the dispatch.
+    ``calls`` counts the short-cut normalisation layers, by aten op name, for counters that report uncounted ops.
+    With ``activations``, element-wise activations and dropout are short-cut too (for passes that report no op
+    names).
     """
 
     _NORMS = {

@@ -179,7 +179,8 @@ class BlockSpec:
 
     def shape(self) -> list[str]:
         """What makes the block's shape, in words: its r and scSE's combine ('r=8', 'max')."""
-        return ([f"r={self.r}"] if self.kind.channel else []) + ([str(self.combine)] if self.kind.has("combine") else [])
+        return (([f"r={self.r}"] if self.kind.channel else [])
+                + ([str(self.combine)] if self.kind.has("combine") else []))
 
     @property
     def label(self) -> str:

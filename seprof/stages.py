@@ -490,7 +490,8 @@ def _residual_points(model: nn.Module, position: Position = Position.STANDARD) -
         kind = type(parent).__name__
         if position is Position.STANDARD:
             found[point] = _Candidate(
-                block, kind, point.rpartition(".")[2], "nhwc" if _channels_last(model.get_submodule(weighted)) else "nchw",
+                block, kind, point.rpartition(".")[2],
+                "nhwc" if _channels_last(model.get_submodule(weighted)) else "nchw",
                 "residual branch output, before the sum (generic rule)",
                 fallback=modules[1].target if len(modules) > 1 else None,
                 fallback_description="residual branch, before its shared activation module (generic rule)")
@@ -840,7 +841,8 @@ def _run(
                 f"takes {channels}: its first convolution ({path}) has in_channels={channels}")) from error
         reason = first_line(error, with_type=False)
         if "meta" in reason.lower() or isinstance(error, NotImplementedError):
-            reason += " (seprof runs shapes only, on the meta device: a forward that needs tensor values cannot be analysed)"
+            reason += (" (seprof runs shapes only, on the meta device: a forward that needs tensor values "
+                       "cannot be analysed)")
         raise ModelError(f"{type(model).__name__} cannot run on input {shape}: {reason}") from error
     finally:
         for handle in handles:
@@ -867,7 +869,8 @@ def _run(
                 raise OptionError("position", c.position, f"cannot be placed in {type(model).__name__}: {path!r}, "
                                   "where it goes, runs more than once per forward pass (one module used twice), so "
                                   "one block there would recalibrate every use; use the standard position")
-            raise ModelError(f"module {path!r} runs more than once per forward pass; seprof cannot place one SE block there")
+            raise ModelError(f"module {path!r} runs more than once per forward pass; "
+                             "seprof cannot place one SE block there")
     chosen.sort(key=lambda path: first[wanted[path][0]][0])
     return [(path, wanted[path][2], first[wanted[path][0]][1], first[wanted[path][1]][1]) for path in chosen]
 

@@ -34,8 +34,8 @@ CASES = [
     ("inject resnet50 --budget inf", "--budget 'inf' is not a time in seconds"),
     ("inject resnet50 --budget soon", "--budget 'soon' is not a time in seconds"),
     ("zoo -r 0", "--r 0 is invalid"),
-    ("zoo -r 1000 --family squeezenet", "none of the 2 models could be profiled; squeezenet1_0: --r 1000 is larger than "
-     "the 128 channels of stage 2"),
+    ("zoo -r 1000 --family squeezenet", "none of the 2 models could be profiled; squeezenet1_0: --r 1000 is larger "
+     "than the 128 channels of stage 2"),
     ("inject resnet50 -r ²", "--r '²' is not a whole number"),
     ("inject resnet50 --threads 1000", "--threads 1000 is more than the"),
     ("zoo --workers 0", "--workers 0 is invalid"),
@@ -43,7 +43,8 @@ CASES = [
     ("models --details --family squeezenet --workers 100001", "--workers 100001 is more than the"),
     ("zoo --workers two", "--workers 'two' is not a whole number"),
     # lists
-    ("inject resnet50 --stages 2,,3", "--stages 2,,3 has an empty entry: give stage numbers separated by single commas"),
+    ("inject resnet50 --stages 2,,3", "--stages 2,,3 has an empty entry: "
+     "give stage numbers separated by single commas"),
     ("inject resnet50 --stages 2,", "--stages 2, has an empty entry"),
     ("inject resnet50 --stages 2,2", "--stages 2,2 names 2 twice: give each once"),
     ("inject resnet50 --stages 2 --stages 2", "--stages 2,2 names 2 twice"),
@@ -53,7 +54,8 @@ CASES = [
     ("inject resnet50 --stages 2\n3", "--stages '2\\n3' is not a list of stage numbers"),
     ("compare resnet50 --strip-stage 2,3,4,5 --no-latency", "--strip-stage 2,3,4,5 removes SE from every stage it is "
      "in (2–5): that is the base model"),
-    ("compare resnet50 --stages 3 --strip-stage 3 --no-latency", "--strip-stage 3 removes SE from every stage it is in"),
+    ("compare resnet50 --stages 3 --strip-stage 3 --no-latency", "--strip-stage 3 removes SE from "
+     "every stage it is in"),
     ("compare resnet50 --strip-stage 4,x", "--strip-stage 4,x is not a list of stage numbers"),
     ("compare resnet50 --strip-stage 5 --strip-stage 5", "--strip-stage 5,5 names 5 twice"),
     ("compare resnet50 --strip-stage 7", "stage 7 is not available: SE is in stages 2, 3, 4, 5"),
@@ -72,12 +74,13 @@ CASES = [
      "lraspp_mobilenet_v3_large's own SE blocks are measured as built, and its heads have none (--add-missing adds"),
     ("inject fcn_resnet50 --heads --position pre", "--position pre has no place in a model's heads"),
     ("inject fasterrcnn_resnet50_fpn --mode train --runs 1", "--mode train needs a model that trains on images alone"),
-    ("compare deeplabv3_resnet50 --mode train --runs 1", "--batch 1 (the default) is too small to time deeplabv3_resnet50 in "
-     "train mode"),
+    ("compare deeplabv3_resnet50 --mode train --runs 1", "--batch 1 (the default) is too small to time "
+     "deeplabv3_resnet50 in train mode"),
     ("models --source tim", "--source 'tim' is not one of torchvision, timm"),
     ("models --source timm --task video", "--task 'video' applies to torchvision's models"),
     ("models --source timm --family resnt", "--family 'resnt' is not one of timm's modules seprof knows"),
-    ("models --task foo", "--task 'foo' is not one of classification, segmentation, detection, video, optical_flow, quantization, all"),
+    ("models --task foo", "--task 'foo' is not one of classification, segmentation, detection, video, optical_flow, "
+     "quantization, all"),
     ("zoo --task foo", "--task 'foo' is not one of classification"),
     ("models --family resnet --task video", "--family 'resnet' has no video model"),
     ("inject resnet50 --input 0x224x224", "--input '0x224x224' is not C x H x W"),
@@ -85,10 +88,12 @@ CASES = [
     ("inject resnet50 --input 3x²x64", "--input '3x²x64' is not C x H x W"),
     ("inject resnet50 --input 1x224x224 --no-latency",
      "--input 1x224x224 has 1 channel, but ResNet takes 3: its first convolution (conv1) has in_channels=3"),
-    ("inject vit_b_16 --input 4x224x224 --no-latency", "--input 4x224x224 has 4 channels, but VisionTransformer takes 3"),
+    ("inject vit_b_16 --input 4x224x224 --no-latency", "--input 4x224x224 has 4 channels, "
+     "but VisionTransformer takes 3"),
     ("inject resnet50 --input 3x100000x100000 --no-latency", "--input 3x100000x100000 is too large: resnet50 at input "
      "3x100000x100000, batch 1, needs at least"),
-    ("inject resnet18 --batch 100000 --runs 1", "--batch 100000 is too large: resnet18 at input 3x224x224, batch 100000"),
+    ("inject resnet18 --batch 100000 --runs 1", "--batch 100000 is too large: "
+     "resnet18 at input 3x224x224, batch 100000"),
     # choices
     ("inject resnet50 --device tpu", "--device 'tpu' is not one of auto, cpu, cuda"),
     ("inject resnet50 --mode eval", "--mode 'eval' is not one of infer, train"),
@@ -104,7 +109,8 @@ CASES = [
     ("inject resnet50 --no-latency --budget 10", "--budget 10 applies to timing"),
     ("inject resnet50 --no-latency --mode train", "--mode train applies to timing"),
     ("inject resnet50 --no-latency --channels-last", "--channels-last applies to timing"),
-    ("compare resnet50 --no-latency --batch 1,8", "--batch 1,8 applies to timing (MACs are per image), which --no-latency"),
+    ("compare resnet50 --no-latency --batch 1,8", "--batch 1,8 applies to timing "
+     "(MACs are per image), which --no-latency"),
     ("inject resnet50 --no-latency --batch 8", "--batch 8 applies to timing (MACs are per image), which --no-latency"),
     ("inject resnet50 --no-latency --warmup 5", "--warmup 5 applies to timing"),
     ("inject resnet50 --no-latency --device cpu", "--device cpu applies to timing"),
@@ -134,8 +140,8 @@ CASES = [
     ("compare densenet121 --position post --no-latency", "--position post has no place in _DenseLayer blocks"),
     ("inject user_models:build_residual --position identity --no-latency", "--position identity cannot be placed in "
      "ResidualNet: seprof places SE there by its generic residual rule, which puts SE on modules"),
-    ("inject user_models:build_residual --position post --no-latency", "--position post cannot be placed in ResidualNet: "
-     "'body.0.act', where it goes, runs more than once per forward pass (one module used twice)"),
+    ("inject user_models:build_residual --position post --no-latency", "--position post cannot be placed in "
+     "ResidualNet: 'body.0.act', where it goes, runs more than once per forward pass (one module used twice)"),
     ("inject resnet50 --scse-combine max --no-latency", "--scse-combine max applies to scSE only (--block se has "
      "one map): drop it"),
     ("inject resnet50 --block sse --scse-combine add --no-latency", "--scse-combine add applies to scSE only"),
@@ -200,7 +206,8 @@ CASES = [
     ("inject resnet18 --csv {d}/out.csv --json {d}/out.csv", "--csv '{d}/out.csv' and --json '{d}/out.csv' both write"),
     ("inject resnet18 --csv {d}/keep.csv --stages-csv {d}/./keep.csv", "both write '{d}/keep.csv': give each output "
      "its own path"),
-    ("inject resnet18 --csv {d}/link.csv --json {d}/keep.csv", "--csv '{d}/link.csv' and --json '{d}/keep.csv' both write"),
+    ("inject resnet18 --csv {d}/link.csv --json {d}/keep.csv", "--csv '{d}/link.csv' and "
+     "--json '{d}/keep.csv' both write"),
     ("inject resnet18 --csv - --json -", "--csv '-' and --json '-' both write standard output"),
     ("inject resnet18 --save -", "--save: cannot write this output to standard output ('-'): give a file path"),
     ("inject resnet18 --csv /dev/null", "--csv: cannot write '/dev/null': it is a character device, not a regular "
@@ -212,7 +219,8 @@ CASES = [
     ("inject resnet18 --csv {d}/dangling.csv", "cannot write '{d}/dangling.csv': folder '{d}/nowhere', where the "
      "symlink '{d}/dangling.csv' points, does not exist"),
     ("inject resnet18 --csv /dev/stdout", "cannot write '/dev/stdout': it is"),
-    ("inject resnet18 --json {d}/missing/r.json", "cannot write '{d}/missing/r.json': folder '{d}/missing' does not exist"),
+    ("inject resnet18 --json {d}/missing/r.json", "cannot write '{d}/missing/r.json': "
+     "folder '{d}/missing' does not exist"),
     ("compare resnet18 --no-latency --plot {d}/p.xyz", "--plot '{d}/p.xyz' has the suffix 'xyz', not a picture format"),
     ("compare resnet18 --no-latency --plot {d}/missing/p.png", "folder '{d}/missing' does not exist"),
     # every way a path can name no file to write, refused before any work, whatever else the run writes

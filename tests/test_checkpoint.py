@@ -39,7 +39,8 @@ def evil(tmp_path, monkeypatch):
     """A module in the current folder that leaves a marker file when imported."""
     marker = tmp_path / "ran"
     (tmp_path / "evilmod.py").write_text(
-        f"open({str(marker)!r}, 'w').write('imported')\n\ndef build():\n    open({str(marker)!r}, 'w').write('called')\n")
+        f"open({str(marker)!r}, 'w').write('imported')\n\n"
+        f"def build():\n    open({str(marker)!r}, 'w').write('called')\n")
     monkeypatch.chdir(tmp_path)
     yield marker
     sys.modules.pop("evilmod", None)

@@ -158,7 +158,8 @@ def test_inject_with_latency_and_every_output(tmp_path):
     data = json.loads(open(paths["json"]).read())
     assert data["timing"]["runs"] == 6 and data["timing"]["budget_s"] is None  # --runs alone: exactly 6
     assert data["configs"][1]["se_stages"] == "4,5"
-    assert threads_label(data["timing"]) in text and data["timing"]["cpus"] >= 1 and data["timing"]["stopped"] == "rounds"
+    assert (threads_label(data["timing"]) in text and data["timing"]["cpus"] >= 1
+            and data["timing"]["stopped"] == "rounds")
     assert data["configs"][1]["latency_ms"] > 0
     ratio = data["configs"][1]["latency_ratio"]
     assert f"{100 * (ratio - 1):+.1f}% latency (CPU " in text and "batch 1; 95% CI" in text
@@ -175,7 +176,8 @@ def test_inject_with_latency_and_every_output(tmp_path):
 def test_an_export_to_stdout_moves_the_report_to_stderr():
     result = run("inject", "resnet18", "--input", "3x64x64", "--no-latency", "--csv", "-", "--details")
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0].startswith("model,config,block,r,bias,squeeze,gate,divisor,combine,position,stage_set,se_stages,")
+    assert result.stdout.splitlines()[0].startswith(
+        "model,config,block,r,bias,squeeze,gate,divisor,combine,position,stage_set,se_stages,")
     assert len(result.stdout.splitlines()) == 3 and "SE parameters by stage" in result.stderr
 
 

@@ -1,5 +1,6 @@
 """The whole ResNet family × stage sets × r: exact accounting equals the measured parameter difference,
-and the SE model (per stage set and bias setting) keeps the base model's output shape. Runs on the meta device (no weights allocated)."""
+and the SE model (per stage set and bias setting) keeps the base model's output shape. Runs on the meta device
+(no weights allocated)."""
 
 import pytest
 import torch

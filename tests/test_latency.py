@@ -74,7 +74,8 @@ def test_device_resolution():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_timing():
-    setup, timings = time_models({"m": nn.Conv2d(3, 8, 3).cuda().eval()}, (3, 32, 32), device=torch.device("cuda"), runs=3)
+    setup, timings = time_models({"m": nn.Conv2d(3, 8, 3).cuda().eval()}, (3, 32, 32), device=torch.device("cuda"),
+                                 runs=3)
     assert setup.device == "cuda" and timings["m"].runs == 3
 
 
@@ -105,7 +106,8 @@ def test_ratio_confidence_interval_is_deterministic_and_brackets_the_median():
     a, b = Timing((2.0, 2.2, 2.1, 2.4, 2.0, 2.3)), Timing((1.0, 1.0, 1.1, 1.2, 1.0, 1.1))
     lo, hi = ratio_ci(a, b)
     assert lo <= ratio(a, b)[1] <= hi and (lo, hi) == ratio_ci(a, b)
-    assert all(x != x for x in median_ci([3.0])) and all(x != x for x in median_ci([1.0, 2.0, 3.0, 4.0, 5.0]))  # too few
+    assert (all(x != x for x in median_ci([3.0]))
+            and all(x != x for x in median_ci([1.0, 2.0, 3.0, 4.0, 5.0])))  # too few
     lo, hi = median_ci([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     assert 1.0 <= lo <= 3.5 <= hi <= 6.0
 
@@ -376,6 +378,7 @@ def test_a_failed_capture_reports_the_models_error_not_the_captures_end():
             return error
 
     cause = RuntimeError("operation not permitted when stream is capturing")
-    assert _first_cause(chained(cause, RuntimeError("operation failed due to a previous error during capture"))) is cause
+    assert _first_cause(
+        chained(cause, RuntimeError("operation failed due to a previous error during capture"))) is cause
     unrelated = chained(KeyError("x"), RuntimeError("CUDA out of memory"))
     assert _first_cause(unrelated) is unrelated

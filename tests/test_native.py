@@ -45,7 +45,8 @@ def test_compare_a_native_model():
     assert stripped.params_added == 151_040 and stripped.se_stages == (1, 2, 3, 4)
     # torch's counter sees the FC weights of each block: 2·C·hidden MACs
     assert se.macs["torch"] - base.macs["torch"] == 627_200
-    with pytest.raises(OptionError, match="r=8 applies to SE that seprof adds: .* \\(add_missing=True adds SE to its blocks without one\\)"):
+    with pytest.raises(OptionError, match="r=8 applies to SE that seprof adds: .* "
+                                          "\\(add_missing=True adds SE to its blocks without one\\)"):
         profile("efficientnet_b0", r=8, latency=False, counters=("torch",))
     with pytest.raises(ModelError, match="already has 16 SE blocks"):
         inject(build_model("efficientnet_b0", "meta"))
@@ -65,7 +66,8 @@ def test_counting_blocks_alone_equals_counting_the_model_with_them(name, counter
         with_se = inject_sites(model, sites, r=16)
     scopes = [scope_of(s) for s in sites]
     direct = count_all(with_se, shape, scopes, counters)
-    combined = count_with_blocks(base, shape, [(scope_of(s), se_at(with_se, s), s.feature_shape) for s in sites], counters)
+    combined = count_with_blocks(base, shape, [(scope_of(s), se_at(with_se, s), s.feature_shape) for s in sites],
+                                 counters)
     for c in counters:
         assert combined[c].macs == direct[c].macs, c
         assert combined[c].scope_macs == direct[c].scope_macs, c
@@ -104,5 +106,6 @@ def test_native_models_refuse_options_for_added_se(tmp_path):
                            ({"block": "sse"}, "block='sse'"), ({"r": 16}, "r=16")):
         with pytest.raises(OptionError, match=f"{option} applies to SE that seprof adds"):
             profile("mobilenet_v3_small", latency=False, counters=("torch",), **kwargs)
-    with pytest.raises(ModelError, match="measure them with seprof.profile; or use add_missing=True to add SE to its 2 blocks without one"):
+    with pytest.raises(ModelError, match="measure them with seprof.profile; or use add_missing=True to add SE to its 2 "
+                                         "blocks without one"):
         inject(build_model("mobilenet_v3_small", "meta"))

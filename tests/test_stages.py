@@ -15,7 +15,8 @@ def table(stage_map):
 
 def test_resnet50_stages_match_the_paper(resnet50_meta):
     stage_map = find_sites(resnet50_meta, (3, 224, 224))
-    assert table(stage_map) == [(2, 3, 256, (56, 56)), (3, 4, 512, (28, 28)), (4, 6, 1024, (14, 14)), (5, 3, 2048, (7, 7))]
+    assert table(stage_map) == [(2, 3, 256, (56, 56)), (3, 4, 512, (28, 28)), (4, 6, 1024, (14, 14)),
+                                (5, 3, 2048, (7, 7))]
     assert [s.name for s in stage_map.sites][:4] == ["SE_2_1", "SE_2_2", "SE_2_3", "SE_3_1"]
     assert stage_map.sites[-1].name == "SE_5_3"
     assert stage_map.sites[0].path == "layer1.0.bn3" and stage_map.sites[0].block_type == "Bottleneck"

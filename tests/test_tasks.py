@@ -117,7 +117,8 @@ def test_video_clip_and_optical_flow_are_timed_on_real_tensors():
     report = profile("r2plus1d_18", input_shape=(3, 4, 32, 32), counters=(),
                      timing=TimingOptions(runs=1, warmup=0, mode="train"))
     assert report.config("se").latency.median_ms > 0
-    report = profile("raft_small", input_shape=(3, 128, 128), counters=("torch",), timing=TimingOptions(runs=1, warmup=0))
+    report = profile("raft_small", input_shape=(3, 128, 128), counters=("torch",),
+                     timing=TimingOptions(runs=1, warmup=0))
     assert report.config("se").params_added == report.config("se").analytic_exact == 7_984
     assert any("the same random frame twice" in note for note in report.notes)
 
