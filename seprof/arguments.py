@@ -293,17 +293,19 @@ class BlockOptions(Group):
                 found[f.name] = text if f.name == "bias" else _BLOCK_PARSERS[f.name](text)
         return found
 
-    def parse(self) -> BlockSpec | None:
-        """The block the options describe, or None when none is given (the API's default, and a model's own
-        SE measured as built). A knob given at its default is still one the block does not have."""
+    def parse(self) -> dict[str, Any]:
+        """``seprof.profile``'s ``block``, ``r`` and ``bias`` as the options give them: ``block`` a BlockSpec of
+        the other options given (else None), ``r`` and ``bias`` on their own, so that an error names the option
+        typed; None for each not given (the API's defaults; a model's own SE is then measured as built). A knob
+        given at its default is still one the block does not have."""
         given = self.given()
-        if not given:
-            return None
         kind = given.get("block", DEFAULT_BLOCK.kind)
         for name, value in given.items():
             if name != "block" and not kind.has(name):
                 raise knob_refusal(name, value, kind)
-        return BlockSpec(**{("kind" if name == "block" else name): value for name, value in given.items()})
+        rest = {("kind" if name == "block" else name): value for name, value in given.items()
+                if name not in ("r", "bias")}
+        return {"block": BlockSpec(**rest) if rest else None, "r": given.get("r"), "bias": given.get("bias")}
 
 
 def listed(group: type, name: str, help_suffix: str) -> type:

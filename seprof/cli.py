@@ -466,7 +466,7 @@ def inject(
         def keep(models: dict) -> None:  # before timing: train-mode passes would move BN statistics
             held["model"], held["state"] = models["se"], checkpoint.snapshot(models["se"].state_dict())
 
-        report = profile(model, spec, stages=chosen, input_shape=shape, timing=options, add_missing=where.add_missing,
+        report = profile(model, **spec, stages=chosen, input_shape=shape, timing=options, add_missing=where.add_missing,
                          heads=where.heads, refuse_native=True, on_step=live.step, on_sample=live.sample,
                          on_real=keep if save else None)
         live.stop()
@@ -529,7 +529,7 @@ def compare(
         live.step("loading torch")
         from .measure import profile
 
-        report = profile(model, spec, stages=chosen, strip_stages=(removed,), attribute=attribute, input_shape=shape,
+        report = profile(model, **spec, stages=chosen, strip_stages=(removed,), attribute=attribute, input_shape=shape,
                          timing=options, add_missing=where.add_missing, heads=where.heads, on_step=live.step,
                          on_sample=live.sample)
         live.stop()

@@ -122,7 +122,8 @@ def check_timing_options(
                           f"every ratio's 95% CI is within ±{100 * CI_TARGET:g}% of its median")
     if warmup is not None and warmup > MAX_WARMUP:
         raise OptionError("warmup", warmup, f"is more than {MAX_WARMUP}, the most warm-up calls seprof makes: "
-                          f"choose 0 to {MAX_WARMUP} (a few calls reach a steady state; the default is {DEFAULT_WARMUP})")
+                          f"choose 0 to {MAX_WARMUP} (a few calls reach a steady state; the default is "
+                          f"{DEFAULT_WARMUP})")
     if threads is not None and (not _whole(threads) or threads < 1):
         raise OptionError(
             "threads",

@@ -256,6 +256,8 @@ CASES = [
     ("inject resnet50 --stages all,2", "--stages all,2 is not a list of stage numbers: 'all' is not a whole number"),
     ("inject resnet50 --details --details", "--details is given twice"),
     ("compare efficientnet_b0 --gate tanh --no-latency", "--gate tanh applies to SE that seprof adds"),
+    ("compare efficientnet_b0 --r 16 --no-latency", "--r 16 applies to SE that seprof adds"),
+    ("compare efficientnet_b0 --block se --no-latency", "--block se applies to SE that seprof adds"),
     ("inject resnet50 --plot {d}/p.unknown --no-latency", "--plot"),
     # an option that takes one value, given twice, is refused rather than the last one kept
     ("inject resnet18 --r 16 --r 8", "--r is given twice (--r 16, then --r 8): give it once"),
