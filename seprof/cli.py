@@ -726,28 +726,29 @@ def _timm_models(live: _Live, family: str | None, details: bool, workers: int | 
     """``seprof models --source timm``: timm's models in the modules seprof has rules for."""
     live.step("loading timm")
     from .layout import Column, Grid, print_grid
-    from .timm_models import MODULES, timm_input_shape, timm_module_of, timm_names
+    from .models import TIMM
+    from .timm_models import MODULES
 
-    names = timm_names()
-    if family is not None:
-        module = family.removeprefix("timm:")
+    names = list(TIMM.names())
+    module = None if family is None else family.removeprefix("timm:")
+    if module is not None:
         if module not in MODULES:
             raise OptionError("family", family, f"is not one of timm's modules seprof knows: {', '.join(MODULES)}",
                               other=("source", "timm"))
-        names = [n for n in names if timm_module_of(n) == module]
+        names = [n for n in names if TIMM.family(n).name == f"timm:{module}"]
     if details:
         live.stop()
         _echo_details(names, workers, 24)
         return
     grid = Grid([Column("model", "left", key=True), Column("family", "left"), Column("input", "left")])
     for name in names:
-        grid.add(name, f"timm:{timm_module_of(name)}", "x".join(map(str, timm_input_shape(name))))
+        grid.add(name, TIMM.family(name).name, "x".join(map(str, TIMM.input_shape(name))))
     live.stop()
     console = _stdout()
     print_grid(console, f"timm models in the families seprof has rules for ({len(names)})", grid)
-    for module, (title, where, origin, _) in MODULES.items():
-        if family in (None, module):
-            console.print(f"timm:{module} ({title}): {where} — {origin}", markup=False)
+    for shown, (title, where, origin, _) in MODULES.items():
+        if module in (None, shown):
+            console.print(f"timm:{shown} ({title}): {where} — {origin}", markup=False)
     console.print("Any other timm model, timm:NAME, is placed by seprof's generic rules, and its SE-like modules "
                   "(SEModule, EffectiveSEModule, SqueezeExcite, EcaModule...) are found wherever they are.")
 
