@@ -8,10 +8,11 @@ the command one instance, whose ``parse`` turns the text given into the Python A
 API (``BlockSpec()``, ``TimingOptions()``); the help quotes them from there.
 
 Values arrive as text and are parsed here, so that every bad value gets the same kind of one-line message
-(naming the value and the valid choices), before torch is imported. Nothing here imports torch.
+(naming the value and the valid choices), before torch is imported. Nothing here imports torch. The annotations
+are objects, not postponed strings: the groups' options are read from them at import, and evaluating strings
+again each time would slow every command.
 """
 
-from __future__ import annotations
 
 import itertools
 import math
