@@ -28,6 +28,7 @@ from .families import Task
 from .options import (
     DEFAULT_BUDGET_S,
     DEFAULT_RUNS,
+    MAX_DEFAULT_WORKERS,
     MAX_ROUNDS,
     MAX_WARMUP,
     Choice,
@@ -309,6 +310,9 @@ class BlockOptions(Group):
         return {"block": BlockSpec(**rest) if rest else None, "r": given.get("r"), "bias": given.get("bias")}
 
 
+BLOCK_OPTIONS = tuple(f.name for f in fields(BlockOptions))
+
+
 def listed(group: type, name: str, help_suffix: str) -> type:
     """``group`` with each text option taking a list (commas, spaces or repetitions; metavar LIST): the same
     flags, panels and help, declared once in ``group``. Flags (``--bias``) stay single."""
@@ -325,7 +329,11 @@ def listed(group: type, name: str, help_suffix: str) -> type:
     return make_dataclass(name, made, bases=(group,))
 
 
-SweepBlocks = listed(BlockOptions, "SweepBlocks", "; several are swept together (commas, spaces or repeated).")
+SweepBlocks = listed(BlockOptions, "SweepBlocks", "; several are swept together (4,8, '4 8' in quotes, or repeated).")
+SWEPT_FLAGS = frozenset(  # the block options of which seprof sweep takes several
+    flag for name, hint in get_type_hints(SweepBlocks, include_extras=True).items()
+    if get_args(hint)[0] == (list[str] | None)
+    for flag in (get_args(hint)[1].default, *get_args(hint)[1].param_decls))
 
 
 def sweep_specs(options: Any) -> list[BlockSpec]:
@@ -410,7 +418,8 @@ class TimingArgs(Group):
         "--compile", panel=TIMING, help="Time torch.compile'd models (compile time reported apart).")] = False
     verbose: Annotated[bool, option(
         "--verbose", "-v", panel=TIMING,
-        help="Latency: also the spreads (IQR, ratio quartiles) and the added milliseconds (with --details).",
+        help="The whole report (--details) with the latency's spreads (IQR, ratio quartiles) and the added "
+        "milliseconds.",
     )] = False
 
     def parse(self) -> TimingOptions | None:
@@ -459,6 +468,12 @@ class Exports(Group):
 
 # Options of one or a few commands, each declared once here.
 ModelArg = Annotated[str, typer.Argument(metavar="MODEL", hidden=True, show_default=False)]
+ModelOrResnet50 = Annotated[str, typer.Argument(metavar="MODEL", hidden=True)]  # compare and sweep: resnet50
+Plot = Annotated[str | None, option(
+    "--plot", panel=OUTPUT, metavar="PATH",
+    help="Write a picture in the format of its suffix (png, svg, pdf...): per-stage shares of SE's parameters (and "
+    "of its latency with --attribute) beside each configuration's parameters against its latency (against its "
+    "MACs with --no-latency); needs matplotlib. In a sweep: every configuration on that plane.")]
 Stages = Annotated[list[str] | None, option(
     "--stages", panel=MODEL, metavar="LIST", show_default="all",
     help="Stages to put SE in: 2,3,4, '2 3 4', repeated (--stages 2 --stages 3) or all.")]
@@ -473,7 +488,8 @@ TaskOpt = Annotated[str | None, option(
     "--task", panel=MODEL, metavar="|".join([*(t.value for t in Task), "all"]),
     show_default=str(Task.CLASSIFICATION), help="Which of torchvision's model groups.")]
 Workers = Annotated[str | None, option(
-    "--workers", panel=OUTPUT, metavar="INTEGER", show_default="one per core, at most 4", help="Worker processes.")]
+    "--workers", panel=OUTPUT, metavar="INTEGER", show_default=f"one per core, at most {MAX_DEFAULT_WORKERS}",
+    help="Worker processes.")]
 
 
 def _declared_flags() -> dict[str, str | tuple[str, str]]:

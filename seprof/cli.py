@@ -63,8 +63,24 @@ def _defaulted(name: str) -> bool:
     return source is not None and source.name == "DEFAULT"
 
 
+def _typed_block_option() -> tuple[str, Any] | None:
+    """The first block option typed on the running command's line, parsed, as (API name, value)."""
+    if not _running:
+        return None
+    for name, text in arguments.BlockOptions(**{
+            n: _running[-1].params.get(n) for n in arguments.BLOCK_OPTIONS}).given().items():
+        if not _defaulted(name):
+            return name, text
+    return None
+
+
 def message(error: SeprofError) -> str:
-    """A SeprofError in the command line's words; a value the user did not type is called the default."""
+    """A SeprofError in the command line's words; a value the user did not type is called the default, and an
+    error about the block as a whole names the block option typed."""
+    if isinstance(error, OptionError) and error.option == "block" and _defaulted("block"):
+        typed = _typed_block_option()
+        if typed is not None:
+            error = OptionError(*typed, error.reason, error.other)
     if isinstance(error, OptionError):
         return error.render(lambda name, value: flag_name(name, value) + (
             " (the default)" if name == error.option and value is not None and _defaulted(name) else ""))
@@ -166,24 +182,30 @@ class _Command(typer.core.TyperCommand):
             extra = re.match(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)$", error.format_message())
             if extra is None:
                 raise
-            raise _UsageError(extra_arguments(self.name, words, extra.group(1).split(" ")), ctx=ctx) from None
+            raise _UsageError(extra_arguments(self.name, words, extra.group(1).split(" "), self.params),
+                              ctx=ctx) from None
 
 
-def extra_arguments(command: str, words: list[str], extra: list[str]) -> str:
-    """What to type instead of a command line with ``extra`` words: values after an option's value join it as
-    a list ('--r 4 8 16' → '--r 4,8,16'); a second MODEL, or values without an option, get the command's form."""
+def extra_arguments(command: str, words: list[str], extra: list[str], params: list[Any]) -> str:
+    """What to type instead of a command line with ``extra`` words: values after a list option's value join it
+    as a list ('--stages 4 5' → '--stages 4,5'); after another option's value, that it takes one; a second MODEL,
+    or values after a flag, get the command's form."""
+    options = {flag: p for p in params if p.param_type_name == "option" for flag in p.opts}
+    shown = " ".join(extra)
+    words_are = "is an extra argument" if len(extra) == 1 else "are extra arguments"
     for i in range(len(words) - len(extra), -1, -1):
         if words[i:i + len(extra)] != extra:
             continue
-        before = words[:i]
-        flag, value = (before[-2], before[-1]) if len(before) >= 2 and before[-2].startswith("-") else (None, None)
-        if flag is not None and "=" not in flag and not value.startswith("-"):
-            joined = ",".join([value, *extra])
-            return (f"{' '.join(extra)!r} after {flag} {value} are extra arguments: give a list as one value, "
-                    f"{flag} {joined}")
+        flag, value = (words[i - 2], words[i - 1]) if i >= 2 else (None, None)
+        option = options.get(flag)
+        if option is not None and not option.is_flag and not value.startswith("-"):
+            if option.multiple:
+                return f"{shown!r} after {flag} {value} {words_are}: give a list as one value, {flag} " + ",".join(
+                    [value, *extra])
+            return (f"{shown!r} after {flag} {value} {words_are}: {flag} takes one value"
+                    + (" (seprof sweep takes several)" if flag in arguments.SWEPT_FLAGS else ""))
         break
-    shown = " ".join(extra)
-    return (f"{shown!r} is an extra argument: seprof {command} takes one MODEL, and values go with their options "
+    return (f"{shown!r} {words_are}: seprof {command} takes one MODEL, and values go with their options "
             "(e.g. --stages 4,5)")
 
 
@@ -424,12 +446,6 @@ def _check_plot(plot: str | None) -> None:
         check_plotting(plot)
 
 
-Plot = Annotated[str | None, option(
-    "--plot", panel=OUTPUT, metavar="PATH",
-    help="Write a picture in the format of its suffix (png, svg, pdf...): per-stage shares, and the "
-    "configurations on a params-vs-latency plane (params vs MACs with --no-latency); needs matplotlib.")]
-
-
 @command
 def inject(
     model: ModelArg,
@@ -438,7 +454,7 @@ def inject(
     where: ModelOptions = None,
     timing: TimingArgs = None,
     exports: Exports = None,
-    plot: Plot = None,
+    plot: arguments.Plot = None,
     save: Annotated[str | None, option(
         "--save", panel=OUTPUT, metavar="PATH",
         help="Save the SE model (state_dict + recipe; seprof.load rebuilds it).")] = None,
@@ -475,7 +491,8 @@ def inject(
         contents = _report_files(report, plot)
         if save:
             contents["--save"] = _checkpoint_writer(report, held, model, where.heads)
-        _finish(outputs, contents, lambda console: render_inject(console, report, timing.verbose, details))
+        _finish(outputs, contents,
+                lambda console: render_inject(console, report, timing.verbose, details or timing.verbose))
 
 
 def _checkpoint_writer(report: Any, held: dict[str, Any], name: str, heads: bool) -> Callable[[str], None]:
@@ -496,7 +513,7 @@ def _checkpoint_writer(report: Any, held: dict[str, Any], name: str, heads: bool
 
 @command
 def compare(
-    model: Annotated[str, typer.Argument(metavar="MODEL", hidden=True)] = "resnet50",
+    model: arguments.ModelOrResnet50 = "resnet50",
     strip_stages: Annotated[list[str] | None, option(
         "--strip-stage", panel=MODEL, metavar="LIST", show_default="the last SE stage",
         help="Stages whose SE to remove together: 4,5, '4 5' or repeated.")] = None,
@@ -508,7 +525,7 @@ def compare(
     where: ModelOptions = None,
     timing: TimingArgs = None,
     exports: Exports = None,
-    plot: Plot = None,
+    plot: arguments.Plot = None,
     details: Details = False,
     debug: Debug = False,
 ) -> None:
@@ -536,12 +553,12 @@ def compare(
         from .render import render_compare
 
         _finish(outputs, _report_files(report, plot),
-                lambda console: render_compare(console, report, timing.verbose, details))
+                lambda console: render_compare(console, report, timing.verbose, details or timing.verbose))
 
 
 @command
 def sweep(
-    model: Annotated[str, typer.Argument(metavar="MODEL", hidden=True)] = "resnet50",
+    model: arguments.ModelOrResnet50 = "resnet50",
     stage_sets: Annotated[list[str] | None, option(
         "--stages", panel=MODEL, metavar="SETS", show_default="all",
         help="Stage sets: all (every stage together), each (each stage alone), or stages joined by +, e.g. each,all "
@@ -550,7 +567,7 @@ def sweep(
     where: ModelOptions = None,
     timing: TimingArgs = None,
     exports: Exports = None,
-    plot: Plot = None,
+    plot: arguments.Plot = None,
     details: Details = False,
     debug: Debug = False,
 ) -> None:
@@ -576,7 +593,7 @@ def sweep(
                            heads=where.heads, on_step=live.step, on_sample=live.sample)
         live.stop()
         _finish(outputs, _report_files(report, plot, sweep_figure_writer),
-                lambda console: render_sweep(console, report, timing.verbose, details))
+                lambda console: render_sweep(console, report, timing.verbose, details or timing.verbose))
 
 
 @command

@@ -20,7 +20,7 @@ from rich.text import Text
 class Column:
     """A table column: its header, alignment, whether it is repeated in every part of a split table
     (``key``), whether its cells are prose that may wrap between words (never a number), and whether it may
-    be left out, rightmost first, where the table would otherwise be split (``optional``)."""
+    be left out, leftmost first, where the table would otherwise be split (``optional``)."""
 
     header: str
     justify: str = "right"
@@ -100,15 +100,15 @@ def _parts(console: Console, grid: Grid) -> list[list[int]]:
 
 
 def fitted(console: Console, grid: Grid) -> tuple[Grid, list[str]]:
-    """``grid`` without as many optional columns (rightmost first) as it takes to fit the console in one
-    table, and the headers left out."""
+    """``grid`` without as many optional columns (leftmost first: the absolute figures a percentage beside them
+    says, before the extras) as it takes to fit the console in one table, and the headers left out."""
     dropped: list[str] = []
     while _width(grid, range(len(grid.columns))) > console.width:
         optional = [i for i, column in enumerate(grid.columns) if column.optional]
         if not optional:
             break
-        i = optional[-1]
-        dropped.insert(0, grid.columns[i].header)
+        i = optional[0]
+        dropped.append(grid.columns[i].header)
         grid = Grid(grid.columns[:i] + grid.columns[i + 1:], [cells[:i] + cells[i + 1:] for cells in grid.rows],
                     grid.styles, grid.sections)
     return grid, dropped

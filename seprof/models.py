@@ -67,9 +67,8 @@ class ModelSource(abc.ABC):
     """Where the models named one way come from, and what is known of them by name.
 
     An answer that needs the model to exist checks the name first, raising UnknownModelError with the closest
-    names. A model's facts are methods of its source, so that each can change in one place: ``input_shape``
-    (today seprof's family table for torchvision, timm's default ``pretrained_cfg``) is where the size from
-    torchvision's ``Weights.meta`` and transforms will come in, as will documented parameter counts.
+    names. A model's facts are methods of its source, each read in one place: ``input_shape`` comes from
+    seprof's family table for torchvision and from timm's default ``pretrained_cfg``.
 
     A small abstract base class rather than a Protocol: what most sources share (no user code runs, a model's
     stages are found at its usual input, it runs as it is, no names to list) is written here once, a source

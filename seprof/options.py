@@ -78,9 +78,12 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+MAX_DEFAULT_WORKERS = 4  # each worker holds a torch import, about 0.5 GB
+
+
 def default_workers() -> int:
-    """Worker processes for building many models: one per core, at most 4 (each holds a torch import, ~0.5 GB)."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """Worker processes for building many models: one per core, at most ``MAX_DEFAULT_WORKERS``."""
+    return max(1, min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1))
 
 
 def check_workers(workers: int | None) -> int:

@@ -86,9 +86,15 @@ def _draw(report: Report, target: str, suffix: str) -> None:
     left.set_title(f"{report.model}: where SE's cost sits")
     left.legend()
 
+    counter = next((n for n in ("fvcore", "thop", "torch") if n in report.counter_names), None)
+    base = report.config("base")
     for c in report.configs:
         x = c.params_added_pct
-        if c.latency is not None:
+        if run is None and counter is not None:  # no latency: the MACs each configuration adds
+            y = 100 * (c.macs[counter] - base.macs[counter]) / base.macs[counter]
+            right.plot([x], [y], "o")
+            right.annotate(config_label(c), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        elif c.latency is not None:
             y, (lo, hi) = c.latency.ratio[1], c.latency.ratio_ci
             below, above = (max(0.0, y - lo), max(0.0, hi - y)) if c.config != "base" else (0.0, 0.0)
             right.errorbar([x], [y], yerr=[[below], [above]], fmt="o", capsize=4)
@@ -101,13 +107,14 @@ def _draw(report: Report, target: str, suffix: str) -> None:
         right.plot([x for x, _ in floors], [y for _, y in floors], linestyle="none", marker="_", markersize=16,
                    color="black", label=f"memory floor ({bandwidth:,.0f} GB/s copy)")
         right.legend(fontsize=8)
-    right.axhline(1.0, color="grey", linewidth=0.8)
+    right.axhline(0.0 if run is None else 1.0, color="grey", linewidth=0.8)
     right.margins(x=0.15, y=0.1)
     right.set_xlabel("parameters added (% of base)")
-    right.set_ylabel("latency vs base (median paired ratio, 95% CI)")
     if run is None:
-        right.text(0.5, 0.5, "latency not measured", ha="center", transform=right.transAxes)
+        right.set_ylabel(f"MACs added (% of base, {counter}; batch 1)")
+        right.set_title("latency not measured (--no-latency)", fontsize=9)
     else:
+        right.set_ylabel("latency vs base (median paired ratio, 95% CI)")
         t = run.setup
         right.set_title(f"{t['mode']}, {t['device']} ({t['device_name']}), {t['dtype']}, batch {t['batch']}, "
                         f"{threads_label(t)}, {t['runs']} rounds", fontsize=9)

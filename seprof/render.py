@@ -2,8 +2,11 @@
 number comes from the Report as it is.
 
 Headers are short, with a legend under each table that says what they mean; long notes go under the tables
-as wrapped text. MACs print in G (10⁹) with the exact integer in the CSV/JSON; parameters print exactly.
-``bottom_line`` is the report in one plain sentence per configuration.
+as wrapped text. Parameters print exactly; MACs too, but in G (10⁹) in the detailed tables (the exact
+integer is in the CSV/JSON).
+``bottom_line`` is the report in one plain sentence per configuration (each stage's SE alone, from
+``--attribute``, is told in the attribution table instead). Without ``details`` each command prints its short
+report: the answer on one screen, columns left out (and said so) rather than a table split.
 """
 
 from __future__ import annotations
@@ -128,9 +131,13 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
     )
 
 
+def _counter_note(name: str) -> str:
+    """'thop: conv/linear MACs (bias not counted), ...': what one counter counts, and what it does not."""
+    return f"{COUNTER_NAMES_LONG[name]}: {COUNTER_NOTES[name].split(': ', 1)[1]}"
+
+
 def _counter_legend(report: Report) -> str:
-    return "Each counter's own MAC-equivalent ops: " + "; ".join(
-        f"{COUNTER_NAMES_LONG[n]}: {COUNTER_NOTES[n].split(': ', 1)[1]}" for n in report.counter_names) + "."
+    return "Each counter's own MAC-equivalent ops: " + "; ".join(map(_counter_note, report.counter_names)) + "."
 
 
 def _not_counted(console: Console, report: Report) -> None:
@@ -547,7 +554,7 @@ def _latency_columns(run: LatencyRun | None) -> list[Column]:
     if run is None:
         return []
     return [Column("median ms", optional=True), Column("vs base"), Column("95% CI"),
-            *([Column("peak MiB")] if _has_memory(run) else [])]
+            *([Column("peak MiB", optional=True)] if _has_memory(run) else [])]
 
 
 def _latency_cells(run: LatencyRun | None, c: ConfigResult) -> list[str]:
@@ -558,7 +565,8 @@ def _latency_cells(run: LatencyRun | None, c: ConfigResult) -> list[str]:
             *([_mib(lat.peak_memory_bytes)] if _has_memory(run) else [])]
 
 
-def render_brief_latency(console: Console, report: Report) -> None:
+def render_brief_latency(console: Console, report: Report,
+                         label: Callable[[ConfigResult], str] = config_label) -> None:
     """Each timing run: its setup and a small table of the median, the ratio to base and its 95% CI."""
     if not report.latency_runs:
         console.print("Latency: not measured (--no-latency).")
@@ -567,8 +575,36 @@ def render_brief_latency(console: Console, report: Report) -> None:
         _latency_setup(console, run)
         grid = Grid([Column("configuration", "left", key=True), *_latency_columns(run)])
         for c in report.configs:
-            grid.add(config_label(c), *_latency_cells(run, c))
+            grid.add(label(c), *_latency_cells(run, c))
         print_grid(console, None, grid)
+
+
+def _configurations_table(console: Console, report: Report, grid: Grid,
+                          label: Callable[[ConfigResult], str] = config_label) -> list[str]:
+    """A short report's table of configurations, whose columns end with the first timing run's: that run's
+    setup above it, the other runs' tables under it; the headers of the columns left out."""
+    if report.latency_runs:
+        _latency_setup(console, report.latency_runs[0])
+    dropped = print_grid(console, None, grid)
+    if not report.latency_runs:
+        console.print("Latency: not measured (--no-latency).")
+    for other in report.latency_runs[1:]:
+        render_brief_latency(console, replace(report, latency_runs=(other,)), label)
+    return dropped
+
+
+def _added_percent(c: ConfigResult, base: ConfigResult, counter: str) -> str:
+    """The MACs ``c`` adds over ``base``, as a signed % with 3 decimals, or as many as it takes not to read 0."""
+    value = 100 * (c.macs[counter] - base.macs[counter]) / base.macs[counter]
+    return signed_percent(value, _decimals(value, 3))
+
+
+def _decimals(value: float, least: int) -> int:
+    """``least`` decimals, or more (up to 6) where fewer would round a nonzero ``value`` to 0."""
+    decimals = least
+    while value and round(abs(value), decimals) == 0 and decimals < 6:
+        decimals += 1
+    return decimals
 
 
 def render_inject(console: Console, report: Report, verbose: bool = False, details: bool = False) -> None:
@@ -624,21 +660,14 @@ def _brief_compare(console: Console, report: Report) -> None:
     run = report.latency_runs[0] if report.latency_runs else None
     grid = Grid([Column("configuration", "left", key=True), Column("params", optional=True),
                  Column("added", optional=True), Column("added %"),
-                 *([Column(f"MACs ({counter})", optional=True), Column("MACs %")] if counter else []),
+                 *([Column(f"MACs ({counter})", optional=True), Column(f"MACs % ({counter})")] if counter else []),
                  *_latency_columns(run)])
     for c in report.configs:
         first = c.config == "base"
-        macs = ([f"{c.macs[counter]:,}", "—" if first else signed_percent(
-            100 * (c.macs[counter] - base.macs[counter]) / base.macs[counter], 3)] if counter else [])
+        macs = ([f"{c.macs[counter]:,}", "—" if first else _added_percent(c, base, counter)] if counter else [])
         grid.add(config_label(c), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
                  "—" if first else signed_percent(c.params_added_pct, 2), *macs, *_latency_cells(run, c))
-    if run is not None:
-        _latency_setup(console, run)
-    dropped = print_grid(console, None, grid)
-    if run is None:
-        console.print("Latency: not measured (--no-latency).")
-    for other in report.latency_runs[1:]:
-        render_brief_latency(console, replace(report, latency_runs=(other,)))
+    dropped = _configurations_table(console, report, grid)
     if any(c.config.startswith("se_only_") for c in report.configs):
         render_attribution(console, report)
     console.print(Text(_counter_footer(report) + _left_out(dropped), style="dim"))
@@ -678,19 +707,18 @@ def bottom_line(report: Report) -> list[str]:
     """One plain sentence per configuration with SE: what it adds in parameters, MACs and latency, with
     the device, threads and batch the latency was measured at."""
     base = report.config("base")
-    counter = next((n for n in ("fvcore", "thop", "torch") if n in report.counter_names), None)
+    counter = main_counter(report)
     sentences = []
-    alone = [c for c in report.configs if c.config.startswith("se_only_")]
+    alone = sum(c.config.startswith("se_only_") for c in report.configs)
     for c in report.configs:
-        if c.config == "base" or (c in alone and len(alone) < len(report.configs) - 1):
+        if c.config == "base" or (c.config.startswith("se_only_") and alone < len(report.configs) - 1):
             continue  # a stage's SE alone is told in the attribution table
         what = "its own SE" if report.native else report.block.short if report.block is not None else "SE"
         where = (f"in stage {c.se_stages[0]}" if len(c.se_stages) == 1
                  else f"in stages {stage_list(c.se_stages)}")
         parts = [f"{signed_percent(c.params_added_pct, 2)} parameters"]
         if counter is not None:
-            macs = 100 * (c.macs[counter] - base.macs[counter]) / base.macs[counter]
-            parts.append(f"{signed_percent(macs, 3)} MACs ({COUNTER_NAMES_LONG[counter]})")
+            parts.append(f"{_added_percent(c, base, counter)} MACs ({COUNTER_NAMES_LONG[counter]})")
         parts.append(_latency_phrase(report, c.config))
         sentences.append(f"{report.model} with {what} {where}: {', '.join(parts)}.")
     return sentences
@@ -786,7 +814,7 @@ def render_zoo(console: Console, rows, r: int, counters, details: bool = False) 
         "blocks, each with its own width (paper formula with r = C/hidden), against the model without them. "
         "paper: (2/r)·ΣC² (FC weights); exact: with the real hidden width and biases. MACs: each counter's "
         "MAC-equivalent ops (FLOPs = 2 × MACs), base in G, +SE in ops; "
-        + "; ".join(f"{COUNTER_NAMES_LONG[c]}: {COUNTER_NOTES[c].split(': ', 1)[1]}" for c in counters) + "."))
+        + "; ".join(map(_counter_note, counters)) + "."))
     for row in failed:
         console.print(f"{row.model}: {row.error}", markup=False)
 
@@ -811,9 +839,9 @@ def _brief_zoo(console: Console, rows, r: int, counters) -> None:
     for row in failed:
         console.print(f"{row.model}: {row.error}", markup=False)
     console.print(Text(f"SE: added = seprof's blocks; native = the model's own, against the model without them. "
-                       f"MACs: {COUNTER_NAMES_LONG[counter]}'s, per sample at batch 1. --details (or --csv) adds the "
-                       "paper's formula, the exact count, the stages and every counter." + _left_out(dropped),
-                       style="dim"))
+                       f"MACs per sample at batch 1 (FLOPs = 2 × MACs), by {_counter_note(counter)}; fvcore, which "
+                       "needs real tensors, only with --fvcore. --details (or --csv) adds the paper's formula, the "
+                       "exact count, the stages and every counter." + _left_out(dropped), style="dim"))
 
 
 def _settings(spec: BlockSpec) -> list[str]:
@@ -875,23 +903,16 @@ def _brief_sweep(console: Console, report: Report) -> None:
     run = report.latency_runs[0] if report.latency_runs else None
     others = [n for n in report.counter_names if n != counter]
     grid = Grid([Column("configuration", "left", key=True), Column("params", optional=True),
-                 Column("added", optional=True), Column("% of base"), Column("paper", optional=True),
+                 Column("added", optional=True), Column("added %"), Column("paper", optional=True),
                  *([Column(f"MACs % ({counter})")] if counter else []),
-                 *(Column(f"{n} %", optional=True) for n in others), *_latency_columns(run)])
+                 *(Column(f"MACs % ({n})", optional=True) for n in others), *_latency_columns(run)])
     for c in report.configs:
         first = c.config == "base"
-        macs = ["—" if first else f"{100 * (c.macs[n] - base.macs[n]) / base.macs[n]:+.3f}%"
-                for n in ([counter] if counter else []) + others]
+        macs = ["—" if first else _added_percent(c, base, n) for n in ([counter] if counter else []) + others]
         grid.add(sweep_label(c, shared), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
-                 "—" if first else f"{c.params_added_pct:.2f}%", "—" if first else _n(c.analytic_paper), *macs,
-                 *_latency_cells(run, c), section=c is report.configs[1])
-    if run is not None:
-        _latency_setup(console, run)
-    dropped = print_grid(console, None, grid)
-    if run is None:
-        console.print("Latency: not measured (--no-latency).")
-    for other in report.latency_runs[1:]:
-        render_brief_latency(console, replace(report, latency_runs=(other,)))
+                 "—" if first else signed_percent(c.params_added_pct, 2), "—" if first else _n(c.analytic_paper),
+                 *macs, *_latency_cells(run, c), section=c is report.configs[1])
+    dropped = _configurations_table(console, report, grid, lambda c: sweep_label(c, shared))
     console.print(Text(_counter_footer(report) + _left_out(dropped), style="dim"))
 
 
@@ -939,6 +960,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False, detail
               f"{report.sample} (batch 1), the base in G (10⁹), each configuration's as the % it adds. "
               + _counter_legend(report))
     print_grid(console, "Parameters and compute of each configuration", grid, legend)
+    _not_counted(console, report)
     if run is not None:
         for line in _setup_lines(run.setup):
             console.print(line)

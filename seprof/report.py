@@ -67,7 +67,7 @@ CONFIG_COLUMNS = {
     "device_added_ms": "CUDA only: median of per-round device-time differences against the base model, ms; "
     "latency_added_ms minus this is the added host dispatch",
     "graphs": "whether the timed step (forward; forward + backward in train mode) was captured as a CUDA graph "
-    "(true/false; empty when not timed)",
+    "(True/False; empty when not timed)",
     "graphs_note": "why the step was not captured as a CUDA graph (empty when it was, or when not timed)",
     "peak_memory_bytes": "peak bytes one call needs beyond weights and input (CUDA: max_memory_allocated; "
     "CPU: tensors the call creates); with --memory",

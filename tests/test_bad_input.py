@@ -251,8 +251,14 @@ CASES = [
      "options (e.g. --stages 4,5)"),
     ("inject resnet50 resnet18", "'resnet18' is an extra argument: seprof inject takes one MODEL"),
     ("sweep resnet50 --r 4 8 16", "'8 16' after --r 4 are extra arguments: give a list as one value, --r 4,8,16"),
-    ("inject resnet50 --stages 4 5", "'5' after --stages 4 are extra arguments: give a list as one value, "
+    ("inject resnet50 --stages 4 5", "'5' after --stages 4 is an extra argument: give a list as one value, "
      "--stages 4,5"),
+    ("inject resnet50 --r 4 8", "'8' after --r 4 is an extra argument: --r takes one value (seprof sweep takes "
+     "several)"),
+    ("inject resnet50 --input 3x224x224 3x112x112", "'3x112x112' after --input 3x224x224 is an extra argument: "
+     "--input takes one value (see"),
+    ("inject --no-latency resnet50 5", "'5' is an extra argument: seprof inject takes one MODEL"),
+    ("compare efficientnet_b0 --squeeze avg --no-latency", "--squeeze avg applies to SE that seprof adds"),
     ("inject resnet50 --stages all,2", "--stages all,2 is not a list of stage numbers: 'all' is not a whole number"),
     ("inject resnet50 --details --details", "--details is given twice"),
     ("compare efficientnet_b0 --gate tanh --no-latency", "--gate tanh applies to SE that seprof adds"),

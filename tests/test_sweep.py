@@ -141,3 +141,19 @@ def test_the_paper_block_prints_what_0_4_printed_word_for_word():
     result = run("inject", "resnet50", "--r", "16", "--no-latency", "--details", columns="120")
     assert result.exit_code == 0, result.output
     assert result.stdout == golden.read_text(encoding="utf-8")
+
+
+def test_a_short_sweep_names_each_point_in_every_timing_run_and_details_say_what_went_uncounted():
+    result = run("sweep", "resnet18", "--r", "4,8", "--input", "3x32x32", "--runs", "2", "--warmup", "0", "--batch",
+                 "1,2", "--device", "cpu", columns="80")
+    assert result.exit_code == 0, result.output
+    rows = [line.split("│")[1].strip() for line in result.stdout.splitlines() if line.startswith("│ SE")]
+    assert rows == ["SE (r=4)", "SE (r=8)", "SE (r=4)", "SE (r=8)"]  # batch 1's table, then batch 2's
+    details = run("sweep", "resnet18", "--r", "4,8", "--input", "3x32x32", "--no-latency", "--details").stdout
+    assert "Not counted in the SE model:" in details and "aten::sigmoid" in details
+
+
+def test_verbose_shows_the_whole_report_with_the_spreads():
+    result = run("inject", "resnet18", "--input", "3x32x32", "--runs", "3", "--warmup", "0", "--device", "cpu", "-v")
+    assert result.exit_code == 0, result.output
+    assert "IQR ms" in result.stdout and "Not counted in the SE model:" in result.stdout
