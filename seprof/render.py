@@ -511,6 +511,12 @@ def _totals(console: Console, report: Report, config: str = "se") -> None:
                       f"{signed_percent(100 * (m - b) / b, 3)}).", highlight=False)
 
 
+def _share_of_base(params: int, base: int) -> str:
+    """'6.18%': ``params`` as a % of ``base`` with 2 decimals, or as many as it takes not to read 0."""
+    value = 100 * params / base
+    return f"{value:.{_decimals(value, 2)}f}%"
+
+
 def render_brief_stages(console: Console, report: Report, config: str = "se") -> None:
     """One table per stage: the paper's formula, the exact count, its share of the base model and the MACs the
     main counter puts in the stage's blocks (the measured count too, where it differs from the exact one)."""
@@ -526,7 +532,7 @@ def render_brief_stages(console: Console, report: Report, config: str = "se") ->
         grid.add(str(s.stage), str(s.blocks), "/".join(map(str, sorted(set(s.channels)))),
                  _n(s.analytic_paper) if se else "—", _n(s.analytic_exact) if se else "—",
                  *([_n(s.measured) if se else "—"] if differs else []),
-                 f"{100 * s.measured / report.base_params:.2f}%" if se else "—",
+                 _share_of_base(s.measured, report.base_params) if se else "—",
                  *([f"{s.se_macs[counter]:,}" if se else "—"] if counter else []))
     grid.add("total", str(sum(s.blocks for s in rows if s.se)), "", _n(c.analytic_paper), _n(c.analytic_exact),
              *([_n(c.params_added)] if differs else []), f"{c.params_added_pct:.2f}%",
