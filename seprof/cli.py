@@ -262,18 +262,26 @@ class _OneLineErrors(typer.core.TyperGroup):
 
 
 INTERRUPTED = 130  # the exit code of Ctrl-C, as shells expect (128 + SIGINT); 143 for SIGTERM
-_terminated: list[bool] = []
+_signalled: list[int] = []  # the signals received (SIGINT, SIGTERM), in order
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    """SIGTERM unwinds like Ctrl-C, so that temporary files are removed on the way out."""
-    _terminated.append(True)
+def _on_signal(signum: int, frame: Any) -> None:
+    """Ctrl-C and SIGTERM unwind the run, so that temporary files are removed on the way out; each is recorded,
+    so that one whose KeyboardInterrupt a library swallows (say, while it imports) still ends the run at its
+    next step."""
+    _signalled.append(signum)
     raise KeyboardInterrupt
+
+
+def _raise_if_signalled() -> None:
+    """Go on unwinding a run that was signalled, should a library have swallowed the interruption."""
+    if _signalled:
+        raise KeyboardInterrupt
 
 
 def _aborted() -> int:
     """Say the run was aborted; the exit code for the signal that did it."""
-    terminated = bool(_terminated)
+    terminated = signal.SIGTERM in _signalled
     typer.echo("\nseprof: aborted" + (" (terminated)" if terminated else ""), err=True)
     return 143 if terminated else INTERRUPTED
 
@@ -319,11 +327,16 @@ def main() -> None:
     """Entry point of the ``seprof`` console script: SIGTERM unwinds like Ctrl-C, and once the command has
     ended (its exit code decided), later signals are ignored, so the interpreter's shutdown cannot print a
     traceback."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
     try:
         app()
     except KeyboardInterrupt:  # between typer's parsing and our command, or in typer's own code
         sys.exit(_aborted())
+    except Exception:  # what an interruption left behind, e.g. a module half imported when a library swallowed it
+        if _signalled:
+            sys.exit(_aborted())
+        raise
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -358,10 +371,12 @@ class _Live:
             self.progress.start()
 
     def step(self, text: str) -> None:
+        _raise_if_signalled()
         if self.progress is not None:
             self.progress.update(self.task, description=f"{text}…")
 
     def sample(self) -> None:
+        _raise_if_signalled()
         if self.progress is not None:
             self.progress.advance(self.task)
             done = int(self.progress.tasks[0].completed)
@@ -381,6 +396,7 @@ def _session(debug: bool) -> Iterator[_Live]:
         yield live
     except SeprofError as error:
         live.stop()
+        _raise_if_signalled()  # an error that an interrupted import left behind is the interruption's
         if debug:
             raise
         typer.echo(f"seprof: error: {' '.join(message(error).splitlines())}", err=True)
@@ -418,6 +434,7 @@ def _finish(outputs: Outputs, contents: dict[str, Any], show: Callable[[Any], No
     """Write every output file to a temporary file, ``show`` the report, then put the files in place: a file
     that cannot be written fails the command before anything is printed, and nothing is written unless
     everything, the report included, succeeded."""
+    _raise_if_signalled()
     with outputs.staged(contents, on_written=lambda path: typer.echo(f"wrote {path}", err=True)):
         try:
             show(_stdout(outputs.stdout))

@@ -77,3 +77,53 @@ def test_an_interrupt_while_torch_is_imported_is_one_line_too(tmp_path):
     returncode, lines, out = finish(process, leader)
     assert returncode == 130 and lines[-1] == "seprof: aborted" and out == b"", lines
     assert not any("Traceback" in shown for shown in lines)
+
+
+SWALLOWING_FACTORIES = '''
+import os
+import signal
+import time
+
+import torchvision
+
+
+def _signalled_and_swallowed(sig):
+    """A library that catches the KeyboardInterrupt a signal raised in it, as one may while it imports."""
+    try:
+        os.kill(os.getpid(), sig)
+        time.sleep(5)
+    except KeyboardInterrupt:
+        pass
+
+
+def broken(sig=signal.SIGTERM):
+    _signalled_and_swallowed(sig)
+    raise ImportError("cannot load module more than once per process")  # what the half import leaves
+
+
+def working(sig=signal.SIGTERM):
+    _signalled_and_swallowed(sig)
+    return torchvision.models.resnet18()
+
+
+def broken_by_ctrl_c():
+    return broken(signal.SIGINT)
+'''
+
+
+@pytest.mark.parametrize("factory, code, line", [
+    ("swallowing:broken", 143, "seprof: aborted (terminated)"),
+    ("swallowing:working", 143, "seprof: aborted (terminated)"),
+    ("swallowing:broken_by_ctrl_c", 130, "seprof: aborted"),
+])
+def test_a_signal_a_library_swallows_still_ends_the_run(tmp_path, factory, code, line):
+    """The interruption is recorded when it arrives: an error it leaves behind is reported as the interruption
+    (not as a traceback or a bad model), and a run that goes on stops at its next step."""
+    (tmp_path / "swallowing.py").write_text(SWALLOWING_FACTORIES)
+    (tmp_path / "r.csv").write_text("keep me\n")
+    result = subprocess.run([sys.executable, "-m", "seprof", "inject", factory, "--input", "3x32x32", "--no-latency",
+                             "--csv", "r.csv"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == code, result.stderr
+    assert result.stderr.strip().splitlines() == [line] and result.stdout == ""
+    assert (tmp_path / "r.csv").read_text() == "keep me\n"
+    assert set(os.listdir(tmp_path)) - {"__pycache__"} == {"r.csv", "swallowing.py"}  # no temporary file left
