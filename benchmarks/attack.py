@@ -45,13 +45,13 @@ KINDS = {
     "r": "whole", "divisor": "whole", "runs": "whole", "warmup": "whole_from_0", "threads": "whole",
     "workers": "whole",
     "budget": "seconds",
-    "block": "choice", "position": "choice", "squeeze": "choice", "gate": "choice", "scse_combine": "choice",
+    "block": "choice", "position": "choice", "squeeze": "choice", "gate": "choice", "combine": "choice",
     "device": "choice", "mode": "choice", "dtype": "choice", "task": "choice", "source": "choice",
-    "stages": "whole_list", "strip_stage": "whole_list", "batch": "whole_list",
-    "sweep.r": "whole_list", "sweep.divisor": "whole_list", "sweep.stages": "stage_sets",
+    "stages": "whole_list", "strip_stages": "whole_list", "batch": "whole_list",
+    "sweep.r": "whole_list", "sweep.divisor": "whole_list", "sweep.stage_sets": "stage_sets",
     "sweep.block": "word_list", "sweep.position": "word_list", "sweep.squeeze": "word_list", "sweep.gate": "word_list",
-    "sweep.scse_combine": "word_list",
-    "input": "shape", "family": "family",
+    "sweep.combine": "word_list",
+    "input_shape": "shape", "family": "family",
     "csv": "path", "stages_csv": "path", "json": "path", "save": "path", "plot": "path",
 }
 LONG = "9" * 5000
@@ -130,7 +130,7 @@ def state(folder: Path) -> dict:
 def base_args(command: str, option: str) -> list[str]:
     """A command line that works, to which one bad option is added."""
     model = [] if command in ("paper", "models", "zoo") else ["resnet18"]
-    fast = ["--input", "3x64x64"] if command in ("inject", "compare", "sweep", "stages") and option != "input" else []
+    fast = ["--input", "3x64x64"] if command in ("inject", "compare", "sweep", "stages") and option != "input_shape" else []
     quiet = ["--no-latency"] if command in ("inject", "compare", "sweep") and option not in TIMING | {
         "no_latency", "budget"} else []
     family = ["--family", "squeezenet"] if command == "zoo" and option != "family" else []
