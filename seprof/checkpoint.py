@@ -154,7 +154,8 @@ def checked(path: str | os.PathLike, data: Any) -> dict[str, Any]:
 
 
 def _base(
-    path: str | os.PathLike, name: str, factory: Callable[[], nn.Module] | None, trust_factory: bool
+    path: str | os.PathLike, name: str, factory: Callable[[], nn.Module] | None, trust_factory: bool,
+    input_shape: Sequence[int] | None = None,
 ) -> nn.Module:
     """The un-injected model a checkpoint names, built without running code the caller did not name."""
     if factory is None:
@@ -165,14 +166,14 @@ def _base(
                 "knows; pass base=<the model without SE>"
             )
         if not source.runs_user_code:
-            return _unfilled(name)
+            return _unfilled(name, input_shape)
         if not trust_factory:
             raise ModelError(
                 f"{str(path)!r} names the factory {name!r}: loading it would import and run that code; pass "
                 "base=<the model without SE> or factory=<a function that builds it>, or trust_factory=True if "
                 "you trust this file"
             )
-        return build_model(name, "cpu")
+        return build_model(name, "cpu", input_shape=input_shape)
     try:
         model = factory()
     except KeyboardInterrupt:
@@ -184,13 +185,14 @@ def _base(
     return model
 
 
-def _unfilled(name: str) -> nn.Module:
-    """The torchvision or timm model ``name`` on the CPU with its tensors allocated but not initialised (the
-    file then fills every one of them), or built as usual where it holds a tensor its state_dict does not."""
-    model = build_model(name, "meta")
+def _unfilled(name: str, input_shape: Sequence[int] | None = None) -> nn.Module:
+    """The torchvision or timm model ``name`` (built for ``input_shape`` where its builder takes the size) on the
+    CPU with its tensors allocated but not initialised (the file then fills every one of them), or built as
+    usual where it holds a tensor its state_dict does not."""
+    model = build_model(name, "meta", input_shape=input_shape)
     saved = set(model.state_dict())
     if any(key not in saved for key, _ in [*model.named_parameters(), *model.named_buffers()]):
-        return build_model(name, "cpu")
+        return build_model(name, "cpu", input_shape=input_shape)
     return model.to_empty(device="cpu")
 
 
@@ -325,7 +327,7 @@ def load(
     try:
         recipe = checked(path, data)
         if base is None:
-            base = _base(path, recipe["model"], factory, trust_factory)
+            base = _base(path, recipe["model"], factory, trust_factory, recipe.get("input_shape"))
         return rebuild(path, recipe, base).eval()
     except SeprofError:
         raise

@@ -16,6 +16,7 @@ agree).
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import os
 import re
@@ -83,6 +84,8 @@ class Family:
         frames_stride: for token models of video, how many input frames become one token frame.
         train_batch: the smallest batch the model trains on (DeepLabV3's ASPP normalises a pooled 1×1 map
             with BatchNorm, which needs two values per channel).
+        size_argument: the builder's argument that fixes the input size a model is built for (ViT's
+            ``image_size``, whose position embedding follows it; MaxViT's ``input_size``), or "" for none.
     """
 
     name: str
@@ -102,6 +105,7 @@ class Family:
     counterpart: bool = False
     frames_stride: int = 1
     train_batch: int = 1
+    size_argument: str = ""
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -182,7 +186,7 @@ FAMILIES: dict[str, Family] = {
             "channel SE over tokens on the MLP branch output, before the residual sum",
             "seprof's choice: squeeze = mean over all tokens (class token included), excitation over the "
             "embedding dimension",
-            choice=True,
+            choice=True, size_argument="image_size",
         ),
         Family(
             "swin", "Swin Transformer (v1, v2)", ("swin_",),
@@ -218,7 +222,7 @@ FAMILIES: dict[str, Family] = {
             "maxvit", "MaxViT", ("maxvit",),
             "native: inside each MBConv, after the depthwise conv (attention layers have none)",
             "torchvision's model (Tu et al. 2022)",
-            native=True,
+            native=True, size_argument="input_size",
         ),
         Family(
             "fcn", "FCN (ResNet-50/101 backbone)", ("fcn_",),
@@ -328,13 +332,91 @@ def task_of(name: str) -> Task:
 
 
 def input_shape_of(name: str) -> tuple[int, ...]:
-    """The usual input of one sample for a supported model: C×H×W, or C×T×H×W for video."""
+    """The usual input of one sample for a supported model: C×H×W, or C×T×H×W for video. A classifier's is the
+    crop of its DEFAULT weights' evaluation transform (``evaluation_crop``); other tasks' come from the family."""
     family = FAMILIES[family_of(name)]
     if family.task is Task.OPTICAL_FLOW:
         return (3, family.input_size, _FLOW_WIDTH)
     if name in _INPUT_SIZES:
         return (*family.input_shape[:-2], _INPUT_SIZES[name], _INPUT_SIZES[name])
-    return family.input_shape
+    crop = evaluation_crop(name) if family.task is Task.CLASSIFICATION else None
+    return family.input_shape if crop is None else (3, crop[0], crop[0])
+
+
+def input_origin(name: str) -> str:
+    """Where a supported model's usual input comes from, in words for a report's header."""
+    crop = evaluation_crop(name) if FAMILIES[family_of(name)].task is Task.CLASSIFICATION else None
+    if crop is not None:
+        return f"the evaluation crop of {name}'s DEFAULT weights ({crop[1]})"
+    return f"seprof's usual input for {FAMILIES[family_of(name)].title}"
+
+
+def evaluation_crop(name: str) -> tuple[int, str] | None:
+    """The crop size of a torchvision classifier's DEFAULT weights' evaluation transform, and the weights'
+    name ('IMAGENET1K_V1'), read from torchvision's source without importing it (None where it names none)."""
+    return _weights_crops(task_of(name)).get(name)
+
+
+@functools.cache
+def _weights_crops(task: Task) -> dict[str, tuple[int, str]]:
+    """Every registered model of ``task``'s DEFAULT weights' crop, from torchvision's sources (read once; empty
+    where they cannot be read)."""
+    return {name: crop for tree in _model_sources(task) or () for name, crop in _crops(tree).items()}
+
+
+@functools.cache
+def _model_sources(task: Task) -> tuple[ast.Module, ...] | None:
+    """torchvision's source files of ``task`` that register models, parsed (None when they cannot be read)."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.origin:
+        return None
+    folder = os.path.join(os.path.dirname(spec.origin), "models", TASK_FOLDERS[task])
+    trees = []
+    try:
+        for file in sorted(os.listdir(folder)):
+            if file.endswith(".py"):
+                with open(os.path.join(folder, file), encoding="utf-8") as handle:
+                    source = handle.read()
+                if "register_model" in source:
+                    trees.append(ast.parse(source))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return tuple(trees)
+
+
+def _crops(tree: ast.Module) -> dict[str, tuple[int, str]]:
+    """A torchvision module's builders and their DEFAULT weights' crop: each ``WeightsEnum`` class's entries
+    (``partial(ImageClassification, crop_size=N, ...)``) and ``DEFAULT = ENTRY``, and each registered builder's
+    ``weights`` annotation (the first class of a Union)."""
+    enums: dict[str, tuple[int, str]] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        entries: dict[str, int] = {}
+        default = None
+        for statement in node.body:
+            if not (isinstance(statement, ast.Assign) and isinstance(statement.targets[0], ast.Name)):
+                continue
+            target = statement.targets[0].id
+            if target == "DEFAULT" and isinstance(statement.value, ast.Name):
+                default = statement.value.id
+            elif isinstance(statement.value, ast.Call):
+                transforms = next((k.value for k in statement.value.keywords if k.arg == "transforms"), None)
+                crop = next((k.value for k in getattr(transforms, "keywords", ()) if k.arg == "crop_size"), None)
+                if isinstance(crop, ast.Constant) and isinstance(crop.value, int):
+                    entries[target] = crop.value
+        if default in entries:
+            enums[node.name] = (entries[default], default)
+    found = {}
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        weights = next((a.annotation for a in node.args.kwonlyargs if a.arg == "weights"), None)
+        names = [n.id for n in ast.walk(weights) if isinstance(n, ast.Name)] if weights is not None else []
+        enum = next((n for n in names if n in enums), None)
+        for name in _registered_names(node) if enum is not None else ():
+            found[name] = enums[enum]
+    return found
 
 
 def counterpart_of(name: str) -> str | None:
@@ -366,18 +448,20 @@ def is_factory(name: str) -> bool:
 
 def _registered(tree: ast.Module) -> list[str]:
     """The names under which a module's top-level functions are registered with ``@register_model``."""
+    return [name for node in tree.body if isinstance(node, ast.FunctionDef) for name in _registered_names(node)]
+
+
+def _registered_names(node: ast.FunctionDef) -> list[str]:
+    """The names under which one function is registered with ``@register_model`` (none if it is not)."""
     names = []
-    for node in tree.body:
-        if not isinstance(node, ast.FunctionDef):
+    for decorator in node.decorator_list:
+        call = decorator if isinstance(decorator, ast.Call) else None
+        target = call.func if call else decorator
+        if getattr(target, "id", getattr(target, "attr", None)) != "register_model":
             continue
-        for decorator in node.decorator_list:
-            call = decorator if isinstance(decorator, ast.Call) else None
-            target = call.func if call else decorator
-            if getattr(target, "id", getattr(target, "attr", None)) != "register_model":
-                continue
-            given = [k.value.value for k in (call.keywords if call else ()) if k.arg == "name"
-                     and isinstance(k.value, ast.Constant)]
-            names.append(given[0] if given else node.name)
+        given = [k.value.value for k in (call.keywords if call else ()) if k.arg == "name"
+                 and isinstance(k.value, ast.Constant)]
+        names.append(given[0] if given else node.name)
     return names
 
 
@@ -385,22 +469,12 @@ def model_names(task: Task | None = Task.CLASSIFICATION) -> list[str] | None:
     """torchvision's models of ``task`` (every task when None) that seprof supports, in natural order, read from
     torchvision's source files without importing it; None when the source cannot be read (then import
     torchvision instead)."""
-    spec = importlib.util.find_spec("torchvision")
-    if spec is None or not spec.origin:
-        return None
-    root = os.path.join(os.path.dirname(spec.origin), "models")
     names: list[str] = []
-    try:
-        for each in Task:
-            if task not in (None, each):
-                continue
-            folder = os.path.join(root, TASK_FOLDERS[each])
-            for file in sorted(os.listdir(folder)):
-                if file.endswith(".py"):
-                    with open(os.path.join(folder, file), encoding="utf-8") as handle:
-                        source = handle.read()
-                    if "register_model" in source:
-                        names += _registered(ast.parse(source))
-    except (OSError, SyntaxError, ValueError):
-        return None
+    for each in Task:
+        if task not in (None, each):
+            continue
+        trees = _model_sources(each)
+        if trees is None:
+            return None
+        names += [name for tree in trees for name in _registered(tree)]
     return sorted((n for n in names if family_of(n) is not None), key=natural_key) or None

@@ -47,9 +47,9 @@ from .latency import (
     time_models,
 )
 from .meta import deep_copy, kept_for_backward, largest_tensor, meta_clone, with_batchnorm
-from .models import build_model, default_input_shape, harness_of, source_of
+from .models import build_model, default_input_shape, harness_of, object_input, source_of
 from .options import TimingOptions
-from .report import ConfigResult, Latency, LatencyRun, Report, StageResult
+from .report import GIVEN_INPUT, ConfigResult, Latency, LatencyRun, Report, StageResult
 from .spec import BlockSpec, Position, StageSet, block_spec
 from .stages import Site, StageMap, check_stages, find_sites
 from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at, strip_sites
@@ -84,6 +84,7 @@ class Source:
         probe: the input that numbers the stages (the model's usual one), or None for C×224×224.
         real: builds a fresh copy with weights, on the CPU, in eval mode.
         harness: how the model is run and where SE goes in it (``seprof.harness``).
+        input_origin: where ``input_shape`` comes from, in words ("as given", "the evaluation crop of ...").
     """
 
     name: str
@@ -92,6 +93,7 @@ class Source:
     probe: tuple[int, ...] | None
     real: Callable[[], nn.Module]
     harness: Harness = PLAIN
+    input_origin: str = ""
     _found: dict[Position, StageMap] = field(default_factory=dict, repr=False, compare=False)
 
     def sites(self, position: Position = Position.STANDARD) -> StageMap:
@@ -114,22 +116,29 @@ def open_model(model: nn.Module | str, input_shape: Sequence[int] | None = None,
     if heads:
         harness = harness.including_heads(name)
     if not isinstance(model, str):
-        return Source(name, meta_clone(model).eval(), tuple(input_shape or (3, 224, 224)), None,
-                      lambda: deep_copy(model).eval(), harness)
+        own, said = object_input(model)
+        return Source(name, meta_clone(model).eval(), tuple(input_shape or own), None,
+                      lambda: deep_copy(model).eval(), harness, GIVEN_INPUT if input_shape else said)
     on_step(f"building {model}")
     origin = source_of(model)  # torchvision, timm or a factory
+    said = GIVEN_INPUT if input_shape else origin.input_origin(model)
     probe = tuple(default_input_shape(model))
     shape = tuple(input_shape or probe)
     if origin.stages_follow_input and len(shape) != len(probe):  # a factory's model: the input given sets the stages
         probe = None
+    elif origin.built_for_input(model):  # built for the input given (ViT's image_size): its stages follow it
+        probe = shape
     elif len(shape) != len(probe):
         kind = "C×T×H×W (a video clip)" if len(probe) == 4 else "C×H×W"
         raise OptionError("input_shape", shape, f"is not {kind}, the input {model} takes, e.g. "
                           f"{'x'.join(map(str, probe))}")
     if origin.runs_user_code:  # called once: its model is copied, never rebuilt
-        owned = build_model(model, "cpu")
-        return Source(model, meta_clone(owned).eval(), shape, probe, lambda: deep_copy(owned).eval(), harness)
-    return Source(model, build_model(model, "meta"), shape, probe, lambda: build_model(model, "cpu"), harness)
+        owned = build_model(model, "cpu", input_shape=shape)
+        return Source(model, meta_clone(owned).eval(), shape, probe, lambda: deep_copy(owned).eval(), harness,
+                      said)
+    return Source(model, build_model(model, "meta", input_shape=shape), shape, probe,
+                  lambda: build_model(model, "cpu", input_shape=shape), harness, said)
+
 
 
 @dataclass(frozen=True)
@@ -183,6 +192,7 @@ class Plan:
         configs: base first.
         harness: how the model is run (its source's).
         notes: what the plan itself needs said (a comparison left out, and why).
+        input_origin: where ``input_shape`` comes from (the source's ``input_origin``).
     """
 
     model: str
@@ -194,6 +204,7 @@ class Plan:
     configs: tuple[Config, ...]
     harness: Harness = PLAIN
     notes: tuple[str, ...] = ()
+    input_origin: str = ""
 
 
 def _site_map(source: Source, spec: BlockSpec, add_missing: bool) -> StageMap:
@@ -265,7 +276,7 @@ def plan_profile(
                     for stage in se_stages]
     unique = {c.name: c for c in configs}
     return Plan(source.name, source.input_shape, stage_map, bool(found.native) and not add_missing, add_missing,
-                block if se.added else None, tuple(unique.values()), source.harness, tuple(notes))
+                block if se.added else None, tuple(unique.values()), source.harness, tuple(notes), source.input_origin)
 
 
 def _stage_sets(requested: Sequence[Sequence[int] | StageSet | str | None], stages: Sequence[int]) -> list:
@@ -317,7 +328,8 @@ def plan_sweep(
                                   stage_set=stage_set))
     first = next(iter(maps.values()))
     base = Config("base", first.sites)
-    return Plan(source.name, source.input_shape, first, False, add_missing, None, (base, *configs), source.harness)
+    return Plan(source.name, source.input_shape, first, False, add_missing, None, (base, *configs), source.harness,
+                input_origin=source.input_origin)
 
 
 def build(source: Source, plan: Plan, device: torch.device | None = None) -> dict[str, nn.Module]:
@@ -588,6 +600,7 @@ def assemble(plan: Plan, models: dict[str, nn.Module], counts: dict[str, dict[st
         + plan.notes,
         sample="clip" if len(plan.input_shape) == 4 else "frame pair" if plan.harness.call is Call.PAIR else "image",
         native_blocks=tuple(dict.fromkeys(f"{s.own.cls} ({s.own.kind})" for c in plan.configs for s in c.kept)),
+        input_origin=plan.input_origin,
     )
 
 

@@ -24,13 +24,13 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torchvision
 from torch import nn
 
-from .errors import ModelError, UnknownModelError, first_line
+from .errors import ModelError, OptionError, UnknownModelError, first_line
 from .families import (
     DEFAULT_INPUT_SHAPE,
     FAMILIES,
@@ -39,6 +39,7 @@ from .families import (
     check_family,  # noqa: F401 - seprof.models.check_family, as in 0.3
     counterpart_of,
     family_of,
+    input_origin,
     input_shape_of,
     is_factory,
     natural_key,
@@ -106,9 +107,18 @@ class ModelSource(abc.ABC):
         """How the model is run and where SE goes in it: as it is, by default."""
         return PLAIN
 
+    def built_for_input(self, name: str) -> bool:
+        """Whether the model is built for the input size it is given (its stages then follow that input)."""
+        return False
+
+    def input_origin(self, name: str) -> str:
+        """Where the usual input comes from, in words for a report's header."""
+        return f"{self.title}'s usual input"
+
     @abc.abstractmethod
-    def build(self, name: str, device: torch.device) -> nn.Module:
-        """The model with random weights on ``device`` ("meta" allocates nothing), as built (train mode)."""
+    def build(self, name: str, device: torch.device, input_shape: Sequence[int] | None = None) -> nn.Module:
+        """The model with random weights on ``device`` ("meta" allocates nothing), as built (train mode), for
+        ``input_shape`` where its builder takes the input size (its usual input when None)."""
 
     def names(self) -> tuple[str, ...]:
         """The names this source lists, in its order (none by default: a factory is any function)."""
@@ -141,6 +151,12 @@ class TorchvisionSource(ModelSource):
     def input_shape(self, name: str) -> tuple[int, ...]:
         return input_shape_of(self.check_name(name))
 
+    def input_origin(self, name: str) -> str:
+        return input_origin(self.check_name(name))
+
+    def built_for_input(self, name: str) -> bool:
+        return bool(self.family(name).size_argument)
+
     def harness(self, name: str) -> Harness:
         family = self.family(name)
         counterpart = counterpart_of(name)
@@ -152,8 +168,15 @@ class TorchvisionSource(ModelSource):
             float_note="built in float (quantize=False): its QuantStub, DeQuantStub and FloatFunctional add run "
             "as float ops" if task is Task.QUANTIZATION else "")
 
-    def build(self, name: str, device: torch.device) -> nn.Module:
-        model = _construct(functools.partial(_torchvision, name), device)
+    def build(self, name: str, device: torch.device, input_shape: Sequence[int] | None = None) -> nn.Module:
+        shape = tuple(input_shape or self.input_shape(name))
+        try:
+            model = _construct(functools.partial(_torchvision, name, shape), device)
+        except (ValueError, AssertionError) as error:  # the builder refuses the input size it is given
+            if not self.built_for_input(name):
+                raise
+            raise OptionError("input_shape", shape, f"is not a size {name} can be built for: "
+                              f"{first_line(error, with_type=False)}") from error
         if name in FROZEN_BN:
             _freeze_batchnorm(model.backbone.body)
         return model
@@ -180,7 +203,10 @@ class TimmSource(ModelSource):
     def input_shape(self, name: str) -> tuple[int, ...]:
         return timm_input_shape(self.check_name(name))
 
-    def build(self, name: str, device: torch.device) -> nn.Module:
+    def input_origin(self, name: str) -> str:
+        return f"the input_size of {name.removeprefix('timm:')}'s pretrained config in timm"
+
+    def build(self, name: str, device: torch.device, input_shape: Sequence[int] | None = None) -> nn.Module:
         return _construct(functools.partial(build_timm, name), device)
 
     def names(self) -> tuple[str, ...]:
@@ -208,7 +234,10 @@ class FactorySource(ModelSource):
     def input_shape(self, name: str) -> tuple[int, ...]:
         return DEFAULT_INPUT_SHAPE
 
-    def build(self, name: str, device: torch.device) -> nn.Module:
+    def input_origin(self, name: str) -> str:
+        return "seprof's default for a model of one's own (--input gives another)"
+
+    def build(self, name: str, device: torch.device, input_shape: Sequence[int] | None = None) -> nn.Module:
         return _call_factory(name, device)
 
 
@@ -231,6 +260,19 @@ def model_family(name: str) -> Family | None:
 def check_model_name(name: str) -> str:
     """Return ``name`` if supported (or a factory spec), else raise an error naming the closest names."""
     return source_of(name).check_name(name)
+
+
+def object_input(model: nn.Module) -> tuple[tuple[int, ...], str]:
+    """A model object's usual input, and where it comes from: the ``input_size`` of a timm model's pretrained
+    config, the ``image_size`` a torchvision ViT was built for, else 3×224×224."""
+    config = getattr(model, "pretrained_cfg", None)
+    size = config.get("input_size") if isinstance(config, dict) else None
+    if isinstance(size, (tuple, list)) and len(size) in (3, 4) and all(isinstance(d, int) for d in size):
+        return tuple(size), f"the input_size of its pretrained config ({type(model).__name__}, timm)"
+    side = getattr(model, "image_size", None)
+    if isinstance(side, int) and not isinstance(side, bool) and side > 0:
+        return (3, side, side), f"the image_size {type(model).__name__} was built for"
+    return DEFAULT_INPUT_SHAPE, "seprof's default for a model object (give input_shape for another)"
 
 
 def default_input_shape(name: str) -> tuple[int, ...]:
@@ -382,17 +424,24 @@ def harness_of(name: str) -> Harness:
     return source_of(name).harness(name)
 
 
-def build_options(name: str) -> dict:
-    """The keyword arguments seprof gives torchvision's builder for ``name`` besides ``weights=None``."""
-    return {**_TASK_OPTIONS.get(task_of(name), {}), **_BUILD_OPTIONS.get(name.removeprefix("quantized_"), {})}
+def build_options(name: str, input_shape: Sequence[int] | None = None) -> dict:
+    """The keyword arguments seprof gives torchvision's builder for ``name`` besides ``weights=None``: the input
+    size where the builder takes it (ViT's ``image_size``, MaxViT's ``input_size``), its usual input's when
+    ``input_shape`` is None."""
+    options = {**_TASK_OPTIONS.get(task_of(name), {}), **_BUILD_OPTIONS.get(name.removeprefix("quantized_"), {})}
+    argument = TORCHVISION.family(name).size_argument
+    if argument:
+        height, width = tuple(input_shape or TORCHVISION.input_shape(name))[-2:]
+        options[argument] = height if argument == "image_size" else (height, width)
+    return options
 
 
-def _torchvision(name: str) -> nn.Module:
+def _torchvision(name: str, input_shape: tuple[int, ...]) -> nn.Module:
     with warnings.catch_warnings():
         # GoogLeNet and Inception v3 warn that their default initialisation will change; seprof's weights
         # are random either way.
         warnings.simplefilter("ignore", FutureWarning)
-        return torchvision.models.get_model(name, weights=None, **build_options(name))
+        return torchvision.models.get_model(name, weights=None, **build_options(name, input_shape))
 
 
 def _construct(make: Callable[[], nn.Module], device: torch.device) -> nn.Module:
@@ -444,17 +493,20 @@ def _call_factory(spec: str, device: torch.device) -> nn.Module:
     return model
 
 
-def build_model(name: str, device: str | torch.device = "cpu", seed: int = 0) -> nn.Module:
+def build_model(name: str, device: str | torch.device = "cpu", seed: int = 0,
+                input_shape: Sequence[int] | None = None) -> nn.Module:
     """Build ``name`` with random weights, in eval mode, on ``device`` ("meta" allocates nothing).
 
     ``name`` is a torchvision model name, ``timm:NAME`` or a factory ``package.module:function``; its source
-    (``source_of``) builds it. The weights depend on ``seed`` only; the caller's random state is left as it was.
+    (``source_of``) builds it, for ``input_shape`` where the builder takes the input size (ViT, MaxViT; the
+    model's usual input when None). The weights depend on ``seed`` only; the caller's random state is left as
+    it was.
     """
     source = source_of(name)
     source.check_name(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = source.build(name, torch.device(device))
+        model = source.build(name, torch.device(device), input_shape)
     if not isinstance(model, nn.Module):
         raise ModelError(f"{name!r} returned {type(model).__name__}, not a torch.nn.Module")
     return model.eval()

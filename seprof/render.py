@@ -25,7 +25,7 @@ from .families import Family
 from .latency import MIN_CI_SAMPLES
 from .layout import Column, Grid, print_grid
 from .options import CI_TARGET, DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS
-from .report import ConfigResult, Latency, LatencyRun, Report, threads_label
+from .report import GIVEN_INPUT, ConfigResult, Latency, LatencyRun, Report, threads_label
 from .spec import BlockKind, BlockSpec, Gate, Position, Squeeze
 from .stages import StageMap, describe, resolution_text
 from .text import signed_percent, stage_list
@@ -472,6 +472,14 @@ def resolutions_text(resolutions: Sequence[Sequence[int]]) -> str:
     return f"{resolution_text(ordered[0])}…{resolution_text(ordered[-1])}"
 
 
+def _input_note(report: Report) -> tuple[str, ...]:
+    """Where the report's input comes from, as a note under its header ('Input: the evaluation crop of
+    efficientnet_b7's DEFAULT weights (IMAGENET1K_V1).'); none where the caller gave it."""
+    if report.input_origin in ("", GIVEN_INPUT):  # a report of an input the caller named needs no word on it
+        return ()
+    return (f"Input: {report.input_origin}.",)
+
+
 def _notes(console: Console, notes: Sequence[str]) -> None:
     """How the model was run (its harness), one sentence a line, wrapped to the console."""
     for note in notes:
@@ -617,7 +625,7 @@ def render_inject(console: Console, report: Report, verbose: bool = False, detai
     """The report of ``seprof inject``: the answer on one screen, or with ``details`` everything (counters'
     blind spots, analytic work per stage, memory traffic, legends)."""
     console.print(Text(_setup_line(report), style="bold"))
-    _notes(console, report.notes)
+    _notes(console, _input_note(report) + report.notes)
     if details:
         render_stage_params(console, report)
         render_compute(console, report)
@@ -637,7 +645,7 @@ def render_compare(console: Console, report: Report, verbose: bool = False, deta
         _brief_compare(console, report)
         return
     console.print(Text(_setup_line(report), style="bold"))
-    _notes(console, report.notes)
+    _notes(console, _input_note(report) + report.notes)
     grid = Grid([Column("configuration", "left", key=True), Column("params"), Column("added"), Column("added %"),
                  Column("paper"), *(Column(n) for n in report.counter_names)])
     for c in report.configs:
@@ -660,7 +668,7 @@ def _brief_compare(console: Console, report: Report) -> None:
     """``seprof compare``'s short report: one table of the configurations (parameters, the main counter's MACs
     and, when timed, the first run's latency), the other timing runs' tables, a footer and the bottom line."""
     console.print(Text(_setup_line(report), style="bold"))
-    _notes(console, report.notes)
+    _notes(console, _input_note(report) + report.notes)
     counter = main_counter(report)
     base = report.config("base")
     run = report.latency_runs[0] if report.latency_runs else None
@@ -903,7 +911,7 @@ def _brief_sweep(console: Console, report: Report) -> None:
     out rather than split into a second table), the timing setup and a footer."""
     shared = sweep_shared(report)
     console.print(Text(_sweep_title(report, shared), style="bold"))
-    _notes(console, report.notes)
+    _notes(console, _input_note(report) + report.notes)
     base = report.config("base")
     counter = main_counter(report)
     run = report.latency_runs[0] if report.latency_runs else None
@@ -930,7 +938,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False, detail
         return
     shared = sweep_shared(report)
     console.print(Text(_sweep_title(report, shared), style="bold"))
-    _notes(console, report.notes)
+    _notes(console, _input_note(report) + report.notes)
     base = report.config("base")
     run = report.latency_runs[0] if report.latency_runs else None
     memory = run is not None and any(lat.peak_memory_bytes is not None for lat in run.latency.values())

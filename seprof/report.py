@@ -220,6 +220,9 @@ class StageResult:
             object.__setattr__(self, "resolutions", (tuple(self.resolution),))
 
 
+GIVEN_INPUT = "as given"  # a report's input_origin when the caller named the input
+
+
 @dataclass(frozen=True)
 class Report:
     """Everything one profile measured, with how it was measured."""
@@ -241,6 +244,7 @@ class Report:
     notes: tuple[str, ...] = ()
     sample: str = "image"
     native_blocks: tuple[str, ...] = ()
+    input_origin: str = ""
 
     def attribution(self) -> list[StageShare]:
         """Per SE stage: parameters and analytic work (from the "se" configuration) and the latency that SE
@@ -391,6 +395,7 @@ class Report:
             "schema_version": SCHEMA_VERSION,
             "model": self.model,
             "input_shape": list(self.input_shape),
+            "input_origin": self.input_origin,
             "r": self.r,
             "bias": self.bias,
             "block": self.block.as_dict() if self.block is not None else None,

@@ -21,6 +21,7 @@ from .blocks import make_block
 from .errors import ModelError, NativeSEError, OptionError
 from .harness import Harness
 from .meta import deep_copy
+from .models import object_input
 from .spec import BlockSpec, block_spec
 from .stages import Site, StageMap, check_stages, find_sites, is_native_se
 
@@ -204,7 +205,7 @@ def inject(
     r: int | None = None,
     stages: Sequence[int] | None = None,
     bias: bool | None = None,
-    input_shape: Sequence[int] = (3, 224, 224),
+    input_shape: Sequence[int] | None = None,
     add_missing: bool = False,
     *,
     block: BlockSpec | str | None = None,
@@ -217,7 +218,8 @@ def inject(
         r: reduction ratio (default 16, or ``block``'s); each block's hidden width is C // r.
         stages: stage numbers (stride 2^s), e.g. ``[2, 3, 4]``.
         bias: biases in the blocks' excitation layers (default True, or ``block``'s).
-        input_shape: the C×H×W input used to find the stages.
+        input_shape: the C×H×W input used to find the stages (the model's own when None: a timm model's
+            pretrained config, a ViT's image_size, else 3×224×224).
         add_missing: for a model with SE blocks of its own, add SE to its blocks that have none (refused
             otherwise).
         block: the block and its position (a ``BlockSpec``, or a kind: "se", "cse", "sse", "scse").
@@ -225,7 +227,7 @@ def inject(
             optical-flow model: ``seprof.harness_of(name)`` (``.including_heads(name)`` for its heads too).
     """
     spec = block_spec(block, r, bias)
-    stage_map = find_sites(model, input_shape, position=spec.position, harness=harness)
+    stage_map = find_sites(model, input_shape or object_input(model)[0], position=spec.position, harness=harness)
     if stage_map.native and not add_missing:
         raise native_refusal(type(model).__name__, stage_map)
     if not stage_map.sites:
@@ -236,7 +238,7 @@ def inject(
 def strip(
     model: nn.Module,
     stages: Sequence[int] | None = None,
-    input_shape: Sequence[int] = (3, 224, 224),
+    input_shape: Sequence[int] | None = None,
     *,
     harness: Harness | None = None,
 ) -> nn.Module:
@@ -248,13 +250,15 @@ def strip(
     Args:
         model: a model with SE blocks (seprof's or its own); not modified.
         stages: stage numbers (stride 2^s) whose SE blocks to remove, e.g. ``[5]``.
-        input_shape: the C×H×W input used to find the stages of the model's own SE blocks.
+        input_shape: the C×H×W input used to find the stages of the model's own SE blocks (the model's own
+            when None, as for ``inject``).
         harness: how the model runs and where SE goes in it, for a torchvision segmentation, detection or
             optical-flow model: ``seprof.harness_of(name)`` (``.including_heads(name)`` for its heads too).
     """
     present = se_modules(model)
     if not present:
-        native = find_sites(model, input_shape, harness=harness).native_map() if _has_native(model) else None
+        shape = input_shape or object_input(model)[0]
+        native = find_sites(model, shape, harness=harness).native_map() if _has_native(model) else None
         if native is None:
             raise ModelError("this model has no SE blocks to strip (seprof.inject adds them)")
         return strip_sites(model, native.select(stages))

@@ -13,7 +13,7 @@ import seprof
 from seprof.checkpoint import checked, payload, rebuild
 from seprof.families import FAMILIES, Call
 from seprof.measure import num_params
-from seprof.models import MODEL_FAMILIES, build_model, default_input_shape, harness_of, list_models
+from seprof.models import MODEL_FAMILIES, build_model, default_input_shape, harness_of, list_models, source_of
 from seprof.stages import find_sites
 from seprof.surgery import inject_sites, se_modules
 
@@ -36,8 +36,10 @@ def params(name):
 
 def probe_shape(name):
     """The model's input at 224×224, where stages are numbered: a pass at another size would take a second one
-    there (``find_sites``), so the recipe's input is this one."""
-    return (*default_input_shape(name)[:-2], 224, 224)
+    there (``find_sites``), so the recipe's input is this one; a model built for its input (vit_h_14 at 518)
+    runs at that."""
+    usual = default_input_shape(name)
+    return usual if source_of(name).built_for_input(name) else (*usual[:-2], 224, 224)
 
 
 def sites(name):

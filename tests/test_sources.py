@@ -188,3 +188,43 @@ def test_a_checkpoint_naming_a_name_no_source_claims_asks_for_the_base(tmp_path)
         seprof.load(path)
     assert str(error.value) == (f"{str(path)!r} names the model 'resnet5', which is not a torchvision model seprof "
                                 "knows; pass base=<the model without SE>")
+
+
+def test_a_model_built_for_its_input_is_built_for_the_input_asked():
+    """ViT's image_size and MaxViT's input_size are build arguments: the model is built for the size asked, its
+    parameters follow (the position embedding), and a size the builder refuses is one line naming --input."""
+    big = seprof.profile("vit_h_14", timing=None, counters=("torch",))
+    assert big.input_shape == (3, 518, 518) and big.base_params == 633_470_440  # IMAGENET1K_SWAG_E2E_V1's count
+    small = seprof.profile("vit_h_14", input_shape=(3, 224, 224), timing=None, counters=("torch",))
+    assert small.base_params == 632_045_800 and small.input_origin == "as given"
+    assert seprof.profile("maxvit_t", input_shape=(3, 448, 448), timing=None, counters=("torch",)).input_shape == (
+        3, 448, 448)
+    with pytest.raises(seprof.errors.OptionError) as error:
+        seprof.profile("maxvit_t", input_shape=(3, 256, 256), timing=None, counters=("torch",))
+    assert str(error.value).startswith("input_shape=(3, 256, 256) is not a size maxvit_t can be built for: Input "
+                                       "size (64, 64) of block 0 is not divisible by partition size 7")
+
+
+def test_a_report_says_where_its_input_comes_from():
+    report = seprof.profile("efficientnet_b7", timing=None, counters=("torch",))
+    assert report.input_shape == (3, 600, 600)
+    assert report.input_origin == "the evaluation crop of efficientnet_b7's DEFAULT weights (IMAGENET1K_V1)"
+    assert report.to_dict()["input_origin"] == report.input_origin
+    assert round(report.config("se").macs["torch"] / 1e9, 3) == 37.746  # torchvision's documented GMACs
+    assert seprof.profile("timm:resnet18", timing=None, counters=("torch",)).input_origin == (
+        "the input_size of resnet18's pretrained config in timm")
+
+
+def test_a_model_object_runs_at_its_own_input():
+    """A model object's input is its timm pretrained config's, a ViT's image_size, else 3×224×224; said so."""
+    import timm
+
+    botnet = timm.create_model("sebotnet33ts_256")  # cannot run at 224 ("ByobNet cannot run on input 3x224x224")
+    stripped = seprof.strip(botnet)  # its own SE blocks, found at 3×256×256 without being told
+    assert not any(type(m).__name__ == "SEModule" for m in stripped.modules())
+    report = seprof.profile(botnet, timing=None, counters=("torch",))
+    assert report.input_shape == (3, 256, 256) and "pretrained config" in report.input_origin
+    vit = torchvision.models.vit_b_16(image_size=384)
+    assert seprof.profile(vit, timing=None, counters=("torch",)).input_shape == (3, 384, 384)
+    plain = seprof.profile(torchvision.models.resnet18(), timing=None, counters=("torch",))
+    assert plain.input_shape == DEFAULT_INPUT_SHAPE and "give input_shape" in plain.input_origin

@@ -68,9 +68,12 @@ def test_stage_numbers_do_not_move_with_the_input_size():
     assert round(stage_map.sites[0].stride, 2) == 8.54  # 299 / 35
 
 
-def test_vit_h_14_stride_is_14():
-    site = find_sites(build_model("vit_h_14", "meta"), (3, 224, 224)).sites[0]
-    assert (site.stage, site.stride) == (4, 14.0)
+def test_vit_h_14_stride_is_14_at_the_size_it_is_built_for():
+    """vit_h_14 runs at its DEFAULT weights' 518 (37×37 patches), and is built for 224 when asked."""
+    site = find_sites(build_model("vit_h_14", "meta"), (3, 518, 518)).sites[0]
+    assert (site.stage, site.stride, site.resolution) == (4, 14.0, (37 * 37 + 1,))  # tokens, the class token too
+    small = find_sites(build_model("vit_h_14", "meta", input_shape=(3, 224, 224)), (3, 224, 224)).sites[0]
+    assert (small.stage, small.stride, small.resolution) == (4, 14.0, (16 * 16 + 1,))
 
 
 def test_auxiliary_classifiers_are_not_built():
