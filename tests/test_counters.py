@@ -1,6 +1,9 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import hooks_of
+from torch import nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
 
 from seprof.counters import COUNTER_NAMES, count_all
 from seprof.surgery import inject, se_modules
@@ -43,8 +46,10 @@ def test_fvcore_counts_the_pool_but_not_the_scale(resnet50_counts):
     assert counts["fvcore"].scope_macs["layer1.0.bn3.se"] == 56 * 56 * 256 + 2 * 256 * 16
     assert "aten::mul ×16" in counts["fvcore"].skipped and "aten::sigmoid ×16" in counts["fvcore"].skipped
     assert "aten::mul ×16" in counts["torch"].skipped
-    assert any("SE scale multiply" in s for s in counts["thop"].skipped)
+    assert "aten::mul ×16" in counts["thop"].skipped and "aten::add_ ×16" in counts["thop"].skipped
     assert "Sigmoid ×16" in counts["thop"].skipped
+    # fvcore ignores ReLU on its own; it carries work, so it is named: 49 in the blocks and stem, 16 in SE
+    assert "aten::relu_ ×65" in counts["fvcore"].skipped and "ReLU (counted as 0) ×65" in counts["thop"].skipped
 
 
 def test_counters_leave_no_trace_on_a_real_model():
@@ -75,8 +80,12 @@ def test_thop_says_what_it_cannot_see_in_attention():
 
     vit = count_thop(build_model("vit_b_16", "meta"), (3, 224, 224), [])
     assert "MultiheadAttention (own weights, used functionally) ×12" in vit.skipped
+    # its in- and out-projections and the two matmuls of each block's attention, called functionally
+    assert "aten::addmm ×24" in vit.skipped and "aten::bmm ×24" in vit.skipped
     swin = count_thop(build_model("swin_t", "meta"), (3, 224, 224), [])
     assert "Linear not called as a module ×24" in swin.skipped
+    assert {"aten::addmm ×24", "aten::bmm ×24", "aten::_softmax ×12"} <= set(swin.skipped)
+    assert not any(s.startswith(("Permute", "StochasticDepth", "Flatten")) for s in swin.skipped)  # no work
 
 
 def test_torch_counter_lists_in_place_adds(resnet50_counts):
@@ -144,3 +153,100 @@ def test_every_counter_is_one_interface_and_scopes_any_part_of_a_model():
         convs = 2 * 2 * 9 * (256 * 512 + 3 * 512 * 512) + 2 * 2 * 256 * 512
         assert count.scope_macs["layer4"] >= convs and 0 < count.scope_macs["layer1"] < count.macs
     assert COUNTERS["torch"](model, (3, 64, 64), ["layer4"]).scope_macs["layer4"] == convs
+
+
+class _Attention(nn.Module):
+    """Self-attention with its matmuls called functionally: once by hand (q·kᵀ, softmax, ·v), once by SDPA."""
+
+    def __init__(self, dim: int = 32, heads: int = 4) -> None:
+        super().__init__()
+        self.qkv, self.proj, self.heads = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim), heads
+
+    def forward(self, x):
+        n, length, dim = x.shape
+        q, k, v = self.qkv(x).reshape(n, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
+        by_hand = (q @ k.transpose(-2, -1) * (dim // self.heads) ** -0.5).softmax(-1) @ v
+        both = by_hand + F.scaled_dot_product_attention(q, k, v)
+        return self.proj(both.transpose(1, 2).reshape(n, length, dim))
+
+
+class _Transformer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([_Attention(), _Attention()])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = x + block(x)
+        return x
+
+
+def test_thop_names_the_attention_matmuls_it_missed_with_their_calls_and_torch_counts_them():
+    from seprof.counters import count_thop, count_torch
+
+    model = _Transformer().to("meta").eval()
+    thop_count, torch_count = count_thop(model, (10, 32), []), count_torch(model, (10, 32), [])
+    # per block: q·kᵀ and ·v by hand and in SDPA (on the meta device, its math path: two bmm); the scale
+    # multiplies (one by hand, q and k in SDPA), two softmaxes, the sum of both, and the residual add
+    assert thop_count.uncounted == {"aten::bmm": 8, "aten::mul": 6, "aten::_softmax": 2, "aten::_safe_softmax": 2,
+                                    "aten::add": 4}
+    assert "aten::bmm ×8" in thop_count.skipped
+    # each matmul: 4 heads · 10 · 10 · 8 MACs; thop counts the linear layers only, torch's counter all of it
+    matmuls, linears = 2 * 4 * (4 * 10 * 10 * 8), 2 * 10 * (32 * 96 + 32 * 32)
+    assert (thop_count.macs, torch_count.macs) == (linears, linears + matmuls)
+    assert not {"aten::bmm", "aten::mm", "aten::addmm"} & set(torch_count.uncounted)
+    assert hooks_of(model) == [] and _get_current_dispatch_mode_stack() == []
+
+
+def test_thop_names_the_residual_add_and_the_scale_multiply_of_resnet18_with_se(resnet18_meta):
+    from seprof.counters import count_thop
+
+    se = inject(resnet18_meta, r=16)
+    count = count_thop(se, SHAPE, [])
+    # 8 blocks: a residual add and an SE scale each; ReLU: twice a block, once in the stem, once in each SE
+    assert count.uncounted == {"aten::add_": 8, "aten::mul": 8, "Sigmoid": 8, "ReLU (counted as 0)": 25,
+                               "MaxPool2d (counted as 0)": 1}
+    assert hooks_of(se) == [] and _get_current_dispatch_mode_stack() == []
+
+
+def test_thop_names_nothing_inside_the_module_types_it_has_rules_for():
+    from seprof.counters import count_thop
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(8, 4), nn.Softmax(-1)).to("meta").eval()
+    assert count_thop(model, (3, 8, 8), []).uncounted == {}  # nn.Flatten: no rule, but it only reshapes
+
+    class Gelus(nn.Module):  # one GELU module called twice, and a linear layer used only through its weight
+        def __init__(self) -> None:
+            super().__init__()
+            self.act, self.fc = nn.GELU(), nn.Linear(4, 4)
+
+        def forward(self, x):
+            return F.linear(self.act(self.act(x)), self.fc.weight)
+
+    assert count_thop(Gelus().to("meta").eval(), (4,), []).uncounted == {
+        "GELU": 2, "Linear not called as a module": 1, "aten::mm": 1}
+
+
+def test_fvcore_leaves_out_shape_arithmetic_and_names_the_work_it_ignores():
+    from seprof.counters import count_fvcore, count_torch
+
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            n = x.shape[0]  # a 0-dim tensor in fvcore's trace, and n * 1 an aten::mul on it
+            return (self.fc(x).view(n * 1, -1) * 2).relu()
+
+    expected = {"aten::mul": 1, "aten::relu": 1}
+    assert count_fvcore(Scaled(), (4,), []).uncounted == expected == count_torch(Scaled(), (4,), []).uncounted
+
+
+def test_work_is_what_computes_values():
+    from seprof.counters import carries_work
+
+    assert all(carries_work(op) for op in ("aten::add_", "bmm", "aten::_softmax", "relu_", "ne", "__and__", "mean"))
+    assert not any(carries_work(op) for op in ("aten::copy_", "_unsafe_view", "cat", "masked_fill_", "fill_",
+                                               "constant_pad_nd", "aten::dropout_", "new_zeros", "_to_copy"))
