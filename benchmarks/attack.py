@@ -130,7 +130,8 @@ def state(folder: Path) -> dict:
 def base_args(command: str, option: str) -> list[str]:
     """A command line that works, to which one bad option is added."""
     model = [] if command in ("paper", "models", "zoo") else ["resnet18"]
-    fast = ["--input", "3x64x64"] if command in ("inject", "compare", "sweep", "stages") and option != "input_shape" else []
+    sized = command in ("inject", "compare", "sweep", "stages") and option != "input_shape"
+    fast = ["--input", "3x64x64"] if sized else []
     quiet = ["--no-latency"] if command in ("inject", "compare", "sweep") and option not in TIMING | {
         "no_latency", "budget"} else []
     family = ["--family", "squeezenet"] if command == "zoo" and option != "family" else []

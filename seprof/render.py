@@ -144,8 +144,8 @@ def _not_counted(console: Console, report: Report) -> None:
     """What each counter skipped in the SE model, one counter per paragraph with a hanging indent."""
     console.print(Text("Not counted in the SE model:", style="dim"))
     for name in report.counter_names:
-        # a no-break space keeps each op with its count ('aten::mul ×16') on one line
-        skipped = [item.replace(" ×", "\u00a0×") for item in report.counters[name]["skipped"]]
+        # no-break spaces keep each entry whole on one line ('aten::mul ×16', 'ReLU (counted as 0) ×65')
+        skipped = [item.replace(" ", "\u00a0") for item in report.counters[name]["skipped"]]
         text = f"{COUNTER_NAMES_LONG[name]}: " + (", ".join(skipped) or "—")
         lines = textwrap.wrap(text, width=max(20, console.width - 2), initial_indent="  ", subsequent_indent="    ",
                               break_long_words=False, break_on_hyphens=False)
