@@ -656,14 +656,15 @@ def stages(
         live.step("loading torch")
         from .measure import open_model, site_notes
         from .models import model_family
-        from .render import render_stages
+        from .render import input_note, render_stages
 
         source = open_model(model, shape, live.step, heads)
         live.step("finding SE sites")
         stage_map = source.sites(where)
         live.stop()
         console = _stdout()
-        render_stages(console, model, stage_map, model_family(model), site_notes(source, stage_map))
+        render_stages(console, model, stage_map, model_family(model),
+                      input_note(source.input_origin) + site_notes(source, stage_map))
         if stage_map.native:
             console.print(
                 f"'seprof compare {model}' measures them"

@@ -472,12 +472,10 @@ def resolutions_text(resolutions: Sequence[Sequence[int]]) -> str:
     return f"{resolution_text(ordered[0])}…{resolution_text(ordered[-1])}"
 
 
-def _input_note(report: Report) -> tuple[str, ...]:
-    """Where the report's input comes from, as a note under its header ('Input: the evaluation crop of
-    efficientnet_b7's DEFAULT weights (IMAGENET1K_V1).'); none where the caller gave it."""
-    if report.input_origin in ("", GIVEN_INPUT):  # a report of an input the caller named needs no word on it
-        return ()
-    return (f"Input: {report.input_origin}.",)
+def input_note(origin: str) -> tuple[str, ...]:
+    """Where an input comes from, as a note under a header ('Input: the evaluation crop of efficientnet_b7's
+    DEFAULT weights (IMAGENET1K_V1).'); none where the caller gave it, who needs no word on it."""
+    return () if origin in ("", GIVEN_INPUT) else (f"Input: {origin}.",)
 
 
 def _notes(console: Console, notes: Sequence[str]) -> None:
@@ -625,7 +623,7 @@ def render_inject(console: Console, report: Report, verbose: bool = False, detai
     """The report of ``seprof inject``: the answer on one screen, or with ``details`` everything (counters'
     blind spots, analytic work per stage, memory traffic, legends)."""
     console.print(Text(_setup_line(report), style="bold"))
-    _notes(console, _input_note(report) + report.notes)
+    _notes(console, input_note(report.input_origin) + report.notes)
     if details:
         render_stage_params(console, report)
         render_compute(console, report)
@@ -645,7 +643,7 @@ def render_compare(console: Console, report: Report, verbose: bool = False, deta
         _brief_compare(console, report)
         return
     console.print(Text(_setup_line(report), style="bold"))
-    _notes(console, _input_note(report) + report.notes)
+    _notes(console, input_note(report.input_origin) + report.notes)
     grid = Grid([Column("configuration", "left", key=True), Column("params"), Column("added"), Column("added %"),
                  Column("paper"), *(Column(n) for n in report.counter_names)])
     for c in report.configs:
@@ -668,7 +666,7 @@ def _brief_compare(console: Console, report: Report) -> None:
     """``seprof compare``'s short report: one table of the configurations (parameters, the main counter's MACs
     and, when timed, the first run's latency), the other timing runs' tables, a footer and the bottom line."""
     console.print(Text(_setup_line(report), style="bold"))
-    _notes(console, _input_note(report) + report.notes)
+    _notes(console, input_note(report.input_origin) + report.notes)
     counter = main_counter(report)
     base = report.config("base")
     run = report.latency_runs[0] if report.latency_runs else None
@@ -911,7 +909,7 @@ def _brief_sweep(console: Console, report: Report) -> None:
     out rather than split into a second table), the timing setup and a footer."""
     shared = sweep_shared(report)
     console.print(Text(_sweep_title(report, shared), style="bold"))
-    _notes(console, _input_note(report) + report.notes)
+    _notes(console, input_note(report.input_origin) + report.notes)
     base = report.config("base")
     counter = main_counter(report)
     run = report.latency_runs[0] if report.latency_runs else None
@@ -938,7 +936,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False, detail
         return
     shared = sweep_shared(report)
     console.print(Text(_sweep_title(report, shared), style="bold"))
-    _notes(console, _input_note(report) + report.notes)
+    _notes(console, input_note(report.input_origin) + report.notes)
     base = report.config("base")
     run = report.latency_runs[0] if report.latency_runs else None
     memory = run is not None and any(lat.peak_memory_bytes is not None for lat in run.latency.values())
