@@ -126,12 +126,12 @@ def open_model(model: nn.Module | str, input_shape: Sequence[int] | None = None,
     shape = tuple(input_shape or probe)
     if origin.stages_follow_input and len(shape) != len(probe):  # a factory's model: the input given sets the stages
         probe = None
-    elif origin.built_for_input(model):  # built for the input given (ViT's image_size): its stages follow it
-        probe = shape
     elif len(shape) != len(probe):
         kind = "C×T×H×W (a video clip)" if len(probe) == 4 else "C×H×W"
         raise OptionError("input_shape", shape, f"is not {kind}, the input {model} takes, e.g. "
                           f"{'x'.join(map(str, probe))}")
+    elif origin.built_for_input(model):  # built for the input given (ViT's image_size): its stages follow it
+        probe = shape
     if origin.runs_user_code:  # called once: its model is copied, never rebuilt
         owned = build_model(model, "cpu", input_shape=shape)
         return Source(model, meta_clone(owned).eval(), shape, probe, lambda: deep_copy(owned).eval(), harness,

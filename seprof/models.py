@@ -172,6 +172,8 @@ class TorchvisionSource(ModelSource):
         shape = tuple(input_shape or self.input_shape(name))
         try:
             model = _construct(functools.partial(_torchvision, name, shape), device)
+        except OptionError:
+            raise
         except (ValueError, AssertionError) as error:  # the builder refuses the input size it is given
             if not self.built_for_input(name):
                 raise
@@ -235,7 +237,7 @@ class FactorySource(ModelSource):
         return DEFAULT_INPUT_SHAPE
 
     def input_origin(self, name: str) -> str:
-        return "seprof's default for a model of one's own (--input gives another)"
+        return "seprof's default for a model of one's own"
 
     def build(self, name: str, device: torch.device, input_shape: Sequence[int] | None = None) -> nn.Module:
         return _call_factory(name, device)
@@ -431,7 +433,11 @@ def build_options(name: str, input_shape: Sequence[int] | None = None) -> dict:
     options = {**_TASK_OPTIONS.get(task_of(name), {}), **_BUILD_OPTIONS.get(name.removeprefix("quantized_"), {})}
     argument = TORCHVISION.family(name).size_argument
     if argument:
-        height, width = tuple(input_shape or TORCHVISION.input_shape(name))[-2:]
+        shape = tuple(input_shape or TORCHVISION.input_shape(name))
+        height, width = shape[-2:]
+        if argument == "image_size" and height != width:
+            raise OptionError("input_shape", shape, f"is not square: {name} is built for a square image_size; give "
+                              f"C x S x S, e.g. 3x{height}x{height}")
         options[argument] = height if argument == "image_size" else (height, width)
     return options
 

@@ -478,6 +478,11 @@ def input_note(origin: str) -> tuple[str, ...]:
     return () if origin in ("", GIVEN_INPUT) else (f"Input: {origin}.",)
 
 
+def _report_notes(console: Console, report: Report) -> None:
+    """The notes under a report's header: where its input comes from, then how the model was run."""
+    _notes(console, input_note(report.input_origin) + report.notes)
+
+
 def _notes(console: Console, notes: Sequence[str]) -> None:
     """How the model was run (its harness), one sentence a line, wrapped to the console."""
     for note in notes:
@@ -623,7 +628,7 @@ def render_inject(console: Console, report: Report, verbose: bool = False, detai
     """The report of ``seprof inject``: the answer on one screen, or with ``details`` everything (counters'
     blind spots, analytic work per stage, memory traffic, legends)."""
     console.print(Text(_setup_line(report), style="bold"))
-    _notes(console, input_note(report.input_origin) + report.notes)
+    _report_notes(console, report)
     if details:
         render_stage_params(console, report)
         render_compute(console, report)
@@ -643,7 +648,7 @@ def render_compare(console: Console, report: Report, verbose: bool = False, deta
         _brief_compare(console, report)
         return
     console.print(Text(_setup_line(report), style="bold"))
-    _notes(console, input_note(report.input_origin) + report.notes)
+    _report_notes(console, report)
     grid = Grid([Column("configuration", "left", key=True), Column("params"), Column("added"), Column("added %"),
                  Column("paper"), *(Column(n) for n in report.counter_names)])
     for c in report.configs:
@@ -666,7 +671,7 @@ def _brief_compare(console: Console, report: Report) -> None:
     """``seprof compare``'s short report: one table of the configurations (parameters, the main counter's MACs
     and, when timed, the first run's latency), the other timing runs' tables, a footer and the bottom line."""
     console.print(Text(_setup_line(report), style="bold"))
-    _notes(console, input_note(report.input_origin) + report.notes)
+    _report_notes(console, report)
     counter = main_counter(report)
     base = report.config("base")
     run = report.latency_runs[0] if report.latency_runs else None
@@ -909,7 +914,7 @@ def _brief_sweep(console: Console, report: Report) -> None:
     out rather than split into a second table), the timing setup and a footer."""
     shared = sweep_shared(report)
     console.print(Text(_sweep_title(report, shared), style="bold"))
-    _notes(console, input_note(report.input_origin) + report.notes)
+    _report_notes(console, report)
     base = report.config("base")
     counter = main_counter(report)
     run = report.latency_runs[0] if report.latency_runs else None
@@ -936,7 +941,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False, detail
         return
     shared = sweep_shared(report)
     console.print(Text(_sweep_title(report, shared), style="bold"))
-    _notes(console, input_note(report.input_origin) + report.notes)
+    _report_notes(console, report)
     base = report.config("base")
     run = report.latency_runs[0] if report.latency_runs else None
     memory = run is not None and any(lat.peak_memory_bytes is not None for lat in run.latency.values())

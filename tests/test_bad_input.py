@@ -265,6 +265,14 @@ CASES = [
     ("compare efficientnet_b0 --r 16 --no-latency", "--r 16 applies to SE that seprof adds"),
     ("compare efficientnet_b0 --block se --no-latency", "--block se applies to SE that seprof adds"),
     ("inject resnet50 --plot {d}/p.unknown --no-latency", "--plot"),
+    # models built for their input (ViT's image_size, MaxViT's input_size)
+    ("stages vit_b_16 --input 3x16x224x224", "--input 3x16x224x224 is not C×H×W, the input vit_b_16 takes"),
+    ("inject vit_b_16 --input 3x384x256 --no-latency", "--input 3x384x256 is not square: vit_b_16 is built for a "
+     "square image_size; give C x S x S, e.g. 3x384x384"),
+    ("inject vit_b_16 --input 3x250x250 --no-latency", "--input 3x250x250 is not a size vit_b_16 can be built for: "
+     "Input shape indivisible by patch size!"),
+    ("compare maxvit_t --input 3x256x256 --no-latency", "--input 3x256x256 is not a size maxvit_t can be built for: "
+     "Input size (64, 64) of block 0 is not divisible by partition size 7"),
     # an option that takes one value, given twice, is refused rather than the last one kept
     ("inject resnet18 --r 16 --r 8", "--r is given twice (--r 16, then --r 8): give it once"),
     ("inject resnet18 --device tpu --device cpu", "--device is given twice (--device tpu, then --device cpu)"),
