@@ -339,13 +339,13 @@ def input_shape_of(name: str) -> tuple[int, ...]:
         return (3, family.input_size, _FLOW_WIDTH)
     if name in _INPUT_SIZES:
         return (*family.input_shape[:-2], _INPUT_SIZES[name], _INPUT_SIZES[name])
-    crop = evaluation_crop(name) if family.task is Task.CLASSIFICATION else None
+    crop = evaluation_crop(name)
     return family.input_shape if crop is None else (3, crop[0], crop[0])
 
 
 def input_origin(name: str) -> str:
     """Where a supported model's usual input comes from, in words for a report's header."""
-    crop = evaluation_crop(name) if FAMILIES[family_of(name)].task is Task.CLASSIFICATION else None
+    crop = evaluation_crop(name)
     if crop is not None:
         return f"the evaluation crop of {name}'s DEFAULT weights ({crop[1]})"
     return f"seprof's usual input for {FAMILIES[family_of(name)].title}"
@@ -353,7 +353,10 @@ def input_origin(name: str) -> str:
 
 def evaluation_crop(name: str) -> tuple[int, str] | None:
     """The crop size of a torchvision classifier's DEFAULT weights' evaluation transform, and the weights'
-    name ('IMAGENET1K_V1'), read from torchvision's source without importing it (None where it names none)."""
+    name ('IMAGENET1K_V1'), read from torchvision's source without importing it (None where it names none, and
+    for other tasks: their inputs are their families')."""
+    if FAMILIES[family_of(name)].task is not Task.CLASSIFICATION:
+        return None
     return _weights_crops(task_of(name)).get(name)
 
 

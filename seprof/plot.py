@@ -13,7 +13,7 @@ from collections.abc import Callable
 from .accounting import floor_ms
 from .errors import OptionError
 from .export import atomic_output
-from .render import config_label, sweep_label, sweep_shared
+from .render import config_label, main_counter, sweep_label, sweep_shared
 from .report import Report, threads_label
 
 
@@ -86,7 +86,7 @@ def _draw(report: Report, target: str, suffix: str) -> None:
     left.set_title(f"{report.model}: where SE's cost sits")
     left.legend()
 
-    counter = next((n for n in ("fvcore", "thop", "torch") if n in report.counter_names), None)
+    counter = main_counter(report)
     base = report.config("base")
     for c in report.configs:
         x = c.params_added_pct
@@ -143,7 +143,7 @@ def _draw_sweep(report: Report, target: str, suffix: str) -> None:
     import matplotlib.pyplot as plt
 
     run = report.latency_runs[0] if report.latency_runs else None
-    counter = report.counter_names[0] if report.counter_names else None
+    counter = main_counter(report)
     base = report.config("base")
     shared = sweep_shared(report)
     fig, ax = plt.subplots(figsize=(9, 6))
