@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import platform
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -215,7 +215,10 @@ def _site_map(source: Source, spec: BlockSpec, add_missing: bool) -> StageMap:
                           "none, so every SE block is added anyway: drop it")
     if add_missing and not found.sites:
         raise ModelError(f"every block of {source.name} that seprof knows already has an SE block of its own")
-    return StageMap(found.input_shape, found.sites)
+    if not found.sites:
+        raise ModelError(f"{source.name} has nowhere seprof can put SE outside its own attention: "
+                         f"{attention_note(source.name, found)}")
+    return StageMap(found.input_shape, found.sites, attention=found.attention)
 
 
 def plan_profile(
@@ -597,10 +600,11 @@ def assemble(plan: Plan, models: dict[str, nn.Module], counts: dict[str, dict[st
         latency_runs=tuple(runs),
         block=spec,
         notes=run_notes(plan.model, plan.harness, models[plan.configs[0].name], plan.input_shape, plan.stage_map)
-        + plan.notes,
+        + plan.notes + ((attention_note(plan.model, plan.stage_map),) if plan.stage_map.attention else ()),
         sample="clip" if len(plan.input_shape) == 4 else "frame pair" if plan.harness.call is Call.PAIR else "image",
         native_blocks=tuple(dict.fromkeys(f"{s.own.cls} ({s.own.kind})" for c in plan.configs for s in c.kept)),
         input_origin=plan.input_origin,
+        own_attention=tuple(asdict(row) for row in plan.stage_map.attention_rows()),
     )
 
 
@@ -626,6 +630,18 @@ def run_notes(name: str, harness: Harness, model: nn.Module, input_shape: Sequen
         notes.append(f"Heads: stage {head[0].stage} holds the {len(head)} sites in {', '.join(present)}." if head else
                      f"Heads: none of {', '.join(harness.heads)} has a site (a conv unit over more than 1×1).")
     return tuple(notes)
+
+
+def attention_note(name: str, stage_map: StageMap) -> str:
+    """The model's own attention that seprof counts, in one sentence: what, how many, their parameters, where."""
+    kinds: dict[str, list] = {}
+    for row in stage_map.attention_rows():
+        kinds.setdefault(f"{row.cls} ({row.kind})", []).append(row)
+    each = [f"{sum(r.modules for r in rows)} {label} in stage{'s' if len(rows) > 1 else ''} "
+            f"{stage_list(r.stage for r in rows)}, {sum(r.params for r in rows):,} parameters"
+            for label, rows in kinds.items()]
+    return (f"Its own attention, counted, never entered: {'; '.join(each)} (seprof has no formula for it yet; "
+            f"'seprof stages {name}' lists it by stage).")
 
 
 def site_notes(source: Source, stage_map: StageMap) -> tuple[str, ...]:

@@ -1,17 +1,25 @@
-"""The attention blocks models bring with them ("native" SE), recognised by class, each with its exact formula.
+"""The attention modules models bring with them, recognised by class: those seprof has a formula for, measured and
+strippable ("native" SE), and the others, counted and never entered.
 
-torchvision's ``SqueezeExcitation`` (EfficientNet, MobileNetV3, RegNetY, MaxViT) and timm's SE-like modules:
-``SEModule`` / ``SqueezeExcite`` (two 1×1 convs C→hidden→C, an optional norm between them), the
+With a formula: torchvision's ``SqueezeExcitation`` (EfficientNet, MobileNetV3, RegNetY, MaxViT) and timm's
+SE-like modules: ``SEModule`` / ``SqueezeExcite`` (two 1×1 convs C→hidden→C, an optional norm between them), the
 EfficientNet/MobileNet blocks' ``SqueezeExcite`` (``conv_reduce``/``conv_expand``), ``EffectiveSEModule``
 (eSE, Lee & Park 2020: one 1×1 conv C→C) and ``EcaModule`` / ``CecaModule`` (ECA, Wang et al. 2020: a 1-D conv
 of k taps across the channels). ``native_block`` reads a module into a ``NativeBlock``: what it is, its widths
 and biases, and from them its parameters (exact, and the papers' weights-only formula) and its work.
-timm is only consulted when a model has already imported it.
+
+Counted: the rest of timm's attention factory (``TIMM_KINDS``: ECA with an MLP, Gather-Excite, global context,
+CBAM, coordinate attention, ELA, strip attention, selective kernel and split attention convs, bottleneck, halo
+and lambda self-attention, non-local blocks) and any class a ``register_attention`` call names. ``own_attention``
+reads a module of either sort. Transformer self-attention layers (``is_self_attention``) are not listed, but
+seprof does not enter them either. timm is only consulted when a model has already imported it.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,39 +113,139 @@ def _eca(module: nn.Module) -> NativeBlock | None:
                        taps=module.conv.kernel_size[0])
 
 
-def _readers() -> list[tuple[type, Callable[[nn.Module], NativeBlock | None]]]:
-    return _known_readers(sys.modules.get("timm") is not None)
+# The kinds timm's attention factory (``timm.layers.get_attn``) takes, by name: its lightweight channel and spatial
+# attention, its attention convs (sk, splat) and its self-attention and non-local layers.
+TIMM_KINDS = ("se", "ese", "eca", "ecam", "ceca", "ge", "gc", "gca", "cbam", "lcbam", "coord", "scoord", "ela", "strip",
+              "sk", "splat", "lambda", "bottleneck", "halo", "nl", "bat")
+
+
+@dataclass(frozen=True)
+class OwnAttention:
+    """One attention module a model brings with it (seprof did not write it).
+
+    Attributes:
+        kind: its kind: timm's name for it ("gc", "cbam", "sk", ...; see ``TIMM_KINDS``), "se" for torchvision's
+            SqueezeExcitation, or the name a ``register_attention`` call gave.
+        cls: its class name.
+        params: its parameters, counted on the module.
+        formula: what seprof reads of it where it has a closed form (SE, eSE, ECA): those modules are measured
+            against the model without them, and can be stripped; None where seprof only counts it.
+    """
+
+    kind: str
+    cls: str
+    params: int
+    formula: NativeBlock | None = None
+
+    @property
+    def label(self) -> str:
+        """"GlobalContext (gc)"."""
+        return f"{self.cls} ({self.kind})"
+
+
+_Kind = str | Callable[[nn.Module], str]
+_Reader = Callable[[nn.Module], NativeBlock | None] | None
+
+# Attention classes of the user's (``register_attention``): class → kind; consulted before seprof's own table.
+_REGISTERED: dict[type, str] = {}
+
+
+def register_attention(block_type: type[nn.Module], kind: str) -> None:
+    """Teach seprof that modules of ``block_type`` (and its subclasses) are attention of the model's own, for every
+    model after this call in this process: they are listed per stage with their counted parameters, and seprof
+    never places a block inside one. A registration for the same class is replaced.
+
+    Args:
+        block_type: the module's class, e.g. your ``ChannelGate``.
+        kind: what to call it in reports, e.g. "gate".
+    """
+    from .errors import OptionError
+
+    if not (isinstance(block_type, type) and issubclass(block_type, nn.Module)):
+        raise OptionError("block_type", block_type, "is not a torch.nn.Module class")
+    if not isinstance(kind, str) or not kind.strip() or "\n" in kind:
+        raise OptionError("kind", kind, "is not a name: give one line of text, e.g. 'gate'")
+    _REGISTERED[block_type] = kind.strip()
+
+
+def _rows() -> dict[type, tuple[_Kind, _Reader]]:
+    return _known_rows(sys.modules.get("timm") is not None)
 
 
 @functools.lru_cache(maxsize=2)
-def _known_readers(with_timm: bool) -> list[tuple[type, Callable[[nn.Module], NativeBlock | None]]]:
+def _known_rows(with_timm: bool) -> dict[type, tuple[_Kind, _Reader]]:
+    """Attention class → (kind, or a function of the module giving it; reader of its formula, None if counted)."""
     from torchvision.ops import SqueezeExcitation
 
-    readers: list[tuple[type, Callable]] = [(SqueezeExcitation, _two_convs("fc1", "fc2"))]
+    rows: dict[type, tuple[_Kind, _Reader]] = {SqueezeExcitation: ("se", _two_convs("fc1", "fc2"))}
     if with_timm:  # a model that holds timm's modules has imported timm already
         from timm.layers import eca, squeeze_excite
         from timm.models import _efficientnet_blocks, senet
 
-        readers += [
-            (squeeze_excite.SEModule, _two_convs("fc1", "fc2", "bn")),
-            (squeeze_excite.SqueezeExcite, _two_convs("fc1", "fc2", "bn")),
-            (_efficientnet_blocks.SqueezeExcite, _two_convs("conv_reduce", "conv_expand")),
-            (senet.SEModule, _two_convs("fc1", "fc2")),
-            (squeeze_excite.EffectiveSEModule, _one_conv),
-            (eca.EcaModule, _eca),
-            (eca.CecaModule, _eca),
-        ]
-    return readers
+        rows |= {
+            squeeze_excite.SEModule: ("se", _two_convs("fc1", "fc2", "bn")),
+            squeeze_excite.SqueezeExcite: ("se", _two_convs("fc1", "fc2", "bn")),
+            _efficientnet_blocks.SqueezeExcite: ("se", _two_convs("conv_reduce", "conv_expand")),
+            senet.SEModule: ("se", _two_convs("fc1", "fc2")),
+            squeeze_excite.EffectiveSEModule: ("ese", _one_conv),
+            eca.EcaModule: (lambda m: "eca" if getattr(m, "conv2", None) is None else "ecam", _eca),
+            eca.CecaModule: ("ceca", _eca),
+        }
+        # gca is GlobalContext(fuse_add=True, fuse_scale=False)
+        gc = (lambda m: "gca" if m.mlp_add is not None and m.mlp_scale is None else "gc", None)
+        counted = {"GatherExcite": "ge", "GlobalContext": gc, "CbamModule": "cbam", "LightCbamModule": "lcbam",
+                   "CoordAttn": "coord", "SimpleCoordAttn": "scoord", "EfficientLocalAttn": "ela",
+                   "StripAttn": "strip", "SelectiveKernel": "sk", "SplitAttn": "splat", "LambdaLayer": "lambda",
+                   "BottleneckAttn": "bottleneck", "HaloAttn": "halo", "NonLocalAttn": "nl",
+                   "BatNonLocalAttn": "bat"}
+        factory = importlib.import_module("timm.layers.create_attn")  # the module (timm.layers has its function)
+        for name, kind in counted.items():  # the classes timm's factory imports; an older timm may lack some
+            if hasattr(factory, name):
+                rows[getattr(factory, name)] = kind if isinstance(kind, tuple) else (kind, None)
+    return rows
+
+
+def _is_seprofs(module: nn.Module) -> bool:
+    return type(module).__module__.partition(".")[0] == "seprof"
+
+
+def own_attention(module: nn.Module) -> OwnAttention | None:
+    """``module`` as attention of the model's own (recognised by its class, or the nearest recognised base class),
+    or None when it is not (seprof's own blocks are not)."""
+    if _is_seprofs(module):
+        return None
+    rows = _rows()
+    for cls in type(module).__mro__:
+        if cls in _REGISTERED:
+            kind, read = _REGISTERED[cls], None
+        elif cls in rows:
+            kind, read = rows[cls]
+        else:
+            continue
+        formula = read(module) if read is not None else None
+        return OwnAttention(kind(module) if callable(kind) else kind, type(module).__name__,
+                            sum(p.numel() for p in module.parameters()), formula)
+    return None
 
 
 def native_block(module: nn.Module) -> NativeBlock | None:
-    """``module`` as a native attention block, or None when it is not one (seprof's own blocks are not)."""
-    from .blocks import SEBlock
+    """``module`` as a native attention block seprof has a formula for (SE, eSE, ECA), or None when it is not one
+    (seprof's own blocks are not)."""
+    found = own_attention(module)
+    return found.formula if found is not None else None
 
-    if isinstance(module, SEBlock):
-        return None
-    for cls, read in _readers():
-        if type(module) is cls or isinstance(module, cls):
-            return read(module)
-    return None
 
+_SELF_ATTENTION = re.compile(r"Attention|Attn")
+_AROUND_ATTENTION = re.compile(r"(Block|Stage)$")
+
+
+def is_self_attention(module: nn.Module) -> bool:
+    """Whether ``module`` is a self-attention layer seprof does not enter (torch's ``MultiheadAttention``, Swin's
+    window attention, timm's ``Attention`` classes...): by its class name, which names attention and not a block
+    or stage, and which holds no other such layer (a layer around attention, as MaxViT's partition attention, is
+    not one)."""
+    def named(m: nn.Module) -> bool:
+        name = type(m).__name__
+        return bool(_SELF_ATTENTION.search(name)) and not _AROUND_ATTENTION.search(name) and not _is_seprofs(m)
+
+    return named(module) and not any(named(m) for m in module.modules() if m is not module)

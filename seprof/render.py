@@ -772,6 +772,17 @@ def _stage_grid(stage_map: StageMap, native: bool) -> Grid:
     return grid
 
 
+def _attention_grid(stage_map: StageMap) -> Grid:
+    grid = Grid([Column("stage", "left", key=True), Column("modules"), Column("channels", "left"),
+                 Column("kind", "left"), Column("params")])
+    for row in stage_map.attention_rows():
+        grid.add(str(row.stage), str(row.modules), "/".join(map(str, row.channels)), f"{row.cls} ({row.kind})",
+                 f"{row.params:,}")
+    total = sum(s.attention.params for s in stage_map.attention)
+    grid.add("total", str(len(stage_map.attention)), "", "", f"{total:,}", style="bold", section=True)
+    return grid
+
+
 def render_stages(console: Console, model: str, stage_map: StageMap, family: Family | None = None,
                   notes: Sequence[str] = ()) -> None:
     """The stage tables of ``seprof stages``: where seprof can add SE, and the model's own SE blocks."""
@@ -791,6 +802,11 @@ def render_stages(console: Console, model: str, stage_map: StageMap, family: Fam
         console.print("They are measured against the model without them; " + (
             f"seprof can add SE to the {len(stage_map.sites)} blocks without one."
             if stage_map.sites else "every block seprof knows in it already has SE."))
+    if stage_map.attention:
+        print_grid(console, f"Its own attention, counted: {len(stage_map.attention)} modules",
+                   _attention_grid(stage_map),
+                   "seprof places no block inside these, and has no formula for them yet: params are counted on "
+                   "the modules.")
     if stage_map.sites:
         title = "Blocks without SE, where SE can be added" if stage_map.native else "Where seprof adds SE"
         print_grid(console, f"{title}: {len(stage_map.sites)} blocks", _stage_grid(stage_map, native=False),

@@ -245,6 +245,7 @@ class Report:
     sample: str = "image"
     native_blocks: tuple[str, ...] = ()
     input_origin: str = ""
+    own_attention: tuple[dict[str, Any], ...] = ()
 
     def attribution(self) -> list[StageShare]:
         """Per SE stage: parameters and analytic work (from the "se" configuration) and the latency that SE
@@ -403,6 +404,7 @@ class Report:
             "add_missing": self.add_missing,
             "notes": list(self.notes),
             "native_blocks": list(self.native_blocks),
+            "own_attention": [dict(row, channels=list(row["channels"])) for row in self.own_attention],
             "base_params": self.base_params,
             "configs": self.config_rows(),
             "stages": self.stage_rows(),

@@ -53,7 +53,7 @@ from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastL
 from .errors import ModelError, OptionError, StageError, first_line
 from .harness import PLAIN, Harness
 from .meta import ShapeOnly, meta_model
-from .native import NativeBlock, native_block
+from .native import NativeBlock, OwnAttention, is_self_attention, own_attention
 from .spec import Position
 
 # torchvision.models.video.s3d is shadowed by the builder of the same name
@@ -234,6 +234,7 @@ class Site:
         maps: how many feature maps the block sees per sample (RAFT's feature encoder runs on both frames
             of a pair: 2); its work, and its MACs, count that many times.
         head: the site is in the model's heads (``--heads``), not its body.
+        attention: for a native site, or one of ``StageMap.attention``, the model's own attention module there.
     """
 
     path: str
@@ -257,6 +258,7 @@ class Site:
     own: NativeBlock | None = None
     maps: int = 1
     head: bool = False
+    attention: OwnAttention | None = None
 
     @property
     def name(self) -> str:
@@ -325,12 +327,15 @@ class StageInfo:
 class StageMap:
     """The sites of a model at one input shape, grouped into stages.
 
-    ``sites`` are where seprof can add SE; ``native`` are the SE blocks the model already has.
+    ``sites`` are where seprof can add SE; ``native`` are the SE blocks the model already has (seprof has their
+    formula, measures them and can strip them); ``attention`` are the model's other attention modules, which
+    seprof counts and lists, and never places a block inside.
     """
 
     input_shape: tuple[int, ...]
     sites: tuple[Site, ...]
     native: tuple[Site, ...] = ()
+    attention: tuple[Site, ...] = ()
 
     @property
     def stage_numbers(self) -> tuple[int, ...]:
@@ -351,8 +356,29 @@ class StageMap:
         return tuple(site for site in self.sites if site.stage in wanted)
 
     def native_map(self) -> StageMap:
-        """The model's own SE blocks as a StageMap of their own."""
-        return StageMap(self.input_shape, self.native)
+        """The model's own SE blocks as a StageMap of their own (its other attention beside them)."""
+        return StageMap(self.input_shape, self.native, attention=self.attention)
+
+    def attention_rows(self) -> list[AttentionRow]:
+        """The model's other attention (``attention``) by stage and kind, in model order."""
+        rows: dict[tuple[int, str, str], list[Site]] = {}
+        for site in self.attention:
+            rows.setdefault((site.stage, site.attention.kind, site.attention.cls), []).append(site)
+        return [AttentionRow(stage, kind, cls, len(sites), sum(s.attention.params for s in sites),
+                             tuple(sorted({s.channels for s in sites})))
+                for (stage, kind, cls), sites in sorted(rows.items(), key=lambda item: item[0][0])]
+
+
+@dataclass(frozen=True)
+class AttentionRow:
+    """The model's own attention modules of one kind in one stage, which seprof counts and lists."""
+
+    stage: int
+    kind: str
+    cls: str
+    modules: int
+    params: int
+    channels: tuple[int, ...]
 
 
 def check_stages(stages: Sequence[int], valid: Sequence[int], context: str = "this model's stages are") -> None:
@@ -369,9 +395,30 @@ def stage_of(input_size: int, output_size: int) -> int:
 
 
 def is_native_se(module: nn.Module) -> bool:
-    """A model's own attention block (torchvision's SqueezeExcitation, timm's SE-like modules: see
-    ``seprof.native``), not one seprof added."""
-    return native_block(module) is not None
+    """A model's own SE-like block that seprof has a formula for (torchvision's SqueezeExcitation, timm's SE, eSE
+    and ECA modules: see ``seprof.native``), not one seprof added."""
+    found = own_attention(module)
+    return found is not None and found.formula is not None
+
+
+def attention_modules(model: nn.Module) -> tuple[dict[str, OwnAttention], list[str]]:
+    """The model's own attention: (path → each recognised module, outermost ones only; the paths seprof never
+    enters, those and the transformer self-attention layers)."""
+    found: dict[str, OwnAttention] = {}
+    closed: list[str] = []
+    for name, module in model.named_modules():
+        if not name or any(name.startswith(path + ".") for path in closed):
+            continue
+        own = own_attention(module)
+        if own is not None:
+            found[name] = own
+        if own is not None or is_self_attention(module):
+            closed.append(name)
+    return found, closed
+
+
+def _outside(paths: Sequence[str], closed: Sequence[str]) -> bool:
+    return not any(p.startswith(c + ".") for p in paths if p for c in closed)
 
 
 def placement_for(module: nn.Module) -> Placement | None:
@@ -614,14 +661,23 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
     harness = harness or PLAIN
     if sys.modules.get("timm") is not None:  # a timm model may be among them
         _register_timm()
-    known = {p: c for p, c in _known_points(model, position).items() if harness.part(p) == "body"}
-    native = {name: m for name, m in model.named_modules() if is_native_se(m) and harness.part(name) == "body"}
+    recognised, closed = attention_modules(model)
+    recognised = {p: own for p, own in recognised.items() if harness.part(p) == "body"}
+    native = {p: model.get_submodule(p) for p, own in recognised.items() if own.formula is not None}
+    counted = {p: model.get_submodule(p) for p, own in recognised.items() if own.formula is None}
+
+    def outside(points: dict[str, _Candidate]) -> dict[str, _Candidate]:  # never inside the model's own attention
+        kept = {p: c for p, c in points.items() if _outside((p, c.stage_path or "", c.block), closed)}
+        return {p: c if _outside((c.fallback or "",), closed) else replace(c, fallback=None) for p, c in kept.items()}
+
+    known = outside({p: c for p, c in _known_points(model, position).items() if harness.part(p) == "body"})
     generic = not known and not native and placement_for(model) is None
-    candidates = generic_points(model, position) if generic else known
-    if not candidates and not native:
+    candidates = outside(generic_points(model, position)) if generic else known
+    if not candidates and not native and not counted:
         raise ModelError(
             f"{type(model).__name__} has nowhere seprof can put SE: no block it has a rule for, no residual "
-            "addition and no conv+BN+activation unit (see the README, 'Your own model')"
+            "addition and no conv+BN+activation unit" + (" outside its own attention layers" if closed else "")
+            + " (see the README, 'Your own model')"
         )
     if position is not Position.STANDARD and not candidates:
         raise position_refusal(position, f"{type(model).__name__}, whose blocks all hold SE of their own")
@@ -634,7 +690,8 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
     def strides(shape: Sequence[int], entries: list) -> dict[str, float]:
         return {p: _stride(shape, layout, stage_shape, harness.frames_stride) for p, layout, _, stage_shape in entries}
 
-    seen = _run(view, traced, candidates, native, skip_repeated=skip_repeated)
+    listed = {**native, **counted}
+    seen = _run(view, traced, candidates, listed, skip_repeated=skip_repeated)
     if generic:  # the generic rules take N×C×H×W and N×H×W×C maps, and (N, L, C) tokens after a Linear
         seen = [(path, "tokens" if layout == "nhwc" and len(shape) == 3 else layout, shape, stage_shape)
                 for path, layout, shape, stage_shape in seen]
@@ -644,24 +701,32 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
     if tuple(input_shape) != probe:
         try:
             probe = harness.traced_input(meta_model(model), probe)
-            probed = strides(probe, _run(view, probe, candidates, native, skip_repeated=skip_repeated))
+            probed = strides(probe, _run(view, probe, candidates, listed, skip_repeated=skip_repeated))
         except ModelError:
             probed = {}
         if all(entry[0] in probed for entry in seen):
             ratios = probed
 
-    sites, native_sites, head_sites = [], [], []
+    sites, native_sites, head_sites, counted_sites = [], [], [], []
     for path, layout, shape, _ in seen:
+        if path in counted and len(shape) == 3:  # a registered module on tokens
+            layout = "tokens"
         stride = ratios[path]
         stage = round(math.log2(stride))
         channels, height, width, frames = _dims(layout, shape)
-        if path in native:
-            own = replace(native_block(native[path]), channels=channels)
+        if path in listed:
+            attention = recognised[path]
             block, owner = _owner(model, path)
-            native_sites.append(Site(
-                path, block, type(owner).__name__, path[len(block) + 1 if block else 0:], stage, 0, channels,
-                height, width, layout, native=True, hidden=own.hidden, bias=own.bias,
-                description=f"the model's own {own.cls}", stride=stride, frames=frames, own=own, maps=shape[0]))
+            where = (path, block, type(owner).__name__, path[len(block) + 1 if block else 0:], stage, 0, channels,
+                     height, width, layout)
+            if path in counted:
+                counted_sites.append(Site(*where, description=f"the model's own {attention.label}, counted",
+                                          stride=stride, frames=frames, maps=shape[0], attention=attention))
+                continue
+            own = replace(attention.formula, channels=channels)
+            native_sites.append(Site(*where, native=True, hidden=own.hidden, bias=own.bias,
+                                     description=f"the model's own {own.cls}", stride=stride, frames=frames, own=own,
+                                     maps=shape[0], attention=attention))
             continue
         primary = path in candidates
         c = candidates[path] if primary else next(x for x in candidates.values() if x.fallback == path)
@@ -684,7 +749,8 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
     if head_sites:
         after = max(s.stage for s in (*sites, *native_sites)) + 1
         head_sites = [replace(site, stage=after) for site in head_sites]
-    return StageMap(tuple(int(d) for d in input_shape), _numbered([*sites, *head_sites]), _numbered(native_sites))
+    return StageMap(tuple(int(d) for d in input_shape), _numbered([*sites, *head_sites]), _numbered(native_sites),
+                    _numbered(counted_sites))
 
 
 def _numbered(sites: Sequence[Site]) -> tuple[Site, ...]:
