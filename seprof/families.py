@@ -348,7 +348,11 @@ def input_origin(name: str) -> str:
     crop = evaluation_crop(name)
     if crop is not None:
         return f"the evaluation crop of {name}'s DEFAULT weights ({crop[1]})"
-    return f"seprof's usual input for {FAMILIES[family_of(name)].title}"
+    family = FAMILIES[family_of(name)]
+    if family.task is Task.CLASSIFICATION and _model_sources(Task.CLASSIFICATION) is None:
+        return (f"seprof's usual input for {family.title}, as torchvision's source, where each model's evaluation "
+                "crop is written, could not be read")
+    return f"seprof's usual input for {family.title}"
 
 
 def evaluation_crop(name: str) -> tuple[int, str] | None:

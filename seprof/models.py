@@ -208,8 +208,20 @@ class TimmSource(ModelSource):
     def input_origin(self, name: str) -> str:
         return f"the input_size of {name.removeprefix('timm:')}'s pretrained config in timm"
 
+    def built_for_input(self, name: str) -> bool:
+        """Whether the model's class takes ``img_size`` (timm's ViTs, Swin, BoTNet...): a fixed position
+        embedding or attention grid, built for the input."""
+        return _takes_image_size(self.check_name(name))
+
     def build(self, name: str, device: torch.device, input_shape: Sequence[int] | None = None) -> nn.Module:
-        return _construct(functools.partial(build_timm, name), device)
+        shape = tuple(input_shape or self.input_shape(name))
+        if shape == self.input_shape(name) or len(shape) != 3 or not self.built_for_input(name):
+            return _construct(functools.partial(build_timm, name), device)
+        try:
+            return _construct(functools.partial(build_timm, name, img_size=shape[-2:]), device)
+        except (ValueError, AssertionError, TypeError) as error:  # the model refuses the size it is given
+            raise OptionError("input_shape", shape, f"is not a size {name} can be built for: "
+                              f"{first_line(error, with_type=False)}") from error
 
     def names(self) -> tuple[str, ...]:
         """The models of the timm modules seprof has rules for, module by module."""
@@ -448,6 +460,13 @@ def _torchvision(name: str, input_shape: tuple[int, ...]) -> nn.Module:
         # are random either way.
         warnings.simplefilter("ignore", FutureWarning)
         return torchvision.models.get_model(name, weights=None, **build_options(name, input_shape))
+
+
+@functools.lru_cache(maxsize=64)
+def _takes_image_size(name: str) -> bool:
+    """Whether the class of timm model ``name`` takes ``img_size`` (read off a meta-device build)."""
+    model = _construct(functools.partial(build_timm, name), torch.device("meta"))
+    return "img_size" in inspect.signature(type(model)).parameters
 
 
 def _construct(make: Callable[[], nn.Module], device: torch.device) -> nn.Module:

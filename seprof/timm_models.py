@@ -108,10 +108,11 @@ def timm_names() -> list[str]:
     return [PREFIX + n for module in MODULES for n in timm.list_models(module=module)]
 
 
-def build_timm(name: str) -> Any:
-    """A timm model with random weights (the caller sets the device and the meta-device machinery)."""
+def build_timm(name: str, **options: Any) -> Any:
+    """A timm model with random weights (the caller sets the device and the meta-device machinery); ``options``
+    go to its builder (``img_size``)."""
     timm = timm_package()
-    return timm.create_model(name[len(PREFIX):], pretrained=False)
+    return timm.create_model(name[len(PREFIX):], pretrained=False, **options)
 
 
 def timm_placements() -> list[tuple[type, Any, str, str, dict[str, str]]]:

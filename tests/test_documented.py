@@ -104,3 +104,14 @@ def test_every_classifier_runs_at_its_weights_evaluation_crop():
     assert default_input_shape("efficientnet_v2_l") == (3, 480, 480)
     assert default_input_shape("swin_v2_t") == (3, 256, 256)
     assert default_input_shape("vit_h_14") == (3, 518, 518)
+
+
+def test_a_classifier_whose_crop_cannot_be_read_says_so(monkeypatch):
+    from seprof import families
+
+    monkeypatch.setattr(families, "_model_sources", lambda task: None)
+    monkeypatch.setattr(families, "_weights_crops", lambda task: {})
+    assert families.input_shape_of("efficientnet_b7") == (3, 224, 224)
+    assert "torchvision's source, where each model's evaluation crop is written, could not be read" in \
+        families.input_origin("efficientnet_b7")
+    assert "could not be read" not in families.input_origin("fcn_resnet50")  # other tasks: their family's input

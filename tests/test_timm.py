@@ -150,3 +150,21 @@ def test_seprofs_se_resnet50_dispatches_exactly_timms_seresnet50s_ops():
     x2 = torch.randn(2, 3, 64, 64)
     assert dispatched(on_timms.train(), x2, train=True).ops == dispatched(timms.train(), x2, train=True).ops
     assert not torch.nn.modules.module._global_forward_pre_hooks  # the recording left nothing behind
+
+
+def test_a_timm_model_whose_class_takes_img_size_is_built_for_the_input_given():
+    usual, asked = open_model("timm:vit_base_patch16_224"), open_model("timm:vit_base_patch16_224", (3, 384, 384))
+
+    def params(source):
+        return sum(p.numel() for p in source.meta.parameters())
+
+    assert params(usual) == 86_567_656 and params(asked) == 86_567_656 + (577 - 197) * 768  # the position embedding
+    assert usual.sites().sites[0].height == 197 and asked.sites().sites[0].height == 577
+    assert {s.stage for s in asked.sites().sites} == {4}
+    plain = open_model("timm:resnet50", (3, 320, 320))  # no img_size: built as usual, run at the input given
+    assert params(plain) == 25_557_032 and plain.sites().sites[0].height == 80
+
+
+def test_a_size_a_timm_model_cannot_run_at_is_one_line():
+    result = runner.invoke(app, ["stages", "timm:vit_base_patch16_224", "--input", "3x8x8"])
+    assert result.exit_code == 2 and "3x8x8" in result.output and "Traceback" not in result.output
