@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from rich.console import Console
 from rich.text import Text
@@ -631,6 +631,7 @@ def render_inject(console: Console, report: Report, verbose: bool = False, detai
     _report_notes(console, report)
     if details:
         render_stage_params(console, report)
+        render_own_attention(console, report)
         render_compute(console, report)
         render_latency(console, report, verbose)
     else:
@@ -660,6 +661,7 @@ def render_compare(console: Console, report: Report, verbose: bool = False, deta
         f"{_NATIVE_FORMULA if _other_native(report) else '(2/r)·Σ N_s·C_s², the paper' + chr(39) + 's eq. 5'} "
         f"(FC weights only); {counters}: MACs per {report.sample} (batch 1) in G (10⁹), as each counter counts them. "
         + _counter_legend(report)))
+    render_own_attention(console, report)
     render_latency(console, report, verbose)
     if any(c.config.startswith("se_only_") for c in report.configs):
         render_attribution(console, report)
@@ -772,15 +774,27 @@ def _stage_grid(stage_map: StageMap, native: bool) -> Grid:
     return grid
 
 
-def _attention_grid(stage_map: StageMap) -> Grid:
+_ATTENTION_LEGEND = ("seprof places no block inside these, and has no formula for them yet: params are counted on "
+                     "the modules.")
+
+
+def _attention_grid(rows: Sequence[dict]) -> Grid:
+    """The model's own counted attention by stage and kind (``StageMap.attention_rows`` as dicts)."""
     grid = Grid([Column("stage", "left", key=True), Column("modules"), Column("channels", "left"),
                  Column("kind", "left"), Column("params")])
-    for row in stage_map.attention_rows():
-        grid.add(str(row.stage), str(row.modules), "/".join(map(str, row.channels)), f"{row.cls} ({row.kind})",
-                 f"{row.params:,}")
-    total = sum(s.attention.params for s in stage_map.attention)
-    grid.add("total", str(len(stage_map.attention)), "", "", f"{total:,}", style="bold", section=True)
+    for row in rows:
+        grid.add(str(row["stage"]), str(row["modules"]), "/".join(map(str, row["channels"])),
+                 f"{row['cls']} ({row['kind']})", f"{row['params']:,}")
+    grid.add("total", str(sum(r["modules"] for r in rows)), "", "", f"{sum(r['params'] for r in rows):,}",
+             style="bold", section=True)
     return grid
+
+
+def render_own_attention(console: Console, report: Report) -> None:
+    """The model's own attention that seprof counts, by stage (``--details``)."""
+    if report.own_attention:
+        print_grid(console, f"Its own attention, counted: {sum(r['modules'] for r in report.own_attention)} "
+                   "modules", _attention_grid(report.own_attention), _ATTENTION_LEGEND)
 
 
 def render_stages(console: Console, model: str, stage_map: StageMap, family: Family | None = None,
@@ -804,9 +818,7 @@ def render_stages(console: Console, model: str, stage_map: StageMap, family: Fam
             if stage_map.sites else "every block seprof knows in it already has SE."))
     if stage_map.attention:
         print_grid(console, f"Its own attention, counted: {len(stage_map.attention)} modules",
-                   _attention_grid(stage_map),
-                   "seprof places no block inside these, and has no formula for them yet: params are counted on "
-                   "the modules.")
+                   _attention_grid([asdict(row) for row in stage_map.attention_rows()]), _ATTENTION_LEGEND)
     if stage_map.sites:
         title = "Blocks without SE, where SE can be added" if stage_map.native else "Where seprof adds SE"
         print_grid(console, f"{title}: {len(stage_map.sites)} blocks", _stage_grid(stage_map, native=False),
@@ -931,6 +943,7 @@ def _brief_sweep(console: Console, report: Report) -> None:
     shared = sweep_shared(report)
     console.print(Text(_sweep_title(report, shared), style="bold"))
     _report_notes(console, report)
+    render_own_attention(console, report)
     base = report.config("base")
     counter = main_counter(report)
     run = report.latency_runs[0] if report.latency_runs else None
@@ -958,6 +971,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False, detail
     shared = sweep_shared(report)
     console.print(Text(_sweep_title(report, shared), style="bold"))
     _report_notes(console, report)
+    render_own_attention(console, report)
     base = report.config("base")
     run = report.latency_runs[0] if report.latency_runs else None
     memory = run is not None and any(lat.peak_memory_bytes is not None for lat in run.latency.values())

@@ -227,11 +227,12 @@ def test_stages_lists_the_models_own_attention_with_counted_parameters():
 @needs_timm
 def test_a_report_names_the_models_own_attention_and_exports_it(tmp_path):
     out = tmp_path / "r.json"
-    result = runner.invoke(app, ["inject", "timm:gcresnext26ts", "--no-latency", "--json", str(out)],
+    result = runner.invoke(app, ["inject", "timm:gcresnext26ts", "--no-latency", "--details", "--json", str(out)],
                            env={"COLUMNS": "100"})
     assert result.exit_code == 0, result.output
     assert "Its own attention, counted, never entered: 8 GlobalContext (gca) in stages 2–5, 178,648 parameters" \
         in " ".join(result.output.split())
+    assert "Its own attention, counted: 8 modules" in result.output  # --details: by stage
     rows = json.loads(out.read_text())["own_attention"]
     assert [(r["stage"], r["kind"], r["cls"], r["modules"]) for r in rows] == [
         (s, "gca", "GlobalContext", 2) for s in (2, 3, 4, 5)]
