@@ -216,8 +216,10 @@ def _site_map(source: Source, spec: BlockSpec, add_missing: bool) -> StageMap:
     if add_missing and not found.sites:
         raise ModelError(f"every block of {source.name} that seprof knows already has an SE block of its own")
     if not found.sites:
-        raise ModelError(f"{source.name} has nowhere seprof can put SE outside its own attention: "
-                         f"{attention_note(source.name, found)}")
+        kinds = ", ".join(dict.fromkeys(s.attention.label for s in found.attention))
+        raise ModelError(f"{source.name} has nowhere seprof can put SE outside its own attention ({kinds}, "
+                         f"{len(found.attention)} modules; 'seprof stages {source.name}' lists them), and seprof "
+                         "never places a block inside attention")
     return StageMap(found.input_shape, found.sites, attention=found.attention)
 
 
@@ -640,7 +642,7 @@ def attention_note(name: str, stage_map: StageMap) -> str:
     each = [f"{sum(r.modules for r in rows)} {label} in stage{'s' if len(rows) > 1 else ''} "
             f"{stage_list(r.stage for r in rows)}, {sum(r.params for r in rows):,} parameters"
             for label, rows in kinds.items()]
-    return (f"Its own attention, counted, never entered: {'; '.join(each)} (seprof has no formula for it yet; "
+    return (f"Its own attention, counted, never entered: {'; '.join(each)} (seprof has no formula for it; "
             f"'seprof stages {name}' lists it by stage).")
 
 

@@ -219,7 +219,7 @@ class TimmSource(ModelSource):
             return _construct(functools.partial(build_timm, name), device)
         try:
             return _construct(functools.partial(build_timm, name, img_size=shape[-2:]), device)
-        except (ValueError, AssertionError, TypeError) as error:  # the model refuses the size it is given
+        except (ValueError, AssertionError, TypeError, RuntimeError) as error:  # it refuses the size it is given
             raise OptionError("input_shape", shape, f"is not a size {name} can be built for: "
                               f"{first_line(error, with_type=False)}") from error
 

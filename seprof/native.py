@@ -143,6 +143,7 @@ class OwnAttention:
         return f"{self.cls} ({self.kind})"
 
 
+_TOO_GENERAL = (nn.Module, nn.Sequential, nn.ModuleList, nn.ModuleDict)
 _Kind = str | Callable[[nn.Module], str]
 _Reader = Callable[[nn.Module], NativeBlock | None] | None
 
@@ -153,7 +154,8 @@ _REGISTERED: dict[type, str] = {}
 def register_attention(block_type: type[nn.Module], kind: str) -> None:
     """Teach seprof that modules of ``block_type`` (and its subclasses) are attention of the model's own, for every
     model after this call in this process: they are listed per stage with their counted parameters, and seprof
-    never places a block inside one. A registration for the same class is replaced.
+    never places a block inside one. A registration for the same class is replaced. A registered class is
+    counted even where it derives from a class seprof has a formula for (SqueezeExcitation).
 
     Args:
         block_type: the module's class, e.g. your ``ChannelGate``.
@@ -163,6 +165,9 @@ def register_attention(block_type: type[nn.Module], kind: str) -> None:
 
     if not (isinstance(block_type, type) and issubclass(block_type, nn.Module)):
         raise OptionError("block_type", block_type, "is not a torch.nn.Module class")
+    if block_type in _TOO_GENERAL:
+        raise OptionError("block_type", block_type, "would make every module of its kind attention: name the "
+                          "attention module's own class")
     if not isinstance(kind, str) or not kind.strip() or "\n" in kind:
         raise OptionError("kind", kind, "is not a name: give one line of text, e.g. 'gate'")
     _REGISTERED[block_type] = kind.strip()

@@ -774,7 +774,7 @@ def _stage_grid(stage_map: StageMap, native: bool) -> Grid:
     return grid
 
 
-_ATTENTION_LEGEND = ("seprof places no block inside these, and has no formula for them yet: params are counted on "
+_ATTENTION_LEGEND = ("seprof places no block inside these and has no formula for them: params are counted on "
                      "the modules.")
 
 
@@ -943,7 +943,6 @@ def _brief_sweep(console: Console, report: Report) -> None:
     shared = sweep_shared(report)
     console.print(Text(_sweep_title(report, shared), style="bold"))
     _report_notes(console, report)
-    render_own_attention(console, report)
     base = report.config("base")
     counter = main_counter(report)
     run = report.latency_runs[0] if report.latency_runs else None

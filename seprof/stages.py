@@ -666,8 +666,11 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
     native = {p: model.get_submodule(p) for p, own in recognised.items() if own.formula is not None}
     counted = {p: model.get_submodule(p) for p, own in recognised.items() if own.formula is None}
 
+    left_out: list[str] = []
+
     def outside(points: dict[str, _Candidate]) -> dict[str, _Candidate]:  # never inside the model's own attention
         kept = {p: c for p, c in points.items() if _outside((p, c.stage_path or "", c.block), closed)}
+        left_out.extend(p for p in points if p not in kept)
         return {p: c if _outside((c.fallback or "",), closed) else replace(c, fallback=None) for p, c in kept.items()}
 
     known = outside({p: c for p, c in _known_points(model, position).items() if harness.part(p) == "body"})
@@ -676,7 +679,7 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
     if not candidates and not native and not counted:
         raise ModelError(
             f"{type(model).__name__} has nowhere seprof can put SE: no block it has a rule for, no residual "
-            "addition and no conv+BN+activation unit" + (" outside its own attention layers" if closed else "")
+            "addition and no conv+BN+activation unit" + (" outside its own attention layers" if left_out else "")
             + " (see the README, 'Your own model')"
         )
     if position is not Position.STANDARD and not candidates:
@@ -741,7 +744,7 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
                 head_sites.append(site)
         else:
             sites.append(site)
-    if generic and not sites:
+    if generic and not sites and not counted_sites:
         raise ModelError(f"{type(model).__name__}: no residual branch or conv+BN+activation unit has N×C×H×W "
                          "features, nor a token branch ending in a Linear or LayerNorm")
     if harness.counterpart is not None:

@@ -119,8 +119,48 @@ def test_a_self_attention_layer_is_not_listed_and_not_entered():
     assert not any(s.path.startswith("attn.") for s in found.sites)
 
 
+class ScaledGate(ChannelGate):
+    pass
+
+
+def test_a_subclass_of_a_registered_class_is_attention_too(gate_registered):
+    assert own_attention(ScaledGate(8)).kind == "gate" and own_attention(ScaledGate(8)).cls == "ScaledGate"
+
+
+class UnitsOnly(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, stride=4, padding=1)
+        self.units = nn.Sequential(Unit(16), Unit(16))
+
+    def forward(self, x):
+        return self.units(self.stem(x)).mean((2, 3))
+
+
+@pytest.fixture
+def units_registered():
+    register_attention(Unit, "unit")
+    yield
+    native._REGISTERED.pop(Unit, None)
+
+
+def test_a_model_with_nowhere_outside_its_own_attention_is_refused_in_one_line(units_registered):
+    from seprof.errors import ModelError
+
+    found = find_sites(UnitsOnly(), (3, 64, 64))  # listed, with no site: seprof stages shows them
+    assert not found.sites and [(s.path, s.attention.kind) for s in found.attention] == [
+        ("units.0", "unit"), ("units.1", "unit")]
+    with pytest.raises(ModelError) as caught:
+        seprof.profile(UnitsOnly(), timing=None, counters=("torch",))
+    assert str(caught.value) == (
+        "UnitsOnly has nowhere seprof can put SE outside its own attention (Unit (unit), 2 modules; 'seprof "
+        "stages UnitsOnly' lists them), and seprof never places a block inside attention")
+
+
 @pytest.mark.parametrize("block_type, kind, message", [
     ("ChannelGate", "gate", "'ChannelGate' is not a torch.nn.Module class"),
+    (nn.Module, "gate", "would make every module of its kind attention"),
+    (nn.Sequential, "gate", "would make every module of its kind attention"),
     (int, "gate", "is not a torch.nn.Module class"),
     (ChannelGate, "", "is not a name"),
     (ChannelGate, "two\nlines", "is not a name"),

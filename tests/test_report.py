@@ -99,7 +99,7 @@ def test_a_fractional_paper_count_keeps_its_fraction(tmp_path):
 
 def test_json_names_its_schema_and_every_version(report):
     data = report.to_dict()
-    assert data["schema_version"] == 3
+    assert data["schema_version"] == 4
     assert {"seprof", "torch", "torchvision", "fvcore", "thop", "pandas", "typer", "rich", "python", "os",
             "cpu"} <= set(data["versions"])
     assert data["versions"]["seprof"] == seprof.__version__

@@ -165,6 +165,9 @@ def test_a_timm_model_whose_class_takes_img_size_is_built_for_the_input_given():
     assert params(plain) == 25_557_032 and plain.sites().sites[0].height == 80
 
 
-def test_a_size_a_timm_model_cannot_run_at_is_one_line():
-    result = runner.invoke(app, ["stages", "timm:vit_base_patch16_224", "--input", "3x8x8"])
-    assert result.exit_code == 2 and "3x8x8" in result.output and "Traceback" not in result.output
+def test_a_size_a_timm_model_cannot_be_built_or_run_at_is_one_line():
+    result = runner.invoke(app, ["stages", "timm:maxvit_tiny_tf_224", "--input", "3x7x7"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--input 3x7x7 is not a size timm:maxvit_tiny_tf_224 can be built for: " in result.output
+    result = runner.invoke(app, ["stages", "timm:vit_base_patch16_224", "--input", "3x8x8"])  # built, cannot run
+    assert result.exit_code == 2 and "cannot run on input 3x8x8" in result.output
