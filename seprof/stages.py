@@ -627,13 +627,55 @@ def _unit_points(model: nn.Module) -> dict[str, _Candidate]:
             for name, module in model.named_modules() for bn_name, act_name in _conv_units(module)}
 
 
+_NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase)
+
+
+def _last_layer(module: nn.Module) -> nn.Module | None:
+    """The last Linear or convolution among ``module``'s layers (in registration order), if any."""
+    layers = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+    return layers[-1] if layers else None
+
+
+def _is_mlp_block(module: nn.Module) -> bool:
+    """A transformer-style block: a child ``mlp`` (its feed-forward branch, ending in a Linear or a convolution)
+    beside a token mixer (another child made of layers of its own, not a normalization: attention, pooling, a
+    convolutional mixer)."""
+    mlp = module._modules.get("mlp")
+    if mlp is None or _last_layer(mlp) is None:
+        return False
+    return any(child is not mlp and child._modules and not isinstance(child, _NORMS)
+               for child in module.children())
+
+
+def _mlp_block_points(model: nn.Module) -> dict[str, _Candidate]:
+    """Points at the MLP output of each transformer-style block (``_is_mlp_block``), as the known ViT and Swin
+    blocks take SE: channels last after a Linear (tokens, or N×H×W×C), channels first after a convolution.
+    Blocks inside a matched block are not matched again."""
+    found: dict[str, _Candidate] = {}
+    matched: list[str] = []
+    for name, module in model.named_modules():
+        if any(name.startswith(prefix + ".") for prefix in matched) or not _is_mlp_block(module):
+            continue
+        matched.append(name)
+        layout = "nhwc" if isinstance(_last_layer(module.mlp), nn.Linear) else "nchw"
+        found[_join(name, "mlp")] = _Candidate(name, type(module).__name__, "mlp", layout,
+                                               "the block's MLP output, before the residual sum (generic rule)")
+    return found
+
+
 def generic_points(model: nn.Module, position: Position = Position.STANDARD) -> dict[str, _Candidate]:
-    """The generic rule for a model without known blocks: residual branches, else conv+BN+activation units
-    (which only take the standard position)."""
-    found = _residual_points(model, position)
-    if found or position is Position.STANDARD:
-        return found or _unit_points(model)
-    raise position_refusal(position, f"{type(model).__name__}, where seprof finds no residual sum")
+    """The generic rule for a model without known blocks. At the standard position: the MLP output of each
+    transformer-style block, and residual branches outside those blocks; where there are neither,
+    conv+BN+activation units. Other positions: residual branches only."""
+    if position is not Position.STANDARD:
+        found = _residual_points(model, position)
+        if found:
+            return found
+        raise position_refusal(position, f"{type(model).__name__}, where seprof finds no residual sum")
+    blocks = _mlp_block_points(model)
+    inside = tuple(c.block + "." for c in blocks.values())
+    residual = {path: c for path, c in _residual_points(model).items() if not path.startswith(inside)}
+    return {**blocks, **residual} if blocks or residual else _unit_points(model)
 
 
 PROBE_SIZE = 224
@@ -841,9 +883,11 @@ def _dims(layout: str, shape: torch.Size) -> tuple[int, int, int, int | None]:
 
 
 def _stride(input_shape: Sequence[int], layout: str, shape: torch.Size, frames_stride: int = 1) -> float:
-    """The stride of features of ``shape``: input height / height, or for tokens √(input pixels / grid tokens),
-    where a class token (one token beside a square grid, as in ViT's 197 = 1 + 14²) is not part of the grid;
-    for video tokens (a C×T×H×W input) the grid holds T / ``frames_stride`` frames."""
+    """The stride of features of ``shape``: input height / height; for channels-last maps √(input pixels /
+    positions), as the two axes before the channels need not be a grid's rows and columns (NesT holds its
+    tokens as N×blocks×tokens per block×C); for tokens √(input pixels / grid tokens), where a class token (one
+    token beside a square grid, as in ViT's 197 = 1 + 14²) is not part of the grid; for video tokens (a C×T×H×W
+    input) the grid holds T / ``frames_stride`` frames."""
     if layout == "tokens":
         tokens = shape[1]
         frames = input_shape[1] // frames_stride if len(input_shape) == 4 else 1
@@ -854,7 +898,9 @@ def _stride(input_shape: Sequence[int], layout: str, shape: torch.Size, frames_s
         if not square(tokens) and square(tokens - 1):
             tokens -= 1
         return math.sqrt(input_shape[-2] * input_shape[-1] * frames / tokens)
-    _, height, _, _ = _dims(layout, shape)
+    _, height, width, _ = _dims(layout, shape)
+    if layout == "nhwc":
+        return math.sqrt(input_shape[-2] * input_shape[-1] / (height * width))
     return input_shape[-2] / height
 
 
