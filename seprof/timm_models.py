@@ -2,14 +2,16 @@
 
 A timm model is built with random weights (``pretrained=False``; nothing is downloaded) at the input size of its
 default pretrained configuration. Its own SE-like modules are native attention (``seprof.native``); seprof's
-blocks go into timm's ResNet/ResNeXt, RegNet, ConvNeXt and ViT blocks by the same rules as torchvision's
-(``timm_placements``, registered by ``seprof.stages`` once timm is imported). Any other timm model is placed by the
-generic rules, as a model of your own would be.
+blocks go into timm's ResNet/ResNeXt, RegNet, ConvNeXt, ViT, DenseNet, VGG and Inception blocks by the same rules
+as torchvision's, and into the blocks of the families in ``MODULES`` (``timm_placements``, registered by
+``seprof.stages`` once timm is imported). Any other timm model is placed by the generic rules, as a model of your
+own would be.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 from typing import Any
 
 from .errors import UnknownModelError
@@ -40,6 +42,33 @@ MODULES: dict[str, tuple[str, str, str, bool]] = {
     "swin_transformer_v2": ("Swin Transformer V2 (timm)",
                             "token SE on the MLP branch output after its post-norm, before the residual sum",
                             "seprof's choice, as for torchvision's Swin V2", False),
+    "eva": ("EVA, DINOv3, RoPE and PE ViTs (timm)", "token SE on the MLP branch output, before the residual sum",
+            "seprof's choice, as for torchvision's ViT", False),
+    "cait": ("CaiT (timm)", ("token SE on the MLP branch output of the self-attention blocks; none in the "
+                             "class-attention blocks, whose MLP sees the class token alone"),
+             "seprof's choice, as for torchvision's ViT", False),
+    "xcit": ("XCiT (timm)", ("token SE on the MLP branch output of the XCA blocks; none in the class-attention "
+                             "blocks"), "seprof's choice, as for torchvision's ViT", False),
+    "volo": ("VOLO (timm)", ("SE on the MLP branch output of the Outlooker and Transformer blocks (channels "
+                             "last); none in the class-attention blocks"), "seprof's choice, as for torchvision's Swin",
+             False),
+    "mlp_mixer": ("MLP-Mixer, ResMLP, gMLP (timm)", "token SE on the channel-mixing MLP's output, before the sum",
+                  "seprof's choice, as for torchvision's ViT", False),
+    "mobilevit": ("MobileViT v1, v2 (timm)", "the transformer path's output, projected back onto the feature map",
+                  "seprof's choice", False),
+    "densenet": ("DenseNet (timm)", "the layer's new features (last conv), before concatenation",
+                 "as for torchvision's DenseNet", False),
+    "vgg": ("VGG (timm)", "after the ReLU of each conv", "SE paper (SE-VGG), as for torchvision's VGG", False),
+    "vovnet": ("VoVNet, eSE-VoVNet (timm)", ("after the aggregation conv of each OSA block; eSE-VoVNet: its own "
+                                             "eSE there"), "timm's eSE-VoVNet", False),
+    "inception_v3": ("Inception v3 (timm)", "each Inception module's output, after concatenation",
+                     "SE paper Fig. 2", False),
+    "inception_v4": ("Inception v4 (timm)", "each Inception and reduction module's output, after concatenation",
+                     "SE paper Fig. 2", False),
+    "nasnet": ("NASNet-A (timm)", "each cell's output, after concatenation", "seprof's choice, as for Inception",
+               False),
+    "pnasnet": ("PNASNet-5 (timm)", "each cell's output, after concatenation", "seprof's choice, as for Inception",
+                False),
 }
 
 
@@ -116,8 +145,9 @@ def build_timm(name: str, **options: Any) -> Any:
 
 
 def timm_placements() -> list[tuple[type, Any, str, str, dict[str, str]]]:
-    """Where seprof's blocks go in timm's ResNet, RegNet, ConvNeXt, ViT and EfficientNet-style blocks:
-    (block class, points, description, layout, positions) rows for ``seprof.stages.register_placement``."""
+    """Where seprof's blocks go in timm's ResNet, RegNet, ConvNeXt, ViT and EfficientNet-style blocks, and in the
+    other families of ``MODULES``: (block class, points, description, layout, positions) rows for
+    ``seprof.stages.register_placement``."""
     from timm.models import _efficientnet_blocks as blocks
     from timm.models import convnext, regnet, resnet, swin_transformer, swin_transformer_v2, vision_transformer
 
@@ -155,5 +185,63 @@ def timm_placements() -> list[tuple[type, Any, str, str, dict[str, str]]]:
                                       "its own SE"), "nchw", {}),
         (blocks.UniversalInvertedResidual, "se", ("after the middle depthwise conv, in the SE slot of timm's universal "
                                                   "inverted residual (MobileNetV4)"), "nchw", {}),
+    ]
+    rows += _more_timm_rows()
+    return rows
+
+
+def _more_timm_rows() -> list[tuple[type, Any, str, str, dict[str, str]]]:
+    """Rows for timm's other families whose blocks the generic rules miss or misread: DenseNet, VGG, VoVNet,
+    Inception and NAS cells (convolutional, untraceable), MLP-Mixer (its token-mixing MLP is not a channel
+    branch), MobileViT (its transformer runs on unfolded patches), and the transformers whose class-attention
+    blocks (CaiT, XCiT, VOLO) or attention-pool heads (Eva's PE-core) run an MLP over one token."""
+    from torchvision.models.vgg import VGG
+
+    # by import_module: timm.models.inception_v3 and inception_v4 are shadowed by the builders of the same names
+    cait, densenet, eva, inception_v3, inception_v4, mlp_mixer, mobilevit, nasnet, pnasnet, vgg, volo, vovnet, xcit = (
+        importlib.import_module(f"timm.models.{name}") for name in (
+            "cait", "densenet", "eva", "inception_v3", "inception_v4", "mlp_mixer", "mobilevit", "nasnet", "pnasnet",
+            "vgg", "volo", "vovnet", "xcit"))
+
+    from .stages import PLACEMENTS
+
+    def nowhere(block: Any) -> list[str]:
+        return []
+
+    mlp = "the block's MLP output, before the residual sum"
+    class_token = "none: a class-attention block's MLP sees the class token alone"
+    channel_mlp = "the channel-mixing MLP's output, before the residual sum"
+    output = "the module's output, after concatenation (paper Fig. 2)"
+    cell = "the cell's output, after concatenation"
+    rows: list[tuple[type, Any, str, str, dict[str, str]]] = [
+        # Eva (EVA, DINOv3, RoPE and PE ViTs, Qwen3's encoder); an attention-pool head (PE-core) takes no SE
+        (eva.EvaBlock, "mlp", mlp, "tokens", {}),
+        (eva.EvaBlockPostNorm, "norm2", "the block's MLP output after its post-norm, before the residual sum",
+         "tokens", {}),
+        (cait.LayerScaleBlock, "mlp", mlp, "tokens", {}),
+        (cait.LayerScaleBlockClassAttn, nowhere, class_token, "tokens", {}),
+        (xcit.XCABlock, "mlp", mlp, "tokens", {}),
+        (xcit.ClassAttentionBlock, nowhere, class_token, "tokens", {}),
+        (volo.Outlooker, "mlp", mlp, "nhwc", {}),
+        (volo.Transformer, "mlp", mlp, "nhwc", {}),
+        (volo.ClassBlock, nowhere, class_token, "tokens", {}),
+        *[(block, "mlp_channels", channel_mlp, "tokens", {})
+          for block in (mlp_mixer.MixerBlock, mlp_mixer.ResBlock, mlp_mixer.SpatialGatingBlock)],
+        (mobilevit.MobileVitBlock, "conv_proj", ("the transformer path's output, projected back onto the feature "
+                                                 "map, before its fusion with the block's input"), "nchw", {}),
+        (mobilevit.MobileVitV2Block, "conv_proj", ("the transformer path's output, projected back onto the feature "
+                                                   "map (the block's output)"), "nchw", {}),
+        (densenet.DenseLayer, "conv2", "the layer's new features (last conv), before concatenation", "nchw", {}),
+        (vgg.VGG, PLACEMENTS[VGG].points, "after the ReLU of each conv (paper's SE-VGG)", "nchw", {}),
+        (vovnet.OsaBlock, "conv_concat", ("after the aggregation conv+BN+activation, where eSE-VoVNet holds its "
+                                          "eSE"), "nchw", {}),
+        *[(block, "", output, "nchw", {}) for block in (
+            inception_v3.InceptionA, inception_v3.InceptionB, inception_v3.InceptionC, inception_v3.InceptionD,
+            inception_v3.InceptionE, inception_v4.Mixed3a, inception_v4.Mixed4a, inception_v4.Mixed5a,
+            inception_v4.InceptionA, inception_v4.ReductionA, inception_v4.InceptionB, inception_v4.ReductionB,
+            inception_v4.InceptionC)],
+        *[(block, "", cell, "nchw", {}) for block in (
+            nasnet.CellStem0, nasnet.CellStem1, nasnet.FirstCell, nasnet.NormalCell, nasnet.ReductionCell0,
+            nasnet.ReductionCell1, pnasnet.CellBase)],
     ]
     return rows
