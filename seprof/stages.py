@@ -8,7 +8,8 @@ channels come from one forward pass on the meta device, not from a table.
 Two kinds of site:
 - a *point* where seprof can add SE: the output of a submodule of a known block (``PLACEMENTS``, one rule per
   block type, matched through subclasses too), e.g. a Bottleneck's ``bn3``; for a model with none of these
-  blocks, a generic rule (``generic_points``) looks for residual additions, then conv+BN+activation units;
+  blocks, a generic rule (``generic_points``) looks for transformer-style blocks (SE at their MLP output) and
+  residual additions, then conv+BN+activation units;
 - a *native* SE block the model already has (``torchvision.ops.SqueezeExcitation``, as in EfficientNet,
   MobileNetV3, RegNetY, MaxViT, or one of timm's SE-like modules: ``seprof.native``). A block that already
   holds one is not a point.
