@@ -5,8 +5,9 @@ Each model is built on the meta device (nothing is allocated or downloaded) and 
 model's own SE-like blocks (native). One row per model:
 
 - ``placed``: seprof found sites, or native blocks it recognises; ``refused``: seprof raised a SeprofError (its
-  one-line message is the reason); ``error``: anything else (its type and first line), including a model that
-  ran past ``--timeout`` or whose process died.
+  one-line message is the reason), or found neither outside the model's own attention (as seprof refuses to add
+  SE there, the reason names that attention); ``error``: anything else (its type and first line), including a
+  model that ran past ``--timeout`` or whose process died.
 - for a placed model: sites and native blocks, their stages and strides; timm's feature reductions
   (``model.feature_info``, where the model has one); how many sites (added and native) are off those strides
   (a stride within a factor 2^0.25 of a reduction is at it), how many are deeper than the last feature
@@ -144,8 +145,10 @@ def examine(name: str) -> dict:
         "inside_self_attention": sum(inside["self"].values()),
         "inside_self_attention_classes": dict(inside["self"]), "inside_self_attention_paths": examples["self"],
     }
-    if not every:
-        row["reason"] = "no sites and no native blocks"
+    if not every:  # seprof refuses to add SE here, naming the model's own attention (seprof.measure)
+        kinds = ", ".join(dict.fromkeys(s.attention.label for s in stage_map.attention))
+        row["reason"] = (f"{type(model).__name__} has nowhere seprof can put SE outside its own attention ({kinds})"
+                         if kinds else "no sites and no native blocks")
     if reductions:
         last = max(reductions)
         row["off_feature_strides"] = sum(not at_feature_stride(s.stride, reductions) for s in every)
