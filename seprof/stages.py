@@ -787,6 +787,8 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
                 head_sites.append(site)
         else:
             sites.append(site)
+    if generic and (first := _first_feature_stride(model)) is not None:  # the stem is not a stage
+        sites = [site for site in sites if site.stride >= first / _STRIDE_TOLERANCE] or sites
     if generic and not sites and not counted_sites:
         raise ModelError(f"{type(model).__name__}: no residual branch or conv+BN+activation unit has N×C×H×W "
                          "features, nor a token branch ending in a Linear or LayerNorm")
@@ -797,6 +799,20 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
         head_sites = [replace(site, stage=after) for site in head_sites]
     return StageMap(tuple(int(d) for d in input_shape), _numbered([*sites, *head_sites]), _numbered(native_sites),
                     _numbered(counted_sites))
+
+
+_STRIDE_TOLERANCE = 2 ** 0.25  # a stride within this factor of a feature stride is at it
+
+
+def _first_feature_stride(model: nn.Module) -> float | None:
+    """The finest stride among the features the model declares (timm's ``feature_info`` reductions), or None
+    where it declares none: the generic rules put no SE in a stem finer than that."""
+    info = getattr(model, "feature_info", None)
+    try:
+        found = [float(entry["reduction"]) for entry in info or () if entry.get("reduction")]
+    except (TypeError, AttributeError, KeyError, ValueError):
+        return None
+    return min(found) if found else None
 
 
 def _numbered(sites: Sequence[Site]) -> tuple[Site, ...]:

@@ -73,3 +73,16 @@ def test_a_model_nothing_fits_stays_refused_in_one_line():
     with pytest.raises(ModelError, match=r"^EfficientVitLarge has nowhere seprof can put SE: ") as error:
         open_model("timm:efficientvit_l1").sites()
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("name, stem, sites, finest", [
+    ("cpubone_nano", "stem.0.act", 5, 4.0),
+    ("efficientvit_b0", "stem.in_conv.act", 8, 4.0),
+])
+def test_the_generic_rules_put_no_se_in_a_stem_finer_than_the_models_first_feature_stride(name, stem, sites, finest):
+    """timm's feature_info starts at stride 4 in these models; a conv unit of the stride-2 stem is not a stage."""
+    source = open_model(f"timm:{name}")
+    assert min(entry["reduction"] for entry in source.meta.feature_info) == finest
+    found = source.sites().sites
+    assert len(found) == sites and min(s.stride for s in found) == finest
+    assert stem not in {s.path for s in found}
