@@ -277,10 +277,15 @@ def check_model_name(name: str) -> str:
 
 
 def object_input(model: nn.Module) -> tuple[tuple[int, ...], str]:
-    """A model object's usual input, and where it comes from: the ``input_size`` of a timm model's pretrained
-    config, the ``image_size`` a torchvision ViT was built for, else 3×224×224."""
+    """A model object's usual input, and where it comes from: the ``img_size`` a timm model was built for where
+    it differs from its pretrained config's ``input_size``, else that ``input_size``; the ``image_size`` a
+    torchvision ViT was built for; else 3×224×224."""
     config = getattr(model, "pretrained_cfg", None)
     size = config.get("input_size") if isinstance(config, dict) else None
+    built = getattr(getattr(model, "patch_embed", None), "img_size", None)  # timm: the size it was built for
+    if isinstance(size, (tuple, list)) and len(size) == 3 and isinstance(built, (tuple, list)) and len(built) == 2 \
+            and all(isinstance(d, int) and d > 0 for d in built) and tuple(built) != tuple(size[-2:]):
+        return (size[0], *built), f"the img_size {type(model).__name__} was built for (timm)"
     if isinstance(size, (tuple, list)) and len(size) in (3, 4) and all(isinstance(d, int) for d in size):
         return tuple(size), f"the input_size of its pretrained config ({type(model).__name__}, timm)"
     side = getattr(model, "image_size", None)

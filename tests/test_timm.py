@@ -4,6 +4,7 @@ blocks, and a missing timm refused in one line."""
 import sys
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from seprof import profile
@@ -171,3 +172,12 @@ def test_a_size_a_timm_model_cannot_be_built_or_run_at_is_one_line():
     assert "--input 3x7x7 is not a size timm:maxvit_tiny_tf_224 can be built for: " in result.output
     result = runner.invoke(app, ["stages", "timm:vit_base_patch16_224", "--input", "3x8x8"])  # built, cannot run
     assert result.exit_code == 2 and "cannot run on input 3x8x8" in result.output
+
+
+def test_a_timm_model_object_built_for_another_size_runs_at_that_size():
+    with torch.device("meta"):
+        model = timm.create_model("vit_tiny_patch16_224", img_size=384)
+    source = open_model(model)
+    assert source.input_shape == (3, 384, 384)
+    assert source.input_origin == "the img_size VisionTransformer was built for (timm)"
+    assert source.sites().sites[0].height == 577  # 24² patches and the class token
