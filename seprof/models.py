@@ -279,7 +279,7 @@ def check_model_name(name: str) -> str:
 def object_input(model: nn.Module) -> tuple[tuple[int, ...], str]:
     """A model object's usual input, and where it comes from: the ``img_size`` a timm model was built for where
     it differs from its pretrained config's ``input_size``, else that ``input_size``; the ``image_size`` a
-    torchvision ViT was built for; else 3×224×224."""
+    torchvision ViT was built for, or the ``input_size`` of a MaxViT; else 3×224×224."""
     config = getattr(model, "pretrained_cfg", None)
     size = config.get("input_size") if isinstance(config, dict) else None
     built = getattr(getattr(model, "patch_embed", None), "img_size", None)  # timm: the size it was built for
@@ -291,6 +291,9 @@ def object_input(model: nn.Module) -> tuple[tuple[int, ...], str]:
     side = getattr(model, "image_size", None)
     if isinstance(side, int) and not isinstance(side, bool) and side > 0:
         return (3, side, side), f"the image_size {type(model).__name__} was built for"
+    if isinstance(model, torchvision.models.MaxVit):  # its first stage's grid is the input at stride 4
+        height, width = model.blocks[0].grid_size
+        return (3, 4 * height, 4 * width), f"the input_size {type(model).__name__} was built for (its first grid × 4)"
     return DEFAULT_INPUT_SHAPE, "seprof's default for a model object (give input_shape for another)"
 
 

@@ -228,3 +228,15 @@ def test_a_model_object_runs_at_its_own_input():
     assert seprof.profile(vit, timing=None, counters=("torch",)).input_shape == (3, 384, 384)
     plain = seprof.profile(torchvision.models.resnet18(), timing=None, counters=("torch",))
     assert plain.input_shape == DEFAULT_INPUT_SHAPE and "give input_shape" in plain.input_origin
+
+
+def test_a_maxvit_object_runs_at_the_input_it_was_built_for():
+    """torchvision's MaxVit keeps no input size, but its first stage's grid is the input at stride 4."""
+    with torch.device("meta"):
+        model = torchvision.models.maxvit_t(input_size=(448, 448))
+    from seprof.measure import open_model
+
+    source = open_model(model)
+    assert source.input_shape == (3, 448, 448)
+    assert source.input_origin == "the input_size MaxVit was built for (its first grid × 4)"
+    assert {s.stage for s in source.sites().native} == {2, 3, 4, 5}  # its own SE, found at 448 without being told
