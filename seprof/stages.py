@@ -639,13 +639,14 @@ def _last_layer(module: nn.Module) -> nn.Module | None:
 
 def _is_mlp_block(module: nn.Module) -> bool:
     """A transformer-style block: a child ``mlp`` (its feed-forward branch, ending in a Linear or a convolution)
-    beside a token mixer (another child made of layers of its own, not a normalization: attention, pooling, a
-    convolutional mixer)."""
+    beside a token mixer (another child made of layers of its own that is neither a normalization nor a container
+    of further blocks: attention, pooling, a convolutional mixer module, a stack of layers)."""
     mlp = module._modules.get("mlp")
     if mlp is None or _last_layer(mlp) is None:
         return False
-    return any(child is not mlp and child._modules and not isinstance(child, _NORMS)
-               for child in module.children())
+    return any(child is not mlp and child._modules and not isinstance(child, _NORMS) and not (
+        isinstance(child, _CONTAINERS) and any(inner._modules for inner in child.children()))  # a stack of blocks
+        for child in module.children())
 
 
 def _mlp_block_points(model: nn.Module) -> dict[str, _Candidate]:
@@ -655,8 +656,8 @@ def _mlp_block_points(model: nn.Module) -> dict[str, _Candidate]:
     found: dict[str, _Candidate] = {}
     matched: list[str] = []
     for name, module in model.named_modules():
-        if any(name.startswith(prefix + ".") for prefix in matched) or not _is_mlp_block(module):
-            continue
+        if not name or any(name.startswith(prefix + ".") for prefix in matched) or not _is_mlp_block(module):
+            continue  # the model itself is no block (a CNN with an MLP head)
         matched.append(name)
         layout = "nhwc" if isinstance(_last_layer(module.mlp), nn.Linear) else "nchw"
         found[_join(name, "mlp")] = _Candidate(name, type(module).__name__, "mlp", layout,
@@ -721,8 +722,9 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
     candidates = outside(generic_points(model, position)) if generic else known
     if not candidates and not native and not counted:
         raise ModelError(
-            f"{type(model).__name__} has nowhere seprof can put SE: no block it has a rule for, no residual "
-            "addition and no conv+BN+activation unit" + (" outside its own attention layers" if left_out else "")
+            f"{type(model).__name__} has nowhere seprof can put SE: no block it has a rule for, no transformer-style "
+            "block, no residual addition and no conv+BN+activation unit"
+            + (" outside its own attention layers" if left_out else "")
             + " (see the README, 'Your own model')"
         )
     if position is not Position.STANDARD and not candidates:
@@ -739,7 +741,7 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
     listed = {**native, **counted}
     seen = _run(view, traced, candidates, listed, skip_repeated=skip_repeated)
     if generic:  # the generic rules take N×C×H×W and N×H×W×C maps, and (N, L, C) tokens after a Linear
-        seen = [(path, "tokens" if layout == "nhwc" and len(shape) == 3 else layout, shape, stage_shape)
+        seen = [(path, _seen_layout(model, path, layout, shape), shape, stage_shape)
                 for path, layout, shape, stage_shape in seen]
         seen = [entry for entry in seen if len(entry[2]) == 4 or entry[1] == "tokens"]
     ratios = strides(traced, seen)
@@ -813,6 +815,20 @@ def _first_feature_stride(model: nn.Module) -> float | None:
     except (TypeError, AttributeError, KeyError, ValueError):
         return None
     return min(found) if found else None
+
+
+def _seen_layout(model: nn.Module, path: str, layout: str, shape: torch.Size) -> str:
+    """The layout of a generic point's features as traced: channels-last features on three axes are tokens, and a
+    branch ending in a Linear whose output is permuted back to channels first (a ConvNeXt-style MLP) is N×C×H×W."""
+    if layout != "nhwc":
+        return layout
+    if len(shape) == 3:
+        return "tokens"
+    last = _last_layer(model.get_submodule(path)) if path else None
+    if isinstance(last, nn.Linear) and len(shape) == 4 and shape[-1] != last.out_features \
+            and shape[1] == last.out_features:
+        return "nchw"
+    return layout
 
 
 def _numbered(sites: Sequence[Site]) -> tuple[Site, ...]:

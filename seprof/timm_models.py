@@ -42,7 +42,8 @@ MODULES: dict[str, tuple[str, str, str, bool]] = {
     "swin_transformer_v2": ("Swin Transformer V2 (timm)",
                             "token SE on the MLP branch output after its post-norm, before the residual sum",
                             "seprof's choice, as for torchvision's Swin V2", False),
-    "eva": ("EVA, DINOv3, RoPE and PE ViTs (timm)", "token SE on the MLP branch output, before the residual sum",
+    "eva": ("EVA, DINOv3, RoPE and PE ViTs (timm)", ("token SE on the MLP branch output (after its post-norm in "
+                                                     "post-norm blocks), before the residual sum"),
             "seprof's choice, as for torchvision's ViT", False),
     "cait": ("CaiT (timm)", ("token SE on the MLP branch output of the self-attention blocks; none in the "
                              "class-attention blocks, whose MLP sees the class token alone"),
@@ -52,9 +53,12 @@ MODULES: dict[str, tuple[str, str, str, bool]] = {
     "volo": ("VOLO (timm)", ("SE on the MLP branch output of the Outlooker and Transformer blocks (channels "
                              "last); none in the class-attention blocks"), "seprof's choice, as for torchvision's Swin",
              False),
-    "mlp_mixer": ("MLP-Mixer, ResMLP, gMLP (timm)", "token SE on the channel-mixing MLP's output, before the sum",
+    "mlp_mixer": ("MLP-Mixer, ResMLP, gMLP (timm)", ("token SE on the output of the block's channel MLP "
+                                                     "(`mlp_channels`; gMLP's holds its spatial gating unit), before "
+                                                     "the sum"),
                   "seprof's choice, as for torchvision's ViT", False),
-    "mobilevit": ("MobileViT v1, v2 (timm)", "the transformer path's output, projected back onto the feature map",
+    "mobilevit": ("MobileViT v1, v2 (timm)", ("the transformer path's output, projected back onto the feature "
+                                              "map; none in the MobileNetV2 blocks"),
                   "seprof's choice", False),
     "densenet": ("DenseNet (timm)", "the layer's new features (last conv), before concatenation",
                  "as for torchvision's DenseNet", False),

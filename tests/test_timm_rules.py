@@ -86,3 +86,15 @@ def test_the_generic_rules_put_no_se_in_a_stem_finer_than_the_models_first_featu
     found = source.sites().sites
     assert len(found) == sites and min(s.stride for s in found) == finest
     assert stem not in {s.path for s in found}
+
+
+@pytest.mark.parametrize("name, labels, stages, layout, channels", [
+    # MetaFormer (PoolFormer): a pooling mixer beside an MLP of 1×1 convs: N×C×H×W at the MLP output
+    ("poolformer_s12", {"MetaFormerBlock.mlp": 12}, {2: 2, 3: 2, 4: 6, 5: 2}, "nchw", [64, 128, 320, 512]),
+    # gMLP: the channel MLP holds the spatial gating unit
+    ("gmlp_s16_224", {"SpatialGatingBlock.mlp_channels": 30}, {4: 30}, "tokens", [256]),
+    # MobileViT v1: the transformer path projected back, none in its MobileNetV2 blocks
+    ("mobilevit_xxs", {"MobileVitBlock.conv_proj": 3}, {3: 1, 4: 1, 5: 1}, "nchw", [48, 64, 80]),
+])
+def test_more_families_by_their_rules(name, labels, stages, layout, channels):
+    assert facts(name) == (labels, stages, {layout}, channels)
