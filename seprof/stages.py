@@ -208,7 +208,7 @@ def _register_timm() -> None:
     """Register the placements of timm's blocks (once, when timm has been imported)."""
     from .timm_models import timm_placements
 
-    for block_type, points, description, layout, positions in timm_placements():
+    for block_type, points, description, layout, positions in timm_placements(lambda cls: PLACEMENTS[cls].points):
         if block_type not in PLACEMENTS:  # a rule of the user's for the same class stays
             register_placement(block_type, points, description, layout, **positions)
 

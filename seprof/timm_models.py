@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from .errors import UnknownModelError
@@ -148,10 +149,11 @@ def build_timm(name: str, **options: Any) -> Any:
     return timm.create_model(name[len(PREFIX):], pretrained=False, **options)
 
 
-def timm_placements() -> list[tuple[type, Any, str, str, dict[str, str]]]:
+def timm_placements(points_of: Callable[[type], Any]) -> list[tuple[type, Any, str, str, dict[str, str]]]:
     """Where seprof's blocks go in timm's ResNet, RegNet, ConvNeXt, ViT and EfficientNet-style blocks, and in the
     other families of ``MODULES``: (block class, points, description, layout, positions) rows for
-    ``seprof.stages.register_placement``."""
+    ``seprof.stages.register_placement``. ``points_of`` gives the points of a torchvision block class, for timm's
+    twins of torchvision's models (VGG)."""
     from timm.models import _efficientnet_blocks as blocks
     from timm.models import convnext, regnet, resnet, swin_transformer, swin_transformer_v2, vision_transformer
 
@@ -190,11 +192,11 @@ def timm_placements() -> list[tuple[type, Any, str, str, dict[str, str]]]:
         (blocks.UniversalInvertedResidual, "se", ("after the middle depthwise conv, in the SE slot of timm's universal "
                                                   "inverted residual (MobileNetV4)"), "nchw", {}),
     ]
-    rows += _more_timm_rows()
+    rows += _more_timm_rows(points_of)
     return rows
 
 
-def _more_timm_rows() -> list[tuple[type, Any, str, str, dict[str, str]]]:
+def _more_timm_rows(points_of: Callable[[type], Any]) -> list[tuple[type, Any, str, str, dict[str, str]]]:
     """Rows for timm's other families whose blocks the generic rules miss or misread: DenseNet, VGG, VoVNet,
     Inception and NAS cells (convolutional, untraceable), MLP-Mixer (its token-mixing MLP is not a channel
     branch), MobileViT (its transformer runs on unfolded patches), and the transformers whose class-attention
@@ -206,8 +208,6 @@ def _more_timm_rows() -> list[tuple[type, Any, str, str, dict[str, str]]]:
         importlib.import_module(f"timm.models.{name}") for name in (
             "cait", "densenet", "eva", "inception_v3", "inception_v4", "mlp_mixer", "mobilevit", "nasnet", "pnasnet",
             "vgg", "volo", "vovnet", "xcit"))
-
-    from .stages import PLACEMENTS
 
     def nowhere(block: Any) -> list[str]:
         return []
@@ -236,7 +236,7 @@ def _more_timm_rows() -> list[tuple[type, Any, str, str, dict[str, str]]]:
         (mobilevit.MobileVitV2Block, "conv_proj", ("the transformer path's output, projected back onto the feature "
                                                    "map (the block's output)"), "nchw", {}),
         (densenet.DenseLayer, "conv2", "the layer's new features (last conv), before concatenation", "nchw", {}),
-        (vgg.VGG, PLACEMENTS[VGG].points, "after the ReLU of each conv (paper's SE-VGG)", "nchw", {}),
+        (vgg.VGG, points_of(VGG), "after the ReLU of each conv (paper's SE-VGG)", "nchw", {}),
         (vovnet.OsaBlock, "conv_concat", ("after the aggregation conv+BN+activation, where eSE-VoVNet holds its "
                                           "eSE"), "nchw", {}),
         *[(block, "", output, "nchw", {}) for block in (
