@@ -790,11 +790,15 @@ def _attention_grid(rows: Sequence[dict]) -> Grid:
     return grid
 
 
+def _print_attention(console: Console, rows: Sequence[dict]) -> None:
+    if rows:
+        print_grid(console, f"Its own attention, counted: {sum(r['modules'] for r in rows)} modules",
+                   _attention_grid(rows), _ATTENTION_LEGEND)
+
+
 def render_own_attention(console: Console, report: Report) -> None:
     """The model's own attention that seprof counts, by stage (``--details``)."""
-    if report.own_attention:
-        print_grid(console, f"Its own attention, counted: {sum(r['modules'] for r in report.own_attention)} "
-                   "modules", _attention_grid(report.own_attention), _ATTENTION_LEGEND)
+    _print_attention(console, report.own_attention)
 
 
 def render_stages(console: Console, model: str, stage_map: StageMap, family: Family | None = None,
@@ -816,9 +820,7 @@ def render_stages(console: Console, model: str, stage_map: StageMap, family: Fam
         console.print("They are measured against the model without them; " + (
             f"seprof can add SE to the {len(stage_map.sites)} blocks without one."
             if stage_map.sites else "every block seprof knows in it already has SE."))
-    if stage_map.attention:
-        print_grid(console, f"Its own attention, counted: {len(stage_map.attention)} modules",
-                   _attention_grid([asdict(row) for row in stage_map.attention_rows()]), _ATTENTION_LEGEND)
+    _print_attention(console, [asdict(row) for row in stage_map.attention_rows()])
     if stage_map.sites:
         title = "Blocks without SE, where SE can be added" if stage_map.native else "Where seprof adds SE"
         print_grid(console, f"{title}: {len(stage_map.sites)} blocks", _stage_grid(stage_map, native=False),
