@@ -1,0 +1,242 @@
+"""The attention kinds seprof knows, in one table: its own SE, sSE and scSE, and the lightweight channel and spatial
+attention of timm's factory (``timm.layers.get_attn``).
+
+Each ``Kind`` holds its name, title and paper, what it squeezes (channels, positions or both), the class that
+implements it (seprof's, or timm's, whose knobs' defaults are read from that class's signature), the arguments
+timm's factory adds for the name (``ecam`` is ``EcaModule(use_mlp=True)``), and its parameters per block as
+closed-form arithmetic in C and the knobs, written from each paper and each implementation and shown as a formula.
+A count of a built module is never used: the tests compare the formulas with hand-computed values and then with
+the modules timm builds.
+
+timm's rounding of a reduced width (``make_divisible``) is written here as ``divisible``: the nearest multiple of
+the divisor, at least the divisor; a ``round_limit`` of 0.9 (ECA's MLP) adds one more divisor where rounding
+down lost over 10%.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .accounting import spec_params
+from .spec import BlockKind, BlockSpec
+
+# Knobs shown for a kind: the numbers and switches that change what it holds (layers passed as classes are not).
+_KNOB_TYPES = (int, float, bool, type(None))
+
+
+def divisible(value: float, divisor: int, round_limit: float = 0.0) -> int:
+    """``value`` rounded to the nearest multiple of ``divisor`` (at least ``divisor``), one more multiple where that
+    lost more than ``1 - round_limit`` of it: timm's ``make_divisible``."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < round_limit * value else rounded
+
+
+def eca_taps(channels: int, gamma: float, beta: float) -> int:
+    """ECA's kernel size from the channels (Wang et al. 2020, eq. 12): t = ⌊|log₂C + β| / γ⌋, the odd number at or
+    above t, at least 3 (timm's rule)."""
+    t = int(abs(math.log(channels, 2) + beta) / gamma)
+    return max(t if t % 2 else t + 1, 3)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One attention kind.
+
+    Attributes:
+        name: how ``--block`` names it (timm's factory name for timm's kinds).
+        title: its name in words; ``paper``: where it comes from.
+        squeezes: "channel", "spatial" or "both": what its gate recalibrates.
+        params: its parameters on C channels, given its knobs.
+        formula: the same in symbols.
+        timm_class: the timm class that implements it (None for seprof's own).
+        factory: what timm's factory adds for this name to the class's defaults.
+        defaults: seprof's defaults where they differ from the class's (a default timm cannot build).
+        uses: the knobs its formula reads (shown with their defaults).
+        note: what a reader should know about the defaults.
+    """
+
+    name: str
+    title: str
+    paper: str
+    squeezes: str
+    params: Callable[[int, Mapping[str, Any]], int]
+    formula: str
+    timm_class: str | None = None
+    factory: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    uses: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def knobs(self) -> dict[str, Any]:
+        """The knobs and their defaults: seprof's own block's (``BlockSpec``), or timm's class signature's, with
+        the factory's arguments and seprof's defaults over them."""
+        if self.timm_class is None:
+            spec = BlockSpec(kind=BlockKind(self.name))
+            return {k: getattr(spec, k) for k in ("r", "bias", "divisor") if spec.kind.has(k)}
+        return {**_signature_defaults(self.timm_class), **self.factory, **self.defaults}
+
+    def count(self, channels: int, **knobs: Any) -> int:
+        """Its parameters on ``channels`` channels, at its defaults except ``knobs``."""
+        unknown = set(knobs) - set(self.knobs)
+        if unknown:
+            raise TypeError(f"{self.name} has no knob {sorted(unknown)[0]!r}; its knobs: {', '.join(self.knobs)}")
+        return self.params(channels, {**self.knobs, **knobs})
+
+    @property
+    def shown_knobs(self) -> dict[str, Any]:
+        """The knobs its formula reads, with their defaults."""
+        knobs = self.knobs
+        return {name: knobs[name] for name in self.uses}
+
+    @property
+    def needs_timm(self) -> bool:
+        """Whether timm implements it (timm is an optional extra)."""
+        return self.timm_class is not None
+
+
+@functools.cache
+def _signature_defaults(cls_name: str) -> dict[str, Any]:
+    """The knobs of a timm attention class and their defaults, read from its signature."""
+    import importlib
+
+    cls = getattr(importlib.import_module("timm.layers.create_attn"), cls_name)
+    return {name: p.default for name, p in inspect.signature(cls).parameters.items()
+            if p.default is not inspect.Parameter.empty and isinstance(p.default, _KNOB_TYPES)
+            and name not in ("channels", "device", "dtype")}
+
+
+def _seprof(kind: BlockKind) -> Callable[[int, Mapping[str, Any]], int]:
+    def params(channels: int, knobs: Mapping[str, Any]) -> int:
+        return spec_params(BlockSpec(kind=kind, **{k: knobs[k] for k in ("r", "bias", "divisor") if k in knobs}),
+                           channels)
+    return params
+
+
+def _reduced(channels: int, knobs: Mapping[str, Any], round_limit: float = 0.0) -> int:
+    """A reduced width: ``rd_channels`` where given, else C·rd_ratio (·se_factor) rounded by ``divisible``."""
+    if knobs.get("rd_channels"):
+        return knobs["rd_channels"]
+    return divisible(channels * knobs["rd_ratio"] * knobs.get("se_factor", 1), knobs["rd_divisor"], round_limit)
+
+
+def _ese(c: int, k: Mapping[str, Any]) -> int:
+    return c * c + c  # one 1×1 conv C→C with its bias
+
+
+def _eca(c: int, k: Mapping[str, Any]) -> int:
+    taps = eca_taps(c, k["gamma"], k["beta"])
+    if k["use_mlp"]:  # timm's ECA-MLP: Conv1d(1→d, 1) and Conv1d(d→1, k), both with biases
+        d = _reduced(c, k, round_limit=0.9)
+        return 2 * d + d * taps + 1
+    return taps  # one Conv1d(1→1, k) without a bias
+
+
+def _ceca(c: int, k: Mapping[str, Any]) -> int:
+    return eca_taps(c, k["gamma"], k["beta"]) + (1 if k["act_layer"] else 0)  # a bias where an activation follows
+
+
+def _ge(c: int, k: Mapping[str, Any]) -> int:
+    if k["extra_params"]:
+        raise ValueError("ge with extra_params (GE-θ, depthwise gather convs) has no formula here: timm 1.0.31 "
+                         "cannot build it")
+    d = _reduced(c, k)
+    return 2 * c * d + d + c if k["use_mlp"] else 0  # GE-θ⁻: a parameter-free gather, then ConvMlp C→d→C or none
+
+
+def _gc(c: int, k: Mapping[str, Any]) -> int:
+    d = _reduced(c, k)
+    mlp = c * d + d + 2 * d + d * c + c  # ConvMlp C→d→C with biases and a LayerNorm on d
+    return (c + 1 if k["use_attn"] else 0) + mlp * (int(k["fuse_add"]) + int(k["fuse_scale"]))
+
+
+def _cbam(spatial_inputs: int) -> Callable[[int, Mapping[str, Any]], int]:
+    def params(c: int, k: Mapping[str, Any]) -> int:
+        d = _reduced(c, k)
+        channel = 2 * c * d + (d + c if k["mlp_bias"] else 0)
+        spatial = spatial_inputs * k["spatial_kernel_size"] ** 2 + 2  # conv (no bias) and a BatchNorm on 1 map
+        return channel + spatial
+    return params
+
+
+def _coord(c: int, k: Mapping[str, Any]) -> int:
+    d = _reduced(c, k)
+    bias = k["bias"]
+    return c * d + (d if bias else 0) + 2 * d + 2 * (d * c + (c if bias else 0))  # conv1, BN, conv_h, conv_w
+
+
+def _scoord(c: int, k: Mapping[str, Any]) -> int:
+    d = _reduced(c, k)
+    bias = k["bias"]
+    return c * d + (d if bias else 0) + 2 * (d * c + (c if bias else 0))  # fc1, fc_h, fc_w
+
+
+def _ela(c: int, k: Mapping[str, Any]) -> int:
+    conv = c * k["kernel_size"] + (c if k["bias"] else 0)  # depthwise k×1 (and 1×k)
+    return 2 * conv + 2 * 2 * c  # two convs, two GroupNorms of one group (weight and bias per channel)
+
+
+def _strip(c: int, k: Mapping[str, Any]) -> int:
+    if not k["use_conv"]:
+        return 0
+    return 2 * (c * k["kernel_size"] + (c if k["bias"] else 0))  # depthwise k×1 and 1×k
+
+
+_GC = ("rd_ratio", "rd_divisor", "use_attn", "fuse_add", "fuse_scale")
+_CBAM = ("rd_ratio", "rd_divisor", "spatial_kernel_size", "mlp_bias")
+_COORD = ("rd_ratio", "se_factor", "rd_divisor", "bias")
+_ECA = "Wang et al. 2020 (ECA-Net)"
+
+KINDS: tuple[Kind, ...] = (
+    Kind("se", "Squeeze-and-Excitation", "Hu et al. 2018 (SENet)", "channel", _seprof(BlockKind.SE),
+         "2·C·h + h + C, h = ⌊C/r⌋ (with --divisor d: C/r rounded to a multiple of d)",
+         uses=("r", "divisor", "bias")),
+    Kind("sse", "spatial SE", "Roy et al. 2018", "spatial", _seprof(BlockKind.SSE), "C + 1", uses=("bias",)),
+    Kind("scse", "concurrent spatial and channel SE", "Roy et al. 2018", "both", _seprof(BlockKind.SCSE),
+         "SE + sSE", uses=("r", "divisor", "bias")),
+    Kind("ese", "effective SE", "Lee & Park 2020 (CenterMask)", "channel", _ese, "C² + C", "EffectiveSEModule"),
+    Kind("eca", "efficient channel attention", _ECA, "channel", _eca, "k, k = odd(⌊(log₂C + β)/γ⌋) ≥ 3",
+         "EcaModule", uses=("gamma", "beta")),
+    Kind("ecam", "ECA with an MLP (timm's variant)", f"{_ECA}; timm", "channel", _eca,
+         "2d + d·k + 1, d = C/8 to a multiple of 8", "EcaModule", {"use_mlp": True},
+         uses=("gamma", "beta", "rd_ratio", "rd_divisor")),
+    Kind("ceca", "ECA with circular padding (timm's)", f"{_ECA}; timm", "channel", _ceca, "k", "CecaModule",
+         uses=("gamma", "beta")),
+    Kind("ge", "Gather-Excite", "Hu et al. 2018 (GENet)", "channel", _ge,
+         "0 (GE-θ⁻, global extent); with use_mlp: 2·C·d + d + C, d = round(C/16)", "GatherExcite",
+         defaults={"use_mlp": False}, uses=("use_mlp", "rd_ratio", "rd_divisor"),
+         note="parameter-free by default: timm 1.0.31's GatherExcite cannot build its MLP (use_mlp=True)"),
+    Kind("gc", "global context", "Cao et al. 2019 (GCNet)", "channel", _gc, "C + 1 + 2·C·d + 3d + C, d = round(C/8)",
+         "GlobalContext", uses=_GC),
+    Kind("gca", "global context, fused by addition", "Cao et al. 2019 (GCNet)", "channel", _gc,
+         "C + 1 + 2·C·d + 3d + C, d = round(C/8)", "GlobalContext", {"fuse_add": True, "fuse_scale": False},
+         uses=_GC),
+    Kind("cbam", "convolutional block attention", "Woo et al. 2018 (CBAM)", "both", _cbam(2),
+         "2·C·d + 2·k² + 2, d = round(C/16)", "CbamModule", uses=_CBAM),
+    Kind("lcbam", "CBAM, light (timm's variant)", "Woo et al. 2018 (CBAM); timm", "both", _cbam(1),
+         "2·C·d + k² + 2, d = round(C/16)", "LightCbamModule", uses=_CBAM),
+    Kind("coord", "coordinate attention", "Hou et al. 2021", "both", _coord,
+         "3·C·d + 2d, d = C·(2/3)/16 to a multiple of 8", "CoordAttn", uses=_COORD),
+    Kind("scoord", "simple coordinate attention (timm's)", "Hou et al. 2021; timm", "both", _scoord,
+         "3·C·d + d + 2C, d = C·(2/3)/4 to a multiple of 8", "SimpleCoordAttn", uses=_COORD),
+    Kind("ela", "efficient local attention", "Xu & Wan 2024 (ELA)", "both", _ela, "2·C·k + 4C",
+         "EfficientLocalAttn", uses=("kernel_size", "bias")),
+    Kind("strip", "strip attention (timm's)", "timm", "both", _strip, "2·C·k", "StripAttn",
+         uses=("use_conv", "kernel_size", "bias")),
+)
+
+KIND_NAMES = tuple(kind.name for kind in KINDS)
+
+
+def kind(name: str) -> Kind:
+    """The kind called ``name`` (cse is another name of se)."""
+    name = "se" if name == "cse" else name
+    for entry in KINDS:
+        if entry.name == name:
+            return entry
+    raise KeyError(name)

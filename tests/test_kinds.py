@@ -1,0 +1,124 @@
+"""The table of attention kinds: each kind's parameters as closed-form arithmetic, checked against values computed
+by hand at two channel counts, then against the modules timm builds, and summed over resnet50's 16 bottleneck
+outputs to the counts of timm's own modules there."""
+
+import importlib.util
+import inspect
+
+import pytest
+import torch
+
+from seprof.kinds import KIND_NAMES, KINDS, divisible, eca_taps, kind
+
+needs_timm = pytest.mark.skipif(importlib.util.find_spec("timm") is None, reason="timm is not installed")
+
+# Each value written out from the kind's formula, by hand:
+HAND = {
+    # seprof's SE, r=16: h = C//16; 2·C·h + h + C
+    "se": (2 * 64 * 4 + 4 + 64, 2 * 2048 * 128 + 128 + 2048),  # 580, 526,464
+    "sse": (64 + 1, 2048 + 1),
+    "scse": (580 + 65, 526_464 + 2049),
+    "ese": (64 * 64 + 64, 2048 * 2048 + 2048),
+    # k = ⌊(log₂C + 1)/2⌋ made odd, at least 3: C=64 → ⌊3.5⌋ = 3; C=2048 → 6 → 7
+    "eca": (3, 7),
+    # d = 64/8 = 8 and 2048/8 = 256 (multiples of 8 already); 2d + d·k + 1
+    "ecam": (2 * 8 + 8 * 3 + 1, 2 * 256 + 256 * 7 + 1),  # 41, 2,305
+    "ceca": (3, 7),
+    "ge": (0, 0),
+    # d = C/8: 8, 256; conv_attn C + 1, ConvMlp C·d + d, LayerNorm 2d, d·C + C
+    "gc": (65 + 512 + 8 + 16 + 512 + 64, 2049 + 524_288 + 256 + 512 + 524_288 + 2048),  # 1,177, 1,053,441
+    "gca": (1177, 1_053_441),
+    # d = C/16: 4, 128; two FCs without bias, a 7×7 conv on 2 maps and a BatchNorm on 1
+    "cbam": (2 * 64 * 4 + 98 + 2, 2 * 2048 * 128 + 98 + 2),  # 612, 524,388
+    "lcbam": (2 * 64 * 4 + 49 + 2, 2 * 2048 * 128 + 49 + 2),  # 563, 524,339
+    # d = C·(2/3)/16 to a multiple of 8: 2.67 → 8, 85.3 → 88; conv1 C·d, BN 2d, conv_h and conv_w d·C
+    "coord": (3 * 64 * 8 + 16, 3 * 2048 * 88 + 176),  # 1,552, 540,848
+    # d = C·(2/3)/4 to a multiple of 8: 10.7 → 8, 341.3 → 344; three Linears with biases
+    "scoord": (3 * 64 * 8 + 8 + 128, 3 * 2048 * 344 + 344 + 4096),  # 1,672, 2,117,976
+    # two depthwise 7-tap convs, two one-group GroupNorms
+    "ela": (2 * 64 * 7 + 4 * 64, 2 * 2048 * 7 + 4 * 2048),  # 1,152, 36,864
+    "strip": (2 * 64 * 3, 2 * 2048 * 3),  # 384, 12,288
+}
+
+# What timm's modules hold at resnet50's 16 bottleneck outputs (3×256, 4×512, 6×1024, 3×2048)
+RESNET50 = {"se": 2_530_992, "ese": 20_134_656, "eca": 86, "ceca": 86, "ecam": 14_768, "cbam": 2_516_544,
+            "lcbam": 2_515_760, "gc": 5_065_776, "gca": 5_065_776, "coord": 2_526_432}
+RESNET50_CHANNELS = [256] * 3 + [512] * 4 + [1024] * 6 + [2048] * 3
+
+
+def test_the_table_holds_sixteen_kinds_each_once():
+    assert len(KIND_NAMES) == len(set(KIND_NAMES)) == 16 and set(HAND) == set(KIND_NAMES)
+    assert kind("cse") is kind("se")
+    with pytest.raises(KeyError):
+        kind("nope")
+
+
+@pytest.mark.parametrize("name", KIND_NAMES)
+def test_each_formula_gives_the_hand_computed_count_at_two_channel_counts(name):
+    assert (kind(name).count(64), kind(name).count(2048)) == HAND[name]
+
+
+@pytest.mark.parametrize("name, total", RESNET50.items())
+def test_the_formulas_summed_over_resnet50_give_timms_counts(name, total):
+    assert sum(kind(name).count(c) for c in RESNET50_CHANNELS) == total
+
+
+@needs_timm
+@pytest.mark.parametrize("name", [k.name for k in KINDS if k.needs_timm])
+@pytest.mark.parametrize("channels", [64, 2048, 200])
+def test_each_formula_equals_the_module_timm_builds(name, channels):
+    from timm.layers import create_attn
+
+    entry = kind(name)
+    with torch.device("meta"):
+        module = create_attn(name, channels, **entry.defaults)
+    assert type(module).__name__ == entry.timm_class
+    assert entry.count(channels) == sum(p.numel() for p in module.parameters())
+
+
+@needs_timm
+@pytest.mark.parametrize("name, knobs", [
+    ("cbam", {"spatial_kernel_size": 3, "mlp_bias": True, "rd_ratio": 0.25}),
+    ("gc", {"fuse_add": True, "use_attn": False, "rd_divisor": 8}),
+    ("coord", {"bias": True, "se_factor": 1.0}),
+    ("ecam", {"gamma": 1, "beta": 2}),
+    ("ceca", {"act_layer": torch.nn.ReLU}),
+    ("ela", {"kernel_size": 5, "bias": True}),
+    ("strip", {"use_conv": False}),
+    ("scoord", {"rd_channels": 24}),
+])
+def test_knobs_change_the_formula_as_they_change_the_module(name, knobs):
+    from timm.layers import create_attn
+
+    with torch.device("meta"):
+        module = create_attn(name, 96, **{**kind(name).defaults, **knobs})
+    assert kind(name).count(96, **knobs) == sum(p.numel() for p in module.parameters())
+
+
+@needs_timm
+def test_timms_kinds_take_their_knobs_defaults_from_timms_signatures():
+    from timm.layers.cbam import CbamModule
+    from timm.layers.eca import EcaModule
+
+    assert kind("cbam").shown_knobs == {name: inspect.signature(CbamModule).parameters[name].default
+                                        for name in kind("cbam").uses}
+    assert kind("ecam").knobs["use_mlp"] is True and inspect.signature(EcaModule).parameters["use_mlp"].default is False
+    assert kind("ge").knobs["use_mlp"] is False  # seprof's default: timm 1.0.31 cannot build GE's MLP
+
+
+def test_seprofs_own_kinds_take_their_knobs_from_blockspec():
+    assert kind("se").shown_knobs == {"r": 16, "divisor": None, "bias": True}
+    assert kind("sse").shown_knobs == {"bias": True}
+    assert kind("se").count(2048, r=8) == 2 * 2048 * 256 + 256 + 2048
+    assert kind("se").count(72, divisor=8) == 2 * 72 * 8 + 8 + 72  # 72/16 = 4.5, to a multiple of 8
+
+
+def test_an_unknown_knob_is_refused_naming_the_kinds_knobs():
+    with pytest.raises(TypeError, match="sse has no knob 'r'; its knobs: bias"):
+        kind("sse").count(64, r=4)
+
+
+def test_the_rounding_and_ecas_kernel_rule():
+    assert [divisible(v, 8) for v in (2.67, 10.67, 85.33, 341.33)] == [8, 8, 88, 344]
+    assert divisible(20, 8, round_limit=0.9) == 24 and divisible(19, 16, round_limit=0.9) == 32
+    assert [eca_taps(c, 2, 1) for c in (16, 64, 256, 512, 1024, 2048)] == [3, 3, 5, 5, 5, 7]
