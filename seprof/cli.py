@@ -638,6 +638,23 @@ def paper(
 
 
 @command
+def blocks(debug: Debug = False) -> None:
+    """The attention kinds seprof knows: paper, what each squeezes, its knobs and their defaults, its parameters
+    per block as a formula, and the count it adds to resnet50 (at its 16 SE sites)."""
+    with _session(debug) as live:
+        live.step("loading torch")
+        from .kinds import KINDS
+        from .models import build_model
+        from .render import render_blocks
+        from .stages import find_sites
+
+        live.step("finding resnet50's SE sites")
+        channels = [site.channels for site in find_sites(build_model("resnet50", "meta"), (3, 224, 224)).sites]
+        live.stop()
+        render_blocks(_stdout(), KINDS, "resnet50", channels)
+
+
+@command
 def stages(
     model: ModelArg,
     input_shape: arguments.InputShape = None,

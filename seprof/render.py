@@ -15,6 +15,7 @@ import math
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
+from fractions import Fraction
 
 from rich.console import Console
 from rich.text import Text
@@ -22,6 +23,7 @@ from rich.text import Text
 from .accounting import SEWork, element_bytes, floor_ms, traffic_bytes
 from .counters import COUNTER_NOTES, COUNTERS
 from .families import Family
+from .kinds import Kind
 from .latency import MIN_CI_SAMPLES
 from .layout import Column, Grid, print_grid
 from .options import CI_TARGET, DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS
@@ -799,6 +801,41 @@ def _print_attention(console: Console, rows: Sequence[dict]) -> None:
 def render_own_attention(console: Console, report: Report) -> None:
     """The model's own attention that seprof counts, by stage (``--details``)."""
     _print_attention(console, report.own_attention)
+
+
+def _knob_text(value: object) -> str:
+    """A knob's default as a reader writes it: 1/16 for 0.0625, 2/3 for 0.666…"""
+    if isinstance(value, float) and not value.is_integer():
+        fraction = Fraction(value).limit_denominator(64)
+        if abs(float(fraction) - value) < 1e-9:
+            return f"{fraction.numerator}/{fraction.denominator}"
+    return str(value)
+
+
+def render_blocks(console: Console, kinds: Sequence[Kind], model: str, channels: Sequence[int]) -> None:
+    """``seprof blocks``: every attention kind, its paper, what it squeezes, its knobs, its parameters per block as
+    a formula, and what it adds at ``model``'s SE sites (``channels``), at its defaults."""
+    grid = Grid([Column("kind", "left", key=True), Column("paper", "left", wrap=True, optional=True),
+                 Column("squeezes", "left"), Column("knobs (defaults)", "left", wrap=True),
+                 Column("params per block", "left", wrap=True), Column(model)])
+    missing = []
+    for entry in kinds:
+        try:
+            knobs = ", ".join(f"{k}={_knob_text(v)}" for k, v in entry.shown_knobs.items()) or "—"
+            added = f"{sum(entry.count(c) for c in channels):,}"
+        except ImportError:  # timm's kinds read their defaults from timm
+            knobs, added = "needs timm", "—"
+            missing.append(entry.name)
+        grid.add(entry.name, entry.paper, entry.squeezes, knobs, entry.formula, added)
+    adds = ", ".join(k.name for k in kinds if not k.needs_timm)
+    print_grid(console, f"Attention kinds: {len(kinds)}", grid, (
+        f"C: the block's channels. {model}: the parameters the kind adds at {model}'s {len(channels)} SE sites, at "
+        f"its defaults (timm's kinds: their timm class's). seprof adds {adds} (--block); it recognises the others "
+        "in a model that has them (seprof stages)."
+        + (f" {', '.join(missing)}: pip install \"seprof[timm]\" reads their defaults from timm." if missing else "")))
+    for entry in kinds:
+        if entry.note:
+            console.print(Text(f"{entry.name}: {entry.note}.", style="dim"))
 
 
 def render_stages(console: Console, model: str, stage_map: StageMap, family: Family | None = None,

@@ -298,7 +298,7 @@ def test_no_command_takes_more_than_twelve_parameters():
     tree = ast.parse(Path(seprof.cli.__file__).read_text(encoding="utf-8"))
     commands = [f for f in tree.body if isinstance(f, ast.FunctionDef)
                 and any(getattr(d, "id", None) == "command" for d in f.decorator_list)]
-    assert {f.name for f in commands} == {"inject", "compare", "sweep", "paper", "stages", "models", "zoo"}
+    assert {f.name for f in commands} == {"inject", "compare", "sweep", "paper", "stages", "models", "zoo", "blocks"}
     for f in commands:
         count = len(f.args.args) + len(f.args.kwonlyargs)
         assert count <= 12, (f.name, count)

@@ -122,3 +122,42 @@ def test_the_rounding_and_ecas_kernel_rule():
     assert [divisible(v, 8) for v in (2.67, 10.67, 85.33, 341.33)] == [8, 8, 88, 344]
     assert divisible(20, 8, round_limit=0.9) == 24 and divisible(19, 16, round_limit=0.9) == 32
     assert [eca_taps(c, 2, 1) for c in (16, 64, 256, 512, 1024, 2048)] == [3, 3, 5, 5, 5, 7]
+
+
+@needs_timm
+def test_seprof_blocks_lists_the_kinds_with_their_formulas_and_resnet50_counts():
+    from typer.testing import CliRunner
+
+    from seprof.cli import app
+
+    result = CliRunner().invoke(app, ["blocks"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Attention kinds: 16\n")
+    rows = {line.split("│")[1].strip(): line.split("│")[-2].strip() for line in result.output.splitlines()
+            if line.startswith("│") and line.split("│")[1].strip()}
+    assert rows == {"se": "2,530,992", "sse": "15,120", "scse": "2,546,112", "ese": "20,134,656", "eca": "86",
+                    "ecam": "14,768", "ceca": "86", "ge": "0", "gc": "5,065,776", "gca": "5,065,776",
+                    "cbam": "2,516,544", "lcbam": "2,515,760", "coord": "2,526,432", "scoord": "10,102,736",
+                    "ela": "271,872", "strip": "90,624"}
+    assert "C² + C" in result.output and "seprof adds se, sse, scse (--block)" in " ".join(result.output.split())
+
+
+def test_without_timm_seprof_blocks_shows_its_own_kinds_and_says_what_timms_need(monkeypatch):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from seprof import kinds
+    from seprof.cli import app
+
+    for name in [m for m in sys.modules if m == "timm" or m.startswith("timm.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "timm", None)  # import timm raises ImportError, as where it is not installed
+    kinds._signature_defaults.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["blocks"], env={"COLUMNS": "200"})
+    finally:
+        kinds._signature_defaults.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "2,530,992" in result.output and result.output.count("needs timm") == 13
+    assert 'pip install "seprof[timm]" reads their defaults from timm' in " ".join(result.output.split())
