@@ -85,7 +85,11 @@ class Kind:
         """Its parameters on ``channels`` channels, at its defaults except ``knobs``."""
         unknown = set(knobs) - set(self.knobs)
         if unknown:
-            raise TypeError(f"{self.name} has no knob {sorted(unknown)[0]!r}; its knobs: {', '.join(self.knobs)}")
+            raise TypeError(f"{self.name} has no knob {sorted(unknown)[0]!r}; its knobs: {', '.join(self.knobs)} "
+                            "(layers given as classes are not knobs here)")
+        if knobs.get("rd_channels") is not None and knobs["rd_channels"] < 1:
+            raise ValueError(f"rd_channels {knobs['rd_channels']} is not a width: give at least 1, or None for "
+                             "rd_ratio's")
         return self.params(channels, {**self.knobs, **knobs})
 
     @property
@@ -188,45 +192,44 @@ def _strip(c: int, k: Mapping[str, Any]) -> int:
 
 
 _GC = ("rd_ratio", "rd_divisor", "use_attn", "fuse_add", "fuse_scale")
+_GC_FORMULA = "a·(C + 1) + m·(2·C·d + 3d + C)\na = use_attn, m = fuse_add + fuse_scale, d = round(C · rd_ratio)"
 _CBAM = ("rd_ratio", "rd_divisor", "spatial_kernel_size", "mlp_bias")
 _COORD = ("rd_ratio", "se_factor", "rd_divisor", "bias")
 _ECA = "Wang et al. 2020 (ECA-Net)"
 
 KINDS: tuple[Kind, ...] = (
     Kind("se", "Squeeze-and-Excitation", "Hu et al. 2018 (SENet)", "channel", _seprof(BlockKind.SE),
-         "2·C·h + h + C, h = ⌊C/r⌋ (with --divisor d: C/r rounded to a multiple of d)",
-         uses=("r", "divisor", "bias")),
+         "2·C·h + h + C\nh = ⌊C/r⌋, or C/r to a multiple of the divisor", uses=("r", "divisor", "bias"),
+         note="seprof's SE, with the paper's ⌊C/r⌋; timm's se is this with --divisor 8"),
     Kind("sse", "spatial SE", "Roy et al. 2018", "spatial", _seprof(BlockKind.SSE), "C + 1", uses=("bias",)),
     Kind("scse", "concurrent spatial and channel SE", "Roy et al. 2018", "both", _seprof(BlockKind.SCSE),
          "SE + sSE", uses=("r", "divisor", "bias")),
     Kind("ese", "effective SE", "Lee & Park 2020 (CenterMask)", "channel", _ese, "C² + C", "EffectiveSEModule"),
-    Kind("eca", "efficient channel attention", _ECA, "channel", _eca, "k, k = odd(⌊(log₂C + β)/γ⌋) ≥ 3",
+    Kind("eca", "efficient channel attention", _ECA, "channel", _eca, "k\nk = odd(⌊|log₂C + β| / γ⌋), at least 3",
          "EcaModule", uses=("gamma", "beta")),
     Kind("ecam", "ECA with an MLP (timm's variant)", f"{_ECA}; timm", "channel", _eca,
-         "2d + d·k + 1, d = C/8 to a multiple of 8", "EcaModule", {"use_mlp": True},
-         uses=("gamma", "beta", "rd_ratio", "rd_divisor")),
-    Kind("ceca", "ECA with circular padding (timm's)", f"{_ECA}; timm", "channel", _ceca, "k", "CecaModule",
-         uses=("gamma", "beta")),
+         "2d + d·k + 1, k as ECA's\nd = C · rd_ratio to a multiple of 8 (+8 where that lost over 10%)", "EcaModule",
+         {"use_mlp": True}, uses=("gamma", "beta", "rd_ratio", "rd_divisor")),
+    Kind("ceca", "ECA with circular padding (timm's)", f"{_ECA}; timm", "channel", _ceca,
+         "k (+1 with an act_layer), k as ECA's", "CecaModule", uses=("gamma", "beta", "act_layer")),
     Kind("ge", "Gather-Excite", "Hu et al. 2018 (GENet)", "channel", _ge,
-         "0 (GE-θ⁻, global extent); with use_mlp: 2·C·d + d + C, d = round(C/16)", "GatherExcite",
+         "0 (GE-θ⁻, global extent)\nwith use_mlp: 2·C·d + d + C, d = round(C · rd_ratio)", "GatherExcite",
          defaults={"use_mlp": False}, uses=("use_mlp", "rd_ratio", "rd_divisor"),
          note="parameter-free by default: timm 1.0.31's GatherExcite cannot build its MLP (use_mlp=True)"),
-    Kind("gc", "global context", "Cao et al. 2019 (GCNet)", "channel", _gc, "C + 1 + 2·C·d + 3d + C, d = round(C/8)",
-         "GlobalContext", uses=_GC),
-    Kind("gca", "global context, fused by addition", "Cao et al. 2019 (GCNet)", "channel", _gc,
-         "C + 1 + 2·C·d + 3d + C, d = round(C/8)", "GlobalContext", {"fuse_add": True, "fuse_scale": False},
-         uses=_GC),
+    Kind("gc", "global context", "Cao et al. 2019 (GCNet)", "channel", _gc, _GC_FORMULA, "GlobalContext", uses=_GC),
+    Kind("gca", "global context, fused by addition", "Cao et al. 2019 (GCNet)", "channel", _gc, _GC_FORMULA,
+         "GlobalContext", {"fuse_add": True, "fuse_scale": False}, uses=_GC),
     Kind("cbam", "convolutional block attention", "Woo et al. 2018 (CBAM)", "both", _cbam(2),
-         "2·C·d + 2·k² + 2, d = round(C/16)", "CbamModule", uses=_CBAM),
+         "2·C·d + 2·s² + 2\nd = round(C · rd_ratio), s = spatial_kernel_size", "CbamModule", uses=_CBAM),
     Kind("lcbam", "CBAM, light (timm's variant)", "Woo et al. 2018 (CBAM); timm", "both", _cbam(1),
-         "2·C·d + k² + 2, d = round(C/16)", "LightCbamModule", uses=_CBAM),
+         "2·C·d + s² + 2\nd = round(C · rd_ratio), s = spatial_kernel_size", "LightCbamModule", uses=_CBAM),
     Kind("coord", "coordinate attention", "Hou et al. 2021", "both", _coord,
-         "3·C·d + 2d, d = C·(2/3)/16 to a multiple of 8", "CoordAttn", uses=_COORD),
+         "3·C·d + 2d\nd = C · rd_ratio · se_factor to a multiple of 8", "CoordAttn", uses=_COORD),
     Kind("scoord", "simple coordinate attention (timm's)", "Hou et al. 2021; timm", "both", _scoord,
-         "3·C·d + d + 2C, d = C·(2/3)/4 to a multiple of 8", "SimpleCoordAttn", uses=_COORD),
-    Kind("ela", "efficient local attention", "Xu & Wan 2024 (ELA)", "both", _ela, "2·C·k + 4C",
+         "3·C·d + d + 2C\nd = C · rd_ratio · se_factor to a multiple of 8", "SimpleCoordAttn", uses=_COORD),
+    Kind("ela", "efficient local attention", "Xu & Wan 2024 (ELA)", "both", _ela, "2·C·k + 4C\nk = kernel_size",
          "EfficientLocalAttn", uses=("kernel_size", "bias")),
-    Kind("strip", "strip attention (timm's)", "timm", "both", _strip, "2·C·k", "StripAttn",
+    Kind("strip", "strip attention (timm's)", "timm", "both", _strip, "2·C·k\nk = kernel_size", "StripAttn",
          uses=("use_conv", "kernel_size", "bias")),
 )
 

@@ -821,21 +821,23 @@ def render_blocks(console: Console, kinds: Sequence[Kind], model: str, channels:
     missing = []
     for entry in kinds:
         try:
-            knobs = ", ".join(f"{k}={_knob_text(v)}" for k, v in entry.shown_knobs.items()) or "—"
+            knobs = "\n".join(f"{k}={_knob_text(v)}" for k, v in entry.shown_knobs.items()) or "—"
             added = f"{sum(entry.count(c) for c in channels):,}"
         except ImportError:  # timm's kinds read their defaults from timm
             knobs, added = "needs timm", "—"
             missing.append(entry.name)
         grid.add(entry.name, entry.paper, entry.squeezes, knobs, entry.formula, added)
     adds = ", ".join(k.name for k in kinds if not k.needs_timm)
-    print_grid(console, f"Attention kinds: {len(kinds)}", grid, (
+    dropped = print_grid(console, f"Attention kinds: {len(kinds)}", grid, (
         f"C: the block's channels. {model}: the parameters the kind adds at {model}'s {len(channels)} SE sites, at "
-        f"its defaults (timm's kinds: their timm class's). seprof adds {adds} (--block); it recognises the others "
-        "in a model that has them (seprof stages)."
+        "its defaults (timm's kinds: as timm's factory makes them). seprof adds "
+        f"{adds} (--block); it recognises the others in a model that has them (seprof stages)."
         + (f" {', '.join(missing)}: pip install \"seprof[timm]\" reads their defaults from timm." if missing else "")))
     for entry in kinds:
         if entry.note:
             console.print(Text(f"{entry.name}: {entry.note}.", style="dim"))
+    if dropped:
+        console.print(Text(f"Left out at this width: {', '.join(dropped)} (a wider terminal shows it).", style="dim"))
 
 
 def render_stages(console: Console, model: str, stage_map: StageMap, family: Family | None = None,

@@ -86,13 +86,27 @@ def test_each_formula_equals_the_module_timm_builds(name, channels):
     ("ela", {"kernel_size": 5, "bias": True}),
     ("strip", {"use_conv": False}),
     ("scoord", {"rd_channels": 24}),
+    ("scoord", {"bias": False}),
+    ("gc", {"fuse_add": True, "fuse_scale": True}),
+    ("ecam", {}),  # at C=88, d = 11 → 8 lost over 10%: 16
+    ("cbam", {"rd_channels": 5}),
 ])
-def test_knobs_change_the_formula_as_they_change_the_module(name, knobs):
+@pytest.mark.parametrize("channels", [96, 88])
+def test_knobs_change_the_formula_as_they_change_the_module(name, knobs, channels):
     from timm.layers import create_attn
 
     with torch.device("meta"):
-        module = create_attn(name, 96, **{**kind(name).defaults, **knobs})
-    assert kind(name).count(96, **knobs) == sum(p.numel() for p in module.parameters())
+        module = create_attn(name, channels, **{**kind(name).defaults, **knobs})
+    assert kind(name).count(channels, **knobs) == sum(p.numel() for p in module.parameters())
+
+
+def test_ecas_mlp_width_takes_one_more_multiple_where_rounding_lost_over_ten_percent():
+    assert kind("ecam").count(88) == 2 * 16 + 16 * 3 + 1  # d = 11 rounds to 8, under 90% of 11: 16; k = 3
+
+
+def test_a_width_below_one_is_refused():
+    with pytest.raises(ValueError, match="rd_channels 0 is not a width"):
+        kind("gc").count(64, rd_channels=0)
 
 
 @needs_timm
@@ -114,7 +128,7 @@ def test_seprofs_own_kinds_take_their_knobs_from_blockspec():
 
 
 def test_an_unknown_knob_is_refused_naming_the_kinds_knobs():
-    with pytest.raises(TypeError, match="sse has no knob 'r'; its knobs: bias"):
+    with pytest.raises(TypeError, match=r"^sse has no knob 'r'; its knobs: bias \(layers given as classes are not "):
         kind("sse").count(64, r=4)
 
 
