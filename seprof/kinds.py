@@ -25,6 +25,8 @@ from typing import Any
 from .accounting import spec_params
 from .spec import BlockKind, BlockSpec
 
+TIMM_FLOOR = "1.0.23"  # the first timm whose attention factory makes every kind of the table (pyproject.toml's floor)
+
 # Knobs shown for a kind: the numbers and switches that change what it holds (layers passed as classes are not).
 _KNOB_TYPES = (int, float, bool, type(None))
 
@@ -109,7 +111,10 @@ def _signature_defaults(cls_name: str) -> dict[str, Any]:
     """The knobs of a timm attention class and their defaults, read from its signature."""
     import importlib
 
-    cls = getattr(importlib.import_module("timm.layers.create_attn"), cls_name)
+    cls = getattr(importlib.import_module("timm.layers.create_attn"), cls_name, None)
+    if cls is None:  # an older timm than the extras ask for
+        version = getattr(importlib.import_module("timm"), "__version__", "?")
+        raise ImportError(f"timm {version} has no {cls_name}: seprof's attention kinds need timm {TIMM_FLOOR} or later")
     return {name: p.default for name, p in inspect.signature(cls).parameters.items()
             if p.default is not inspect.Parameter.empty and isinstance(p.default, _KNOB_TYPES)
             and name not in ("channels", "device", "dtype")}

@@ -23,7 +23,7 @@ from rich.text import Text
 from .accounting import SEWork, element_bytes, floor_ms, traffic_bytes
 from .counters import COUNTER_NOTES, COUNTERS
 from .families import Family
-from .kinds import Kind
+from .kinds import TIMM_FLOOR, Kind
 from .latency import MIN_CI_SAMPLES
 from .layout import Column, Grid, print_grid
 from .options import CI_TARGET, DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS
@@ -832,7 +832,8 @@ def render_blocks(console: Console, kinds: Sequence[Kind], model: str, channels:
         f"C: the block's channels. {model}: the parameters the kind adds at {model}'s {len(channels)} SE sites, at "
         "its defaults (timm's kinds: as timm's factory makes them). seprof adds "
         f"{adds} (--block); it recognises the others in a model that has them (seprof stages)."
-        + (f" {', '.join(missing)}: pip install \"seprof[timm]\" reads their defaults from timm." if missing else "")))
+        + (f" {', '.join(missing)}: their defaults are read from timm {TIMM_FLOOR} or later (pip install "
+           "\"seprof[timm]\")." if missing else "")))
     for entry in kinds:
         if entry.note:
             console.print(Text(f"{entry.name}: {entry.note}.", style="dim"))

@@ -174,4 +174,24 @@ def test_without_timm_seprof_blocks_shows_its_own_kinds_and_says_what_timms_need
         kinds._signature_defaults.cache_clear()
     assert result.exit_code == 0, result.output
     assert "2,530,992" in result.output and result.output.count("needs timm") == 13
-    assert 'pip install "seprof[timm]" reads their defaults from timm' in " ".join(result.output.split())
+    assert 'their defaults are read from timm 1.0.23 or later (pip install "seprof[timm]")' in " ".join(
+        result.output.split())
+
+
+@needs_timm
+def test_a_timm_without_a_kinds_class_is_named_with_the_release_that_has_it():
+    from seprof.kinds import TIMM_FLOOR, _signature_defaults
+
+    with pytest.raises(ImportError, match=r"^timm 1\.\d+\.\d+ has no NoSuchAttn: seprof's attention kinds need timm "
+                       + TIMM_FLOOR.replace(".", r"\.") + " or later$"):
+        _signature_defaults("NoSuchAttn")
+
+
+def test_the_timm_floor_is_pyprojects():
+    import re
+    from pathlib import Path
+
+    from seprof.kinds import TIMM_FLOOR
+
+    floors = set(re.findall(r'"timm>=([0-9.]+),<2"', (Path(__file__).parent.parent / "pyproject.toml").read_text()))
+    assert floors == {TIMM_FLOOR}
