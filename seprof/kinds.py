@@ -138,8 +138,12 @@ def _ese(c: int, k: Mapping[str, Any]) -> int:
     return c * c + c  # one 1×1 conv C→C with its bias
 
 
+def _taps(c: int, k: Mapping[str, Any]) -> int:
+    return k.get("taps") or eca_taps(c, k["gamma"], k["beta"])  # a built module's own kernel, where read off it
+
+
 def _eca(c: int, k: Mapping[str, Any]) -> int:
-    taps = eca_taps(c, k["gamma"], k["beta"])
+    taps = _taps(c, k)
     if k["use_mlp"]:  # timm's ECA-MLP: Conv1d(1→d, 1) and Conv1d(d→1, k), both with biases
         d = _reduced(c, k, round_limit=0.9)
         return 2 * d + d * taps + 1
@@ -147,7 +151,7 @@ def _eca(c: int, k: Mapping[str, Any]) -> int:
 
 
 def _ceca(c: int, k: Mapping[str, Any]) -> int:
-    return eca_taps(c, k["gamma"], k["beta"]) + (1 if k["act_layer"] else 0)  # a bias where an activation follows
+    return _taps(c, k) + (1 if k.get("conv_bias", k["act_layer"] is not None) else 0)  # a bias before an activation
 
 
 def _ge(c: int, k: Mapping[str, Any]) -> int:
@@ -248,3 +252,109 @@ def kind(name: str) -> Kind:
         if entry.name == name:
             return entry
     raise KeyError(name)
+
+
+# --- a model's own copies: the knobs read off a built timm module, for the same formulas
+
+
+def _width(layer: Any) -> int:
+    return getattr(layer, "out_channels", None) or layer.out_features
+
+
+def _eca_knobs(m: Any) -> dict[str, Any]:
+    if m.conv2 is not None:
+        return {"use_mlp": True, "taps": m.conv2.kernel_size[0], "rd_channels": m.conv.out_channels}
+    return {"use_mlp": False, "taps": m.conv.kernel_size[0]}
+
+
+def _gc_knobs(m: Any) -> dict[str, Any]:
+    mlp = m.mlp_add if m.mlp_add is not None else m.mlp_scale
+    return {"use_attn": m.conv_attn is not None, "fuse_add": m.mlp_add is not None,
+            "fuse_scale": m.mlp_scale is not None, **({"rd_channels": mlp.fc1.out_channels} if mlp else {})}
+
+
+def _cbam_knobs(m: Any) -> dict[str, Any]:
+    return {"rd_channels": m.channel.fc1.out_channels, "mlp_bias": m.channel.fc1.bias is not None,
+            "spatial_kernel_size": m.spatial.conv.conv.kernel_size[0]}
+
+
+def _coord_knobs(m: Any) -> dict[str, Any] | None:
+    first = getattr(m, "conv1", None) or m.fc1
+    if hasattr(m, "bn1") and not isinstance(m.bn1, _batchnorm()):
+        return None  # built without its norm: the formula holds a BatchNorm
+    return {"rd_channels": _width(first), "bias": first.bias is not None}
+
+
+def _ela_knobs(m: Any) -> dict[str, Any] | None:
+    if not isinstance(m.norm_h, _groupnorm()):
+        return None
+    return {"kernel_size": m.conv_h.kernel_size[0], "bias": m.conv_h.bias is not None}
+
+
+def _strip_knobs(m: Any) -> dict[str, Any]:
+    if not m.use_conv:
+        return {"use_conv": False}
+    return {"use_conv": True, "kernel_size": m.conv_h.kernel_size[0], "bias": m.conv_h.bias is not None}
+
+
+def _ge_knobs(m: Any) -> dict[str, Any] | None:
+    if m.gather is not None:
+        return None
+    fc1 = getattr(m.mlp, "fc1", None)
+    return {"use_mlp": fc1 is not None, **({"rd_channels": fc1.out_channels} if fc1 is not None else {})}
+
+
+def _batchnorm() -> type:
+    from torch import nn
+
+    return nn.modules.batchnorm._BatchNorm
+
+
+def _groupnorm() -> type:
+    from torch import nn
+
+    return nn.GroupNorm
+
+
+# timm class → the knobs of a built copy (None where it is built in a way the formula does not hold)
+READERS: dict[str, Callable[[Any], dict[str, Any] | None]] = {
+    "EffectiveSEModule": lambda m: {},
+    "EcaModule": _eca_knobs,
+    "CecaModule": lambda m: {"taps": m.conv.kernel_size[0], "conv_bias": m.conv.bias is not None},
+    "GatherExcite": _ge_knobs,
+    "GlobalContext": _gc_knobs,
+    "CbamModule": _cbam_knobs,
+    "LightCbamModule": _cbam_knobs,
+    "CoordAttn": _coord_knobs,
+    "SimpleCoordAttn": _coord_knobs,
+    "EfficientLocalAttn": _ela_knobs,
+    "StripAttn": _strip_knobs,
+}
+
+
+def kind_of(module: Any) -> tuple[Kind, int] | None:
+    """A built timm attention module as (its kind in the table, its parameters by the kind's formula with the
+    knobs read off it); None where the table has no such kind, or the module is built in a way its formula does
+    not hold. Of several kinds with the module's class (eca and ecam, gc and gca), the one whose factory arguments
+    the module matches most closely."""
+    read = READERS.get(type(module).__name__)
+    knobs = read(module) if read is not None else None
+    if knobs is None:
+        return None
+    candidates = [k for k in KINDS if k.timm_class == type(module).__name__
+                  and all(knobs.get(name, value) == value for name, value in k.factory.items())]
+    if not candidates:
+        return None
+    chosen = max(candidates, key=lambda k: len(k.factory))
+    channels = _channels_of(module)
+    return chosen, chosen.params(channels, {**chosen.knobs, **knobs})
+
+
+def _channels_of(module: Any) -> int:
+    """C of a built attention module: the input width of its first layer. (ECA's first layer is a Conv1d over the
+    channel axis, of one input channel; its formula, given the kernel read off it, does not use C.)"""
+    for layer in module.modules():
+        channels = getattr(layer, "in_channels", None) or getattr(layer, "in_features", None)
+        if channels:
+            return channels
+    return 0  # no layer (strip attention without its convs, GE without its MLP): nothing depends on C

@@ -640,10 +640,11 @@ def attention_note(name: str, stage_map: StageMap) -> str:
     for row in stage_map.attention_rows():
         kinds.setdefault(f"{row.cls} ({row.kind})", []).append(row)
     each = [f"{sum(r.modules for r in rows)} {label} in stage{'s' if len(rows) > 1 else ''} "
-            f"{stage_list(r.stage for r in rows)}, {sum(r.params for r in rows):,} parameters"
+            f"{stage_list(r.stage for r in rows)}, {sum(r.params for r in rows):,} parameters "
+            f"{'by its formula' if all(r.formula for r in rows) else 'counted'}"
             for label, rows in kinds.items()]
-    return (f"Its own attention, counted, never entered: {'; '.join(each)} (seprof has no formula for it; "
-            f"'seprof stages {name}' lists it by stage).")
+    return (f"Its own attention, never entered nor measured: {'; '.join(each)}. 'seprof stages {name}' lists it by "
+            "stage.")
 
 
 def site_notes(source: Source, stage_map: StageMap) -> tuple[str, ...]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from .accounting import SEWork, fc_params
+from .kinds import KINDS, Kind, kind_of
 from .options import Choice
 
 
@@ -113,10 +114,14 @@ def _eca(module: nn.Module) -> NativeBlock | None:
                        taps=module.conv.kernel_size[0])
 
 
-# The kinds timm's attention factory (``timm.layers.get_attn``) takes, by name: its lightweight channel and spatial
-# attention, its attention convs (sk, splat) and its self-attention and non-local layers.
-TIMM_KINDS = ("se", "ese", "eca", "ecam", "ceca", "ge", "gc", "gca", "cbam", "lcbam", "coord", "scoord", "ela", "strip",
-              "sk", "splat", "lambda", "bottleneck", "halo", "nl", "bat")
+# timm's attention convs and self-attention and non-local layers: class → the name timm's factory gives it. They
+# replace or wrap a block's convs; seprof counts them (its table of kinds, ``seprof.kinds``, has their lighter kin).
+_HEAVY = {"SelectiveKernel": "sk", "SplitAttn": "splat", "LambdaLayer": "lambda", "BottleneckAttn": "bottleneck",
+          "HaloAttn": "halo", "NonLocalAttn": "nl", "BatNonLocalAttn": "bat"}
+
+# The kinds timm's attention factory (``timm.layers.get_attn``) takes, by name: se, the lightweight kinds of the table
+# of kinds, and the heavy ones above.
+TIMM_KINDS = ("se", *(kind.name for kind in KINDS if kind.needs_timm), *_HEAVY.values())
 
 
 @dataclass(frozen=True)
@@ -129,13 +134,16 @@ class OwnAttention:
         cls: its class name.
         params: its parameters, counted on the module.
         formula: what seprof reads of it where it has a closed form (SE, eSE, ECA): those modules are measured
-            against the model without them, and can be stripped; None where seprof only counts it.
+            against the model without them, and can be stripped; None where seprof only lists it.
+        exact: its parameters by the formula of its kind in seprof's table of kinds (``seprof.kinds``), with the
+            knobs read off it; None where the table has no formula for it (counted only).
     """
 
     kind: str
     cls: str
     params: int
     formula: NativeBlock | None = None
+    exact: int | None = None
 
     @property
     def label(self) -> str:
@@ -196,18 +204,22 @@ def _known_rows(with_timm: bool) -> dict[type, tuple[_Kind, _Reader]]:
             eca.EcaModule: (lambda m: "eca" if getattr(m, "conv2", None) is None else "ecam", _eca),
             eca.CecaModule: ("ceca", _eca),
         }
-        # gca is GlobalContext(fuse_add=True, fuse_scale=False)
-        gc = (lambda m: "gca" if m.mlp_add is not None and m.mlp_scale is None else "gc", None)
-        counted = {"GatherExcite": "ge", "GlobalContext": gc, "CbamModule": "cbam", "LightCbamModule": "lcbam",
-                   "CoordAttn": "coord", "SimpleCoordAttn": "scoord", "EfficientLocalAttn": "ela",
-                   "StripAttn": "strip", "SelectiveKernel": "sk", "SplitAttn": "splat", "LambdaLayer": "lambda",
-                   "BottleneckAttn": "bottleneck", "HaloAttn": "halo", "NonLocalAttn": "nl",
-                   "BatNonLocalAttn": "bat"}
         factory = importlib.import_module("timm.layers.create_attn")  # the module (timm.layers has its function)
-        for name, kind in counted.items():  # the classes timm's factory imports; an older timm may lack some
-            if hasattr(factory, name):
-                rows[getattr(factory, name)] = kind if isinstance(kind, tuple) else (kind, None)
+        listed = {kind.timm_class: _kind_name(kind) for kind in KINDS if kind.needs_timm} | _HEAVY
+        for name, kind in listed.items():  # the classes timm's factory imports; an older timm may lack some
+            cls = getattr(factory, name, None)
+            if cls is not None and cls not in rows:
+                rows[cls] = (kind, None)
     return rows
+
+
+def _kind_name(first: Kind) -> Callable[[nn.Module], str]:
+    """The kind of a built module of ``first``'s class, as the table reads it (eca or ecam, gc or gca), else
+    ``first``'s name."""
+    def name(module: nn.Module) -> str:
+        found = kind_of(module)
+        return found[0].name if found is not None else first.name
+    return name
 
 
 def _is_seprofs(module: nn.Module) -> bool:
@@ -228,8 +240,10 @@ def own_attention(module: nn.Module) -> OwnAttention | None:
         else:
             continue
         formula = read(module) if read is not None else None
+        by_table = kind_of(module) if cls not in _REGISTERED else None
         return OwnAttention(kind(module) if callable(kind) else kind, type(module).__name__,
-                            sum(p.numel() for p in module.parameters()), formula)
+                            sum(p.numel() for p in module.parameters()), formula,
+                            by_table[1] if by_table is not None else None)
     return None
 
 

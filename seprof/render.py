@@ -776,25 +776,26 @@ def _stage_grid(stage_map: StageMap, native: bool) -> Grid:
     return grid
 
 
-_ATTENTION_LEGEND = ("seprof places no block inside these and has no formula for them: params are counted on "
-                     "the modules.")
+_ATTENTION_LEGEND = ("seprof places no block inside these, and neither measures nor strips them. by: formula, the "
+                     "kind's formula in seprof blocks with the widths read off each module (equal to the count); "
+                     "counted, on the modules, where seprof has no formula.")
 
 
 def _attention_grid(rows: Sequence[dict]) -> Grid:
     """The model's own counted attention by stage and kind (``StageMap.attention_rows`` as dicts)."""
     grid = Grid([Column("stage", "left", key=True), Column("modules"), Column("channels", "left"),
-                 Column("kind", "left"), Column("params")])
+                 Column("kind", "left"), Column("params"), Column("by", "left")])
     for row in rows:
         grid.add(str(row["stage"]), str(row["modules"]), "/".join(map(str, row["channels"])),
-                 f"{row['cls']} ({row['kind']})", f"{row['params']:,}")
-    grid.add("total", str(sum(r["modules"] for r in rows)), "", "", f"{sum(r['params'] for r in rows):,}",
+                 f"{row['cls']} ({row['kind']})", f"{row['params']:,}", "formula" if row["formula"] else "counted")
+    grid.add("total", str(sum(r["modules"] for r in rows)), "", "", f"{sum(r['params'] for r in rows):,}", "",
              style="bold", section=True)
     return grid
 
 
 def _print_attention(console: Console, rows: Sequence[dict]) -> None:
     if rows:
-        print_grid(console, f"Its own attention, counted: {sum(r['modules'] for r in rows)} modules",
+        print_grid(console, f"Its own attention: {sum(r['modules'] for r in rows)} modules",
                    _attention_grid(rows), _ATTENTION_LEGEND)
 
 

@@ -366,7 +366,8 @@ class StageMap:
         for site in self.attention:
             rows.setdefault((site.stage, site.attention.kind, site.attention.cls), []).append(site)
         return [AttentionRow(stage, kind, cls, len(sites), sum(s.attention.params for s in sites),
-                             tuple(sorted({s.channels for s in sites})))
+                             tuple(sorted({s.channels for s in sites})),
+                             all(s.attention.exact == s.attention.params for s in sites))
                 for (stage, kind, cls), sites in sorted(rows.items(), key=lambda item: item[0][0])]
 
 
@@ -380,6 +381,7 @@ class AttentionRow:
     modules: int
     params: int
     channels: tuple[int, ...]
+    formula: bool = False  # the table of kinds' formula gives ``params`` exactly (else they are only counted)
 
 
 def check_stages(stages: Sequence[int], valid: Sequence[int], context: str = "this model's stages are") -> None:

@@ -195,3 +195,24 @@ def test_the_timm_floor_is_pyprojects():
 
     floors = set(re.findall(r'"timm>=([0-9.]+),<2"', (Path(__file__).parent.parent / "pyproject.toml").read_text()))
     assert floors == {TIMM_FLOOR}
+
+
+_BUILT = [(name, channels, knobs) for name, knobs in [
+    ("ese", {}), ("eca", {}), ("eca", {"beta": 3}), ("ecam", {}), ("ceca", {}), ("ceca", {"act_layer": torch.nn.ReLU}),
+    ("ge", {"use_mlp": False}), ("gc", {}), ("gc", {"fuse_add": True, "fuse_scale": True}), ("gc", {"use_attn": False}),
+    ("gca", {}), ("cbam", {}), ("cbam", {"mlp_bias": True, "spatial_kernel_size": 3}), ("lcbam", {}), ("coord", {}),
+    ("coord", {"bias": True}), ("scoord", {}), ("ela", {}), ("ela", {"bias": True, "kernel_size": 5}), ("strip", {}),
+    ("strip", {"use_conv": False})] for channels in (88, 2048)]
+
+
+@needs_timm
+@pytest.mark.parametrize("name, channels, knobs", _BUILT)
+def test_a_built_module_is_read_back_to_its_kind_and_its_formula_gives_its_count(name, channels, knobs):
+    from timm.layers import create_attn
+
+    from seprof.kinds import kind_of
+
+    with torch.device("meta"):
+        module = create_attn(name, channels, **{**kind(name).defaults, **knobs})
+    found, params = kind_of(module)
+    assert found.name == name and params == sum(p.numel() for p in module.parameters())

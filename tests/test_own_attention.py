@@ -233,6 +233,8 @@ def test_gc_resnext_lists_its_global_context_and_places_se_outside_it():
     assert len(found.attention) == 8 and {s.attention.label for s in found.attention} == {"GlobalContext (gca)"}
     assert [r.modules for r in found.attention_rows()] == [2, 2, 2, 2]
     assert [r.stage for r in found.attention_rows()] == [2, 3, 4, 5]
+    assert all(r.formula for r in found.attention_rows())  # gca's formula, with the widths read off each module
+    assert all(s.attention.exact == s.attention.params for s in found.attention)
     model = open_model("timm:gcresnext26ts").meta
     assert sum(s.attention.params for s in found.attention) == sum(
         _counted(m) for m in model.modules() if type(m).__name__ == "GlobalContext") == 178_648
@@ -253,13 +255,14 @@ def test_attention_convs_and_self_attention_layers_are_the_models_own(name, labe
     assert {s.attention.label for s in found.attention} == {label}
     assert len(found.attention) == modules and sorted({s.stage for s in found.attention}) == stages
     assert found.sites and not any(site.path.startswith(s.path + ".") for site in found.sites for s in found.attention)
+    assert not any(r.formula for r in found.attention_rows())  # no formula for these: counted
 
 
 @needs_timm
 def test_stages_lists_the_models_own_attention_with_counted_parameters():
     result = runner.invoke(app, ["stages", "timm:gcresnext26ts"], env={"COLUMNS": "100"})
     assert result.exit_code == 0, result.output
-    assert "Its own attention, counted: 8 modules" in result.output
+    assert "Its own attention: 8 modules" in result.output
     assert "GlobalContext (gca)" in result.output and "178,648" in result.output
     assert "Where seprof adds SE: 8 blocks" in result.output
 
@@ -270,9 +273,9 @@ def test_a_report_names_the_models_own_attention_and_exports_it(tmp_path):
     result = runner.invoke(app, ["inject", "timm:gcresnext26ts", "--no-latency", "--details", "--json", str(out)],
                            env={"COLUMNS": "100"})
     assert result.exit_code == 0, result.output
-    assert "Its own attention, counted, never entered: 8 GlobalContext (gca) in stages 2–5, 178,648 parameters" \
-        in " ".join(result.output.split())
-    assert "Its own attention, counted: 8 modules" in result.output  # --details: by stage
+    assert ("Its own attention, never entered nor measured: 8 GlobalContext (gca) in stages 2–5, 178,648 parameters "
+            "by its formula. 'seprof stages timm:gcresnext26ts' lists it by stage.") in " ".join(result.output.split())
+    assert "Its own attention: 8 modules" in result.output  # --details: by stage
     rows = json.loads(out.read_text())["own_attention"]
     assert [(r["stage"], r["kind"], r["cls"], r["modules"]) for r in rows] == [
         (s, "gca", "GlobalContext", 2) for s in (2, 3, 4, 5)]
