@@ -338,7 +338,10 @@ def kind_of(module: Any) -> tuple[Kind, int] | None:
     not hold. Of several kinds with the module's class (eca and ecam, gc and gca), the one whose factory arguments
     the module matches most closely."""
     read = READERS.get(type(module).__name__)
-    knobs = read(module) if read is not None else None
+    try:
+        knobs = read(module) if read is not None else None
+    except AttributeError:  # a module of that name built otherwise (another timm, a copy of the class elsewhere)
+        return None
     if knobs is None:
         return None
     candidates = [k for k in KINDS if k.timm_class == type(module).__name__

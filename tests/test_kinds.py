@@ -216,3 +216,16 @@ def test_a_built_module_is_read_back_to_its_kind_and_its_formula_gives_its_count
         module = create_attn(name, channels, **{**kind(name).defaults, **knobs})
     found, params = kind_of(module)
     assert found.name == name and params == sum(p.numel() for p in module.parameters())
+
+
+def test_a_module_named_as_timms_but_built_otherwise_is_not_read():
+    from torch import nn
+
+    from seprof.kinds import kind_of
+
+    class GlobalContext(nn.Module):  # a model's own class of the same name
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Conv2d(8, 8, 1)
+
+    assert kind_of(GlobalContext()) is None
