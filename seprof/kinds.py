@@ -280,14 +280,14 @@ def _cbam_knobs(m: Any) -> dict[str, Any]:
 
 def _coord_knobs(m: Any) -> dict[str, Any] | None:
     first = getattr(m, "conv1", None) or m.fc1
-    if hasattr(m, "bn1") and not isinstance(m.bn1, _batchnorm()):
-        return None  # built without its norm: the formula holds a BatchNorm
+    if hasattr(m, "bn1") and not (isinstance(m.bn1, _batchnorm()) and m.bn1.affine):
+        return None  # built without its norm, or one without weights: the formula holds a BatchNorm's
     return {"rd_channels": _width(first), "bias": first.bias is not None}
 
 
 def _ela_knobs(m: Any) -> dict[str, Any] | None:
-    if not isinstance(m.norm_h, _groupnorm()):
-        return None
+    if not (isinstance(m.norm_h, _groupnorm()) and m.norm_h.affine):
+        return None  # the formula holds two GroupNorms' weights
     return {"kernel_size": m.conv_h.kernel_size[0], "bias": m.conv_h.bias is not None}
 
 
@@ -337,14 +337,16 @@ def kind_of(module: Any) -> tuple[Kind, int] | None:
     knobs read off it); None where the table has no such kind, or the module is built in a way its formula does
     not hold. Of several kinds with the module's class (eca and ecam, gc and gca), the one whose factory arguments
     the module matches most closely."""
-    read = READERS.get(type(module).__name__)
+    base = next((cls.__name__ for cls in type(module).__mro__ if cls.__name__ in READERS), None)  # subclasses too
+    if base is None:
+        return None
     try:
-        knobs = read(module) if read is not None else None
+        knobs = READERS[base](module)
     except AttributeError:  # a module of that name built otherwise (another timm, a copy of the class elsewhere)
         return None
     if knobs is None:
         return None
-    candidates = [k for k in KINDS if k.timm_class == type(module).__name__
+    candidates = [k for k in KINDS if k.timm_class == base
                   and all(knobs.get(name, value) == value for name, value in k.factory.items())]
     if not candidates:
         return None

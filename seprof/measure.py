@@ -643,7 +643,7 @@ def attention_note(name: str, stage_map: StageMap) -> str:
             f"{stage_list(r.stage for r in rows)}, {sum(r.params for r in rows):,} parameters "
             f"{'by its formula' if all(r.formula for r in rows) else 'counted'}"
             for label, rows in kinds.items()]
-    return (f"Its own attention, never entered nor measured: {'; '.join(each)}. 'seprof stages {name}' lists it by "
+    return (f"Its own attention, neither entered nor measured: {'; '.join(each)}. 'seprof stages {name}' lists it by "
             "stage.")
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from .accounting import SEWork, fc_params
-from .kinds import KINDS, Kind, kind_of
+from .kinds import KINDS, kind_of
 from .options import Choice
 
 
@@ -205,21 +205,15 @@ def _known_rows(with_timm: bool) -> dict[type, tuple[_Kind, _Reader]]:
             eca.CecaModule: ("ceca", _eca),
         }
         factory = importlib.import_module("timm.layers.create_attn")  # the module (timm.layers has its function)
-        listed = {kind.timm_class: _kind_name(kind) for kind in KINDS if kind.needs_timm} | _HEAVY
-        for name, kind in listed.items():  # the classes timm's factory imports; an older timm may lack some
+        listed: dict[str, str] = {}
+        for kind in KINDS:  # a class's first kind names it where the table cannot read it (eca, gc)
+            if kind.needs_timm:
+                listed.setdefault(kind.timm_class, kind.name)
+        for name, kind in (listed | _HEAVY).items():  # the classes timm's factory imports; an older timm may lack some
             cls = getattr(factory, name, None)
             if cls is not None and cls not in rows:
                 rows[cls] = (kind, None)
     return rows
-
-
-def _kind_name(first: Kind) -> Callable[[nn.Module], str]:
-    """The kind of a built module of ``first``'s class, as the table reads it (eca or ecam, gc or gca), else
-    ``first``'s name."""
-    def name(module: nn.Module) -> str:
-        found = kind_of(module)
-        return found[0].name if found is not None else first.name
-    return name
 
 
 def _is_seprofs(module: nn.Module) -> bool:
@@ -240,7 +234,9 @@ def own_attention(module: nn.Module) -> OwnAttention | None:
         else:
             continue
         formula = read(module) if read is not None else None
-        by_table = kind_of(module) if cls not in _REGISTERED else None
+        by_table = kind_of(module) if cls not in _REGISTERED else None  # the table's kind (ecam, gca) and count
+        if by_table is not None:
+            kind = by_table[0].name
         return OwnAttention(kind(module) if callable(kind) else kind, type(module).__name__,
                             sum(p.numel() for p in module.parameters()), formula,
                             by_table[1] if by_table is not None else None)

@@ -777,8 +777,9 @@ def _stage_grid(stage_map: StageMap, native: bool) -> Grid:
 
 
 _ATTENTION_LEGEND = ("seprof places no block inside these, and neither measures nor strips them. by: formula, the "
-                     "kind's formula in seprof blocks with the widths read off each module (equal to the count); "
-                     "counted, on the modules, where seprof has no formula.")
+                     "kind's formula in 'seprof blocks' with the widths read off each module (equal to the count); "
+                     "counted, on the modules, where seprof has no formula or its formula does not fit the module "
+                     "as built.")
 
 
 def _attention_grid(rows: Sequence[dict]) -> Grid:
@@ -825,7 +826,7 @@ def render_blocks(console: Console, kinds: Sequence[Kind], model: str, channels:
             knobs = "\n".join(f"{k}={_knob_text(v)}" for k, v in entry.shown_knobs.items()) or "—"
             added = f"{sum(entry.count(c) for c in channels):,}"
         except ImportError:  # timm's kinds read their defaults from timm
-            knobs, added = "needs timm", "—"
+            knobs, added = f"needs timm ≥ {TIMM_FLOOR}", "—"
             missing.append(entry.name)
         grid.add(entry.name, entry.paper, entry.squeezes, knobs, entry.formula, added)
     adds = ", ".join(k.name for k in kinds if not k.needs_timm)

@@ -22,7 +22,7 @@ from .text import stage_set_text
 # Version of the JSON report's layout: 2 added schema_version, versions of every library, OS and CPU/GPU,
 # and empty r/bias for configurations without SE; 3 the block's kind and knobs (a column each), the stages
 # a sweep point asked for, and the work columns pool_ops, spatial_macs, gates (was sigmoids), combine_ops; 4
-# input_origin (where the input came from) and own_attention (the model's own attention seprof counts).
+# input_origin (where the input came from) and own_attention (the model's own attention seprof lists).
 SCHEMA_VERSION = 4
 
 CONFIG_COLUMNS = {

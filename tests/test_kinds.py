@@ -229,3 +229,22 @@ def test_a_module_named_as_timms_but_built_otherwise_is_not_read():
             self.proj = nn.Conv2d(8, 8, 1)
 
     assert kind_of(GlobalContext()) is None
+
+
+@needs_timm
+def test_a_subclass_of_a_timm_kind_is_read_as_its_base_and_a_weightless_norm_is_counted():
+    from timm.layers.coord_attn import CoordAttn
+    from timm.layers.global_context import GlobalContext
+
+    from seprof.kinds import kind_of
+    from seprof.native import own_attention
+
+    class MyContext(GlobalContext):
+        pass
+
+    with torch.device("meta"):
+        mine = MyContext(64)
+        weightless = CoordAttn(64, norm_layer=lambda c, **kw: torch.nn.BatchNorm2d(c, affine=False, **kw))
+    found = own_attention(mine)
+    assert (found.kind, found.cls, found.exact, found.params) == ("gc", "MyContext", 1177, 1177)
+    assert kind_of(weightless) is None and own_attention(weightless).exact is None

@@ -273,7 +273,7 @@ def test_a_report_names_the_models_own_attention_and_exports_it(tmp_path):
     result = runner.invoke(app, ["inject", "timm:gcresnext26ts", "--no-latency", "--details", "--json", str(out)],
                            env={"COLUMNS": "100"})
     assert result.exit_code == 0, result.output
-    assert ("Its own attention, never entered nor measured: 8 GlobalContext (gca) in stages 2–5, 178,648 parameters "
+    assert ("Its own attention, neither entered nor measured: 8 GlobalContext (gca) in stages 2–5, 178,648 parameters "
             "by its formula. 'seprof stages timm:gcresnext26ts' lists it by stage.") in " ".join(result.output.split())
     assert "Its own attention: 8 modules" in result.output  # --details: by stage
     rows = json.loads(out.read_text())["own_attention"]
