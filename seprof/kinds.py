@@ -85,14 +85,15 @@ class Kind:
 
     def count(self, channels: int, **knobs: Any) -> int:
         """Its parameters on ``channels`` channels, at its defaults except ``knobs``."""
-        unknown = set(knobs) - set(self.knobs)
+        defaults = self.knobs
+        unknown = set(knobs) - set(defaults)
         if unknown:
-            raise TypeError(f"{self.name} has no knob {sorted(unknown)[0]!r}; its knobs: {', '.join(self.knobs)} "
+            raise TypeError(f"{self.name} has no knob {sorted(unknown)[0]!r}; its knobs: {', '.join(defaults)} "
                             "(layers given as classes are not knobs here)")
         if knobs.get("rd_channels") is not None and knobs["rd_channels"] < 1:
             raise ValueError(f"rd_channels {knobs['rd_channels']} is not a width: give at least 1, or None for "
                              "rd_ratio's")
-        return self.params(channels, {**self.knobs, **knobs})
+        return self.params(channels, {**defaults, **knobs})
 
     @property
     def shown_knobs(self) -> dict[str, Any]:

@@ -8,11 +8,12 @@ EfficientNet/MobileNet blocks' ``SqueezeExcite`` (``conv_reduce``/``conv_expand`
 of k taps across the channels). ``native_block`` reads a module into a ``NativeBlock``: what it is, its widths
 and biases, and from them its parameters (exact, and the papers' weights-only formula) and its work.
 
-Counted: the rest of timm's attention factory (``TIMM_KINDS``: ECA with an MLP, Gather-Excite, global context,
-CBAM, coordinate attention, ELA, strip attention, selective kernel and split attention convs, bottleneck, halo
-and lambda self-attention, non-local blocks) and any class a ``register_attention`` call names. ``own_attention``
-reads a module of either sort. Transformer self-attention layers (``is_self_attention``) are not listed, but
-seprof does not enter them either. timm is only consulted when a model has already imported it.
+Listed, never entered: the rest of timm's attention factory (``TIMM_KINDS``: ECA with an MLP, Gather-Excite, global
+context, CBAM, coordinate attention, ELA, strip attention, whose parameters come from the table of kinds'
+formulas, ``seprof.kinds``; and the selective kernel and split attention convs, bottleneck, halo and lambda
+self-attention and non-local blocks, counted) and any class a ``register_attention`` call names (counted).
+``own_attention`` reads a module of either sort. Transformer self-attention layers (``is_self_attention``) are not
+listed, but seprof does not enter them either. timm is only consulted when a model has already imported it.
 """
 
 from __future__ import annotations
@@ -220,34 +221,40 @@ def _is_seprofs(module: nn.Module) -> bool:
     return type(module).__module__.partition(".")[0] == "seprof"
 
 
-def own_attention(module: nn.Module) -> OwnAttention | None:
-    """``module`` as attention of the model's own (recognised by its class, or the nearest recognised base class),
-    or None when it is not (seprof's own blocks are not)."""
+def _recognised(module: nn.Module) -> tuple[bool, _Kind, _Reader] | None:
+    """(registered by the user, kind, formula reader) of ``module``'s class or its nearest recognised base class,
+    or None (seprof's own blocks are not recognised)."""
     if _is_seprofs(module):
         return None
     rows = _rows()
     for cls in type(module).__mro__:
         if cls in _REGISTERED:
-            kind, read = _REGISTERED[cls], None
-        elif cls in rows:
-            kind, read = rows[cls]
-        else:
-            continue
-        formula = read(module) if read is not None else None
-        by_table = kind_of(module) if cls not in _REGISTERED else None  # the table's kind (ecam, gca) and count
-        if by_table is not None:
-            kind = by_table[0].name
-        return OwnAttention(kind(module) if callable(kind) else kind, type(module).__name__,
-                            sum(p.numel() for p in module.parameters()), formula,
-                            by_table[1] if by_table is not None else None)
+            return True, _REGISTERED[cls], None
+        if cls in rows:
+            return (False, *rows[cls])
     return None
+
+
+def own_attention(module: nn.Module) -> OwnAttention | None:
+    """``module`` as attention of the model's own (recognised by its class, or the nearest recognised base class),
+    or None when it is not (seprof's own blocks are not)."""
+    found = _recognised(module)
+    if found is None:
+        return None
+    registered, kind, read = found
+    by_table = kind_of(module) if not registered else None  # the table's kind (ecam, gca) and count
+    if by_table is not None:
+        kind = by_table[0].name
+    return OwnAttention(kind(module) if callable(kind) else kind, type(module).__name__,
+                        sum(p.numel() for p in module.parameters()), read(module) if read is not None else None,
+                        by_table[1] if by_table is not None else None)
 
 
 def native_block(module: nn.Module) -> NativeBlock | None:
     """``module`` as a native attention block seprof has a formula for (SE, eSE, ECA), or None when it is not one
     (seprof's own blocks are not)."""
-    found = own_attention(module)
-    return found.formula if found is not None else None
+    found = _recognised(module)
+    return found[2](module) if found is not None and found[2] is not None else None
 
 
 _SELF_ATTENTION = re.compile(r"Attention|Attn")

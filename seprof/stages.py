@@ -54,7 +54,7 @@ from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastL
 from .errors import ModelError, OptionError, StageError, first_line
 from .harness import PLAIN, Harness
 from .meta import ShapeOnly, meta_model
-from .native import NativeBlock, OwnAttention, is_self_attention, own_attention
+from .native import NativeBlock, OwnAttention, is_self_attention, native_block, own_attention
 from .spec import Position
 
 # torchvision.models.video.s3d is shadowed by the builder of the same name
@@ -400,8 +400,7 @@ def stage_of(input_size: int, output_size: int) -> int:
 def is_native_se(module: nn.Module) -> bool:
     """A model's own SE-like block that seprof has a formula for (torchvision's SqueezeExcitation, timm's SE, eSE
     and ECA modules: see ``seprof.native``), not one seprof added."""
-    found = own_attention(module)
-    return found is not None and found.formula is not None
+    return native_block(module) is not None
 
 
 def attention_modules(model: nn.Module) -> tuple[dict[str, OwnAttention], list[str]]:
