@@ -9,7 +9,7 @@ Work of one block on a C×H×W map (``se_work``, ``block_work``): global pooling
 FCs 2·C·(C//r) multiply-accumulates (MACs), bias adds, C gate evaluations, and H·W·C multiplies for the
 scale; sSE (Roy et al.) adds a 1×1 conv C→1 (H·W·C MACs), H·W gates and a second scale, and scSE H·W·C ops to
 combine the two maps. Common counters see the FCs, sSE's conv and sometimes the pooling; none sees the scale.
-``spec_params`` / ``spec_paper_params`` give any ``BlockSpec``'s exact and paper-formula parameters.
+Any kind's parameters and work come from the table of kinds (``seprof.kinds``) through ``BlockSpec``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from fractions import Fraction
-
-from .spec import BlockKind, BlockSpec
 
 
 def hidden_channels(channels: int, r: int) -> int:
@@ -121,34 +119,6 @@ def se_work(channels: int, height: int, width: int, r: int | None, bias: bool = 
         gates=channels,
         scale_muls=pixels,
     )
-
-
-def block_work(spec: BlockSpec, channels: int, height: int, width: int) -> SEWork:
-    """The work one block described by ``spec`` does on a channels×height×width map (tokens: height = the
-    token count, width = 1)."""
-    positions = height * width
-    work = se_work(channels, height, width, None, spec.bias, spec.hidden(channels)) if spec.kind.channel else SEWork()
-    if spec.kind.spatial:
-        work += SEWork(spatial_macs=positions * channels, bias_adds=positions if spec.bias else 0, gates=positions,
-                       scale_muls=positions * channels)
-    if spec.kind is BlockKind.SCSE:
-        work += SEWork(combine_ops=positions * channels)
-    return work
-
-
-def spec_params(spec: BlockSpec, channels: int) -> int:
-    """Parameters of one block described by ``spec`` on ``channels`` channels."""
-    total = fc_params(channels, spec.hidden(channels), spec.bias) if spec.kind.channel else 0
-    if spec.kind.spatial:
-        total += channels + (1 if spec.bias else 0)
-    return total
-
-
-def spec_paper_params(spec: BlockSpec, channels: int) -> Fraction:
-    """The papers' formula for one block, weights only: (2/r)·C² for channel excitation (SENet eq. 5), C for
-    spatial excitation (Roy et al.); scSE is both."""
-    total = Fraction(2 * channels * channels, spec.r) if spec.kind.channel else Fraction(0)
-    return total + (channels if spec.kind.spatial else 0)
 
 
 def percent(part: float, whole: float) -> float:

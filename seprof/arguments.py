@@ -25,6 +25,7 @@ import typer
 
 from .errors import OptionError, elided
 from .families import Task
+from .kinds import KIND_NAMES, SEPROF_KINDS
 from .options import (
     DEFAULT_BUDGET_S,
     DEFAULT_RUNS,
@@ -39,7 +40,7 @@ from .options import (
     check_workers,
     refuse_timing_options,
 )
-from .spec import KIND_KNOBS, BlockKind, BlockSpec, Combine, Gate, Position, Squeeze, StageSet, knob_refusal
+from .spec import SEPROF_KNOBS, BlockKind, BlockSpec, Combine, Gate, Position, Squeeze, StageSet, knob_refusal
 
 BLOCK, MODEL, TIMING, OUTPUT = "Block", "Model", "Timing", "Output"
 DEFAULT_BLOCK = BlockSpec()
@@ -249,7 +250,60 @@ Heads = Annotated[bool, option(
     "conv units), as a stage of its own after the backbone's.")]
 
 
-_BLOCK_PARSERS: dict[str, Callable[[str], Any]] = {
+def knob_value(text: str) -> Any:
+    """A knob's value as typed: true/false, none, a whole number, a number or a fraction (1/16), else the word."""
+    word = text.strip()
+    lower = word.lower()
+    if lower in ("true", "false"):
+        return lower == "true"
+    if lower == "none":
+        return None
+    for parse in (int, float):
+        try:
+            return parse(word)
+        except ValueError:
+            pass
+    top, slash, bottom = word.partition("/")
+    if slash:
+        try:
+            return int(top) / int(bottom)
+        except (ValueError, ZeroDivisionError):
+            pass
+    return word
+
+
+def knob_lists(texts: list[str] | None) -> dict[str, list[Any]] | None:
+    """'--knob spatial_kernel_size=3,7 --knob rd_ratio=1/8' → {name: [values]}; a name given twice, an entry
+    without '=' and an empty value are refused."""
+    if texts is None:
+        return None
+    found: dict[str, list[Any]] = {}
+    for text in texts:
+        name, equals, values = text.partition("=")
+        name = name.strip()
+        if not equals or not name or not values.strip():
+            raise OptionError("knobs", text, "is not NAME=VALUE, e.g. spatial_kernel_size=3 (seprof blocks lists "
+                              "each kind's knobs)")
+        if name in found:
+            raise OptionError("knobs", text, f"gives {name} twice: give it once")
+        parts = [part.strip() for part in values.split(",")]
+        if not all(parts):
+            raise OptionError("knobs", text, "has an empty value: give values separated by single commas")
+        found[name] = [knob_value(part) for part in parts]
+    return found
+
+
+def knob_map(texts: list[str] | None) -> dict[str, Any]:
+    """'--knob NAME=VALUE', repeated → {name: value}; several values for one name are for seprof sweep."""
+    found = knob_lists(texts) or {}
+    for name, values in found.items():
+        if len(values) > 1:
+            raise OptionError("knobs", f"{name}={','.join(map(str, values))}", "gives several values, which only "
+                              "seprof sweep takes: give one")
+    return {name: values[0] for name, values in found.items()}
+
+
+_BLOCK_PARSERS: dict[str, Callable[[Any], Any]] = {
     "block": lambda t: choice("block", t, BlockKind),
     "r": lambda t: integer("r", t, 1, "the reduction ratio"),
     "squeeze": lambda t: choice("squeeze", t, Squeeze),
@@ -257,6 +311,7 @@ _BLOCK_PARSERS: dict[str, Callable[[str], Any]] = {
     "divisor": lambda t: integer("divisor", t, 1, "the divisor"),
     "combine": lambda t: choice("combine", t, Combine),
     "position": lambda t: choice("position", t, Position),
+    "knobs": knob_map,
 }
 
 
@@ -265,9 +320,10 @@ class BlockOptions(Group):
     """The block seprof adds, and where in the residual unit (``BlockSpec``)."""
 
     block: Annotated[str | None, option(
-        "--block", panel=BLOCK, metavar=_choices(BlockKind), show_default=str(DEFAULT_BLOCK.kind),
-        help="The block: se (= cse, Hu et al.), sse (spatial SE: 1×1 conv C→1, a gate per position) or scse "
-        "(both; Roy et al.).")] = None
+        "--block", panel=BLOCK, metavar="KIND", show_default=str(DEFAULT_BLOCK.kind),
+        help="The block: se (= cse, Hu et al.), sse (spatial SE: 1×1 conv C→1, a gate per position), scse (both; "
+        f"Roy et al.), or one of timm's kinds: {', '.join(k for k in KIND_NAMES if k not in SEPROF_KINDS)} (seprof "
+        "blocks lists them).")] = None
     r: R = None
     bias: Annotated[bool | None, option(
         "--bias/--no-bias", panel=BLOCK, show_default="--bias" if DEFAULT_BLOCK.bias else "--no-bias",
@@ -285,6 +341,10 @@ class BlockOptions(Group):
     combine: Annotated[str | None, option(
         "--scse-combine", panel=BLOCK, metavar=_choices(Combine), show_default=str(DEFAULT_BLOCK.combine),
         help="How scSE combines its two maps: add (the MICCAI paper) or max (the authors' released code).")] = None
+    knobs: Annotated[list[str] | None, option(
+        "--knob", panel=BLOCK, metavar="NAME=VALUE", show_default="the kind's own",
+        help="A knob of timm's kinds, e.g. spatial_kernel_size=3 or rd_ratio=1/8; repeat for more (seprof blocks "
+        "lists each kind's knobs and defaults).")] = None
 
     def given(self) -> dict[str, Any]:
         """The options given, parsed, in declaration order (API names: 'block' is the kind)."""
@@ -303,7 +363,7 @@ class BlockOptions(Group):
         given = self.given()
         kind = given.get("block", DEFAULT_BLOCK.kind)
         for name, value in given.items():
-            if name != "block" and not kind.has(name):
+            if name not in ("block", "knobs") and not kind.has(name):
                 raise knob_refusal(name, value, kind)
         rest = {("kind" if name == "block" else name): value for name, value in given.items()
                 if name not in ("r", "bias")}
@@ -338,7 +398,8 @@ SWEPT_FLAGS = frozenset(  # the block options of which seprof sweep takes severa
 
 def sweep_specs(options: Any) -> list[BlockSpec]:
     """Every combination of the swept knobs, each knob applied to the blocks that have it (r, squeeze and
-    divisor to channel SE, the combine to scSE); a knob given for no block is refused."""
+    divisor to channel SE, the combine to scSE, gate and bias to seprof's kinds, each --knob to the timm kinds
+    that have it); a knob given for no block is refused."""
     kinds = words("block", options.block, BlockKind) or [DEFAULT_BLOCK.kind]
     swept = {
         "r": int_list("r", options.r, 1, "reduction ratios", "2,4,8,16,32"),
@@ -348,18 +409,32 @@ def sweep_specs(options: Any) -> list[BlockSpec]:
         "combine": words("combine", options.combine, Combine),
         "position": words("position", options.position, Position),
     }
-    for knob in ("r", "squeeze", "divisor", "combine"):
-        if swept[knob] is not None and not any(k.has(knob) for k in kinds):
-            raise OptionError(knob, swept[knob], "applies to none of the blocks swept ({other}): drop it, or add a "
+    given = {**swept, "bias": options.bias}
+    for knob in ("r", "squeeze", "gate", "divisor", "combine", "bias"):
+        if given[knob] is not None and not any(k.has(knob) for k in kinds):
+            raise OptionError(knob, given[knob], "applies to none of the blocks swept ({other}): drop it, or add a "
                               "block that has it", other=("block", kinds))
+    own = _swept_knobs(kinds, knob_lists(options.knobs) or {})
     values = {knob: given or [getattr(DEFAULT_BLOCK, knob)] for knob, given in swept.items()}
-    bias = DEFAULT_BLOCK.bias if options.bias is None else options.bias
     specs = []
     for kind, *chosen in itertools.product(kinds, *values.values()):
-        knobs = dict(zip(values, chosen))
-        knobs = {k: v if k not in KIND_KNOBS or kind.has(k) else KIND_KNOBS[k] for k, v in knobs.items()}
-        specs.append(BlockSpec(kind, bias=bias, **knobs))
+        knobs = {k: v if kind.has(k) else SEPROF_KNOBS[k] for k, v in zip(values, chosen)}
+        bias = options.bias if options.bias is not None and kind.has("bias") else DEFAULT_BLOCK.bias
+        mine = {name: listed for name, listed in own.items() if not kind.seprof and name in kind.entry.knobs}
+        for combination in itertools.product(*mine.values()):
+            specs.append(BlockSpec(kind, bias=bias, **knobs, knobs=dict(zip(mine, combination))))
     return list(dict.fromkeys(specs))
+
+
+def _swept_knobs(kinds: list[Any], knobs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """``knobs`` (timm's kinds' own), each checked to belong to at least one kind swept."""
+    timm_kinds = [k for k in kinds if not k.seprof]
+    for name, values in knobs.items():
+        if not any(name in k.entry.knobs for k in timm_kinds):
+            owners = "; ".join(f"{k}: {', '.join(k.entry.knobs)}" for k in timm_kinds) or "none of timm's is swept"
+            raise OptionError("knobs", f"{name}={','.join(map(str, values))}", "is a knob of none of the blocks "
+                              f"swept ({owners})")
+    return knobs
 
 
 @dataclass

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torchvision.ops import SqueezeExcitation
 
+from .errors import OptionError, first_line
 from .spec import PAPER_R, BlockKind, BlockSpec, Combine, Gate, Squeeze, block_spec
 
 _GATES: dict[Gate, type[nn.Module]] = {
@@ -193,10 +194,73 @@ VOLUME_BLOCKS: dict[BlockKind, Callable[..., nn.Module]] = {
 }
 
 
+class ChannelsFirst(nn.Module):
+    """A timm attention module (made for N×C×H×W maps) run on other layouts, with the module's own parameters.
+
+    Channels-last features (ViT's tokens (N, L, C), Swin's (N, H, W, C), Video Swin's (N, T, H, W, C)) are moved
+    to channels first. A channel kind then sees every position of a sample as one map: tokens as a 1×L map, video
+    N×C×T×H×W as N×C×(T·H)×W, so its squeeze pools over all tokens or all frames at once. A kind that gates
+    positions runs on the H×W grid, of video frame by frame (``per_frame``); it does not run on grid-less tokens.
+    """
+
+    def __init__(self, attn: nn.Module, channels_last: bool, per_frame: bool) -> None:
+        super().__init__()
+        self.attn = attn
+        self.channels_last, self.per_frame = channels_last, per_frame
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.movedim(-1, 1)
+        shape = x.shape
+        if self.per_frame:  # N×C×T×H×W → (N·T)×C×H×W
+            n, c, t, h, w = shape
+            y = self.attn(x.transpose(1, 2).reshape(n * t, c, h, w)).reshape(n, t, c, h, w).transpose(1, 2)
+        else:
+            y = self.attn(x.reshape(shape[0], shape[1], -1, shape[-1])).reshape(shape)
+        return y.movedim(1, -1) if self.channels_last else y
+
+    def extra_repr(self) -> str:
+        return ("channels last, " if self.channels_last else "") + ("per frame" if self.per_frame else "one map")
+
+
+def timm_block(spec: BlockSpec, channels: int) -> nn.Module:
+    """timm's module for ``spec``'s kind on ``channels`` channels (N×C×H×W), as timm's factory makes it for the
+    name, with seprof's defaults and ``spec``'s knobs; a kernel_size given to ECA is used as the kernel (timm uses
+    it only when built without C)."""
+    import importlib
+
+    entry = spec.kind.entry
+    cls = getattr(importlib.import_module("timm.layers.create_attn"), entry.timm_class)
+    knobs = {**entry.factory, **entry.defaults, **spec.kind_knobs}
+    if entry.timm_class in ("EcaModule", "CecaModule"):
+        kernel = knobs.pop("kernel_size")
+        if kernel is not None:
+            return cls(None, kernel_size=kernel, **knobs)
+    try:
+        return cls(channels, **knobs)
+    except Exception as error:  # timm refused a knob's value
+        raise OptionError("knobs", dict(spec.knobs), f"cannot build timm's {entry.timm_class} on {channels} channels: "
+                          f"{first_line(error)}") from None
+
+
 def make_block(spec: BlockSpec, channels: int, layout: str = "nchw", video: bool = False) -> nn.Module:
     """Build the block ``spec`` describes for ``channels`` channels in ``layout`` ("nchw", "nhwc", "tokens");
-    ``video``: channels-first features are N×C×T×H×W (channels-last blocks take any number of positions)."""
+    ``video``: the features are N×C×T×H×W (or N×T×H×W×C); seprof's channels-last blocks take any number of
+    positions, timm's kinds run through ``ChannelsFirst``."""
+    if not spec.kind.seprof:
+        if spec.kind.entry.needs_grid and layout == "tokens":
+            raise OptionError("block", spec.kind, f"gates positions on an H×W grid, and these features are tokens "
+                              f"without one: on tokens use {', '.join(grid_free_kinds())}")
+        attn = timm_block(spec, channels)
+        if layout == "nchw" and not video:
+            return attn
+        return ChannelsFirst(attn, layout != "nchw", per_frame=video and spec.kind.entry.needs_grid)
     spatial, channels_last = BLOCKS[spec.kind]
     if layout != "nchw":
         return channels_last(channels, spec=spec)
     return (VOLUME_BLOCKS[spec.kind] if video else spatial)(channels, spec=spec)
+
+
+def grid_free_kinds() -> list[str]:
+    """The kinds that run on tokens without a grid: seprof's, and timm's channel kinds."""
+    return [str(kind) for kind in BlockKind if not kind.entry.needs_grid and kind is kind.block]

@@ -22,10 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .accounting import spec_params
-from .spec import BlockKind, BlockSpec
-
 TIMM_FLOOR = "1.0.23"  # the first timm whose attention factory makes every kind of the table (pyproject.toml's floor)
+
+PAPER_R = 16  # the reduction ratio SENet settles on (Sec. 6.1, Table 10), seprof's default for its own kinds
+SEPROF_KINDS = ("se", "sse", "scse")  # seprof's own blocks, with its knobs (``BlockSpec``'s r, divisor, bias, ...)
 
 # Knobs shown for a kind: the numbers and switches that change what it holds (layers passed as classes are not).
 _KNOB_TYPES = (int, float, bool, type(None))
@@ -60,6 +60,7 @@ class Kind:
         defaults: seprof's defaults where they differ from the class's (a default timm cannot build).
         uses: the knobs its formula reads (shown with their defaults).
         note: what a reader should know about the defaults.
+        label: its short name in reports (SE, ECA, CBAM, ...).
     """
 
     name: str
@@ -73,14 +74,25 @@ class Kind:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     uses: tuple[str, ...] = ()
     note: str = ""
+    label: str = ""
+
+    @property
+    def seprof(self) -> bool:
+        """Whether it is one of seprof's own blocks (se, sse, scse), set by ``BlockSpec``'s own knobs."""
+        return self.timm_class is None
+
+    @property
+    def needs_grid(self) -> bool:
+        """Whether it needs the positions as an H×W grid: a timm kind that gates positions (its spatial gate
+        pools or convolves along rows and columns). seprof's sSE gates each position alone and runs anywhere."""
+        return self.squeezes != "channel" and not self.seprof
 
     @property
     def knobs(self) -> dict[str, Any]:
         """The knobs and their defaults: seprof's own block's (``BlockSpec``), or timm's class signature's, with
         the factory's arguments and seprof's defaults over them."""
         if self.timm_class is None:
-            spec = BlockSpec(kind=BlockKind(self.name))
-            return {k: getattr(spec, k) for k in ("r", "bias", "divisor") if spec.kind.has(k)}
+            return {"bias": True} if self.name == "sse" else {"r": PAPER_R, "bias": True, "divisor": None}
         return {**_signature_defaults(self.timm_class), **self.factory, **self.defaults}
 
     def count(self, channels: int, **knobs: Any) -> int:
@@ -121,11 +133,23 @@ def _signature_defaults(cls_name: str) -> dict[str, Any]:
             and name not in ("channels", "device", "dtype")}
 
 
-def _seprof(kind: BlockKind) -> Callable[[int, Mapping[str, Any]], int]:
-    def params(channels: int, knobs: Mapping[str, Any]) -> int:
-        return spec_params(BlockSpec(kind=kind, **{k: knobs[k] for k in ("r", "bias", "divisor") if k in knobs}),
-                           channels)
-    return params
+def se_hidden(channels: int, r: int, divisor: int | None) -> int:
+    """SE's hidden width: ⌊C/r⌋ as the paper, or C/r rounded by ``divisible`` (limit 0.9) to a multiple of
+    ``divisor``, as torchvision's and timm's SE."""
+    return channels // r if divisor is None else divisible(channels / r, divisor, 0.9)
+
+
+def _se(c: int, k: Mapping[str, Any]) -> int:
+    h = se_hidden(c, k["r"], k["divisor"])
+    return 2 * c * h + (h + c if k["bias"] else 0)  # two 1×1 convs C→h→C
+
+
+def _sse(c: int, k: Mapping[str, Any]) -> int:
+    return c + (1 if k["bias"] else 0)  # one 1×1 conv C→1
+
+
+def _scse(c: int, k: Mapping[str, Any]) -> int:
+    return _se(c, k) + _sse(c, k)
 
 
 def _reduced(channels: int, knobs: Mapping[str, Any], round_limit: float = 0.0) -> int:
@@ -140,7 +164,8 @@ def _ese(c: int, k: Mapping[str, Any]) -> int:
 
 
 def _taps(c: int, k: Mapping[str, Any]) -> int:
-    return k.get("taps") or eca_taps(c, k["gamma"], k["beta"])  # a built module's own kernel, where read off it
+    # a built module's own kernel where read off it, else a kernel given, else γ and β's
+    return k.get("taps") or k.get("kernel_size") or eca_taps(c, k["gamma"], k["beta"])
 
 
 def _eca(c: int, k: Mapping[str, Any]) -> int:
@@ -206,41 +231,48 @@ _GC_FORMULA = "a·(C + 1) + m·(2·C·d + 3d + C)\na = use_attn, m = fuse_add + 
 _CBAM = ("rd_ratio", "rd_divisor", "spatial_kernel_size", "mlp_bias")
 _COORD = ("rd_ratio", "se_factor", "rd_divisor", "bias")
 _ECA = "Wang et al. 2020 (ECA-Net)"
+_ECA_KERNEL = {"kernel_size": None}  # timm's kernel_size is used only without C: seprof's none means γ and β's rule
 
 KINDS: tuple[Kind, ...] = (
-    Kind("se", "Squeeze-and-Excitation", "Hu et al. 2018 (SENet)", "channel", _seprof(BlockKind.SE),
+    Kind("se", "Squeeze-and-Excitation", "Hu et al. 2018 (SENet)", "channel", _se,
          "2·C·h + h + C\nh = ⌊C/r⌋, or C/r to a multiple of the divisor", uses=("r", "divisor", "bias"),
-         note="seprof's SE, with the paper's ⌊C/r⌋; timm's se is this with --divisor 8"),
-    Kind("sse", "spatial SE", "Roy et al. 2018", "spatial", _seprof(BlockKind.SSE), "C + 1", uses=("bias",)),
-    Kind("scse", "concurrent spatial and channel SE", "Roy et al. 2018", "both", _seprof(BlockKind.SCSE),
-         "SE + sSE", uses=("r", "divisor", "bias")),
-    Kind("ese", "effective SE", "Lee & Park 2020 (CenterMask)", "channel", _ese, "C² + C", "EffectiveSEModule"),
-    Kind("eca", "efficient channel attention", _ECA, "channel", _eca, "k\nk = odd(⌊|log₂C + β| / γ⌋), at least 3",
-         "EcaModule", uses=("gamma", "beta")),
+         note="seprof's SE, with the paper's ⌊C/r⌋; timm's se is this with --divisor 8", label="SE"),
+    Kind("sse", "spatial SE", "Roy et al. 2018", "spatial", _sse, "C + 1", uses=("bias",), label="sSE"),
+    Kind("scse", "concurrent spatial and channel SE", "Roy et al. 2018", "both", _scse,
+         "SE + sSE", uses=("r", "divisor", "bias"), label="scSE"),
+    Kind("ese", "effective SE", "Lee & Park 2020 (CenterMask)", "channel", _ese, "C² + C", "EffectiveSEModule",
+         label="eSE"),
+    Kind("eca", "efficient channel attention", _ECA, "channel", _eca,
+         "k\nk = kernel_size, or odd(⌊|log₂C + β| / γ⌋), at least 3", "EcaModule",
+         defaults=_ECA_KERNEL, uses=("gamma", "beta", "kernel_size"), label="ECA"),
     Kind("ecam", "ECA with an MLP (timm's variant)", f"{_ECA}; timm", "channel", _eca,
          "2d + d·k + 1, k as ECA's\nd = C · rd_ratio to a multiple of 8 (+8 where that lost over 10%)", "EcaModule",
-         {"use_mlp": True}, uses=("gamma", "beta", "rd_ratio", "rd_divisor")),
+         {"use_mlp": True}, _ECA_KERNEL, uses=("gamma", "beta", "rd_ratio", "rd_divisor"), label="ECA-MLP"),
     Kind("ceca", "ECA with circular padding (timm's)", f"{_ECA}; timm", "channel", _ceca,
-         "k (+1 with an act_layer), k as ECA's", "CecaModule", uses=("gamma", "beta", "act_layer")),
+         "k (+1 with an act_layer), k as ECA's", "CecaModule", defaults=_ECA_KERNEL,
+         uses=("gamma", "beta", "kernel_size", "act_layer"), label="CECA"),
     Kind("ge", "Gather-Excite", "Hu et al. 2018 (GENet)", "channel", _ge,
          "0 (GE-θ⁻, global extent)\nwith use_mlp: 2·C·d + d + C, d = round(C · rd_ratio)", "GatherExcite",
          defaults={"use_mlp": False}, uses=("use_mlp", "rd_ratio", "rd_divisor"),
-         note="parameter-free by default: timm 1.0.31's GatherExcite cannot build its MLP (use_mlp=True)"),
-    Kind("gc", "global context", "Cao et al. 2019 (GCNet)", "channel", _gc, _GC_FORMULA, "GlobalContext", uses=_GC),
+         note="parameter-free by default: timm 1.0.31's GatherExcite cannot build its MLP (use_mlp=True)", label="GE"),
+    Kind("gc", "global context", "Cao et al. 2019 (GCNet)", "channel", _gc, _GC_FORMULA, "GlobalContext", uses=_GC,
+         label="GC"),
     Kind("gca", "global context, fused by addition", "Cao et al. 2019 (GCNet)", "channel", _gc, _GC_FORMULA,
-         "GlobalContext", {"fuse_add": True, "fuse_scale": False}, uses=_GC),
+         "GlobalContext", {"fuse_add": True, "fuse_scale": False}, uses=_GC, label="GC-add"),
     Kind("cbam", "convolutional block attention", "Woo et al. 2018 (CBAM)", "both", _cbam(2),
-         "2·C·d + 2·s² + 2\nd = round(C · rd_ratio), s = spatial_kernel_size", "CbamModule", uses=_CBAM),
+         "2·C·d + 2·s² + 2\nd = round(C · rd_ratio), s = spatial_kernel_size", "CbamModule", uses=_CBAM, label="CBAM"),
     Kind("lcbam", "CBAM, light (timm's variant)", "Woo et al. 2018 (CBAM); timm", "both", _cbam(1),
-         "2·C·d + s² + 2\nd = round(C · rd_ratio), s = spatial_kernel_size", "LightCbamModule", uses=_CBAM),
+         "2·C·d + s² + 2\nd = round(C · rd_ratio), s = spatial_kernel_size", "LightCbamModule", uses=_CBAM,
+         label="light CBAM"),
     Kind("coord", "coordinate attention", "Hou et al. 2021", "both", _coord,
-         "3·C·d + 2d\nd = C · rd_ratio · se_factor to a multiple of 8", "CoordAttn", uses=_COORD),
+         "3·C·d + 2d\nd = C · rd_ratio · se_factor to a multiple of 8", "CoordAttn", uses=_COORD, label="CoordAttn"),
     Kind("scoord", "simple coordinate attention (timm's)", "Hou et al. 2021; timm", "both", _scoord,
-         "3·C·d + d + 2C\nd = C · rd_ratio · se_factor to a multiple of 8", "SimpleCoordAttn", uses=_COORD),
+         "3·C·d + d + 2C\nd = C · rd_ratio · se_factor to a multiple of 8", "SimpleCoordAttn", uses=_COORD,
+         label="simple CoordAttn"),
     Kind("ela", "efficient local attention", "Xu & Wan 2024 (ELA)", "both", _ela, "2·C·k + 4C\nk = kernel_size",
-         "EfficientLocalAttn", uses=("kernel_size", "bias")),
+         "EfficientLocalAttn", uses=("kernel_size", "bias"), label="ELA"),
     Kind("strip", "strip attention (timm's)", "timm", "both", _strip, "2·C·k\nk = kernel_size", "StripAttn",
-         uses=("use_conv", "kernel_size", "bias")),
+         uses=("use_conv", "kernel_size", "bias"), label="strip attention"),
 )
 
 KIND_NAMES = tuple(kind.name for kind in KINDS)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import platform
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from . import __version__
-from .accounting import SEWork, block_work, percent, spec_paper_params, spec_params
+from .accounting import SEWork, percent
 from .counters import COUNTER_NAMES, COUNTER_NOTES, COUNTERS, Count, block_key, check_counters, count_all
 from .errors import ModelError, OptionError, first_line
 from .families import Call
@@ -50,7 +50,7 @@ from .meta import deep_copy, kept_for_backward, largest_tensor, meta_clone, with
 from .models import build_model, default_input_shape, harness_of, object_input, source_of
 from .options import TimingOptions
 from .report import GIVEN_INPUT, ConfigResult, Latency, LatencyRun, Report, StageResult
-from .spec import BlockSpec, Position, StageSet, block_spec
+from .spec import BlockSpec, Position, StageSet, block_spec, block_work, spec_paper_params, spec_params
 from .stages import Site, StageMap, check_stages, find_sites
 from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at, strip_sites
 from .text import stage_list, stage_set_text
@@ -523,13 +523,27 @@ def analytic(sites: Sequence[Site], spec: BlockSpec | None) -> tuple[Fraction, i
 
 def _weights(sites: Sequence[Site], spec: BlockSpec | None) -> int:
     """The block parameters at ``sites`` without their biases."""
-    return sum(s.own.weights if s.native else spec_params(replace(spec, bias=False), s.channels) for s in sites)
+    return sum(s.own.weights if s.native else spec.weights(s.channels) for s in sites)
 
 
 def _work(site: Site, spec: BlockSpec | None) -> SEWork:
     if site.native:
         return site.own.work(site.positions).times(site.maps)
-    return block_work(spec, site.channels, site.positions, 1).times(site.maps)
+    return site_work(spec, site).times(site.maps)
+
+
+def site_work(spec: BlockSpec, site: Site) -> SEWork:
+    """The work of ``spec``'s block at ``site``, on the map it sees: seprof's kinds over the site's positions; a
+    timm kind as ``ChannelsFirst`` runs it (tokens as a 1×L map; video whole, as a (T·H)×W map, or frame by
+    frame for a kind that gates positions)."""
+    if spec.kind.seprof:
+        return block_work(spec, site.channels, site.positions, 1)
+    if site.layout == "tokens":
+        return spec.work(site.channels, 1, site.height)
+    frames = site.frames or 1
+    if spec.kind.entry.needs_grid:
+        return spec.work(site.channels, site.height, site.width).times(frames)
+    return spec.work(site.channels, frames * site.height, site.width)
 
 
 def _stage_results(config: Config, model: nn.Module, counts: dict[str, Count]) -> list[StageResult]:

@@ -79,7 +79,7 @@ def _other_native(report: Report) -> bool:
 
 def block_words(spec: BlockSpec) -> str:
     """'SE r=16, with FC biases' (the paper's block), else the block's label with its biases said."""
-    if spec.kind is BlockKind.SE and not [k for k in spec.knobs() if k != "no bias"]:
+    if spec.kind is BlockKind.SE and not [k for k in spec.settings() if k != "no bias"]:
         return f"SE r={spec.r}, {'with' if spec.bias else 'no'} FC biases"
     return f"{replace(spec, bias=True).label}, {'with' if spec.bias else 'no'} biases"
 
@@ -365,9 +365,8 @@ def _device_and_floor(report: Report, run: LatencyRun) -> tuple[list[Column], Ca
         if bandwidth:
             moved = report.traffic_bytes(c.config, run.batch, run.setup.get("dtype", "float32"))
             floor = floor_ms(moved, bandwidth)
-            added = lat.device_delta_ms if lat.device_delta_ms is not None else lat.delta_ms[1]
             found += ["—", "—", "—"] if base or not moved else [
-                f"{moved / 1e6:,.1f}", f"{floor:.3f}", f"{added / floor:.1f}×"]
+                f"{moved / 1e6:,.1f}", f"{floor:.3f}", f"{_added_ms(lat) / floor:.1f}×"]
         return found
 
     return columns, cells
@@ -935,7 +934,7 @@ def _brief_zoo(console: Console, rows, r: int, counters) -> None:
 
 def _settings(spec: BlockSpec) -> list[str]:
     """A block's settings in words, its kind and position aside: ['r=16', 'max', 'no bias', 'tanh gate']."""
-    return spec.shape() + replace(spec, position=Position.STANDARD).knobs()
+    return spec.shape() + replace(spec, position=Position.STANDARD).settings()
 
 
 def sweep_shared(report: Report) -> tuple[set[str], bool, bool]:
@@ -991,18 +990,42 @@ def _brief_sweep(console: Console, report: Report) -> None:
     counter = main_counter(report)
     run = report.latency_runs[0] if report.latency_runs else None
     others = [n for n in report.counter_names if n != counter]
+    batch, dtype = (run.batch, run.setup.get("dtype", "float32")) if run is not None else (1, "float32")
+    bandwidth = run.setup.get("bandwidth_gbs") if run is not None and run.setup.get("mode") != "train" else None
     grid = Grid([Column("configuration", "left", key=True), Column("params", optional=True),
-                 Column("added", optional=True), Column("added %"), Column("paper", optional=True),
-                 *([Column(f"MACs % ({counter})")] if counter else []),
-                 *(Column(f"MACs % ({n})", optional=True) for n in others), *_latency_columns(run)])
+                 Column("added", optional=True), Column("added %"), Column("exact", optional=True),
+                 Column("paper", optional=True), *([Column(f"MACs % ({counter})")] if counter else []),
+                 *(Column(f"MACs % ({n})", optional=True) for n in others), Column("MACs (formula)", optional=True),
+                 Column("MB moved", optional=True), *_latency_columns(run),
+                 *([Column("added ÷ floor", optional=True)] if bandwidth else [])])
     for c in report.configs:
         first = c.config == "base"
         macs = ["—" if first else _added_percent(c, base, n) for n in ([counter] if counter else []) + others]
+        moved = report.traffic_bytes(c.config, batch, dtype)
+        floor = [] if not bandwidth else ["—" if first or not moved else
+                                          f"{_added_ms(run.latency[c.config]) / floor_ms(moved, bandwidth):.1f}×"]
         grid.add(sweep_label(c, shared), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
-                 "—" if first else signed_percent(c.params_added_pct, 2), "—" if first else _n(c.analytic_paper),
-                 *macs, *_latency_cells(run, c), section=c is report.configs[1])
+                 "—" if first else signed_percent(c.params_added_pct, 2), "—" if first else f"{c.analytic_exact:,}",
+                 "—" if first else _n(c.analytic_paper), *macs,
+                 "—" if first else f"{report.analytic_macs(c.config) / 1e6:,.2f} M",
+                 "—" if first else f"{moved / 1e6:,.1f}", *_latency_cells(run, c), *floor,
+                 section=c is report.configs[1])
     dropped = _configurations_table(console, report, grid, lambda c: sweep_label(c, shared))
-    console.print(Text(_counter_footer(report) + _left_out(dropped), style="dim"))
+    console.print(Text(_counter_footer(report) + " " + _formula_footer(batch, dtype, bool(bandwidth))
+                       + _left_out(dropped), style="dim"))
+
+
+def _added_ms(lat: Latency) -> float:
+    """The time a configuration adds over the base: device time where measured, else latency."""
+    return lat.device_delta_ms if lat.device_delta_ms is not None else lat.delta_ms[1]
+
+
+def _formula_footer(batch: int, dtype: str, floor: bool) -> str:
+    """What a sweep's formula columns hold."""
+    return ("exact, MACs (formula): the blocks' parameters and MACs by the table of kinds' formulas; MB moved: "
+            f"the feature-map bytes the blocks read and write, unfused, at batch {batch} in {dtype}, and their "
+            "parameters" + ("; added ÷ floor: the time added over that traffic's time at the measured bandwidth"
+                            if floor else "") + ".")
 
 
 def render_sweep(console: Console, report: Report, verbose: bool = False, details: bool = False) -> None:

@@ -28,7 +28,8 @@ SCHEMA_VERSION = 4
 CONFIG_COLUMNS = {
     "model": "model name (or class name for a model object)",
     "config": "base, se, se_strip_<stages>, se_only_<stage> (with --attribute), or <block>@<stages> in a sweep",
-    "block": "the block seprof added: se, cse, sse or scse (empty without, and for a model's own SE blocks)",
+    "block": "the block seprof added: se, cse, sse, scse or one of timm's kinds (ese, eca, cbam, ...; seprof blocks "
+    "lists them); empty without, and for a model's own SE blocks",
     "r": "reduction ratio of seprof's blocks (empty without SE, for sSE, and for a model's own SE blocks, which "
     "keep their widths)",
     "bias": "whether the blocks' excitation layers have biases (empty without SE)",
@@ -37,6 +38,8 @@ CONFIG_COLUMNS = {
     "divisor": "hidden width rounded to a multiple of this (empty: C // r, as the paper)",
     "combine": "how scSE combines its two maps: add or max (empty for other blocks)",
     "position": "where in the residual unit: standard, pre, post or identity (SENet Fig. 5)",
+    "knobs": "a timm kind's own knobs set away from their defaults, as name=value separated by '; ' (empty: its "
+    "defaults, or seprof's kinds, whose knobs have columns of their own)",
     "stage_set": "the stages a sweep point asked for ('all', or e.g. '4' or '4+5'); empty outside sweeps",
     "se_stages": "stages holding SE blocks in this configuration, comma-separated",
     "input": "input C x H x W",
@@ -54,6 +57,9 @@ CONFIG_COLUMNS = {
     "functional calls (residual add, SE's scale multiply) go uncounted",
     "macs_torch": "MACs per sample (batch 1) from torch.utils.flop_counter: its FLOPs of conv and matmul ops / 2; "
     "BatchNorm, pooling, activations and element-wise ops go uncounted",
+    "macs_analytic": "the MACs of the attention blocks alone per sample, by the table of kinds' formulas: the "
+    "excitation's FC/conv MACs on squeezed tensors plus MACs over the full map (sSE's conv, GC's attention "
+    "pooling); pooling, gates and the scale multiply are ops of their own (the JSON's stage work columns)",
     "latency_ms": "median forward latency of one batch, ms",
     "latency_iqr_ms": "interquartile range of the latency samples, ms",
     "latency_runs": "number of timed samples",
@@ -305,6 +311,7 @@ class Report:
                     "config": c.config,
                     **{k: knobs[k] for k in ("block", "r", "bias", "squeeze", "gate", "divisor", "combine",
                                              "position")},
+                    "knobs": "; ".join(f"{k}={v}" for k, v in (knobs.get("knobs") or {}).items()) or None,
                     "stage_set": c.stage_set_text if c.sweep_point else None,
                     "se_stages": ",".join(map(str, c.se_stages)),
                     "input": "x".join(map(str, self.input_shape)),
@@ -314,6 +321,7 @@ class Report:
                     "analytic_paper": whole(c.analytic_paper),
                     "analytic_exact": c.analytic_exact,
                     **{f"macs_{k}": v for k, v in c.macs.items()},
+                    "macs_analytic": self.analytic_macs(c.config),
                     "latency_ms": lat.median_ms if lat else None,
                     "latency_iqr_ms": lat.iqr_ms if lat else None,
                     "latency_runs": lat.runs if lat else None,
@@ -343,6 +351,16 @@ class Report:
                 }
             )
         return rows
+
+    def work(self, config: str) -> SEWork:
+        """The analytic work of ``config``'s attention blocks per sample (seprof's or the model's own)."""
+        return sum((s.work for s in self.stages if s.config == config and s.se), SEWork())
+
+    def analytic_macs(self, config: str) -> int:
+        """The MACs of ``config``'s attention blocks per sample by the formulas: the excitation's, and those
+        over the full map."""
+        work = self.work(config)
+        return work.fc_macs + work.spatial_macs
 
     def traffic_bytes(self, config: str, batch: int = 1, dtype: str = "float32") -> int:
         """Bytes the attention blocks of ``config`` move in one forward pass of ``batch`` samples at ``dtype``

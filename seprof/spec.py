@@ -15,20 +15,21 @@ the checkpoint all carry it whole.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from fractions import Fraction
 from typing import Any
 
+from .accounting import SEWork, se_work
 from .errors import OptionError
+from .kinds import KIND_NAMES, PAPER_R, Kind, divisible
+from .kinds import kind as table_kind
 from .options import Choice
 
 
-class BlockKind(Choice):
-    """The attention block: SE (= cSE), sSE or scSE."""
-
-    SE = "se"
-    CSE = "cse"
-    SSE = "sse"
-    SCSE = "scse"
+class _KindChoice(Choice):
+    """The attention block: one of the table of kinds (``seprof.kinds``), by name; cse is another name of se."""
 
     @property
     def block(self) -> BlockKind:
@@ -36,26 +37,46 @@ class BlockKind(Choice):
         return BlockKind.SE if self is BlockKind.CSE else self
 
     @property
+    def entry(self) -> Kind:
+        """Its entry in the table of kinds."""
+        return table_kind(self.value)
+
+    @property
+    def seprof(self) -> bool:
+        """Whether it is one of seprof's own blocks (se, cse, sse, scse), set by ``BlockSpec``'s own knobs; timm's
+        kinds take theirs in ``BlockSpec.knobs``."""
+        return self.entry.seprof
+
+    @property
     def channel(self) -> bool:
-        """Whether the block has channel excitation (a squeeze and two FC layers)."""
-        return self is not BlockKind.SSE
+        """Whether the block has SE's channel excitation (a squeeze and two FC layers of width C // r)."""
+        return self.value in ("se", "cse", "scse")
 
     @property
     def spatial(self) -> bool:
-        """Whether the block has spatial excitation (a 1×1 conv C→1 and a gate per position)."""
-        return self in (BlockKind.SSE, BlockKind.SCSE)
+        """Whether the block has sSE's spatial excitation (a 1×1 conv C→1 and a gate per position)."""
+        return self.value in ("sse", "scse")
 
     @property
     def title(self) -> str:
-        """The block's name as the papers write it: SE, cSE, sSE, scSE."""
-        return {"se": "SE", "cse": "cSE", "sse": "sSE", "scse": "scSE"}[self.value]
+        """The block's short name: SE, cSE, sSE, scSE, ECA, CBAM, ..."""
+        return "cSE" if self.value == "cse" else self.entry.label
 
     def has(self, knob: str) -> bool:
         """Whether blocks of this kind use ``knob`` (a ``BlockSpec`` field): r, squeeze and divisor belong to
-        channel excitation, combine to scSE, every other knob to all kinds."""
+        channel excitation, combine to scSE, the position to every kind, the other knobs to seprof's kinds."""
+        if knob == "position":
+            return True
+        if not self.seprof:
+            return False
         if knob == "combine":
-            return self is BlockKind.SCSE
+            return self.value == "scse"
         return self.channel or knob not in ("r", "squeeze", "divisor")
+
+
+# every kind of the table by name, and cse (another name of se) after se
+_NAMES = [n for name in KIND_NAMES for n in ((name, "cse") if name == "se" else (name,))]
+BlockKind = _KindChoice("BlockKind", [(name.upper(), name) for name in _NAMES], module=__name__, qualname="BlockKind")
 
 
 class Position(Choice):
@@ -97,25 +118,84 @@ class StageSet(Choice):
     EACH = "each"
 
 
-PAPER_R = 16  # the reduction ratio the paper settles on (Sec. 6.1, Table 10), seprof's default
-
 # The knobs only some kinds use, each with the default that a kind without it keeps.
 KIND_KNOBS: dict[str, Any] = {"r": PAPER_R, "squeeze": Squeeze.AVG, "divisor": None, "combine": Combine.ADD}
+# seprof's own knobs, which timm's kinds do not take (they take theirs in ``BlockSpec.knobs``)
+SEPROF_KNOBS: dict[str, Any] = {"r": PAPER_R, "bias": True, "squeeze": Squeeze.AVG, "gate": Gate.SIGMOID,
+                                "divisor": None, "combine": Combine.ADD}
+
+
+def own_knobs_hint(kind: BlockKind) -> str:
+    """Where a timm kind's own knobs are listed and how they are given."""
+    return (f"{kind}'s own knobs are listed by seprof blocks and given as --knob NAME=VALUE (knobs= in the API)")
 
 
 def knob_refusal(knob: str, value: Any, kind: BlockKind) -> OptionError:
     """The error for giving ``knob`` to a block of ``kind``, which does not use it."""
+    if not kind.seprof:
+        return OptionError(knob, value, "applies to seprof's se, sse and scse, not to {other}: "
+                           + own_knobs_hint(kind), other=("block", kind))
     if knob == "combine":
         return OptionError(knob, value, "applies to scSE only ({other} has one map): drop it", other=("block", kind))
     return OptionError(knob, value, "applies to channel excitation, which {other} does not have: use se, cse or "
                        "scse", other=("block", kind))
 
 
+def _knob_value_error(kind: BlockKind, name: str, value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot be ``kind``'s knob ``name`` (default ``default``), or None where it can."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "is not true or false"
+    if isinstance(default, int):
+        low = 0 if name == "extent" else 1
+        return None if _whole(value) and value >= low else f"is not a whole number of at least {low}"
+    if isinstance(default, float):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            return "is not a number"
+        return None if value > 0 or name == "beta" else "is not above 0"
+    if default is None and name == "rd_channels":
+        return None if value is None or (_whole(value) and value >= 1) else "is not a width of at least 1 (or none)"
+    if default is None and name == "kernel_size":  # ECA's kernel: from γ and β when none
+        if value is None or (_whole(value) and value >= 1 and value % 2):
+            return None
+        return "is not an odd kernel size (or none, for γ and β's)"
+    if default is None:
+        return None if value is None or isinstance(value, str) else "is not a layer's name (e.g. relu) or none"
+    return None
+
+
+def check_knobs(kind: BlockKind, knobs: Any) -> tuple[tuple[str, Any], ...]:
+    """``knobs`` (a mapping, or (name, value) pairs) as a timm kind's checked knobs, sorted by name; an
+    OptionError names a knob the kind does not have, or a value it cannot take."""
+    pairs = list(knobs.items()) if isinstance(knobs, Mapping) else list(knobs or ())
+    if not pairs:
+        return ()
+    if not all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in pairs):
+        raise OptionError("knobs", knobs, "is invalid: give a mapping of knob names to values, e.g. "
+                          "{'spatial_kernel_size': 3}")
+    if kind.seprof:
+        raise OptionError("knobs", dict(pairs), f"applies to timm's kinds; {{other}} takes seprof's own "
+                          f"({', '.join(kind.entry.knobs)}) as options of their own", other=("block", kind))
+    try:
+        defaults = kind.entry.knobs
+    except ImportError as error:
+        raise OptionError("block", kind, f"needs timm: {error}") from None
+    for name, value in pairs:
+        if name not in defaults:
+            raise OptionError("knobs", f"{name}={value}", f"is not a knob of {kind}: its knobs are "
+                              f"{', '.join(defaults)}")
+        if kind.value == "ecam" and name == "kernel_size":
+            raise OptionError("knobs", f"{name}={value}", "is not a knob of ecam: its MLP needs C, so its kernel "
+                              "follows gamma and beta")
+        why = _knob_value_error(kind, name, value, defaults[name])
+        if why:
+            raise OptionError("knobs", f"{name}={value}", f"{why} ({kind}'s default: {defaults[name]})")
+    return tuple(sorted((name, value) for name, value in dict(pairs).items() if value != defaults[name]))
+
+
 def make_divisible(value: float, divisor: int) -> int:
     """``value`` rounded to the nearest multiple of ``divisor`` (at least ``divisor``), and one more
     ``divisor`` if that rounding lost over 10%: torchvision's and timm's rule for SE hidden widths."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
+    return divisible(value, divisor, 0.9)
 
 
 def _whole(value: Any) -> bool:
@@ -135,9 +215,11 @@ class BlockSpec:
         divisor: round C / r to a multiple of this (torchvision's and timm's rule) instead of flooring it.
         combine: how scSE combines its two maps.
         position: where in a residual unit the block goes.
+        knobs: a timm kind's own knobs that differ from its defaults, as (name, value) pairs sorted by name (a
+            mapping is accepted): ``{"spatial_kernel_size": 3}`` for CBAM; ``seprof blocks`` lists each kind's.
 
-    Knobs that a kind does not use must keep their defaults (an sSE block has no r), so that one spec means
-    one block.
+    Knobs that a kind does not use must keep their defaults (an sSE block has no r; timm's kinds take none of
+    seprof's r, bias, squeeze, gate, divisor and combine), so that one spec means one block.
     """
 
     kind: BlockKind = BlockKind.SE
@@ -148,6 +230,7 @@ class BlockSpec:
     divisor: int | None = None
     combine: Combine = Combine.ADD
     position: Position = Position.STANDARD
+    knobs: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         for name, choice in (("kind", BlockKind), ("squeeze", Squeeze), ("gate", Gate), ("combine", Combine),
@@ -161,9 +244,49 @@ class BlockSpec:
         if self.divisor is not None and (not _whole(self.divisor) or self.divisor < 1):
             raise OptionError("divisor", self.divisor, "is invalid: give a whole number of at least 1 (8 is "
                               "torchvision's and timm's), or none to floor C/r as the paper")
-        for knob, default in KIND_KNOBS.items():
+        for knob, default in (KIND_KNOBS if self.kind.seprof else SEPROF_KNOBS).items():
             if not self.kind.has(knob) and getattr(self, knob) != default:
                 raise knob_refusal(knob, getattr(self, knob), self.kind)
+        object.__setattr__(self, "knobs", check_knobs(self.kind, self.knobs))
+
+    @property
+    def kind_knobs(self) -> dict[str, Any]:
+        """The knobs the table of kinds' formulas take: seprof's r, bias and divisor for its own kinds, or a timm
+        kind's knobs given (its defaults fill the rest)."""
+        if self.kind.seprof:
+            return {name: getattr(self, name) for name in self.kind.entry.knobs}
+        return dict(self.knobs)
+
+    def params(self, channels: int) -> int:
+        """Parameters of one block on ``channels`` channels, by the table of kinds' formula."""
+        return self.kind.entry.count(channels, **self.kind_knobs)
+
+    def paper_params(self, channels: int) -> Fraction:
+        """The papers' formula for one block, weights only: (2/r)·C² for channel excitation (SENet eq. 5), C for
+        spatial excitation (Roy et al.), scSE both; a timm kind's own formula (biases and norms included)."""
+        if not self.kind.seprof:
+            return Fraction(self.params(channels))
+        total = Fraction(2 * channels * channels, self.r) if self.kind.channel else Fraction(0)
+        return total + (channels if self.kind.spatial else 0)
+
+    def weights(self, channels: int) -> int:
+        """The parameters a pass reads once: seprof's kinds' weights without biases, a timm kind's all."""
+        return replace(self, bias=False).params(channels) if self.kind.seprof else self.params(channels)
+
+    def work(self, channels: int, height: int, width: int) -> SEWork:
+        """The work one block does on a channels×height×width map (tokens: height = the token count, width =
+        1), by the table of kinds' formula."""
+        if not self.kind.seprof:
+            return self.kind.entry.work_at(channels, height, width, **self.kind_knobs)
+        work = se_work(channels, height, width, None, self.bias, self.hidden(channels)) if self.kind.channel \
+            else SEWork()
+        positions = height * width
+        if self.kind.spatial:
+            work += SEWork(spatial_macs=positions * channels, bias_adds=positions if self.bias else 0,
+                           gates=positions, scale_muls=positions * channels)
+        if self.kind is BlockKind.SCSE:
+            work += SEWork(combine_ops=positions * channels)
+        return work
 
     def hidden(self, channels: int) -> int | None:
         """The channel excitation's hidden width for ``channels`` channels (None for sSE)."""
@@ -180,20 +303,21 @@ class BlockSpec:
     def shape(self) -> list[str]:
         """What makes the block's shape, in words: its r and scSE's combine ('r=8', 'max')."""
         return (([f"r={self.r}"] if self.kind.channel else [])
-                + ([str(self.combine)] if self.kind.has("combine") else []))
+                + ([str(self.combine)] if self.kind.has("combine") else [])
+                + [f"{name}={_knob_text(value)}" for name, value in self.knobs])
 
     @property
     def label(self) -> str:
         """A short description: 'SE (r=16)', 'scSE (r=8, max)', 'sSE, no bias, position pre'."""
-        return ", ".join([self.named(self.shape()), *self.knobs()])
+        return ", ".join([self.named(self.shape()), *self.settings()])
 
     @property
     def short(self) -> str:
         """The block and every setting that differs from the paper's, in one name: 'SE (r=16)',
         'scSE (r=8, max, no bias)', 'SE (r=16, position pre)', 'sSE'."""
-        return self.named(self.shape() + self.knobs())
+        return self.named(self.shape() + self.settings())
 
-    def knobs(self) -> list[str]:
+    def settings(self) -> list[str]:
         """The settings that differ from the paper's defaults, in words ('max squeeze', 'no bias', ...)."""
         words = []
         if not self.bias:
@@ -226,6 +350,7 @@ class BlockSpec:
             parts.append(f"div{self.divisor}")
         if self.position is not Position.STANDARD:
             parts.append(str(self.position))
+        parts += [f"{name}{_knob_text(value)}".replace(" ", "") for name, value in self.knobs]
         return "_".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
@@ -236,6 +361,9 @@ class BlockSpec:
             data.update(r=None, squeeze=None)
         if self.kind is not BlockKind.SCSE:
             data["combine"] = None
+        if not self.kind.seprof:
+            data.update(r=None, bias=None, squeeze=None, gate=None)
+        data["knobs"] = dict(self.knobs) or None
         return data
 
     @classmethod
@@ -252,13 +380,36 @@ class BlockSpec:
     def changes(self) -> list[tuple[str, Any]]:
         """(API parameter, value) for each setting that differs from ``BlockSpec()``, the kind ("block") first."""
         default = BlockSpec()
-        return [("block" if f.name == "kind" else f.name, getattr(self, f.name)) for f in fields(self)
+        return [("block" if f.name == "kind" else f.name,
+                 dict(self.knobs) if f.name == "knobs" else getattr(self, f.name)) for f in fields(self)
                 if getattr(self, f.name) != getattr(default, f.name)]
 
     def with_options(self, r: int | None = None, bias: bool | None = None) -> BlockSpec:
         """This spec with ``r`` and ``bias`` replaced where given."""
         changes = {k: v for k, v in (("r", r), ("bias", bias)) if v is not None}
         return replace(self, **changes) if changes else self
+
+
+def _knob_text(value: Any) -> str:
+    """A knob's value in a label: 0.125, 3, true, none."""
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def spec_params(spec: BlockSpec, channels: int) -> int:
+    """Parameters of one block described by ``spec`` on ``channels`` channels."""
+    return spec.params(channels)
+
+
+def spec_paper_params(spec: BlockSpec, channels: int) -> Fraction:
+    """The papers' formula for one block described by ``spec`` (``BlockSpec.paper_params``)."""
+    return spec.paper_params(channels)
+
+
+def block_work(spec: BlockSpec, channels: int, height: int, width: int) -> SEWork:
+    """The work one block described by ``spec`` does on a channels×height×width map (``BlockSpec.work``)."""
+    return spec.work(channels, height, width)
 
 
 def block_spec(block: BlockSpec | BlockKind | str | None = None, r: int | None = None,

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-from .blocks import make_block
+from .blocks import grid_free_kinds, make_block
 from .errors import ModelError, NativeSEError, OptionError
 from .harness import Harness
 from .meta import deep_copy
@@ -83,6 +83,10 @@ def check_block(spec: BlockSpec, sites: Iterable[Site]) -> None:
     sites = list(sites)
     smallest = min(sites, key=lambda s: s.channels) if sites else None
     r = spec.r
+    tokens = next((s for s in sites if s.layout == "tokens"), None)
+    if spec.kind.entry.needs_grid and tokens is not None:
+        raise OptionError("block", spec.kind, f"gates positions on an H×W grid, and stage {tokens.stage}'s features "
+                          f"are {tokens.height} tokens without one; on tokens use {', '.join(grid_free_kinds())}")
     if not spec.kind.channel:
         return
     if spec.divisor is not None:

@@ -177,7 +177,7 @@ def test_an_export_to_stdout_moves_the_report_to_stderr():
     result = run("inject", "resnet18", "--input", "3x64x64", "--no-latency", "--csv", "-", "--details")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0].startswith(
-        "model,config,block,r,bias,squeeze,gate,divisor,combine,position,stage_set,se_stages,")
+        "model,config,block,r,bias,squeeze,gate,divisor,combine,position,knobs,stage_set,se_stages,")
     assert len(result.stdout.splitlines()) == 3 and "SE parameters by stage" in result.stderr
 
 

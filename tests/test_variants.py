@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from user_models import build_residual
 
 import seprof
-from seprof.accounting import block_work, spec_paper_params, spec_params
+from seprof.spec import block_work, spec_paper_params, spec_params
 from seprof.blocks import SCSEBlock, SEBlock, SSEBlock, TokenSE, TokenSSE, make_block
 from seprof.errors import OptionError
 from seprof.measure import analytic, num_params
@@ -61,7 +61,7 @@ def test_the_paper_block_is_the_default_everywhere():
 def test_knobs_a_block_does_not_have_are_refused():
     for kwargs, option in (({"kind": "sse", "r": 8}, "r"), ({"kind": "sse", "squeeze": "max"}, "squeeze"),
                            ({"kind": "sse", "divisor": 8}, "divisor"), ({"kind": "se", "combine": "max"}, "combine"),
-                           ({"divisor": 0}, "divisor"), ({"r": 0}, "r"), ({"kind": "eca"}, "block"),
+                           ({"divisor": 0}, "divisor"), ({"r": 0}, "r"), ({"kind": "cbamx"}, "block"),
                            ({"position": "middle"}, "position"), ({"bias": 1}, "bias")):
         with pytest.raises(OptionError) as info:
             BlockSpec(**kwargs)
@@ -119,7 +119,8 @@ def test_squeeze_and_gate_are_what_they_say(gate, fn, squeeze):
 def test_token_blocks_keep_the_spatial_parameters():
     for kind in BlockKind:
         spec = BlockSpec(kind)
-        assert num_params(make_block(spec, 64, "tokens")) == num_params(make_block(spec, 64)) == spec_params(spec, 64)
+        layout = "nhwc" if kind.entry.needs_grid else "tokens"  # tokens without a grid: tests/test_block_kinds.py
+        assert num_params(make_block(spec, 64, layout)) == num_params(make_block(spec, 64)) == spec_params(spec, 64)
     gate = TokenSSE(4)
     x = torch.randn(1, 3, 4)
     assert torch.allclose(gate(x), x * torch.sigmoid(gate.fc(x)))
@@ -181,9 +182,10 @@ def _model(name):
 def test_any_block_anywhere_counts_exactly_keeps_shapes_and_strips_back(name, kind, position, r, divisor, bias,
                                                                         squeeze, gate, combine, data):
     model, shape, residual = _model(name)
-    channel = kind.channel
-    spec = BlockSpec(kind, r if channel else 16, bias, squeeze if channel else "avg", gate,
-                     divisor if channel else None, combine if kind is BlockKind.SCSE else "add", position)
+    channel, own = kind.channel, kind.seprof  # timm's kinds take none of seprof's knobs
+    spec = BlockSpec(kind, r if channel else 16, bias or not own, squeeze if channel else "avg",
+                     gate if own else "sigmoid", divisor if channel else None,
+                     combine if kind is BlockKind.SCSE else "add", position)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     if position is not Position.STANDARD and (not residual or (name == "generic residual" and position in (
             Position.POST, Position.IDENTITY))):
@@ -193,6 +195,10 @@ def test_any_block_anywhere_counts_exactly_keeps_shapes_and_strips_back(name, ki
     stage_map = find_sites(model, shape, position=position)
     stages = sorted(data.draw(st.sets(st.sampled_from(stage_map.stage_numbers), min_size=1)))
     sites = stage_map.select(stages)
+    if kind.entry.needs_grid and any(s.layout == "tokens" for s in sites):
+        with pytest.raises(OptionError, match="gates positions on an H×W grid"):
+            inject(model, stages=stages, block=spec, input_shape=shape)
+        return
     if channel and divisor is None and r > min(s.channels for s in sites):
         with pytest.raises(OptionError, match="is larger than the"):
             inject(model, stages=stages, block=spec, input_shape=shape)
