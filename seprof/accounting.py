@@ -5,11 +5,13 @@ Parameters (paper Sec. 4, eq. 5): the two FC layers of a block on C channels wit
 as printed (a Fraction where C/r is not whole); ``exact_params`` counts what a block really holds: the real
 hidden width C//r, and with biases C//r + C more.
 
-Work of one block on a C×H×W map (``se_work``, ``block_work``): global pooling H·W·C adds (or compares), the
-FCs 2·C·(C//r) multiply-accumulates (MACs), bias adds, C gate evaluations, and H·W·C multiplies for the
-scale; sSE (Roy et al.) adds a 1×1 conv C→1 (H·W·C MACs), H·W gates and a second scale, and scSE H·W·C ops to
-combine the two maps. Common counters see the FCs, sSE's conv and sometimes the pooling; none sees the scale.
-Any kind's parameters and work come from the table of kinds (``seprof.kinds``) through ``BlockSpec``.
+Work of one block on a C×H×W map (``se_work``, ``sse_work``, ``block_work``): global pooling H·W·C adds (or
+compares), the FCs 2·C·(C//r) multiply-accumulates (MACs), bias adds, C gate evaluations, and H·W·C multiplies
+for the scale; sSE (Roy et al.) adds a 1×1 conv C→1 (H·W·C MACs), H·W gates and a second scale, and scSE H·W·C
+ops to combine the two maps. Common counters see the FCs, sSE's conv and sometimes the pooling; none sees the
+scale. ``SEWork`` holds the ops of the other attention kinds too (``seprof.kinds``), each field with the full-map
+reads and writes its ops make, so that the traffic of every kind follows from its work.
+Any kind's parameters and work come from the table of kinds through ``BlockSpec``.
 """
 
 from __future__ import annotations
@@ -47,24 +49,52 @@ def exact_params(channels: Iterable[int], r: int, bias: bool = True) -> int:
 @dataclass(frozen=True, kw_only=True)
 class SEWork:
     """Arithmetic of attention blocks, per image. ``fc_macs`` and ``spatial_macs`` are multiply-accumulates;
-    the rest are single ops.
+    the rest are single ops. P = H·W positions; the full map is the block's C×H×W input or a map of that size
+    made from it, the squeezed tensors are everything smaller (pooled vectors, strips, H·W maps).
+
+    Each field is one kind of op, and each op reads and writes the full map in a fixed way (unfused, every op
+    that reads the map reads it once), which gives ``feature_reads`` and ``feature_writes``. Left out: the
+    activations on squeezed tensors (ReLU, Hardswish, SiLU on a hidden vector), the sum or mean of two pooled or
+    excited vectors (CBAM's avg and max paths, light CBAM's and ``add_maxpool``'s halves), a softmax's sum and
+    division (its exponentials are gates), an average's division, and copies (concatenation, transpose, pad).
 
     Attributes:
-        pool_ops: the channel squeeze: H·W·C adds (average) or compares (max) per block.
-        fc_macs: the channel excitation's FC layers, 2·C·hidden per block.
-        spatial_macs: sSE's 1×1 conv C→1, H·W·C per block.
-        bias_adds: bias adds of the excitation layers (hidden + C for the FCs, H·W for sSE's conv).
-        gates: gate evaluations (sigmoid or the chosen gate): C for channel, H·W for spatial excitation.
-        scale_muls: the recalibration multiplies, H·W·C per map (two maps in scSE).
-        combine_ops: scSE's sum or maximum of its two maps, H·W·C per block.
+        pool_ops: reductions over the full map, P·C adds (average) or compares (max) each: a global pool, a pool
+            along H or along W (coordinate attention's strips), a mean or max over channels (CBAM's spatial
+            branch). Each reads the map.
+        fc_macs: the excitation on squeezed tensors: FCs or 1×1 convs on pooled vectors (2·C·hidden for SE),
+            ECA's 1-D conv over C, CBAM's k×k conv on its pooled H·W maps, the convs on coordinate attention's,
+            ELA's and strip attention's H + W strips. They read no full map.
+        spatial_macs: MACs that read the full map: sSE's 1×1 conv C→1, GC's attention conv C→1 and its
+            attention-weighted sum (P·C each).
+        bias_adds: bias adds of the excitation layers (hidden + C for SE's FCs, H·W for sSE's conv).
+        norm_ops: elements a norm layer (BatchNorm, LayerNorm, GroupNorm) outputs on squeezed tensors, one op
+            each.
+        gates: gate evaluations (sigmoid, hard-sigmoid, the chosen gate, or each element of a softmax) on
+            squeezed tensors: C for channel, H·W for spatial excitation, C·(H + W) for strips.
+        map_gates: gate evaluations on a full map (simple coordinate and strip attention gate the sum of their
+            strips at every element), P·C each: each reads that map and writes the gate map, which the scale
+            reads once more.
+        scale_muls: the recalibration multiplies, P·C per gate applied to the map (two in scSE, CBAM,
+            coordinate attention and ELA, which apply one after the other): each reads the map and writes it.
+        broadcast_adds: a squeezed tensor added at every element (GC's fusion by addition), P·C: each reads the
+            map and writes it.
+        expand_adds: a full map made by adding two strips broadcast over each other (simple coordinate and strip
+            attention), P·C: each writes the map and reads none.
+        combine_ops: two full maps made one, P·C: scSE's sum or maximum of its two maps, a skip connection's
+            add (``has_skip``). Each reads both and writes one.
     """
 
     pool_ops: int = 0
     fc_macs: int = 0
     spatial_macs: int = 0
     bias_adds: int = 0
+    norm_ops: int = 0
     gates: int = 0
+    map_gates: int = 0
     scale_muls: int = 0
+    broadcast_adds: int = 0
+    expand_adds: int = 0
     combine_ops: int = 0
 
     def __add__(self, other: SEWork) -> SEWork:
@@ -76,19 +106,24 @@ class SEWork:
 
     @property
     def elementwise(self) -> int:
-        """Ops over the full C×H×W map, which grow with resolution: pooling, sSE's conv, scale, combine."""
-        return self.pool_ops + self.spatial_macs + self.scale_muls + self.combine_ops
+        """Ops over the full C×H×W map, which grow with resolution: pooling, sSE's and GC's MACs on the map, gates
+        on the map, scales, adds and combines."""
+        return (self.pool_ops + self.spatial_macs + self.map_gates + self.scale_muls + self.broadcast_adds
+                + self.expand_adds + self.combine_ops)
 
     @property
     def feature_reads(self) -> int:
-        """Elements of the C×H×W map the blocks read, unfused: the squeeze reads it once, sSE's conv once, each
-        scale once, scSE's combine both maps (the C- and H·W-sized gate vectors are left out)."""
-        return self.pool_ops + self.spatial_macs + self.scale_muls + 2 * self.combine_ops
+        """Elements of the C×H×W map the blocks read, unfused: each squeeze, conv or sum over the map once, each
+        scale and broadcast add once, a gate on the map twice (its input, and its output read by the scale), each
+        combine both maps (the squeezed tensors are left out)."""
+        return (self.pool_ops + self.spatial_macs + self.scale_muls + self.broadcast_adds + 2 * self.map_gates
+                + 2 * self.combine_ops)
 
     @property
     def feature_writes(self) -> int:
-        """Elements of the C×H×W map the blocks write, unfused: each recalibrated map, and scSE's combined one."""
-        return self.scale_muls + self.combine_ops
+        """Elements of the C×H×W map the blocks write, unfused: each recalibrated or shifted map, each map made
+        from strips and gated on the map, and each combined one."""
+        return self.scale_muls + self.broadcast_adds + self.expand_adds + self.map_gates + self.combine_ops
 
 
 def element_bytes(dtype: str) -> int:
@@ -119,6 +154,14 @@ def se_work(channels: int, height: int, width: int, r: int | None, bias: bool = 
         gates=channels,
         scale_muls=pixels,
     )
+
+
+def sse_work(channels: int, height: int, width: int, bias: bool = True) -> SEWork:
+    """The work one sSE block does on a channels×height×width map: a 1×1 conv C→1, a gate per position, the
+    scale."""
+    positions = height * width
+    return SEWork(spatial_macs=positions * channels, bias_adds=positions if bias else 0, gates=positions,
+                  scale_muls=positions * channels)
 
 
 def percent(part: float, whole: float) -> float:

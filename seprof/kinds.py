@@ -4,9 +4,11 @@ attention of timm's factory (``timm.layers.get_attn``).
 Each ``Kind`` holds its name, title and paper, what it squeezes (channels, positions or both), the class that
 implements it (seprof's, or timm's, whose knobs' defaults are read from that class's signature), the arguments
 timm's factory adds for the name (``ecam`` is ``EcaModule(use_mlp=True)``), and its parameters per block as
-closed-form arithmetic in C and the knobs, written from each paper and each implementation and shown as a formula.
-A count of a built module is never used: the tests compare the formulas with hand-computed values and then with
-the modules timm builds.
+closed-form arithmetic in C and the knobs, written from each paper and each implementation and shown as a formula,
+and the work of one block on a C×H×W map (``SEWork``: its pools, MACs, gates, scales, and so its feature-map
+traffic), closed-form in C, H, W and the knobs the same way. A count of a built module is never used: the tests
+compare the formulas with hand-computed values and then with the modules timm builds (their parameters, the MACs
+torch's flop counter counts in them, the full maps their ops read and write).
 
 timm's rounding of a reduced width (``make_divisible``) is written here as ``divisible``: the nearest multiple of
 the divisor, at least the divisor; a ``round_limit`` of 0.9 (ECA's MLP) adds one more divisor where rounding
@@ -21,6 +23,8 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .accounting import SEWork, se_work, sse_work
 
 TIMM_FLOOR = "1.0.23"  # the first timm whose attention factory makes every kind of the table (pyproject.toml's floor)
 
@@ -55,6 +59,7 @@ class Kind:
         squeezes: "channel", "spatial" or "both": what its gate recalibrates.
         params: its parameters on C channels, given its knobs.
         formula: the same in symbols.
+        work: the work of one block on a C×H×W map (tokens: H = the token count, W = 1), given its knobs.
         timm_class: the timm class that implements it (None for seprof's own).
         factory: what timm's factory adds for this name to the class's defaults.
         defaults: seprof's defaults where they differ from the class's (a default timm cannot build).
@@ -86,6 +91,7 @@ class Kind:
         """Whether it needs the positions as an H×W grid: a timm kind that gates positions (its spatial gate
         pools or convolves along rows and columns). seprof's sSE gates each position alone and runs anywhere."""
         return self.squeezes != "channel" and not self.seprof
+    work: Callable[[int, int, int, Mapping[str, Any]], SEWork] = field(kw_only=True)
 
     @property
     def knobs(self) -> dict[str, Any]:
@@ -97,6 +103,15 @@ class Kind:
 
     def count(self, channels: int, **knobs: Any) -> int:
         """Its parameters on ``channels`` channels, at its defaults except ``knobs``."""
+        return self.params(channels, self._with(knobs))
+
+    def work_at(self, channels: int, height: int, width: int, **knobs: Any) -> SEWork:
+        """The work of one block on a channels×height×width map (tokens: height = the token count, width = 1), at
+        its defaults except ``knobs``."""
+        return self.work(channels, height, width, self._with(knobs))
+
+    def _with(self, knobs: Mapping[str, Any]) -> dict[str, Any]:
+        """Its knobs' defaults with ``knobs`` over them, each checked to be one of its knobs."""
         defaults = self.knobs
         unknown = set(knobs) - set(defaults)
         if unknown:
@@ -105,7 +120,7 @@ class Kind:
         if knobs.get("rd_channels") is not None and knobs["rd_channels"] < 1:
             raise ValueError(f"rd_channels {knobs['rd_channels']} is not a width: give at least 1, or None for "
                              "rd_ratio's")
-        return self.params(channels, {**defaults, **knobs})
+        return {**defaults, **knobs}
 
     @property
     def shown_knobs(self) -> dict[str, Any]:
@@ -226,6 +241,118 @@ def _strip(c: int, k: Mapping[str, Any]) -> int:
     return 2 * (c * k["kernel_size"] + (c if k["bias"] else 0))  # depthwise k×1 and 1×k
 
 
+# --- the work of one block on a C×H×W map (P = H·W positions, L = H + W strip positions), as SEWork counts it
+
+
+def _se_work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+    return se_work(c, h, w, None, k["bias"], se_hidden(c, k["r"], k["divisor"]))
+
+
+def _sse_work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+    return sse_work(c, h, w, k["bias"])
+
+
+def _scse_work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+    return _se_work(c, h, w, k) + _sse_work(c, h, w, k) + SEWork(combine_ops=h * w * c)  # the two maps combined
+
+
+def _channel_gate(c: int, h: int, w: int, pools: int = 1) -> SEWork:
+    """A global pool of the map (``pools`` of them: average, and max), C gates and the scale by them."""
+    return SEWork(pool_ops=pools * h * w * c, gates=c, scale_muls=h * w * c)
+
+
+def _ese_work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+    return _channel_gate(c, h, w, 1 + k["add_maxpool"]) + SEWork(fc_macs=c * c, bias_adds=c)  # one 1×1 conv C→C
+
+
+def _eca_work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+    taps = _taps(c, k)
+    if k["use_mlp"]:  # Conv1d(1→d, 1) and Conv1d(d→1, k) along the C pooled values, both with biases
+        d = _reduced(c, k, round_limit=0.9)
+        return _channel_gate(c, h, w) + SEWork(fc_macs=d * c + d * taps * c, bias_adds=d * c + c)
+    return _channel_gate(c, h, w) + SEWork(fc_macs=taps * c)  # one Conv1d(1→1, k) along the C pooled values
+
+
+def _ceca_work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+    bias = k.get("conv_bias", k["act_layer"] is not None)
+    return _channel_gate(c, h, w) + SEWork(fc_macs=_taps(c, k) * c, bias_adds=c if bias else 0)  # padded circularly
+
+
+def _ge_work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+    _ge(c, k)  # GE-θ (extra_params) is refused as its parameters are
+    if k["extent"]:
+        raise ValueError(f"ge with extent {k['extent']} (a local gather, upsampled back to the map) has no work "
+                         "formula here: give extent=0, the global gather timm's factory makes")
+    work = _channel_gate(c, h, w, 1 + k["add_maxpool"])
+    if k["use_mlp"]:  # ConvMlp C→d→C with biases
+        d = _reduced(c, k)
+        work += SEWork(fc_macs=2 * c * d, bias_adds=d + c)
+    return work
+
+
+def _gc_work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+    p = h * w
+    # the context: attention pooling (a 1×1 conv C→1 with its bias, a softmax over P, the weighted sum) or an average
+    work = SEWork(spatial_macs=2 * p * c, bias_adds=p, gates=p) if k["use_attn"] else SEWork(pool_ops=p * c)
+    d = _reduced(c, k)
+    mlp = SEWork(fc_macs=2 * c * d, bias_adds=d + c, norm_ops=d)  # ConvMlp C→d→C with biases, a LayerNorm on d
+    if k["fuse_scale"]:
+        work += mlp + SEWork(gates=c, scale_muls=p * c)
+    if k["fuse_add"]:
+        work += mlp + SEWork(broadcast_adds=p * c)
+    return work
+
+
+def _cbam_work(maps: int) -> Callable[[int, int, int, Mapping[str, Any]], SEWork]:
+    """CBAM (``maps`` 2: its MLP on the average and on the max, its conv on both channel pools) or light CBAM
+    (``maps`` 1: the MLP, and the conv, on their mean)."""
+    def work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+        p, d, s = h * w, _reduced(c, k), k["spatial_kernel_size"]
+        # channel: average and max pools, the MLP C→d→C, C gates, the scale
+        channel = SEWork(pool_ops=2 * p * c, fc_macs=maps * 2 * c * d,
+                         bias_adds=maps * (d + c) if k["mlp_bias"] else 0, gates=c, scale_muls=p * c)
+        # spatial: mean and max over channels, an s×s conv maps→1 at every position, a BatchNorm, P gates, the scale
+        spatial = SEWork(pool_ops=2 * p * c, fc_macs=maps * s * s * p, norm_ops=p, gates=p, scale_muls=p * c)
+        return channel + spatial
+    return work
+
+
+def _skip(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+    return SEWork(combine_ops=h * w * c if k["has_skip"] else 0)  # the input added back to the output
+
+
+def _coord_work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+    p, strips, d = h * w, h + w, _reduced(c, k)
+    # pools along W and along H; conv1 C→d, a BatchNorm, conv_h and conv_w d→C on the L strip positions; C·L gates;
+    # the map scaled by the W gates, then by the H gates
+    return SEWork(pool_ops=2 * p * c, fc_macs=2 * c * d * strips, bias_adds=(d + c) * strips if k["bias"] else 0,
+                  norm_ops=d * strips, gates=c * strips, scale_muls=2 * p * c) + _skip(c, h, w, k)
+
+
+def _scoord_work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+    p, strips, d = h * w, h + w, _reduced(c, k)
+    # pools along W and along H; fc1 C→d, fc_h and fc_w d→C on the L strip positions; the H and W strips added
+    # into a full map, gated there, the map scaled by it
+    return SEWork(pool_ops=2 * p * c, fc_macs=2 * c * d * strips, bias_adds=(d + c) * strips if k["bias"] else 0,
+                  expand_adds=p * c, map_gates=p * c, scale_muls=p * c) + _skip(c, h, w, k)
+
+
+def _ela_work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+    p, strips = h * w, h + w
+    # pools along W and along H; a depthwise k-tap conv and a GroupNorm on each strip; C·L gates; two scales
+    return SEWork(pool_ops=2 * p * c, fc_macs=c * k["kernel_size"] * strips, bias_adds=c * strips if k["bias"] else 0,
+                  norm_ops=c * strips, gates=c * strips, scale_muls=2 * p * c) + _skip(c, h, w, k)
+
+
+def _strip_work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
+    p, strips = h * w, h + w
+    # pools along W and along H; the strips added into a full map, gated there, the map scaled by it
+    work = SEWork(pool_ops=2 * p * c, expand_adds=p * c, map_gates=p * c, scale_muls=p * c) + _skip(c, h, w, k)
+    if k["use_conv"]:  # a depthwise k-tap conv on each strip
+        work += SEWork(fc_macs=c * k["kernel_size"] * strips, bias_adds=c * strips if k["bias"] else 0)
+    return work
+
+
 _GC = ("rd_ratio", "rd_divisor", "use_attn", "fuse_add", "fuse_scale")
 _GC_FORMULA = "a·(C + 1) + m·(2·C·d + 3d + C)\na = use_attn, m = fuse_add + fuse_scale, d = round(C · rd_ratio)"
 _CBAM = ("rd_ratio", "rd_divisor", "spatial_kernel_size", "mlp_bias")
@@ -236,43 +363,55 @@ _ECA_KERNEL = {"kernel_size": None}  # timm's kernel_size is used only without C
 KINDS: tuple[Kind, ...] = (
     Kind("se", "Squeeze-and-Excitation", "Hu et al. 2018 (SENet)", "channel", _se,
          "2·C·h + h + C\nh = ⌊C/r⌋, or C/r to a multiple of the divisor", uses=("r", "divisor", "bias"),
-         note="seprof's SE, with the paper's ⌊C/r⌋; timm's se is this with --divisor 8", label="SE"),
-    Kind("sse", "spatial SE", "Roy et al. 2018", "spatial", _sse, "C + 1", uses=("bias",), label="sSE"),
+         note="seprof's SE, with the paper's ⌊C/r⌋; timm's se is this with --divisor 8",
+         label="SE", work=_se_work),
+    Kind("sse", "spatial SE", "Roy et al. 2018", "spatial", _sse, "C + 1", uses=("bias",),
+         label="sSE", work=_sse_work),
     Kind("scse", "concurrent spatial and channel SE", "Roy et al. 2018", "both", _scse,
-         "SE + sSE", uses=("r", "divisor", "bias"), label="scSE"),
+         "SE + sSE", uses=("r", "divisor", "bias"),
+         label="scSE", work=_scse_work),
     Kind("ese", "effective SE", "Lee & Park 2020 (CenterMask)", "channel", _ese, "C² + C", "EffectiveSEModule",
-         label="eSE"),
+         label="eSE", work=_ese_work),
     Kind("eca", "efficient channel attention", _ECA, "channel", _eca,
          "k\nk = kernel_size, or odd(⌊|log₂C + β| / γ⌋), at least 3", "EcaModule",
-         defaults=_ECA_KERNEL, uses=("gamma", "beta", "kernel_size"), label="ECA"),
+         defaults=_ECA_KERNEL, uses=("gamma", "beta", "kernel_size"),
+         label="ECA", work=_eca_work),
     Kind("ecam", "ECA with an MLP (timm's variant)", f"{_ECA}; timm", "channel", _eca,
          "2d + d·k + 1, k as ECA's\nd = C · rd_ratio to a multiple of 8 (+8 where that lost over 10%)", "EcaModule",
-         {"use_mlp": True}, _ECA_KERNEL, uses=("gamma", "beta", "rd_ratio", "rd_divisor"), label="ECA-MLP"),
+         {"use_mlp": True}, _ECA_KERNEL, uses=("gamma", "beta", "rd_ratio", "rd_divisor"),
+         label="ECA-MLP", work=_eca_work),
     Kind("ceca", "ECA with circular padding (timm's)", f"{_ECA}; timm", "channel", _ceca,
          "k (+1 with an act_layer), k as ECA's", "CecaModule", defaults=_ECA_KERNEL,
-         uses=("gamma", "beta", "kernel_size", "act_layer"), label="CECA"),
+         uses=("gamma", "beta", "kernel_size", "act_layer"),
+         label="CECA", work=_ceca_work),
     Kind("ge", "Gather-Excite", "Hu et al. 2018 (GENet)", "channel", _ge,
          "0 (GE-θ⁻, global extent)\nwith use_mlp: 2·C·d + d + C, d = round(C · rd_ratio)", "GatherExcite",
          defaults={"use_mlp": False}, uses=("use_mlp", "rd_ratio", "rd_divisor"),
-         note="parameter-free by default: timm 1.0.31's GatherExcite cannot build its MLP (use_mlp=True)", label="GE"),
+         note="parameter-free by default: timm 1.0.31's GatherExcite cannot build its MLP (use_mlp=True)",
+         label="GE", work=_ge_work),
     Kind("gc", "global context", "Cao et al. 2019 (GCNet)", "channel", _gc, _GC_FORMULA, "GlobalContext", uses=_GC,
-         label="GC"),
+         label="GC", work=_gc_work),
     Kind("gca", "global context, fused by addition", "Cao et al. 2019 (GCNet)", "channel", _gc, _GC_FORMULA,
-         "GlobalContext", {"fuse_add": True, "fuse_scale": False}, uses=_GC, label="GC-add"),
+         "GlobalContext", {"fuse_add": True, "fuse_scale": False}, uses=_GC,
+         label="GC-add", work=_gc_work),
     Kind("cbam", "convolutional block attention", "Woo et al. 2018 (CBAM)", "both", _cbam(2),
-         "2·C·d + 2·s² + 2\nd = round(C · rd_ratio), s = spatial_kernel_size", "CbamModule", uses=_CBAM, label="CBAM"),
+         "2·C·d + 2·s² + 2\nd = round(C · rd_ratio), s = spatial_kernel_size", "CbamModule", uses=_CBAM,
+         label="CBAM", work=_cbam_work(2)),
     Kind("lcbam", "CBAM, light (timm's variant)", "Woo et al. 2018 (CBAM); timm", "both", _cbam(1),
          "2·C·d + s² + 2\nd = round(C · rd_ratio), s = spatial_kernel_size", "LightCbamModule", uses=_CBAM,
-         label="light CBAM"),
+         label="light CBAM", work=_cbam_work(1)),
     Kind("coord", "coordinate attention", "Hou et al. 2021", "both", _coord,
-         "3·C·d + 2d\nd = C · rd_ratio · se_factor to a multiple of 8", "CoordAttn", uses=_COORD, label="CoordAttn"),
+         "3·C·d + 2d\nd = C · rd_ratio · se_factor to a multiple of 8", "CoordAttn", uses=_COORD,
+         label="CoordAttn", work=_coord_work),
     Kind("scoord", "simple coordinate attention (timm's)", "Hou et al. 2021; timm", "both", _scoord,
          "3·C·d + d + 2C\nd = C · rd_ratio · se_factor to a multiple of 8", "SimpleCoordAttn", uses=_COORD,
-         label="simple CoordAttn"),
+         label="simple CoordAttn", work=_scoord_work),
     Kind("ela", "efficient local attention", "Xu & Wan 2024 (ELA)", "both", _ela, "2·C·k + 4C\nk = kernel_size",
-         "EfficientLocalAttn", uses=("kernel_size", "bias"), label="ELA"),
+         "EfficientLocalAttn", uses=("kernel_size", "bias"),
+         label="ELA", work=_ela_work),
     Kind("strip", "strip attention (timm's)", "timm", "both", _strip, "2·C·k\nk = kernel_size", "StripAttn",
-         uses=("use_conv", "kernel_size", "bias"), label="strip attention"),
+         uses=("use_conv", "kernel_size", "bias"),
+         label="strip attention", work=_strip_work),
 )
 
 KIND_NAMES = tuple(kind.name for kind in KINDS)

@@ -396,7 +396,7 @@ class Report:
                 **{f"se_macs_{k}": v for k, v in s.se_macs.items()},
                 "feature_reads": s.work.feature_reads,
                 "feature_writes": s.work.feature_writes,
-                **asdict(s.work),
+                **{name: value for name, value in asdict(s.work).items() if name in STAGE_COLUMNS},
             }
             for s in self.stages
         ]

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from fractions import Fraction
 from typing import Any
 
-from .accounting import SEWork, se_work
+from .accounting import SEWork
 from .errors import OptionError
 from .kinds import KIND_NAMES, PAPER_R, Kind, divisible
 from .kinds import kind as table_kind
@@ -276,17 +276,7 @@ class BlockSpec:
     def work(self, channels: int, height: int, width: int) -> SEWork:
         """The work one block does on a channels×height×width map (tokens: height = the token count, width =
         1), by the table of kinds' formula."""
-        if not self.kind.seprof:
-            return self.kind.entry.work_at(channels, height, width, **self.kind_knobs)
-        work = se_work(channels, height, width, None, self.bias, self.hidden(channels)) if self.kind.channel \
-            else SEWork()
-        positions = height * width
-        if self.kind.spatial:
-            work += SEWork(spatial_macs=positions * channels, bias_adds=positions if self.bias else 0,
-                           gates=positions, scale_muls=positions * channels)
-        if self.kind is BlockKind.SCSE:
-            work += SEWork(combine_ops=positions * channels)
-        return work
+        return self.kind.entry.work_at(channels, height, width, **self.kind_knobs)
 
     def hidden(self, channels: int) -> int | None:
         """The channel excitation's hidden width for ``channels`` channels (None for sSE)."""

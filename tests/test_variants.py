@@ -9,11 +9,21 @@ from hypothesis import strategies as st
 from user_models import build_residual
 
 import seprof
-from seprof.spec import block_work, spec_paper_params, spec_params
 from seprof.blocks import SCSEBlock, SEBlock, SSEBlock, TokenSE, TokenSSE, make_block
 from seprof.errors import OptionError
 from seprof.measure import analytic, num_params
-from seprof.spec import BlockKind, BlockSpec, Combine, Gate, Position, Squeeze, make_divisible
+from seprof.spec import (
+    BlockKind,
+    BlockSpec,
+    Combine,
+    Gate,
+    Position,
+    Squeeze,
+    block_work,
+    make_divisible,
+    spec_paper_params,
+    spec_params,
+)
 from seprof.stages import find_sites
 from seprof.surgery import inject, se_modules, strip
 
