@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from seprof.accounting import SEWork, block_work
+from seprof.accounting import SEWork
 from seprof.kinds import KIND_NAMES, KINDS, kind
-from seprof.spec import BlockSpec
+from seprof.spec import BlockSpec, block_work
 
 # Each value written out from the kind's formula, by hand, at C=64 on 56×56 (P = 3,136 positions, L = 112 strip
 # positions, P·C = 200,704) and at C=2048 on 7×7 (P = 49, L = 14, P·C = 100,352).
