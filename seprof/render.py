@@ -78,7 +78,10 @@ def _other_native(report: Report) -> bool:
 
 
 def block_words(spec: BlockSpec) -> str:
-    """'SE r=16, with FC biases' (the paper's block), else the block's label with its biases said."""
+    """'SE r=16, with FC biases' (the paper's block), else the block's label with its biases said (a timm kind's
+    label alone: its knobs say what it holds)."""
+    if not spec.kind.seprof:
+        return spec.label
     if spec.kind is BlockKind.SE and not [k for k in spec.settings() if k != "no bias"]:
         return f"SE r={spec.r}, {'with' if spec.bias else 'no'} FC biases"
     return f"{replace(spec, bias=True).label}, {'with' if spec.bias else 'no'} biases"
@@ -86,6 +89,9 @@ def block_words(spec: BlockSpec) -> str:
 
 def render_stage_params(console: Console, report: Report, config: str = "se") -> None:
     """Per-stage parameter accounting: paper formula, exact, measured."""
+    if _timm_kind(report):
+        _kind_stage_params(console, report, config)
+        return
     spatial_only = report.block is not None and not report.block.kind.channel
     hidden = "hidden" if report.native or (report.block is not None and report.block.divisor) else "C_s//r"
     grid = Grid([Column("stage", "left", key=True), Column("resolution"), Column("N_s"), Column("C_s"),
@@ -133,6 +139,33 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
     )
 
 
+def _kind_stage_params(console: Console, report: Report, config: str) -> None:
+    """Per-stage parameters of one of timm's kinds: its formula's count beside the measured one."""
+    rows = [s for s in report.stages if s.config == config]
+    c, spec = report.config(config), report.block
+    what = _what(report)
+    grid = Grid([Column("stage", "left", key=True), Column("resolution"), Column("N_s"), Column("C_s"),
+                 Column("exact"), Column("measured"), Column("% of base"), Column("share")])
+    for s in rows:
+        grid.add(str(s.stage), resolutions_text(s.resolutions), str(s.blocks),
+                 "/".join(map(str, sorted(set(s.channels)))), _n(s.analytic_exact) if s.se else "—",
+                 _n(s.measured) if s.se else "—", f"{100 * s.measured / report.base_params:.2f}%" if s.se else "—",
+                 f"{100 * s.measured / c.params_added:.1f}%" if s.se and c.params_added else "—")
+    grid.add("total", "", str(sum(s.blocks for s in rows if s.se)), "", _n(c.analytic_exact), _n(c.params_added),
+             f"{c.params_added_pct:.2f}%", "100%" if c.params_added else "—", style="bold", section=True)
+    formula = spec.kind.entry.formula.replace("\n", "; ")
+    given = {**spec.kind.entry.knobs, **dict(spec.knobs)}
+    knobs = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in given.items()
+                      if k in spec.kind.entry.uses or k in dict(spec.knobs))
+    print_grid(console, f"{what} parameters by stage", grid, (
+        f"exact: {what}'s formula per block, {formula}, at each block's C_s with {knobs or 'its defaults'} (seprof "
+        f"blocks lists every kind's); measured: parameters of the stage's {what} modules in the model; % of base: "
+        f"measured / the base model's parameters; share: of all {what} parameters."))
+    console.print(f"Parameters: base {report.base_params:,} → {what} {c.params:,} (+{c.params_added:,}, "
+                  f"{signed_percent(c.params_added_pct, 2)}). {what}'s formula gives {_n(c.analytic_exact)}.",
+                  highlight=False)
+
+
 def _counter_note(name: str) -> str:
     """'thop: conv/linear MACs (bias not counted), ...': what one counter counts, and what it does not."""
     return f"{COUNTER_NAMES_LONG[name]}: {COUNTER_NOTES[name].split(': ', 1)[1]}"
@@ -158,13 +191,14 @@ def _not_counted(console: Console, report: Report) -> None:
 def render_compute(console: Console, report: Report) -> None:
     """MACs of base and SE model by each counter, and what each skipped."""
     base, se = report.config("base"), report.config("se")
-    grid = Grid([Column("counter", "left", key=True), Column("base"), Column("SE"), Column("added"),
+    what = _what(report)
+    grid = Grid([Column("counter", "left", key=True), Column("base"), Column(what), Column("added"),
                  Column("added %")])
     for name in report.counter_names:
         b, s = base.macs[name], se.macs[name]
         grid.add(COUNTER_NAMES_LONG[name], _g(b), _g(s), f"{s - b:,}", f"{100 * (s - b) / b:+.3f}%")
     print_grid(console, f"Compute per {report.sample} (batch 1), in MACs (FLOPs = 2 × MACs)", grid, (
-        "base and SE in G (10⁹) MACs, added in MACs. " + _counter_legend(report)))
+        f"base and {what} in G (10⁹) MACs, added in MACs. " + _counter_legend(report)))
     _not_counted(console, report)
 
     rows = [s for s in report.stages if s.config == "se" and s.se]
@@ -181,19 +215,36 @@ def render_compute(console: Console, report: Report) -> None:
         work.add("total", *(f"{getattr(total, f):,}" for _, f in columns),
                  *(f"{sum(s.se_macs[n] for s in rows):,}" for n in report.counter_names), style="bold", section=True)
     counted = ", ".join(n for n in report.counter_names)
-    print_grid(console, f"SE work per stage, per {report.sample}: analytic vs counted", work, (
-        f"{columns[0][0]} to {columns[-1][0]}: what the SE blocks compute; {counted}: the ops each counter "
-        "attributes to them. No counter sees SE's scale multiply. Each counter counts the model without SE once "
-        "and each distinct SE block once on its own input; stripped models are the SE count minus the removed "
-        "blocks' counts."))
+    print_grid(console, f"{what} work per stage, per {report.sample}: analytic vs counted", work, (
+        f"{columns[0][0]} to {columns[-1][0]}: what the {what} blocks compute"
+        + (f" ({_work_words(report)})" if _timm_kind(report) else "") + f"; {counted}: the ops each counter "
+        f"attributes to them. No counter sees the scale multiply. Each counter counts the model without {what} once "
+        f"and each distinct {what} block once on its own input; stripped models are the {what} count minus the "
+        "removed blocks' counts."))
 
 
 _ALWAYS = {"pool_ops", "fc_macs", "bias_adds", "gates", "scale_muls"}  # the paper's block: its columns, even 0
 
 
+_KIND_WORK = [("pool ops", "pool_ops"), ("excitation MACs", "fc_macs"), ("full-map MACs", "spatial_macs"),
+              ("bias adds", "bias_adds"), ("norm ops", "norm_ops"), ("gates", "gates"), ("map gates", "map_gates"),
+              ("scale muls", "scale_muls"), ("broadcast adds", "broadcast_adds"), ("expand adds", "expand_adds"),
+              ("combine ops", "combine_ops")]
+
+
+def _work_words(report: Report) -> str:
+    """What a timm kind's work columns count."""
+    return ("by the table of kinds' formulas: pool ops reduce the full map; excitation MACs are on the squeezed "
+            "tensors; full-map MACs read the whole map; gates are sigmoids or softmax exps on the squeezed tensors, "
+            "map gates on the full map; broadcast and expand adds build or add to the full map; activations on "
+            "squeezed tensors are not counted")
+
+
 def _work_columns(report: Report) -> list[tuple[str, str]]:
     """(header, SEWork field) of the work table; the paper's block keeps 0.4's headers."""
     spec = report.block
+    if _timm_kind(report):
+        return _KIND_WORK
     if spec is None:  # a model's own SE blocks, whose gates vary, or a sweep of several blocks
         gate = "gates" if report.native else "sigmoids"
     else:
@@ -509,17 +560,35 @@ def _counter_footer(report: Report) -> str:
             f"{uncounted} (--details names them{also}).")
 
 
+def _what(report: Report) -> str:
+    """What the report's blocks are called in its sentences and headings: SE (seprof's kinds, and a model's
+    own), or the timm kind seprof added (CBAM, ECA, ...)."""
+    return report.block.kind.title if _timm_kind(report) else "SE"
+
+
+def _timm_kind(report: Report) -> bool:
+    """Whether seprof added one of timm's kinds, whose own formula is its exact count (no paper's column)."""
+    return report.block is not None and not report.block.kind.seprof
+
+
+def _formula_text(report: Report) -> str:
+    """'the paper's formula', or 'CBAM's formula' for one of timm's kinds."""
+    return f"{_what(report)}'s formula" if _timm_kind(report) else "the paper's formula"
+
+
 def _totals(console: Console, report: Report, config: str = "se") -> None:
     """Parameters and MACs of base and one configuration, in whole numbers, one line each."""
     c, base = report.config(config), report.config("base")
     paper_pct = 100 * c.analytic_paper / report.base_params
-    console.print(f"Parameters: base {report.base_params:,} → SE {c.params:,} ({c.params_added:+,}, "
-                  f"{signed_percent(c.params_added_pct, 2)}); the paper's formula: {_n(c.analytic_paper)} "
+    what = _what(report)
+    console.print(f"Parameters: base {report.base_params:,} → {what} {c.params:,} ({c.params_added:+,}, "
+                  f"{signed_percent(c.params_added_pct, 2)}); {_formula_text(report)}: {_n(c.analytic_paper)} "
                   f"({signed_percent(paper_pct, 2)}).", highlight=False)
     counter = main_counter(report)
     if counter is not None:
         b, m = base.macs[counter], c.macs[counter]
-        console.print(f"MACs per {report.sample} ({COUNTER_NAMES_LONG[counter]}): base {b:,} → SE {m:,} ({m - b:+,}, "
+        console.print(f"MACs per {report.sample} ({COUNTER_NAMES_LONG[counter]}): base {b:,} → {what} {m:,} "
+                      f"({m - b:+,}, "
                       f"{signed_percent(100 * (m - b) / b, 3)}).", highlight=False)
 
 
@@ -536,17 +605,19 @@ def render_brief_stages(console: Console, report: Report, config: str = "se") ->
     c = report.config(config)
     counter = main_counter(report)
     differs = any(s.se and s.measured != s.analytic_exact for s in rows)
-    grid = Grid([Column("stage", "left", key=True), Column("N_s"), Column("C_s"), Column("paper"), Column("exact"),
+    paper = [] if _timm_kind(report) else [Column("paper")]  # a timm kind's formula is its exact count
+    grid = Grid([Column("stage", "left", key=True), Column("N_s"), Column("C_s"), *paper, Column("exact"),
                  *([Column("measured")] if differs else []), Column("% of base"),
                  *([Column(f"MACs ({counter})")] if counter else [])])
     for s in rows:
         se = s.se
         grid.add(str(s.stage), str(s.blocks), "/".join(map(str, sorted(set(s.channels)))),
-                 _n(s.analytic_paper) if se else "—", _n(s.analytic_exact) if se else "—",
+                 *([_n(s.analytic_paper) if se else "—"] if paper else []), _n(s.analytic_exact) if se else "—",
                  *([_n(s.measured) if se else "—"] if differs else []),
                  _share_of_base(s.measured, report.base_params) if se else "—",
                  *([f"{s.se_macs[counter]:,}" if se else "—"] if counter else []))
-    grid.add("total", str(sum(s.blocks for s in rows if s.se)), "", _n(c.analytic_paper), _n(c.analytic_exact),
+    grid.add("total", str(sum(s.blocks for s in rows if s.se)), "", *([_n(c.analytic_paper)] if paper else []),
+             _n(c.analytic_exact),
              *([_n(c.params_added)] if differs else []), f"{c.params_added_pct:.2f}%",
              *([f"{sum(s.se_macs[counter] for s in rows if s.se):,}"] if counter else []), style="bold",
              section=True)
@@ -993,7 +1064,7 @@ def _brief_sweep(console: Console, report: Report) -> None:
     batch, dtype = (run.batch, run.setup.get("dtype", "float32")) if run is not None else (1, "float32")
     bandwidth = run.setup.get("bandwidth_gbs") if run is not None and run.setup.get("mode") != "train" else None
     grid = Grid([Column("configuration", "left", key=True), Column("params", optional=True),
-                 Column("added", optional=True), Column("added %"), Column("exact", optional=True),
+                 Column("added"), Column("added %"), Column("exact", optional=True),
                  Column("paper", optional=True), *([Column(f"MACs % ({counter})")] if counter else []),
                  *(Column(f"MACs % ({n})", optional=True) for n in others), Column("MACs (formula)", optional=True),
                  Column("MB moved", optional=True), *_latency_columns(run),
