@@ -177,7 +177,7 @@ def _counter_legend(report: Report) -> str:
 
 def _not_counted(console: Console, report: Report) -> None:
     """What each counter skipped in the SE model, one counter per paragraph with a hanging indent."""
-    console.print(Text("Not counted in the SE model:", style="dim"))
+    console.print(Text(f"Not counted in the {_what(report)} model:", style="dim"))
     for name in report.counter_names:
         # no-break spaces keep each entry whole on one line ('aten::mul ×16', 'ReLU (counted as 0) ×65')
         skipped = [item.replace(" ", "\u00a0") for item in report.counters[name]["skipped"]]
