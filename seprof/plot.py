@@ -161,6 +161,10 @@ def _draw_sweep(report: Report, target: str, suffix: str) -> None:
             continue
         ax.annotate(sweep_label(c, shared), (x, y), textcoords="offset points", xytext=(5, 3), fontsize=7)
     ax.set_xlabel("parameters added (% of base)")
+    added = [c.params_added_pct for c in report.configs if c.params_added_pct > 0]
+    if added and max(added) / min(added) > 100:  # kinds from ECA's few taps to eSE's C² per block: a log scale
+        ax.set_xscale("symlog", linthresh=min(added))
+        ax.set_xlabel("parameters added (% of base; logarithmic above the smallest, linear below)")
     if run is not None:
         t = run.setup
         ax.axhline(1.0, color="grey", linewidth=0.8)
