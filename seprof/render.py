@@ -218,9 +218,9 @@ def render_compute(console: Console, report: Report) -> None:
     print_grid(console, f"{what} work per stage, per {report.sample}: analytic vs counted", work, (
         f"{columns[0][0]} to {columns[-1][0]}: what the {what} blocks compute"
         + (f" ({_work_words(report)})" if _timm_kind(report) else "") + f"; {counted}: the ops each counter "
-        f"attributes to them. No counter sees the scale multiply. Each counter counts the model without {what} once "
-        f"and each distinct {what} block once on its own input; stripped models are the {what} count minus the "
-        "removed blocks' counts."))
+        f"attributes to them. No counter sees {what}'s scale multiply. Each counter counts the model without "
+        f"{what} once and each distinct {what} block once on its own input; stripped models are the {what} count "
+        "minus the removed blocks' counts."))
 
 
 _ALWAYS = {"pool_ops", "fc_macs", "bias_adds", "gates", "scale_muls"}  # the paper's block: its columns, even 0
@@ -1082,8 +1082,9 @@ def _brief_sweep(console: Console, report: Report) -> None:
                  "—" if first else f"{moved / 1e6:,.1f}", *_latency_cells(run, c), *floor,
                  section=c is report.configs[1])
     dropped = _configurations_table(console, report, grid, lambda c: sweep_label(c, shared))
-    console.print(Text(_counter_footer(report) + " " + _formula_footer(batch, dtype, bool(bandwidth))
-                       + _left_out(dropped), style="dim"))
+    formulas = _formula_footer(batch, dtype, bool(bandwidth), dropped)
+    console.print(Text(_counter_footer(report) + (" " + formulas if formulas else "") + _left_out(dropped),
+                       style="dim"))
 
 
 def _added_ms(lat: Latency) -> float:
@@ -1091,12 +1092,17 @@ def _added_ms(lat: Latency) -> float:
     return lat.device_delta_ms if lat.device_delta_ms is not None else lat.delta_ms[1]
 
 
-def _formula_footer(batch: int, dtype: str, floor: bool) -> str:
-    """What a sweep's formula columns hold."""
-    return ("exact, MACs (formula): the blocks' parameters and MACs by the table of kinds' formulas; MB moved: "
-            f"the feature-map bytes the blocks read and write, unfused, at batch {batch} in {dtype}, and their "
-            "parameters" + ("; added ÷ floor: the time added over that traffic's time at the measured bandwidth"
-                            if floor else "") + ".")
+def _formula_footer(batch: int, dtype: str, floor: bool, dropped: list[str]) -> str:
+    """What a sweep's formula columns hold, those printed."""
+    said = {
+        "exact": "exact: the blocks' parameters by the table of kinds' formulas (seprof blocks)",
+        "MACs (formula)": "MACs (formula): the blocks' MACs by the table of kinds' formulas",
+        "MB moved": f"MB moved: the feature-map bytes the blocks read and write, unfused, at batch {batch} in {dtype}, "
+                    "and their parameters",
+        "added ÷ floor": "added ÷ floor: the time added over that traffic's time at the measured bandwidth",
+    }
+    shown = [text for column, text in said.items() if column not in dropped and (floor or column != "added ÷ floor")]
+    return "; ".join(shown) + "." if shown else ""
 
 
 def render_sweep(console: Console, report: Report, verbose: bool = False, details: bool = False) -> None:
