@@ -173,8 +173,9 @@ def check_knobs(kind: BlockKind, knobs: Any) -> tuple[tuple[str, Any], ...]:
         raise OptionError("knobs", knobs, "is invalid: give a mapping of knob names to values, e.g. "
                           "{'spatial_kernel_size': 3}")
     if kind.seprof:
-        raise OptionError("knobs", dict(pairs), f"applies to timm's kinds; {{other}} takes seprof's own "
-                          f"({', '.join(kind.entry.knobs)}) as options of their own", other=("block", kind))
+        raise OptionError("knobs", ", ".join(f"{k}={v}" for k, v in pairs), "applies to timm's kinds; {other} "
+                          f"takes seprof's own ({', '.join(kind.entry.knobs)}) as options of their own",
+                          other=("block", kind))
     try:
         defaults = kind.entry.knobs
     except ImportError as error:

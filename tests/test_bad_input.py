@@ -147,7 +147,42 @@ CASES = [
     ("inject resnet50 --block sse --scse-combine add --no-latency", "--scse-combine add applies to scSE only"),
     ("inject resnet50 --divisor 0", "--divisor 0 is invalid: the divisor is an integer of at least 1"),
     ("inject resnet50 --divisor x", "--divisor 'x' is not a whole number"),
-    ("inject resnet50 --block eca", "--block 'eca' is not one of se, cse, sse, scse"),
+    ("inject resnet50 --block ecaa", "--block 'ecaa' is not one of se, cse, sse, scse, ese, eca, ecam, ceca, ge, gc, "
+     "gca, cbam, lcbam, coord, scoord, ela, strip"),
+    # timm's kinds and their knobs
+    ("inject resnet50 --block cbam -r 8", "--r 8 applies to seprof's se, sse and scse, not to --block cbam: cbam's "
+     "own knobs are listed by seprof blocks and given as --knob NAME=VALUE"),
+    ("inject resnet50 --block eca --no-bias", "--no-bias applies to seprof's se, sse and scse, not to --block eca"),
+    ("inject resnet50 --block gc --gate tanh", "--gate tanh applies to seprof's se, sse and scse, not to --block gc"),
+    ("inject resnet50 --block coord --squeeze max", "--squeeze max applies to seprof's se, sse and scse"),
+    ("inject resnet50 --block ese --divisor 8", "--divisor 8 applies to seprof's se, sse and scse"),
+    ("inject resnet50 --block lcbam --scse-combine max", "--scse-combine max applies to seprof's se, sse and scse"),
+    ("inject resnet50 --knob rd_ratio=1/8", "--knob 'rd_ratio=0.125' applies to timm's kinds; --block se takes "
+     "seprof's own (r, bias, divisor)"),
+    ("inject resnet50 --block cbam --knob gamma=2", "--knob 'gamma=2' is not a knob of cbam: its knobs are"),
+    ("inject resnet50 --block cbam --knob spatial_kernel_size", "--knob 'spatial_kernel_size' is not NAME=VALUE"),
+    ("inject resnet50 --block cbam --knob =3", "--knob '=3' is not NAME=VALUE"),
+    ("inject resnet50 --block cbam --knob spatial_kernel_size=", "--knob 'spatial_kernel_size=' is not NAME=VALUE"),
+    ("inject resnet50 --block cbam --knob spatial_kernel_size=0", "--knob 'spatial_kernel_size=0' is not a whole "
+     "number of at least 1 (cbam's default: 7)"),
+    ("inject resnet50 --block cbam --knob spatial_kernel_size=3.5", "--knob 'spatial_kernel_size=3.5' is not a whole "
+     "number"),
+    ("inject resnet50 --block cbam --knob rd_ratio=-1", "--knob 'rd_ratio=-1' is not above 0"),
+    ("inject resnet50 --block cbam --knob rd_ratio=x", "--knob 'rd_ratio=x' is not a number"),
+    ("inject resnet50 --block gc --knob fuse_add=yes", "--knob 'fuse_add=yes' is not true or false"),
+    ("inject resnet50 --block eca --knob kernel_size=4", "--knob 'kernel_size=4' is not an odd kernel size"),
+    ("inject resnet50 --block ecam --knob kernel_size=5", "--knob 'kernel_size=5' is not a knob of ecam: its MLP "
+     "needs C"),
+    ("inject resnet50 --block cbam --knob spatial_kernel_size=3,5", "gives several values, which only seprof sweep "
+     "takes: give one"),
+    ("inject resnet50 --block cbam --knob rd_ratio=1/8 --knob rd_ratio=1/4", "--knob 'rd_ratio=1/4' gives rd_ratio "
+     "twice: give it once"),
+    ("inject vit_b_16 --block cbam", "--block cbam gates positions on an H×W grid, and stage 4's features are 197 "
+     "tokens without one; on tokens use se, sse, scse, ese, eca, ecam, ceca, ge, gc, gca"),
+    ("sweep resnet50 --block se,eca --knob spatial_kernel_size=3", "--knob 'spatial_kernel_size=3' is a knob of none "
+     "of the blocks swept (eca:"),
+    ("sweep resnet50 --block eca,cbam --r 4,8", "--r 4,8 applies to none of the blocks swept (--block eca,cbam)"),
+    ("sweep resnet50 --block eca,cbam --gate tanh", "--gate tanh applies to none of the blocks swept"),
     ("inject resnet50 --block sse -r 8 --no-latency", "--r 8 applies to channel excitation, which --block sse does "
      "not have: use se, cse or scse"),
     ("inject resnet50 --block sse --squeeze max", "--squeeze max applies to channel excitation"),
@@ -171,7 +206,7 @@ CASES = [
     ("sweep resnet50 --stages each --stages each", "--stages each,each names each twice"),
     ("sweep resnet50 --block se,se", "--block se,se names se twice: give each once"),
     ("sweep resnet50 --block se,,sse", "--block se,,sse has an empty entry"),
-    ("sweep resnet50 --block se,eca", "--block 'eca' is not one of se, cse, sse, scse"),
+    ("sweep resnet50 --block se,ecb", "--block 'ecb' is not one of se, cse, sse, scse, ese, eca"),
     ("sweep resnet50 --scse-combine max", "--scse-combine max applies to none of the blocks swept (--block se)"),
     ("sweep resnet50 --block sse --r 4,8", "--r 4,8 applies to none of the blocks swept (--block sse)"),
     ("sweep resnet50 --r 0", "--r '0' is invalid: 0 is below 1"),

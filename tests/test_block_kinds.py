@@ -133,7 +133,7 @@ def test_knobs_change_the_block_and_its_count():
     ({"kind": "cbam", "r": 8}, r"r=8 applies to seprof's se, sse and scse, not to block='cbam': cbam's own knobs"),
     ({"kind": "eca", "bias": False}, r"bias=False applies to seprof's se, sse and scse, not to block='eca'"),
     ({"kind": "gc", "gate": "tanh"}, r"gate='tanh' applies to seprof's"),
-    ({"kind": "se", "knobs": {"rd_ratio": 0.5}}, r"knobs=\{'rd_ratio': 0.5\} applies to timm's kinds; block='se' "
+    ({"kind": "se", "knobs": {"rd_ratio": 0.5}}, r"knobs='rd_ratio=0.5' applies to timm's kinds; block='se' "
      r"takes seprof's own \(r, bias, divisor\)"),
     ({"kind": "cbam", "knobs": {"gamma": 2}}, r"knobs='gamma=2' is not a knob of cbam: its knobs are"),
     ({"kind": "cbam", "knobs": {"spatial_kernel_size": 0}}, r"is not a whole number of at least 1"),
