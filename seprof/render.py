@@ -110,8 +110,8 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
             f"{100 * s.measured / added:.1f}%" if s.se and added else "—",
         )
     grid.add("total", "", str(sum(s.blocks for s in rows if s.se)), "", "", _n(c.analytic_paper),
-             _n(c.analytic_exact), _n(c.params_added), f"{c.params_added_pct:.2f}%", "100%" if added else "—",
-             style="bold", section=True)
+             _n(c.analytic_exact), _n(c.params_added), _added_pct(c.params_added_pct, sign=False),
+             "100%" if added else "—", style="bold", section=True)
     own_r = " with each block's own r = C/hidden" if report.native else ""
     hidden_text = "each block's own hidden width" if report.native else "the real hidden width C_s//r"
     if report.block is not None and report.block.divisor:
@@ -129,7 +129,7 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
     rounding = c.analytic_exact - biases - c.analytic_paper  # real hidden width vs the formula's C/r
     console.print(
         f"Parameters: base {report.base_params:,} → SE {c.params:,} (+{c.params_added:,}, "
-        f"{signed_percent(c.params_added_pct, 2)}). The paper's formula gives {_n(c.analytic_paper)} "
+        f"{_added_pct(c.params_added_pct)}). The paper's formula gives {_n(c.analytic_paper)} "
         f"({signed_percent(paper_pct, 2)})"
         + (f"; {fc}biases add {biases:,}" if biases else "")
         + (f"; the {'rounded' if report.block is not None and report.block.divisor else 'real'} hidden width "
@@ -152,7 +152,7 @@ def _kind_stage_params(console: Console, report: Report, config: str) -> None:
                  _n(s.measured) if s.se else "—", f"{100 * s.measured / report.base_params:.2f}%" if s.se else "—",
                  f"{100 * s.measured / c.params_added:.1f}%" if s.se and c.params_added else "—")
     grid.add("total", "", str(sum(s.blocks for s in rows if s.se)), "", _n(c.analytic_exact), _n(c.params_added),
-             f"{c.params_added_pct:.2f}%", "100%" if c.params_added else "—", style="bold", section=True)
+             _added_pct(c.params_added_pct, sign=False), "100%" if c.params_added else "—", style="bold", section=True)
     formula = spec.kind.entry.formula.replace("\n", "; ")
     given = {**spec.kind.entry.knobs, **dict(spec.knobs)}
     knobs = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in given.items()
@@ -162,7 +162,7 @@ def _kind_stage_params(console: Console, report: Report, config: str) -> None:
         f"blocks lists every kind's); measured: parameters of the stage's {what} modules in the model; % of base: "
         f"measured / the base model's parameters; share: of all {what} parameters."))
     console.print(f"Parameters: base {report.base_params:,} → {what} {c.params:,} (+{c.params_added:,}, "
-                  f"{signed_percent(c.params_added_pct, 2)}). {what}'s formula gives {_n(c.analytic_exact)}.",
+                  f"{_added_pct(c.params_added_pct)}). {what}'s formula gives {_n(c.analytic_exact)}.",
                   highlight=False)
 
 
@@ -582,7 +582,7 @@ def _totals(console: Console, report: Report, config: str = "se") -> None:
     paper_pct = 100 * c.analytic_paper / report.base_params
     what = _what(report)
     console.print(f"Parameters: base {report.base_params:,} → {what} {c.params:,} ({c.params_added:+,}, "
-                  f"{signed_percent(c.params_added_pct, 2)}); {_formula_text(report)}: {_n(c.analytic_paper)} "
+                  f"{_added_pct(c.params_added_pct)}); {_formula_text(report)}: {_n(c.analytic_paper)} "
                   f"({signed_percent(paper_pct, 2)}).", highlight=False)
     counter = main_counter(report)
     if counter is not None:
@@ -618,7 +618,7 @@ def render_brief_stages(console: Console, report: Report, config: str = "se") ->
                  *([f"{s.se_macs[counter]:,}" if se else "—"] if counter else []))
     grid.add("total", str(sum(s.blocks for s in rows if s.se)), "", *([_n(c.analytic_paper)] if paper else []),
              _n(c.analytic_exact),
-             *([_n(c.params_added)] if differs else []), f"{c.params_added_pct:.2f}%",
+             *([_n(c.params_added)] if differs else []), _added_pct(c.params_added_pct, sign=False),
              *([f"{sum(s.se_macs[counter] for s in rows if s.se):,}"] if counter else []), style="bold",
              section=True)
     print_grid(console, None, grid)
@@ -688,6 +688,12 @@ def _added_percent(c: ConfigResult, base: ConfigResult, counter: str) -> str:
     return signed_percent(value, _decimals(value, 3))
 
 
+def _added_pct(value: float, sign: bool = True) -> str:
+    """Parameters added as a % of the base with 2 decimals, or as many as it takes not to read 0 (ECA's 86)."""
+    decimals = _decimals(value, 2)
+    return signed_percent(value, decimals) if sign else f"{value:.{decimals}f}%"
+
+
 def _decimals(value: float, least: int) -> int:
     """``least`` decimals, or more (up to 6) where fewer would round a nonzero ``value`` to 0."""
     decimals = least
@@ -725,7 +731,7 @@ def render_compare(console: Console, report: Report, verbose: bool = False, deta
     grid = Grid([Column("configuration", "left", key=True), Column("params"), Column("added"), Column("added %"),
                  Column("paper"), *(Column(n) for n in report.counter_names)])
     for c in report.configs:
-        grid.add(config_label(c), f"{c.params:,}", f"{c.params_added:,}", signed_percent(c.params_added_pct, 2),
+        grid.add(config_label(c), f"{c.params:,}", f"{c.params_added:,}", _added_pct(c.params_added_pct),
                  _n(c.analytic_paper), *(_g(c.macs[n]) for n in report.counter_names))
     counters = ", ".join(n for n in report.counter_names)
     print_grid(console, "Configurations", grid, (
@@ -757,7 +763,7 @@ def _brief_compare(console: Console, report: Report) -> None:
         first = c.config == "base"
         macs = ([f"{c.macs[counter]:,}", "—" if first else _added_percent(c, base, counter)] if counter else [])
         grid.add(config_label(c), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
-                 "—" if first else signed_percent(c.params_added_pct, 2), *macs, *_latency_cells(run, c))
+                 "—" if first else _added_pct(c.params_added_pct), *macs, *_latency_cells(run, c))
     dropped = _configurations_table(console, report, grid)
     if any(c.config.startswith("se_only_") for c in report.configs):
         render_attribution(console, report)
@@ -807,7 +813,7 @@ def bottom_line(report: Report) -> list[str]:
         what = "its own SE" if report.native else report.block.short if report.block is not None else "SE"
         where = (f"in stage {c.se_stages[0]}" if len(c.se_stages) == 1
                  else f"in stages {stage_list(c.se_stages)}")
-        parts = [f"{signed_percent(c.params_added_pct, 2)} parameters"]
+        parts = [f"{_added_pct(c.params_added_pct)} parameters"]
         if counter is not None:
             parts.append(f"{_added_percent(c, base, counter)} MACs ({COUNTER_NAMES_LONG[counter]})")
         parts.append(_latency_phrase(report, c.config))
@@ -899,11 +905,10 @@ def render_blocks(console: Console, kinds: Sequence[Kind], model: str, channels:
             knobs, added = f"needs timm ≥ {TIMM_FLOOR}", "—"
             missing.append(entry.name)
         grid.add(entry.name, entry.paper, entry.squeezes, knobs, entry.formula, added)
-    adds = ", ".join(k.name for k in kinds if not k.needs_timm)
     dropped = print_grid(console, f"Attention kinds: {len(kinds)}", grid, (
         f"C: the block's channels. {model}: the parameters the kind adds at {model}'s {len(channels)} SE sites, at "
-        "its defaults (timm's kinds: as timm's factory makes them). seprof adds "
-        f"{adds} (--block); it recognises the others in a model that has them (seprof stages)."
+        "its defaults (timm's kinds: as timm's factory makes them). seprof adds each kind with --block (timm's with "
+        "their knobs as --knob NAME=VALUE), and recognises timm's in a model that has them (seprof stages)."
         + (f" {', '.join(missing)}: their defaults are read from timm {TIMM_FLOOR} or later (pip install "
            "\"seprof[timm]\")." if missing else "")))
     for entry in kinds:
@@ -959,7 +964,7 @@ def render_zoo(console: Console, rows, r: int, counters, details: bool = False) 
             continue
         grid.add(
             row.model, row.se, row.stages, str(row.se_blocks), f"{row.base_params:,}", f"{row.params_added:+,}",
-            signed_percent(row.params_added_pct, 2), _n(row.analytic_paper), f"{row.analytic_exact:,}",
+            _added_pct(row.params_added_pct), _n(row.analytic_paper), f"{row.analytic_exact:,}",
             *(_g(row.macs_base[c]) for c in counters),
             *(f"{row.macs_se[c] - row.macs_base[c]:+,}" for c in counters),
         )
@@ -991,7 +996,7 @@ def _brief_zoo(console: Console, rows, r: int, counters) -> None:
             continue
         base = row.macs_base[counter]
         grid.add(row.model, row.se, str(row.se_blocks), f"{row.base_params:,}", f"{row.params_added:+,}",
-                 signed_percent(row.params_added_pct, 2),
+                 _added_pct(row.params_added_pct),
                  signed_percent(100 * (row.macs_se[counter] - base) / base, 3))
     dropped = print_grid(console, f"SE in every model: seprof's SE in every stage (r={r}), or the model's own SE",
                          grid)
@@ -1076,7 +1081,7 @@ def _brief_sweep(console: Console, report: Report) -> None:
         floor = [] if not bandwidth else ["—" if first or not moved else
                                           f"{_added_ms(run.latency[c.config]) / floor_ms(moved, bandwidth):.1f}×"]
         grid.add(sweep_label(c, shared), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
-                 "—" if first else signed_percent(c.params_added_pct, 2), "—" if first else f"{c.analytic_exact:,}",
+                 "—" if first else _added_pct(c.params_added_pct), "—" if first else f"{c.analytic_exact:,}",
                  "—" if first else _n(c.analytic_paper), *macs,
                  "—" if first else f"{report.analytic_macs(c.config) / 1e6:,.2f} M",
                  "—" if first else f"{moved / 1e6:,.1f}", *_latency_cells(run, c), *floor,
@@ -1129,7 +1134,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False, detail
     for c in report.configs:
         first = c.config == "base"
         cells = [sweep_label(c, shared), f"{c.params:,}", "—" if first else f"{c.params_added:,}",
-                 "—" if first else f"{c.params_added_pct:.2f}%", "—" if first else _n(c.analytic_paper),
+                 "—" if first else _added_pct(c.params_added_pct, sign=False), "—" if first else _n(c.analytic_paper),
                  "—" if first else f"{c.analytic_exact:,}"]
         cells += [_g(c.macs[n]) if first else f"{100 * (c.macs[n] - base.macs[n]) / base.macs[n]:+.3f}%"
                   for n in report.counter_names]
