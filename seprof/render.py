@@ -1124,7 +1124,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False, detail
     run = report.latency_runs[0] if report.latency_runs else None
     memory = run is not None and any(lat.peak_memory_bytes is not None for lat in run.latency.values())
     columns = [Column("configuration", "left", key=True), Column("params"), Column("added"), Column("% of base"),
-               Column("paper"), Column("exact"), *(Column(n) for n in report.counter_names)]
+               Column("paper"), Column("exact"), *(Column(n) for n in report.counter_names), Column("formula")]
     if run is not None:
         columns += [Column("median ms"), Column("vs base"), Column("95% CI")]
     if memory:
@@ -1138,6 +1138,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False, detail
                  "—" if first else f"{c.analytic_exact:,}"]
         cells += [_g(c.macs[n]) if first else f"{100 * (c.macs[n] - base.macs[n]) / base.macs[n]:+.3f}%"
                   for n in report.counter_names]
+        cells.append("—" if first else f"{report.analytic_macs(c.config):,}")
         if run is not None:
             lat = run.latency[c.config]
             cells += [f"{lat.median_ms:.3f}", "—" if first else _ratio_text(lat),
@@ -1150,9 +1151,11 @@ def render_sweep(console: Console, report: Report, verbose: bool = False, detail
               "says what every row shares). added: parameters added over the base model, measured (the parameter "
               "count difference); % of base: "
               "of the base model's parameters; paper: the papers' formula, weights only ((2/r)·C² per SE block, C "
-              "per sSE block); exact: the blocks' parameters with their real hidden widths and biases, which "
+              "per sSE block; a timm kind's own formula, all its parameters); exact: the blocks' parameters with "
+              "their real hidden widths and biases, which "
               "equals added wherever seprof adds the blocks. fvcore, thop, torch: each counter's MACs per "
-              f"{report.sample} (batch 1), the base in G (10⁹), each configuration's as the % it adds. "
+              f"{report.sample} (batch 1), the base in G (10⁹), each configuration's as the % it adds; formula: the "
+              "MACs of the blocks alone by the table of kinds' formulas (seprof blocks). "
               + _counter_legend(report))
     print_grid(console, "Parameters and compute of each configuration", grid, legend)
     _not_counted(console, report)
