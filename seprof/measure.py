@@ -744,7 +744,8 @@ def profile(
     Args:
         model: a torchvision model name, a factory ``package.module:function`` (called once, with random
             weights) or an ``nn.Module`` (never modified).
-        block: the block and its position: a ``BlockSpec``, or a kind ("se", "cse", "sse", "scse"); SE with
+        block: the block and its position: a ``BlockSpec``, or a kind ("se", "cse", "sse", "scse", or one of
+            timm's, "eca", "cbam", ..., as ``seprof blocks`` lists them, its knobs in ``BlockSpec.knobs``); SE with
             the paper's settings by default. Not for a model's own SE blocks, which are measured as built.
         r, bias: the reduction ratio and FC biases, replacing ``block``'s.
         stages: stages to put blocks in (all when None); for a model with its own SE, the stages whose SE it

@@ -226,7 +226,8 @@ def inject(
             pretrained config, a ViT's image_size, else 3×224×224).
         add_missing: for a model with SE blocks of its own, add SE to its blocks that have none (refused
             otherwise).
-        block: the block and its position (a ``BlockSpec``, or a kind: "se", "cse", "sse", "scse").
+        block: the block and its position (a ``BlockSpec``, or a kind: "se", "cse", "sse", "scse", or one of
+            timm's, "eca", "cbam", ..., as ``seprof blocks`` lists them; a timm kind's knobs in ``BlockSpec.knobs``).
         harness: how the model runs and where SE goes in it, for a torchvision segmentation, detection or
             optical-flow model: ``seprof.harness_of(name)`` (``.including_heads(name)`` for its heads too).
     """
