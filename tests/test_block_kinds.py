@@ -214,3 +214,16 @@ def test_the_api_takes_a_kind_and_its_knobs():
     se = report.config("se")
     assert se.params_added == se.analytic_exact
     assert report.config_rows()[1]["knobs"] == "spatial_kernel_size=3"
+
+
+def test_a_timm_kind_saves_and_loads_with_its_knobs(tmp_path):
+    path = tmp_path / "cbam.pt"
+    result = _run("inject", "resnet18", "--block", "cbam", "--knob", "spatial_kernel_size=3", "--stages", "4,5",
+                  "--input", "3x64x64", "--no-latency", "--save", str(path))
+    assert result.exit_code == 0, result.output
+    saved = torch.load(path, weights_only=True)
+    model = seprof.load(path)
+    assert model.state_dict().keys() == saved["state_dict"].keys()
+    assert all(torch.equal(v, saved["state_dict"][k]) for k, v in model.state_dict().items())
+    blocks = [m.se for _, m in se_modules(model)]
+    assert len(blocks) == 4 and all(b.spatial.conv.conv.kernel_size == (3, 3) for b in blocks)
