@@ -181,11 +181,14 @@ def render_compute(console: Console, report: Report) -> None:
         work.add("total", *(f"{getattr(total, f):,}" for _, f in columns),
                  *(f"{sum(s.se_macs[n] for s in rows):,}" for n in report.counter_names), style="bold", section=True)
     counted = ", ".join(n for n in report.counter_names)
+    spec = report.block
+    squeeze = ("" if spec is None or not spec.kind.channel  # a model's own SE may pool with a module, counted
+               else f"squeeze (a tensor {'max' if spec.squeeze is Squeeze.MAX else 'mean'}) or its ")
     print_grid(console, f"SE work per stage, per {report.sample}: analytic vs counted", work, (
         f"{columns[0][0]} to {columns[-1][0]}: what the SE blocks compute; {counted}: the ops each counter "
-        "attributes to them. No counter sees SE's scale multiply. Each counter counts the model without SE once "
-        "and each distinct SE block once on its own input; stripped models are the SE count minus the removed "
-        "blocks' counts."))
+        f"attributes to them. No counter sees SE's {squeeze}scale multiply. Each counter counts the model without "
+        "SE once and each distinct SE block once on its own input; stripped models are the SE count minus the "
+        "removed blocks' counts."))
 
 
 _ALWAYS = {"pool_ops", "fc_macs", "bias_adds", "gates", "scale_muls"}  # the paper's block: its columns, even 0

@@ -36,7 +36,8 @@ def test_inject_resnet50_static_report():
     total = next(line for line in out.splitlines() if "│ total" in line)
     assert [cell.strip() for cell in total.split("│")[1:-1]] == [
         "total", "", "16", "", "", "2,514,944", "2,530,992", "2,530,992", "9.90%", "100%"]
-    assert out.splitlines()[-1] == ("Bottom line: resnet50 with SE (r=16) in stages 2–5: +9.90% parameters, +0.195% "
+    # fvcore counts SE's FC MACs alone (2,514,944; not the squeeze's mean): 0.061% of its 4,111,512,576
+    assert out.splitlines()[-1] == ("Bottom line: resnet50 with SE (r=16) in stages 2–5: +9.90% parameters, +0.061% "
                                     "MACs (fvcore), latency not measured.")
 
 
