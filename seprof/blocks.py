@@ -3,12 +3,14 @@
 SE (cSE): squeeze z = global average (or max) pool of U; excitation s = gate(W2 · relu(W1 · z)) with
 W1: hidden × C and W2: C × hidden as 1×1 convolutions (hidden = C // r, or rounded to a multiple of a divisor);
 scale: each channel of U multiplied by its s_c. Built on ``torchvision.ops.SqueezeExcitation``, the block
-torchvision's own SE models use. sSE: q = gate(Conv1x1(C→1)(U)), each position scaled by its q. scSE: both,
-their two recalibrated maps added (the MICCAI paper) or combined by element-wise maximum (the authors' code).
+torchvision's own SE models use, with its parameters and keys; the squeeze is a tensor mean (or max) over the
+positions, as in timm's SE, not a pooling module. sSE: q = gate(Conv1x1(C→1)(U)), each position scaled by its q.
+scSE: both, their two recalibrated maps added (the MICCAI paper) or combined by element-wise maximum (the
+authors' code).
 
 Each kind has a block for N×C×H×W features and one for channels-last features (ViT tokens (N, L, C), Swin's
 (N, H, W, C) maps, Video Swin's (N, T, H, W, C)), where the 1×1 convolutions become linear layers with the same
-parameters; video features N×C×T×H×W get 3-D blocks (``SEBlock3d``: the squeeze pools over T×H×W, the 1×1×1
+parameters; video features N×C×T×H×W get 3-D blocks (``SEBlock3d``: the squeeze is over T×H×W, the 1×1×1
 convolutions have the 2-D block's parameters). ``BLOCKS`` maps a ``BlockKind`` to the two factories;
 ``VOLUME_BLOCKS`` to the 3-D one; each takes the channel count first, then the ``BlockSpec``.
 """
@@ -36,7 +38,12 @@ def _channel_spec(spec: BlockSpec) -> BlockSpec:
 
 
 class SEBlock(SqueezeExcitation):
-    """The standard SE block: pool → FC(C→hidden) → ReLU → FC(hidden→C) → gate → scale.
+    """The standard SE block: squeeze → FC(C→hidden) → ReLU → FC(hidden→C) → gate → scale.
+
+    The squeeze is ``x.mean((2, 3), keepdim=True)`` (``amax`` for a max squeeze), as in timm's SE: no pooling
+    module, so torchvision's ``avgpool`` child is dropped (it holds no parameters; the state_dict keys are
+    torchvision's). No MAC counter counts the squeeze (fvcore and torch's counter have no rule for a mean, thop
+    sees modules only); seprof's analytic work (``accounting.se_work``) does.
 
     Args:
         channels: C, the channels the block recalibrates.
@@ -50,32 +57,39 @@ class SEBlock(SqueezeExcitation):
         hidden = spec.hidden(channels)
         # in place, as timm's SE: the ReLU writes into fc1's output instead of allocating another tensor
         super().__init__(channels, hidden, activation=partial(nn.ReLU, inplace=True))
+        # never called here: left in place, print(model) would list it and the counters would attribute it nothing
+        del self.avgpool
         if not spec.bias:
             self.fc1 = nn.Conv2d(channels, hidden, 1, bias=False)
             self.fc2 = nn.Conv2d(hidden, channels, 1, bias=False)
-        if spec.squeeze is Squeeze.MAX:
-            self.avgpool = nn.AdaptiveMaxPool2d(1)  # torchvision's name for the squeeze, kept for its forward
         if spec.gate is not Gate.SIGMOID:
             self.scale_activation = _GATES[spec.gate]()
+        self.max_squeeze = spec.squeeze is Squeeze.MAX
+        self.squeeze_dims = (2, 3)  # the positions the squeeze reduces: H, W
         self.channels, self.r, self.bias, self.spec = channels, spec.r, spec.bias, spec
 
+    def _scale(self, x: torch.Tensor) -> torch.Tensor:
+        """s, the gate's output (torchvision's method, with this block's squeeze)."""
+        z = x.amax(self.squeeze_dims, keepdim=True) if self.max_squeeze else x.mean(self.squeeze_dims, keepdim=True)
+        return self.scale_activation(self.fc2(self.activation(self.fc1(z))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # torchvision's forward, in one frame (its _scale is a second Python call per block): the same modules
-        # run in the same order, so every count and state_dict key is the same
-        return x * self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
+        # _scale inlined: one Python frame per block, as timm's SE
+        z = x.amax(self.squeeze_dims, keepdim=True) if self.max_squeeze else x.mean(self.squeeze_dims, keepdim=True)
+        return x * self.scale_activation(self.fc2(self.activation(self.fc1(z))))
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, {self.spec.label}"
 
 
 class SEBlock3d(SEBlock):
-    """``SEBlock`` for video features N×C×T×H×W: the squeeze pools over T×H×W and the two FC layers are 1×1×1
-    convolutions, with the same parameters as the 2-D block's for the same C and r."""
+    """``SEBlock`` for video features N×C×T×H×W: the squeeze is a mean (or max) over T×H×W and the two FC layers
+    are 1×1×1 convolutions, with the same parameters as the 2-D block's for the same C and r."""
 
     def __init__(self, channels: int, r: int = PAPER_R, bias: bool = True, spec: BlockSpec | None = None) -> None:
         super().__init__(channels, r, bias, spec)
         hidden = self.fc1.out_channels
-        self.avgpool = nn.AdaptiveMaxPool3d(1) if self.spec.squeeze is Squeeze.MAX else nn.AdaptiveAvgPool3d(1)
+        self.squeeze_dims = (2, 3, 4)  # T, H, W
         self.fc1 = nn.Conv3d(channels, hidden, 1, bias=self.spec.bias)
         self.fc2 = nn.Conv3d(hidden, channels, 1, bias=self.spec.bias)
 

@@ -4,7 +4,8 @@ Units: each count is MAC-equivalent operations per forward pass, as each counter
 one fused multiply-add of a conv or matmul as one "flop", i.e. a MAC, and adds BN and pooling at one op per
 element; thop hooks known module types: conv/linear MACs (bias not counted), BN 2 ops per element, average
 pooling kernel+1 ops per output; ``torch.utils.flop_counter`` returns FLOPs = 2 × MACs of convolutions and
-matrix products only, halved here.
+matrix products only, halved here. None of the three counts a tensor mean (``aten::mean``), with which seprof's
+SE, like timm's, squeezes: SE's counted MACs are its FC MACs, and ``accounting.se_work`` has the squeeze's adds.
 
 What each counter leaves out is returned with its count (``Count.skipped``) instead of being printed as
 warnings: every kind of op that carries work (``carries_work``: it computes values, rather than making, reading
@@ -42,9 +43,10 @@ from .meta import ShapeOnly, _shape_only, meta_clone, meta_model, shape_only_mod
 COUNTER_NAMES = ("fvcore", "thop", "torch")
 
 COUNTER_NOTES = {
-    "fvcore": "fvcore FlopCountAnalysis: conv/matmul MACs, plus BN and pooling at 1 op per element",
+    "fvcore": "fvcore FlopCountAnalysis: conv/matmul MACs, plus BN and pooling at 1 op per element; a tensor "
+    "mean (SE's squeeze) unseen",
     "thop": "thop.profile: conv/linear MACs (bias not counted), BN 2 ops per element, avg pooling kernel+1 "
-    "per output; known module types only, functional calls unseen",
+    "per output; known module types only, functional calls (SE's squeeze and scale) unseen",
     "torch": "torch.utils.flop_counter.FlopCounterMode: FLOPs of conv/matmul ops, reported as MACs = FLOPs / 2",
 }
 

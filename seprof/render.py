@@ -215,12 +215,15 @@ def render_compute(console: Console, report: Report) -> None:
         work.add("total", *(f"{getattr(total, f):,}" for _, f in columns),
                  *(f"{sum(s.se_macs[n] for s in rows):,}" for n in report.counter_names), style="bold", section=True)
     counted = ", ".join(n for n in report.counter_names)
+    spec = report.block
+    squeeze = ("" if spec is None or not spec.kind.channel  # a model's own SE may pool with a module, counted
+               else f"squeeze (a tensor {'max' if spec.squeeze is Squeeze.MAX else 'mean'}) or its ")
     print_grid(console, f"{what} work per stage, per {report.sample}: analytic vs counted", work, (
         f"{columns[0][0]} to {columns[-1][0]}: what the {what} blocks compute"
         + (f" ({_work_words(report)})" if _timm_kind(report) else "") + f"; {counted}: the ops each counter "
-        f"attributes to them. No counter sees {what}'s scale multiply. Each counter counts the model without "
-        f"{what} once and each distinct {what} block once on its own input; stripped models are the {what} count "
-        "minus the removed blocks' counts."))
+        f"attributes to them. No counter sees {what}'s {squeeze}scale multiply. Each counter counts the model "
+        f"without {what} once and each distinct {what} block once on its own input; stripped models are the {what} "
+        "count minus the removed blocks' counts."))
 
 
 _ALWAYS = {"pool_ops", "fc_macs", "bias_adds", "gates", "scale_muls"}  # the paper's block: its columns, even 0

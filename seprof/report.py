@@ -50,11 +50,11 @@ CONFIG_COLUMNS = {
     "own r = C/hidden), Σ N_s·C_s for sSE, both for scSE",
     "analytic_exact": "exact block parameters: real hidden width, biases included when present",
     "macs_fvcore": "MAC-equivalent ops per sample (batch 1) counted by fvcore: conv/matmul MACs, plus BatchNorm "
-    "and pooling at 1 op per element, so more than the MACs alone; skips element-wise ops such as SE's sigmoid and "
-    "scale multiply (the JSON's counters.fvcore.skipped lists them)",
+    "and pooling at 1 op per element, so more than the MACs alone; skips SE's squeeze (a tensor mean) and "
+    "element-wise ops such as SE's sigmoid and scale multiply (the JSON's counters.fvcore.skipped lists them)",
     "macs_thop": "MAC-equivalent ops per sample (batch 1) counted by thop: conv/linear MACs (biases not counted), "
     "plus BatchNorm at 2 ops and average pooling at kernel+1 ops per element; only known module types, so "
-    "functional calls (residual add, SE's scale multiply) go uncounted",
+    "functional calls (residual add, SE's squeeze and scale multiply) go uncounted",
     "macs_torch": "MACs per sample (batch 1) from torch.utils.flop_counter: its FLOPs of conv and matmul ops / 2; "
     "BatchNorm, pooling, activations and element-wise ops go uncounted",
     "macs_analytic": "the MACs of the attention blocks alone per sample, by the table of kinds' formulas: the "
@@ -112,8 +112,10 @@ STAGE_COLUMNS = {
     "analytic_paper": "(2/r)·N_s·C_s² for this stage (0 without SE)",
     "analytic_exact": "exact SE parameters of this stage",
     "measured": "parameters of this stage's SE modules, counted in the model",
-    "se_macs_fvcore": "ops fvcore counts inside this stage's SE blocks (FC MACs + pooling)",
-    "se_macs_thop": "ops thop counts inside this stage's SE blocks (FC MACs + pooling)",
+    "se_macs_fvcore": "ops fvcore counts inside this stage's SE blocks: FC MACs, plus the squeeze where a block "
+    "pools with a pooling op (seprof's squeezes with a tensor mean, which fvcore does not count)",
+    "se_macs_thop": "ops thop counts inside this stage's SE blocks: FC MACs, plus the squeeze where a block pools "
+    "with a pooling module (seprof's squeezes with a tensor mean, which thop does not see)",
     "se_macs_torch": "MACs torch's flop counter counts inside this stage's SE blocks",
     "pool_ops": "analytic: the channel squeeze, H·W·C adds (avg) or compares (max) per block",
     "fc_macs": "analytic: FC multiply-accumulates, 2·C·hidden per block",

@@ -1,10 +1,12 @@
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 from torchvision.ops import SqueezeExcitation
 
 from seprof.accounting import block_params
-from seprof.blocks import SE_BLOCKS, SEBlock, make_block
-from seprof.spec import BlockKind, BlockSpec
+from seprof.blocks import SE_BLOCKS, SEBlock, SEBlock3d, make_block
+from seprof.spec import BlockKind, BlockSpec, Squeeze
 
 
 @pytest.mark.parametrize("channels,r,bias", [(256, 16, True), (256, 16, False), (64, 3, True), (7, 7, False)])
@@ -29,3 +31,29 @@ def test_forward_is_squeeze_excite_scale_by_hand():
     s = torch.sigmoid(torch.tensor([4.0, -4.0]))
     expected = x * s.view(1, 2, 1, 1)
     assert torch.allclose(block(x), expected)
+
+
+@pytest.mark.parametrize("squeeze", list(Squeeze))
+def test_the_squeeze_is_a_tensor_reduction_with_torchvisions_keys_and_values(squeeze):
+    # x.mean (x.amax) over the positions, as timm's SE: no pooling child, and the keys and values of
+    # torchvision's SqueezeExcitation with the same weights and its pooling module (max: AdaptiveMaxPool2d)
+    torch.manual_seed(0)
+    block = SEBlock(16, spec=BlockSpec(r=4, squeeze=squeeze)).eval()
+    assert [name for name, _ in block.named_children()] == ["fc1", "fc2", "activation", "scale_activation"]
+    reference = SqueezeExcitation(16, 4).eval()
+    if squeeze is Squeeze.MAX:
+        reference.avgpool = nn.AdaptiveMaxPool2d(1)
+    reference.load_state_dict(block.state_dict())  # strict: the same keys
+    x = torch.randn(2, 16, 5, 7)
+    assert torch.equal(block(x), reference(x)) and torch.equal(block._scale(x), reference._scale(x))
+    assert torch.equal(torch.jit.script(block)(x), reference(x))  # scriptable, as torchvision's block
+
+
+@pytest.mark.parametrize("squeeze", list(Squeeze))
+def test_the_3d_squeeze_reduces_time_height_and_width(squeeze):
+    torch.manual_seed(0)
+    block = SEBlock3d(16, spec=BlockSpec(r=4, squeeze=squeeze)).eval()
+    assert [name for name, _ in block.named_children()] == ["fc1", "fc2", "activation", "scale_activation"]
+    x = torch.randn(2, 16, 3, 5, 7)
+    z = F.adaptive_max_pool3d(x, 1) if squeeze is Squeeze.MAX else F.adaptive_avg_pool3d(x, 1)
+    assert torch.allclose(block(x), x * torch.sigmoid(block.fc2(torch.relu(block.fc1(z)))))

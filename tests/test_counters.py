@@ -40,10 +40,16 @@ def test_torch_counter_sees_exactly_the_se_fc_weights(resnet50_counts):
     assert counts["torch"].scope_macs["layer1.0.bn3.se"] == 2 * 256 * 16
 
 
-def test_fvcore_counts_the_pool_but_not_the_scale(resnet50_counts):
+def test_fvcore_and_thop_count_the_fcs_but_not_the_squeeze_or_the_scale(resnet50_counts):
     _, _, counts, _ = resnet50_counts
-    # SE_2_1: pooling 56·56·256 adds + FC 2·256·16 MACs (fvcore ignores conv bias)
-    assert counts["fvcore"].scope_macs["layer1.0.bn3.se"] == 56 * 56 * 256 + 2 * 256 * 16
+    # SE's squeeze is a tensor mean (aten::mean): fvcore has no handle for it and thop sees modules only, so both
+    # count an SE block's FC MACs alone, 2·C·(C//r) (neither counts conv bias): 2·256·16 for SE_2_1, and the
+    # paper's formula over the 16 blocks. A pooling module would add 56·56·256 (fvcore; thop: (56·56+1)·256).
+    for name in ("fvcore", "thop"):
+        assert counts[name].scope_macs["layer1.0.bn3.se"] == 2 * 256 * 16, name
+        assert sum(counts[name].scope_macs.values()) == 2_514_944, name
+        assert "aten::mean ×16" in counts[name].skipped, name  # the 16 squeezes, named as not counted
+    assert "aten::mean ×17" in counts["torch"].skipped  # the 16 squeezes and the head's average pooling
     assert "aten::mul ×16" in counts["fvcore"].skipped and "aten::sigmoid ×16" in counts["fvcore"].skipped
     assert "aten::mul ×16" in counts["torch"].skipped
     assert "aten::mul ×16" in counts["thop"].skipped and "aten::add_ ×16" in counts["thop"].skipped
@@ -203,9 +209,10 @@ def test_thop_names_the_residual_add_and_the_scale_multiply_of_resnet18_with_se(
 
     se = inject(resnet18_meta, r=16)
     count = count_thop(se, SHAPE, [])
-    # 8 blocks: a residual add and an SE scale each; ReLU: twice a block, once in the stem, once in each SE
-    assert count.uncounted == {"aten::add_": 8, "aten::mul": 8, "Sigmoid": 8, "ReLU (counted as 0)": 25,
-                               "MaxPool2d (counted as 0)": 1}
+    # 8 blocks: a residual add, an SE squeeze (a tensor mean) and an SE scale each; ReLU: twice a block, once in
+    # the stem, once in each SE
+    assert count.uncounted == {"aten::add_": 8, "aten::mean": 8, "aten::mul": 8, "Sigmoid": 8,
+                               "ReLU (counted as 0)": 25, "MaxPool2d (counted as 0)": 1}
     assert hooks_of(se) == [] and _get_current_dispatch_mode_stack() == []
 
 

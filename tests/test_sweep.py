@@ -133,8 +133,10 @@ def test_sweep_json_names_the_bias_every_point_shares(tmp_path):
 
 def test_the_paper_block_prints_what_0_4_printed_word_for_word():
     """The default block, position and knobs are the paper's: `seprof inject resnet50 --r 16 --no-latency --details`
-    at 120 columns is the output seprof 0.4.0 printed (its bottom line on one line since 0.8.0), kept in
-    tests/golden (regenerate it on purpose only)."""
+    at 120 columns is the output seprof 0.4.0 printed, kept in tests/golden (regenerate it on purpose only), but
+    for 0.8.0's changes: the bottom line on one line; SE's squeeze a tensor mean, so fvcore and thop count its FC
+    MACs alone (fvcore without the pool's 5,519,360 adds, thop without its (H·W+1)·C ops, 5,534,464), name its
+    16 means as not counted, and the counters' notes and the work table's legend say so."""
     from pathlib import Path
 
     golden = Path(__file__).parent / "golden" / "inject_resnet50_r16_no_latency_120.txt"
