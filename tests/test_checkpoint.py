@@ -96,7 +96,10 @@ def test_a_factory_checkpoint_loads_with_the_callers_base_or_factory(tmp_path, e
     (recipe(block=None), r"holds a malformed block \(NoneType\)"),
     (recipe(block={"block": "se", "speed": 3}),
      r"holds a malformed block \(block=\{'block': 'se', 'speed': 3\} has the unknown setting 'speed'"),
-    (recipe(block={"block": "eca"}), r"holds a malformed block \(block='eca' is not one of se, cse, sse, scse\)"),
+    (recipe(block={"block": "ecb"}), r"holds a malformed block \(block='ecb' is not one of se, cse, sse, scse, ese, "
+     r"eca"),
+    (recipe(block={"block": "cbam", "knobs": {"gamma": 2}}), r"holds a malformed block \(knobs='gamma=2' is not a "
+     r"knob of cbam"),
     (recipe(stages=[9]), "holds a recipe that does not fit its model: stage 9 is not available"),
 ])
 def test_malformed_checkpoints_are_one_error(tmp_path, data, message):
