@@ -846,28 +846,32 @@ def _stage_grid(stage_map: StageMap, native: bool) -> Grid:
     return grid
 
 
-_ATTENTION_LEGEND = ("seprof places no block inside these, and neither measures nor strips them. by: formula, the "
-                     "kind's formula in 'seprof blocks' with the widths read off each module (equal to the count); "
-                     "counted, on the modules, where seprof has no formula or its formula does not fit the module "
-                     "as built.")
+_ATTENTION_LEGEND = ("seprof places no block inside these. by: formula, the kind's formula in 'seprof blocks' with "
+                     "the widths read off each module (equal to the count); counted, on the modules, where seprof has "
+                     "no formula or its formula does not fit the module as built. strip: yes, an add-on to its block "
+                     "(x·gate or x + f(x)), which seprof.strip takes out; no, part of the block")
 
 
 def _attention_grid(rows: Sequence[dict]) -> Grid:
     """The model's own counted attention by stage and kind (``StageMap.attention_rows`` as dicts)."""
     grid = Grid([Column("stage", "left", key=True), Column("modules"), Column("channels", "left"),
-                 Column("kind", "left"), Column("params"), Column("by", "left")])
+                 Column("kind", "left", wrap=True), Column("params"), Column("by", "left"), Column("strip", "left")])
     for row in rows:
         grid.add(str(row["stage"]), str(row["modules"]), "/".join(map(str, row["channels"])),
-                 f"{row['cls']} ({row['kind']})", f"{row['params']:,}", "formula" if row["formula"] else "counted")
-    grid.add("total", str(sum(r["modules"] for r in rows)), "", "", f"{sum(r['params'] for r in rows):,}", "",
+                 f"{row['cls']} ({row['kind']})", f"{row['params']:,}", "formula" if row["formula"] else "counted",
+                 "no" if row["not_strippable"] else "yes")
+    grid.add("total", str(sum(r["modules"] for r in rows)), "", "", f"{sum(r['params'] for r in rows):,}", "", "",
              style="bold", section=True)
     return grid
 
 
 def _print_attention(console: Console, rows: Sequence[dict]) -> None:
     if rows:
-        print_grid(console, f"Its own attention: {sum(r['modules'] for r in rows)} modules",
-                   _attention_grid(rows), _ATTENTION_LEGEND)
+        kept = {f"{r['cls']} ({r['kind']})": r["not_strippable"] for r in rows if r["not_strippable"]}
+        print_grid(console, f"Its own attention: {sum(r['modules'] for r in rows)} modules", _attention_grid(rows),
+                   _ATTENTION_LEGEND + (":" if kept else "."))
+        for label, why in kept.items():
+            console.print(Text(f"{label}: {why}.", style="dim"))
 
 
 def render_own_attention(console: Console, report: Report) -> None:

@@ -367,7 +367,8 @@ class StageMap:
             rows.setdefault((site.stage, site.attention.kind, site.attention.cls), []).append(site)
         return [AttentionRow(stage, kind, cls, len(sites), sum(s.attention.params for s in sites),
                              tuple(sorted({s.channels for s in sites})),
-                             all(s.attention.exact == s.attention.params for s in sites))
+                             all(s.attention.exact == s.attention.params for s in sites),
+                             sites[0].attention.not_strippable)
                 for (stage, kind, cls), sites in sorted(rows.items(), key=lambda item: item[0][0])]
 
 
@@ -382,6 +383,16 @@ class AttentionRow:
     params: int
     channels: tuple[int, ...]
     formula: bool = False  # the table of kinds' formula gives ``params`` exactly (else they are only counted)
+    not_strippable: str = ""  # why seprof cannot strip them (they are their blocks' convs); "" for add-ons
+
+
+def attention_words(sites: Sequence[Site], why: Callable[[OwnAttention], str]) -> str:
+    """The model's own attention at ``sites`` by kind, each with ``why`` of it: "8 SelectiveKernel (sk): it is the
+    block's 3×3 conv ...; 3 HaloAttn (halo): ..."."""
+    kinds: dict[str, list[Site]] = {}
+    for site in sites:
+        kinds.setdefault(site.attention.label, []).append(site)
+    return "; ".join(f"{len(found)} {label}: {why(found[0].attention)}" for label, found in kinds.items())
 
 
 def check_stages(stages: Sequence[int], valid: Sequence[int], context: str = "this model's stages are") -> None:
