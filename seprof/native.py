@@ -19,22 +19,26 @@ Strippable or not: a module that computes x·gate or x + f(x), a map of its inpu
 and can be stripped (``nn.Identity`` in its place): the table's kinds, the non-local blocks and the native blocks. A
 module that is the block's own conv or spatial mixing (the attention convs, the self-attention layers) cannot: its
 block does not work without it. ``_HEAVY`` says which of timm's are which and why; a registered class is kept unless
-its registration says ``strippable=True``.
+its registration says ``strippable=True``. The table's kinds, stripped, are measured by their formulas
+(``TableBlock``, ``profile(own_attention=True)``).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import math
 import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
 from .accounting import SEWork, fc_params
-from .kinds import KINDS, kind_of
+from .kinds import KINDS, Kind, read_back
+from .kinds import kind as table_kind
 from .options import Choice
 
 
@@ -97,6 +101,59 @@ class NativeBlock:
             fc, biases = self.taps * self.channels, self.channels if self.bias else 0
         return SEWork(pool_ops=pixels, fc_macs=fc, bias_adds=biases, gates=self.channels, scale_muls=pixels)
 
+    def work_on(self, resolution: tuple[int, ...]) -> SEWork:
+        """The work it does on the map it sees: H×W, T×H×W, or a token count (a site's ``resolution``)."""
+        return self.work(math.prod(resolution))
+
+
+@dataclass(frozen=True)
+class TableBlock:
+    """One of a model's own attention modules of a kind in the table of kinds (GC, CBAM, coordinate attention...),
+    read back to its kind and the knobs it was built with: its parameters and work come from the kind's formulas
+    (``seprof.kinds``), never from counting the module.
+
+    Attributes:
+        kind: the kind's name in the table ("gca", "cbam", ...).
+        cls: its class name (e.g. "GlobalContext").
+        channels: C.
+        knobs: the knobs read off the module, as (name, value) pairs; the kind's defaults stand for the rest.
+    """
+
+    kind: str
+    cls: str
+    channels: int
+    knobs: tuple[tuple[str, Any], ...] = ()
+
+    hidden = None  # no one hidden width: the kinds' widths are among their knobs
+    bias = None  # nor one switch for biases
+
+    @property
+    def entry(self) -> Kind:
+        """Its kind in the table."""
+        return table_kind(self.kind)
+
+    @property
+    def params(self) -> int:
+        """Its parameters by its kind's formula."""
+        return self.entry.params(self.channels, self._knobs())
+
+    @property
+    def weights(self) -> int:
+        """The parameters a pass reads: all of them (a kind's formula holds its biases and norms, as for the timm
+        kinds seprof adds)."""
+        return self.params
+
+    def work_on(self, resolution: tuple[int, ...]) -> SEWork:
+        """Its work by its kind's formula on the map it sees: H×W (T×H×W: frame by frame), or tokens as a 1×L
+        map."""
+        if len(resolution) == 1:
+            return self.entry.work(self.channels, 1, resolution[0], self._knobs())
+        frames = math.prod(resolution[:-2])
+        return self.entry.work(self.channels, *resolution[-2:], self._knobs()).times(frames)
+
+    def _knobs(self) -> dict[str, Any]:
+        return {**self.entry.knobs, **dict(self.knobs)}
+
 
 def _norm_params(module: nn.Module | None) -> int:
     return 0 if module is None else sum(p.numel() for p in module.parameters())
@@ -155,8 +212,8 @@ class OwnAttention:
         params: its parameters, counted on the module.
         formula: what seprof reads of it where it has a closed form (SE, eSE, ECA): those modules are measured
             against the model without them, and can be stripped; None where seprof only lists it.
-        exact: its parameters by the formula of its kind in seprof's table of kinds (``seprof.kinds``), with the
-            knobs read off it; None where the table has no formula for it (counted only).
+        table: its kind in seprof's table of kinds (``seprof.kinds``) with the knobs read off it; None where the
+            table has no formula for it (counted only).
         not_strippable: why seprof cannot strip it (it is the block's conv or spatial mixing); "" for an add-on.
     """
 
@@ -164,7 +221,7 @@ class OwnAttention:
     cls: str
     params: int
     formula: NativeBlock | None = None
-    exact: int | None = None
+    table: TableBlock | None = None
     not_strippable: str = ""
 
     @property
@@ -173,9 +230,20 @@ class OwnAttention:
         return f"{self.cls} ({self.kind})"
 
     @property
+    def exact(self) -> int | None:
+        """Its parameters by its kind's formula in the table of kinds, or None where the table has none for it."""
+        return self.table.params if self.table is not None else None
+
+    @property
     def strippable(self) -> bool:
         """Whether it is an add-on to its block, which ``seprof.strip`` replaces with ``nn.Identity``."""
         return not self.not_strippable
+
+    @property
+    def measurable(self) -> bool:
+        """Whether seprof measures it against the model without it: a native block, or (with ``own_attention``) an
+        add-on of a kind in the table, whose formulas give its parameters and work."""
+        return self.formula is not None or (self.strippable and self.table is not None)
 
 
 _TOO_GENERAL = (nn.Module, nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -197,7 +265,8 @@ def register_attention(block_type: type[nn.Module], kind: str, *, strippable: bo
         block_type: the module's class, e.g. your ``ChannelGate``.
         kind: what to call it in reports, e.g. "gate".
         strippable: its block works without it (it returns x·gate or x + f(x), of its input's shape), so
-            ``seprof.strip`` may replace it with ``nn.Identity``.
+            ``seprof.strip`` may replace it with ``nn.Identity``; seprof has no formula for it, so it is counted,
+            never measured against the model without it.
     """
     from .errors import OptionError
 
@@ -281,12 +350,15 @@ def own_attention(module: nn.Module) -> OwnAttention | None:
     if found is None:
         return None
     registered, kind, read, cls = found
-    by_table = kind_of(module) if not registered else None  # the table's kind (ecam, gca) and count
+    by_table = read_back(module) if not registered else None  # the table's kind (ecam, gca), knobs and width
+    table = None
     if by_table is not None:
-        kind = by_table[0].name
+        entry, knobs, channels = by_table
+        kind = entry.name
+        table = TableBlock(entry.name, type(module).__name__, channels, tuple(sorted(knobs.items())))
     return OwnAttention(kind(module) if callable(kind) else kind, type(module).__name__,
                         sum(p.numel() for p in module.parameters()), read(module) if read is not None else None,
-                        by_table[1] if by_table is not None else None, _not_strippable(registered, cls))
+                        table, _not_strippable(registered, cls))
 
 
 def is_own_attention(module: nn.Module) -> bool:

@@ -1,7 +1,9 @@
 """A model's own attention that is an add-on to its block (x·gate or x + f(x)) is strippable: ``seprof.strip``
-replaces it with nn.Identity. The attention convs (SK, SplitAttn) and the self-attention layers are their blocks'
-convs or spatial mixing: listed, never stripped, each with its reason."""
+replaces it with nn.Identity, and ``profile(own_attention=True)`` / ``compare --own-attention`` measures the table's
+kinds of it against the model without it, by their formulas. The attention convs (SK, SplitAttn) and the
+self-attention layers are their blocks' convs or spatial mixing: listed, never stripped, each with its reason."""
 
+import json
 
 import pytest
 import torch
@@ -21,10 +23,10 @@ from timm.layers.create_attn import create_attn  # noqa: E402
 
 runner = CliRunner()
 
-# the table's kinds (ese, eca and ceca are native SE), and add-ons (x + f(x)) of no kind in the table
+# the table's kinds measured with own_attention (ese, eca and ceca are native SE, measured without it)
 MEASURED = ("ecam", "ge", "gc", "gca", "cbam", "lcbam", "coord", "scoord", "ela", "strip")
 NATIVE = ("ese", "eca", "ceca")
-NO_FORMULA = ("nl", "bat")
+NO_FORMULA = ("nl", "bat")  # add-ons (x + f(x)) of no kind in the table: stripped, counted, not measured
 _ARGUMENTS = {"ge": {"use_mlp": False}}  # timm 1.0.31's GatherExcite cannot build its MLP
 INPUT = (3, 112, 112)  # stage 2 at 28×28, stage 3 at 14×14 (BatNonLocalAttn takes blocks of 7)
 WIDTHS = {2: (16, 28), 3: (32, 14)}  # stage: (C, H = W)
@@ -86,12 +88,48 @@ def test_every_add_on_is_recognised_as_strippable_and_stripped(name):
     assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())  # untouched
 
 
+@pytest.mark.parametrize("name", MEASURED)
+def test_the_tables_kinds_are_measured_by_their_formulas(name):
+    entry = kind(name)
+    report = seprof.profile(Net(name), own_attention=True, input_shape=INPUT, timing=None)
+    se = report.config("se")
+    exact = sum(entry.count(c) for c, _ in WIDTHS.values())  # the factory's defaults are the kind's
+    assert se.params_added == se.analytic_exact == se.analytic_paper == exact
+    assert exact == sum(_counted(unit.attn) for unit in Net(name).units)
+    assert report.native and report.own_kinds == (name,) and report.block is None and report.bias is None
+    rows = {s.stage: s for s in report.stages if s.config == "se"}
+    for stage, (channels, size) in WIDTHS.items():
+        assert rows[stage].work == entry.work_at(channels, size, size)  # at the module's own H×W
+        assert rows[stage].measured == rows[stage].analytic_exact == entry.count(channels)
+        # torch's flop counter, on the module in the model, counts the formula's MACs
+        assert rows[stage].se_macs["torch"] == rows[stage].work.fc_macs + rows[stage].work.spatial_macs
+    assert se.macs["torch"] - report.config("base").macs["torch"] == sum(
+        rows[s].se_macs["torch"] for s in WIDTHS)
+
+
 def test_seprofs_se_goes_beside_the_models_own_attention_by_default():
     report = seprof.profile(Net("cbam"), input_shape=INPUT, timing=None, counters=("torch",))
-    assert not report.native and report.block is not None
+    assert not report.native and not report.own_kinds and report.block is not None
     assert report.config("base").params == _counted(Net("cbam"))
     assert [(r["kind"], r["modules"], r["not_strippable"]) for r in report.own_attention] == [
         ("cbam", 1, ""), ("cbam", 1, "")]
+
+
+@pytest.mark.parametrize("name", NATIVE)
+def test_native_se_needs_no_flag(name):
+    with pytest.raises(OptionError, match=r"own_attention=True adds nothing for Net \(drop it\): its SE-like "
+                       rf"attention \(\w+ \({name}\)\) is measured without it$"):
+        seprof.profile(Net(name), own_attention=True, input_shape=INPUT, timing=None)
+    assert seprof.profile(Net(name), input_shape=INPUT, timing=None, counters=("torch",)).native
+
+
+@pytest.mark.parametrize("name", NO_FORMULA)
+def test_an_add_on_without_a_formula_is_stripped_but_not_measured(name):
+    with pytest.raises(OptionError) as caught:
+        seprof.profile(Net(name), own_attention=True, input_shape=INPUT, timing=None)
+    assert str(caught.value).endswith(
+        "seprof cannot measure its own attention, 2 " + own_attention(Net(name).units[0].attn).label
+        + ": seprof's table of kinds has no formula for it (seprof.strip removes it, and it stays counted)")
 
 
 def test_strip_takes_the_stages_asked_for():
@@ -138,6 +176,8 @@ def test_a_registered_class_is_kept_unless_declared_strippable(gate):
     register_attention(Gate, "gate", strippable=True)
     model = GatedNet()
     _stripped_alike(model, seprof.strip(model), 16 * 16 + 16 + 32 * 32 + 32)
+    with pytest.raises(OptionError, match="seprof's table of kinds has no formula for it"):
+        seprof.profile(GatedNet(), own_attention=True, input_shape=INPUT, timing=None)
 
 
 def test_register_attention_takes_strippable_as_true_or_false(gate):
@@ -180,6 +220,30 @@ def test_attention_convs_stay_listed_and_are_refused_with_their_reason(name, rea
         seprof.strip(model)
     assert str(caught.value) == (f"ResNet has no SE blocks to strip, and seprof cannot strip its own attention, "
                                  f"{modules} {reason}")
+    with pytest.raises(OptionError) as caught:
+        seprof.profile(f"timm:{name}", own_attention=True, timing=None)
+    assert str(caught.value) == (f"own_attention=True adds nothing for timm:{name} (drop it): seprof cannot measure "
+                                 f"its own attention, {modules} {reason}")
+
+
+def test_compare_measures_gc_resnexts_own_attention(tmp_path):
+    out = tmp_path / "r.json"
+    result = runner.invoke(app, ["compare", "timm:gcresnext26ts", "--own-attention", "--no-latency", "--json",
+                                 str(out)], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    se, base = (next(c for c in data["configs"] if c["config"] == name) for name in ("se", "base"))
+    assert se["params_added"] == se["analytic_exact"] == 178_648
+    assert base["params"] == 10_476_600 - 178_648 and se["params"] == 10_476_600
+    assert data["own_kinds"] == ["gca"] and data["native_se"] and data["own_attention"] == []
+    assert [s["analytic_exact"] for s in data["stages"] if s["config"] == "se"] == [2_354, 8_802, 33_986, 133_506]
+    lines = result.output.splitlines()
+    assert lines[0] == ("timm:gcresnext26ts · its own attention blocks (GlobalContext (gca)) · stages 2–5 · input "
+                        "3×256×256")
+    assert any(line.startswith("│ GC-add in stages 2–5 │ 10,476,600 │ +178,648 │  +1.73% │") for line in lines)
+    assert any(line.startswith("│ base (no GC-add)") for line in lines)
+    assert ("Bottom line: timm:gcresnext26ts with its own GC-add in stages 2–5: +1.73% parameters, +0.088% MACs "
+            "(fvcore), latency not measured.") in lines
 
 
 def test_stages_says_which_of_a_models_own_attention_is_strippable_and_why():
