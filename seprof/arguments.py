@@ -445,6 +445,17 @@ class ModelOptions(Group):
     add_missing: AddMissing = False
     heads: Heads = False
 
+
+@dataclass
+class CompareModelOptions(ModelOptions):
+    """The model options of ``seprof compare``: every command's, and ``--own-attention``, which compare alone takes
+    (inject and sweep measure blocks seprof adds, and refuse a model's own as they refuse its SE)."""
+
+    own_attention: Annotated[bool, option(
+        "--own-attention", panel=MODEL, help="Measure the model's own attention (GC, CBAM, ...: the add-ons of "
+        "seprof blocks' kinds) against the model without it, instead of adding SE.")] = False
+
+
 _WARMUP_CAP = (f"at most {MAX_WARMUP}; they stop once they have taken the sampling budget (--budget, "
                f"{DEFAULT_BUDGET_S:g} s by default)")
 
@@ -573,7 +584,7 @@ def _declared_flags() -> dict[str, str | tuple[str, str]]:
     flags: dict[str, str | tuple[str, str]] = {"latency": ("", "--no-latency"), "blocks": "--block",
                                                "stage_sets": "--stages", "strip_stages": "--strip-stage"}
     declared = [(f.name, get_type_hints(g, include_extras=True)[f.name])
-                for g in (BlockOptions, ModelOptions, TimingArgs, Exports) for f in fields(g)]
+                for g in (BlockOptions, CompareModelOptions, TimingArgs, Exports) for f in fields(g)]
     declared += [("stages", Stages), ("family", Family), ("task", TaskOpt), ("workers", Workers)]
     for name, hint in declared:
         info = get_args(hint)[1]

@@ -539,7 +539,7 @@ def compare(
         "--attribute", panel=MODEL,
         help="Also each stage's SE alone: per-stage shares of parameters, work and latency.")] = False,
     block: arguments.BlockOptions = None,
-    where: ModelOptions = None,
+    where: arguments.CompareModelOptions = None,
     timing: TimingArgs = None,
     exports: Exports = None,
     plot: arguments.Plot = None,
@@ -549,8 +549,9 @@ def compare(
     """Compare the base model, SE everywhere, and SE with some stages stripped (the paper's ~10% → ~4%).
 
     MODEL (default resnet50) is a torchvision model name, timm:NAME or package.module:function. For a model
-    with SE blocks of its own (EfficientNet, MobileNetV3, RegNetY, MaxViT): the model as built against the
-    model without them, and with some stages' SE stripped.
+    with SE blocks of its own (EfficientNet, MobileNetV3, RegNetY, MaxViT), or with --own-attention its own GC,
+    CBAM, ... (timm:gcresnext26ts): the model as built against the model without them, and with some stages'
+    stripped.
     """
     with _session(debug) as live:
         outputs = _outputs({**exports.paths(), "--plot": plot})
@@ -564,8 +565,8 @@ def compare(
         from .measure import profile
 
         report = profile(model, **spec, stages=chosen, strip_stages=(removed,), attribute=attribute, input_shape=shape,
-                         timing=options, add_missing=where.add_missing, heads=where.heads, on_step=live.step,
-                         on_sample=live.sample)
+                         timing=options, add_missing=where.add_missing, heads=where.heads,
+                         own_attention=where.own_attention, on_step=live.step, on_sample=live.sample)
         live.stop()
         from .render import render_compare
 

@@ -509,6 +509,16 @@ def kind_of(module: Any) -> tuple[Kind, int] | None:
     knobs read off it); None where the table has no such kind, or the module is built in a way its formula does
     not hold. Of several kinds with the module's class (eca and ecam, gc and gca), the one whose factory arguments
     the module matches most closely."""
+    found = read_back(module)
+    if found is None:
+        return None
+    chosen, knobs, channels = found
+    return chosen, chosen.params(channels, {**chosen.knobs, **knobs})
+
+
+def read_back(module: Any) -> tuple[Kind, dict[str, Any], int] | None:
+    """A built timm attention module as (its kind in the table, the knobs read off it, its channels C as its first
+    layer takes them), as ``kind_of`` reads it; None where ``kind_of`` gives None."""
     base = next((cls.__name__ for cls in type(module).__mro__ if cls.__name__ in READERS), None)  # subclasses too
     if base is None:
         return None
@@ -522,9 +532,7 @@ def kind_of(module: Any) -> tuple[Kind, int] | None:
                   and all(knobs.get(name, value) == value for name, value in k.factory.items())]
     if not candidates:
         return None
-    chosen = max(candidates, key=lambda k: len(k.factory))
-    channels = _channels_of(module)
-    return chosen, chosen.params(channels, {**chosen.knobs, **knobs})
+    return max(candidates, key=lambda k: len(k.factory)), knobs, _channels_of(module)
 
 
 def _channels_of(module: Any) -> int:

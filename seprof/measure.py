@@ -12,7 +12,9 @@
 - ``assemble``: the Report.
 
 For a model with SE blocks of its own (EfficientNet, MobileNetV3, RegNetY, MaxViT) "se" is the model as
-built, "base" the model with its SE blocks removed, and each SE block keeps its own hidden width.
+built, "base" the model with its SE blocks removed, and each SE block keeps its own hidden width. With
+``own_attention`` the same holds for its own attention of the table of kinds' (GC, CBAM, ...), whose parameters and
+work come from the kinds' formulas with the knobs read off each module.
 """
 
 from __future__ import annotations
@@ -48,10 +50,11 @@ from .latency import (
 )
 from .meta import deep_copy, kept_for_backward, largest_tensor, meta_clone, with_batchnorm
 from .models import build_model, default_input_shape, harness_of, object_input, source_of
+from .native import OwnAttention, TableBlock
 from .options import TimingOptions
 from .report import GIVEN_INPUT, ConfigResult, Latency, LatencyRun, Report, StageResult
 from .spec import BlockSpec, Position, StageSet, block_spec, block_work, spec_paper_params, spec_params
-from .stages import Site, StageMap, check_stages, find_sites
+from .stages import Site, StageMap, attention_words, check_stages, find_sites
 from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at, strip_sites
 from .text import stage_list, stage_set_text
 
@@ -94,13 +97,16 @@ class Source:
     real: Callable[[], nn.Module]
     harness: Harness = PLAIN
     input_origin: str = ""
-    _found: dict[Position, StageMap] = field(default_factory=dict, repr=False, compare=False)
+    _found: dict[tuple[Position, bool], StageMap] = field(default_factory=dict, repr=False, compare=False)
 
-    def sites(self, position: Position = Position.STANDARD) -> StageMap:
-        """Where blocks can go for ``position``, and the model's own SE blocks (found once per position)."""
-        if position not in self._found:
-            self._found[position] = find_sites(self.meta, self.input_shape, self.probe, position, self.harness)
-        return self._found[position]
+    def sites(self, position: Position = Position.STANDARD, own_attention: bool = False) -> StageMap:
+        """Where blocks can go for ``position``, and the model's own SE blocks (found once per position); with
+        ``own_attention`` its own attention of the table of kinds' among them (``find_sites``)."""
+        key = (position, own_attention)
+        if key not in self._found:
+            self._found[key] = find_sites(self.meta, self.input_shape, self.probe, position, self.harness,
+                                          own_attention)
+        return self._found[key]
 
 
 def open_model(model: nn.Module | str, input_shape: Sequence[int] | None = None, on_step: Step = _quiet,
@@ -188,6 +194,7 @@ class Plan:
         stage_map: the sites of the (first) position, or the model's own SE blocks when ``native``.
         native: the model's own SE blocks are measured (against the model without them).
         add_missing: seprof's blocks are added beside the model's own.
+        own_attention: the model's own attention of the table of kinds' is measured with its SE blocks.
         block: the block of a single-block plan (None when native, or a sweep of several).
         configs: base first.
         harness: how the model is run (its source's).
@@ -205,6 +212,7 @@ class Plan:
     harness: Harness = PLAIN
     notes: tuple[str, ...] = ()
     input_origin: str = ""
+    own_attention: bool = False
 
 
 def _site_map(source: Source, spec: BlockSpec, add_missing: bool) -> StageMap:
@@ -231,16 +239,20 @@ def plan_profile(
     attribute: bool = False,
     add_missing: bool = False,
     asked: tuple[str, Any] | None = None,
+    own_attention: bool = False,
 ) -> Plan:
     """The configurations of one profile: base, the SE model (``block`` at ``stages``, all when None), one
     per ``strip_stages`` entry (the SE model without those stages' blocks; an empty entry means the last SE
     stage, and none where SE is in one stage only) and, with ``attribute``, one per SE stage alone. For a model
     with its own SE blocks (unless ``add_missing``) ``block`` must be None: its blocks are measured as built, and
     a block is refused in the name of ``asked``, (parameter, value) the caller described it by (default: the
-    first setting in which it differs from ``BlockSpec()``)."""
+    first setting in which it differs from ``BlockSpec()``). ``own_attention``: the model's own attention of the
+    table of kinds' (GC, CBAM, ...) is measured the same way, as built against the model without it."""
     if stages is not None and not list(stages):
         raise OptionError("stages", list(stages), "selects no stage: give None for every stage, or at least one")
-    found = source.sites()  # the standard places tell whether the model has SE of its own
+    found = source.sites(own_attention=own_attention)  # the standard places tell whether the model has SE of its own
+    if own_attention:
+        _check_own_attention(source.name, found, add_missing)
     if found.native and not add_missing:
         if source.harness.with_heads:
             raise OptionError("heads", True, f"applies to SE that seprof adds: {source.name}'s own SE blocks are "
@@ -248,6 +260,10 @@ def plan_profile(
                               "one, heads included)", other=("add_missing", True))
         if block is not None:
             option, value = asked or next(iter(block.changes()), ("block", block.kind))
+            if own_attention:
+                raise OptionError(option, value, "applies to SE that seprof adds, and {other} measures "
+                                  f"{source.name}'s own attention as built: give one of them",
+                                  other=("own_attention", True))
             raise OptionError(option, value, f"applies to SE that seprof adds: {source.name}'s own SE blocks keep "
                               "their widths and biases ({other} adds SE to its blocks without one)",
                               other=("add_missing", True))
@@ -281,7 +297,34 @@ def plan_profile(
                     for stage in se_stages]
     unique = {c.name: c for c in configs}
     return Plan(source.name, source.input_shape, stage_map, bool(found.native) and not add_missing, add_missing,
-                block if se.added else None, tuple(unique.values()), source.harness, tuple(notes), source.input_origin)
+                block if se.added else None, tuple(unique.values()), source.harness, tuple(notes), source.input_origin,
+                own_attention)
+
+
+def _check_own_attention(name: str, found: StageMap, add_missing: bool) -> None:
+    """Refuse ``own_attention`` beside ``add_missing``, and for a model with no attention of the table's kinds
+    that seprof can strip and measure, saying what it has."""
+    if add_missing:
+        raise OptionError("own_attention", True, "measures the model's own attention against the model without it, "
+                          "and {other} adds SE beside it: give one of them", other=("add_missing", True))
+    if any(isinstance(s.own, TableBlock) for s in found.native):
+        return
+    if not found.native and not found.attention:
+        raise OptionError("own_attention", True, f"finds no attention of {name}'s own: drop it, and seprof adds SE "
+                          "to its blocks")
+
+    def why(own: OwnAttention) -> str:
+        return own.not_strippable or ("seprof's table of kinds has no formula for it (seprof.strip removes it, and "
+                                      "it stays counted)")
+
+    have = []
+    if found.native:
+        kinds = ", ".join(dict.fromkeys(s.attention.label for s in found.native))
+        have.append(f"its SE-like attention ({kinds}) is measured without it")
+    if found.attention:
+        have.append(f"seprof cannot measure {'the rest' if found.native else 'its own attention'}, "
+                    + attention_words(found.attention, why))
+    raise OptionError("own_attention", True, f"adds nothing for {name} (drop it): {', and '.join(have)}")
 
 
 def _stage_sets(requested: Sequence[Sequence[int] | StageSet | str | None], stages: Sequence[int]) -> list:
@@ -528,7 +571,7 @@ def _weights(sites: Sequence[Site], spec: BlockSpec | None) -> int:
 
 def _work(site: Site, spec: BlockSpec | None) -> SEWork:
     if site.native:
-        return site.own.work(site.positions).times(site.maps)
+        return site.own.work_on(site.resolution).times(site.maps)
     return site_work(spec, site).times(site.maps)
 
 
@@ -621,6 +664,8 @@ def assemble(plan: Plan, models: dict[str, nn.Module], counts: dict[str, dict[st
         native_blocks=tuple(dict.fromkeys(f"{s.own.cls} ({s.own.kind})" for c in plan.configs for s in c.kept)),
         input_origin=plan.input_origin,
         own_attention=tuple(asdict(row) for row in plan.stage_map.attention_rows()),
+        own_kinds=tuple(dict.fromkeys(str(s.own.kind) for c in plan.configs for s in c.kept)) if plan.own_attention
+        else (),
     )
 
 
@@ -671,6 +716,8 @@ def _bias(plan: Plan) -> bool | None:
     point's (None where the points differ)."""
     if plan.block is not None:
         return plan.block.bias
+    if plan.own_attention:  # the table's kinds have biases by their own knobs
+        return None
     if plan.native:
         return all(s.bias for c in plan.configs for s in c.kept)
     biases = {c.block.bias for c in plan.configs if c.block is not None}
@@ -734,6 +781,7 @@ def profile(
     heads: bool = False,
     harness: Harness | None = None,
     refuse_native: bool = False,
+    own_attention: bool = False,
     on_step: Step | None = None,
     on_sample: Callable[[], None] | None = None,
     on_real: Callable[[dict[str, nn.Module]], None] | None = None,
@@ -765,6 +813,11 @@ def profile(
             optical-flow model, how to run it: ``seprof.harness_of("fcn_resnet50")`` (a name brings its own).
         refuse_native: for a model with its own SE blocks (and no ``add_missing``), raise a NativeSEError
             (as ``seprof inject`` does) instead of measuring them as built.
+        own_attention: measure the model's own attention of the table of kinds' (timm's GC, CBAM, coordinate
+            attention, ...: an add-on to its block) as its own SE blocks are measured: the model as built ("se")
+            against the model without it ("base"), parameters and work by each kind's formula with the knobs read
+            off each module. Refused for a model without such attention (SK and SplitAttn are their blocks'
+            convs, and stay listed), and beside ``add_missing`` or ``refuse_native``.
         on_step: called with a short description of each step as it starts ("counting (fvcore)").
         on_sample: called after each timed sample (for progress display).
         on_real: given the configurations' real models (name → module, on the timing device or the CPU)
@@ -785,12 +838,15 @@ def profile(
     spec = block_spec(block, r, bias) if given else None
     asked = None if not given or isinstance(given[0][1], BlockSpec) else given[0]  # a spec names its own change
     step = on_step or _quiet
+    if own_attention and refuse_native:
+        raise OptionError("own_attention", True, "measures the model's own attention, which {other} refuses: give "
+                          "one of them", other=("refuse_native", True))
     source = _opened(model, input_shape, timing, counters, step, heads, harness)
     if refuse_native and not add_missing:
         found = source.sites()
         if found.native:
             raise native_refusal(source.name, found)
-    plan = plan_profile(source, spec, stages, strip_stages, attribute, add_missing, asked)
+    plan = plan_profile(source, spec, stages, strip_stages, attribute, add_missing, asked, own_attention)
     return measure(source, plan, timing, counters, step, on_sample, on_real)
 
 

@@ -24,6 +24,7 @@ from .accounting import SEWork, element_bytes, floor_ms, traffic_bytes
 from .counters import COUNTER_NOTES, COUNTERS
 from .families import Family
 from .kinds import TIMM_FLOOR, Kind
+from .kinds import kind as table_kind
 from .latency import MIN_CI_SAMPLES
 from .layout import Column, Grid, print_grid
 from .options import CI_TARGET, DEFAULT_BUDGET_S, DEFAULT_RUNS, MAX_ROUNDS
@@ -43,11 +44,12 @@ def _g(macs: int) -> str:
     return f"{macs / 1e9:.4f} G"
 
 
-def config_label(config: ConfigResult) -> str:
-    """'base (no SE)', 'SE in stages 2–5', 'SE in stage 5 only', 'scSE in stages 2–4'."""
+def config_label(config: ConfigResult, own: str = "SE") -> str:
+    """'base (no SE)', 'SE in stages 2–5', 'SE in stage 5 only', 'scSE in stages 2–4'; a model's own blocks are
+    called ``own`` ('base (no GC-add)', 'GC-add in stages 2–5')."""
     if config.config == "base":
-        return "base (no SE)"
-    what = config.block.kind.title if config.block is not None else "SE"
+        return f"base (no {own})"
+    what = config.block.kind.title if config.block is not None else own
     if config.config.startswith("se_only_"):
         return f"{what} in stage {config.config.removeprefix('se_only_')} only"
     if len(config.se_stages) == 1:
@@ -140,7 +142,8 @@ def render_stage_params(console: Console, report: Report, config: str = "se") ->
 
 
 def _kind_stage_params(console: Console, report: Report, config: str) -> None:
-    """Per-stage parameters of one of timm's kinds: its formula's count beside the measured one."""
+    """Per-stage parameters of one of timm's kinds (seprof's, or the model's own): its formula's count beside the
+    measured one."""
     rows = [s for s in report.stages if s.config == config]
     c, spec = report.config(config), report.block
     what = _what(report)
@@ -152,15 +155,21 @@ def _kind_stage_params(console: Console, report: Report, config: str) -> None:
                  _n(s.measured) if s.se else "—", f"{100 * s.measured / report.base_params:.2f}%" if s.se else "—",
                  f"{100 * s.measured / c.params_added:.1f}%" if s.se and c.params_added else "—")
     grid.add("total", "", str(sum(s.blocks for s in rows if s.se)), "", _n(c.analytic_exact), _n(c.params_added),
-             _added_pct(c.params_added_pct, sign=False), "100%" if c.params_added else "—", style="bold", section=True)
-    formula = spec.kind.entry.formula.replace("\n", "; ")
-    given = {**spec.kind.entry.knobs, **dict(spec.knobs)}
-    knobs = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in given.items()
-                      if k in spec.kind.entry.uses or k in dict(spec.knobs))
+             _added_pct(c.params_added_pct, sign=False), "100%" if c.params_added else "—",
+             style="bold", section=True)
+    if spec is None:  # the model's own: each module's knobs read off it
+        formulas = "; ".join(f"{table_kind(k).label}: {table_kind(k).formula}".replace("\n", ", ")
+                             for k in report.own_kinds)
+        exact = f"each kind's formula per block ({formulas}), with the widths and knobs read off each module"
+    else:
+        formula = spec.kind.entry.formula.replace("\n", "; ")
+        given = {**spec.kind.entry.knobs, **dict(spec.knobs)}
+        knobs = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in given.items()
+                          if k in spec.kind.entry.uses or k in dict(spec.knobs))
+        exact = f"{what}'s formula per block, {formula}, at each block's C_s with {knobs or 'its defaults'}"
     print_grid(console, f"{what} parameters by stage", grid, (
-        f"exact: {what}'s formula per block, {formula}, at each block's C_s with {knobs or 'its defaults'} (seprof "
-        f"blocks lists every kind's); measured: parameters of the stage's {what} modules in the model; % of base: "
-        f"measured / the base model's parameters; share: of all {what} parameters."))
+        f"exact: {exact} (seprof blocks lists every kind's); measured: parameters of the stage's {what} modules in "
+        f"the model; % of base: measured / the base model's parameters; share: of all {what} parameters."))
     console.print(f"Parameters: base {report.base_params:,} → {what} {c.params:,} (+{c.params_added:,}, "
                   f"{_added_pct(c.params_added_pct)}). {what}'s formula gives {_n(c.analytic_exact)}.",
                   highlight=False)
@@ -331,9 +340,11 @@ def _signed_ci(lo: float, hi: float) -> str:
 
 
 def render_latency(console: Console, report: Report, verbose: bool = False,
-                   shared: tuple[set[str], bool, bool] = (set(), False, False)) -> None:
+                   shared: tuple[set[str], bool, bool] = (set(), False, False),
+                   label: Callable[[ConfigResult], str] | None = None) -> None:
     """Per timing run (batch size): each configuration's median, and its ratio to base (the median of the
-    paired per-round ratios) with the 95% CI; ``verbose`` adds the spreads and the added milliseconds."""
+    paired per-round ratios) with the 95% CI; ``verbose`` adds the spreads and the added milliseconds. Rows are
+    named by ``label`` (by default a sweep point's settings less those ``shared``)."""
     if not report.latency_runs:
         console.print("Latency: not measured.")
         return
@@ -351,8 +362,8 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
         for c in report.configs:
             lat = run.latency[c.config]
             base = c.config == "base"
-            cells = [sweep_label(c, shared), f"{lat.median_ms:.3f}", "—" if base else _ratio_text(lat),
-                     "—" if base else _ci_text(*lat.ratio_ci)]
+            cells = [label(c) if label is not None else sweep_label(c, shared), f"{lat.median_ms:.3f}",
+                     "—" if base else _ratio_text(lat), "—" if base else _ci_text(*lat.ratio_ci)]
             if verbose:
                 cells += [f"{lat.iqr_ms:.3f}", str(lat.runs), "—" if base else _ci_text(lat.ratio[0], lat.ratio[2]),
                           "—" if base else f"{lat.delta_ms[1]:+.3f}",
@@ -482,12 +493,15 @@ def _share(a, batch: int) -> str:
 
 
 def render_attribution(console: Console, report: Report) -> None:
-    """Per SE stage: share of SE's parameters, of its analytic work, and of the latency it adds."""
+    """Per SE stage: share of SE's parameters, of its analytic work, and of the latency it adds (the model's own
+    blocks' where they are measured)."""
     shares = report.attribution()
     batches = [run.batch for run in report.latency_runs]
-    full_map = "pool+scale ops" if report.block is None or not report.block.kind.spatial else "full-map ops"
+    what = _own(report)
+    plain = not report.own_kinds and (report.block is None or not report.block.kind.spatial)
+    full_map = "pool+scale ops" if plain else "full-map ops"
     columns = [Column("stage", "left", key=True), Column("params"), Column("% params"), Column(full_map),
-               Column("% ops"), Column("FC MACs"), Column("% MACs")]
+               Column("% ops"), Column("excitation MACs" if report.own_kinds else "FC MACs"), Column("% MACs")]
     for b in batches:
         prefix = f"batch {b}: " if len(batches) > 1 else ""
         columns += [Column(f"{prefix}added ms"), Column(f"{prefix}95% CI"), Column(f"{prefix}share")]
@@ -502,20 +516,26 @@ def render_attribution(console: Console, report: Report) -> None:
             else:
                 cells += ["—", "—", "—"]
         grid.add(*cells)
-    ops = ("pool+scale ops (pooling adds + scale multiplies on the full C×H×W map)" if full_map == "pool+scale ops"
-           else "full-map ops (pooling, sSE's 1×1 conv, the scales and scSE's combine, all on the full C×H×W map)")
-    legend = (f"params, {ops} and FC MACs are those of each stage's SE blocks; each % column is the stage's share "
-              "of SE's total.")
+    if report.own_kinds:
+        ops = ("full-map ops (by each kind's formula: pooling, MACs and gates on the full C×H×W map, scales, adds) "
+               "and excitation MACs (on the squeezed tensors)")
+    elif plain:
+        ops = "pool+scale ops (pooling adds + scale multiplies on the full C×H×W map) and FC MACs"
+    else:
+        ops = ("full-map ops (pooling, sSE's 1×1 conv, the scales and scSE's combine, all on the full C×H×W map) and "
+               "FC MACs")
+    legend = (f"params, {ops} are those of each stage's {what} blocks; each % column is the stage's share "
+              f"of {what}'s total.")
     if batches:
-        legend += (" Latency: each stage's SE alone (the configuration 'SE in stage s only') timed interleaved "
-                   "with the base model and the other configurations; added ms = the median of the per-round "
-                   "differences against base, with its 95% bootstrap CI; share = that median over the sum of the "
-                   "stages' medians (— when that sum is not positive; the stages' costs need not add up to SE "
+        legend += (f" Latency: each stage's {what} alone (the configuration '{what} in stage s only') timed "
+                   "interleaved with the base model and the other configurations; added ms = the median of the "
+                   "per-round differences against base, with its 95% bootstrap CI; share = that median over the sum of "
+                   f"the stages' medians (— when that sum is not positive; the stages' costs need not add up to {what} "
                    "everywhere's); n.s. = the CI includes 0 (not resolved: more samples, a longer budget or one "
                    "thread help).")
     else:
-        legend += " Latency was not measured, so the stages' SE-alone configurations are counted, not timed."
-    print_grid(console, "Where SE costs, by stage", grid, legend)
+        legend += f" Latency was not measured, so the stages' {what}-alone configurations are counted, not timed."
+    print_grid(console, f"Where {what} costs, by stage", grid, legend)
 
 
 def resolutions_text(resolutions: Sequence[Sequence[int]]) -> str:
@@ -565,13 +585,23 @@ def _counter_footer(report: Report) -> str:
 
 def _what(report: Report) -> str:
     """What the report's blocks are called in its sentences and headings: SE (seprof's kinds, and a model's
-    own), or the timm kind seprof added (CBAM, ECA, ...)."""
+    own SE), the timm kind seprof added (CBAM, ECA, ...), or the kinds of the model's own attention measured
+    (GC-add)."""
+    if report.own_kinds:
+        return _own(report)
     return report.block.kind.title if _timm_kind(report) else "SE"
 
 
+def _own(report: Report) -> str:
+    """What a model's own blocks are called in labels: SE, or the kinds of its own attention measured
+    ('GC-add', 'SE/GC')."""
+    return "/".join(table_kind(k).label for k in report.own_kinds) or "SE"
+
+
 def _timm_kind(report: Report) -> bool:
-    """Whether seprof added one of timm's kinds, whose own formula is its exact count (no paper's column)."""
-    return report.block is not None and not report.block.kind.seprof
+    """Whether the blocks are of timm's kinds, whose own formula is their exact count (no paper's column): seprof
+    added one, or the model's own attention is measured."""
+    return bool(report.own_kinds) or (report.block is not None and not report.block.kind.seprof)
 
 
 def _formula_text(report: Report) -> str:
@@ -734,16 +764,22 @@ def render_compare(console: Console, report: Report, verbose: bool = False, deta
     grid = Grid([Column("configuration", "left", key=True), Column("params"), Column("added"), Column("added %"),
                  Column("paper"), *(Column(n) for n in report.counter_names)])
     for c in report.configs:
-        grid.add(config_label(c), f"{c.params:,}", f"{c.params_added:,}", _added_pct(c.params_added_pct),
-                 _n(c.analytic_paper), *(_g(c.macs[n]) for n in report.counter_names))
+        grid.add(config_label(c, _own(report)), f"{c.params:,}", f"{c.params_added:,}",
+                 _added_pct(c.params_added_pct), _n(c.analytic_paper),
+                 *(_g(c.macs[n]) for n in report.counter_names))
     counters = ", ".join(n for n in report.counter_names)
+    if report.own_kinds:
+        paper = "each kind's formula per block (seprof blocks), with the widths and knobs read off each module"
+    elif _other_native(report):
+        paper = f"{_NATIVE_FORMULA} (FC weights only)"
+    else:
+        paper = "(2/r)·Σ N_s·C_s², the paper's eq. 5 (FC weights only)"
     print_grid(console, "Configurations", grid, (
-        f"params: parameters of the model; added: over the base model; paper: "
-        f"{_NATIVE_FORMULA if _other_native(report) else '(2/r)·Σ N_s·C_s², the paper' + chr(39) + 's eq. 5'} "
-        f"(FC weights only); {counters}: MACs per {report.sample} (batch 1) in G (10⁹), as each counter counts them. "
+        f"params: parameters of the model; added: over the base model; paper: {paper}; {counters}: MACs per "
+        f"{report.sample} (batch 1) in G (10⁹), as each counter counts them. "
         + _counter_legend(report)))
     render_own_attention(console, report)
-    render_latency(console, report, verbose)
+    render_latency(console, report, verbose, label=lambda c: config_label(c, _own(report)))
     if any(c.config.startswith("se_only_") for c in report.configs):
         render_attribution(console, report)
     _not_counted(console, report)
@@ -765,9 +801,9 @@ def _brief_compare(console: Console, report: Report) -> None:
     for c in report.configs:
         first = c.config == "base"
         macs = ([f"{c.macs[counter]:,}", "—" if first else _added_percent(c, base, counter)] if counter else [])
-        grid.add(config_label(c), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
+        grid.add(config_label(c, _own(report)), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
                  "—" if first else _added_pct(c.params_added_pct), *macs, *_latency_cells(run, c))
-    dropped = _configurations_table(console, report, grid)
+    dropped = _configurations_table(console, report, grid, lambda c: config_label(c, _own(report)))
     if any(c.config.startswith("se_only_") for c in report.configs):
         render_attribution(console, report)
     console.print(Text(_counter_footer(report) + _left_out(dropped), style="dim"))
@@ -813,7 +849,7 @@ def bottom_line(report: Report) -> list[str]:
     for c in report.configs:
         if c.config == "base" or (c.config.startswith("se_only_") and alone < len(report.configs) - 1):
             continue  # a stage's SE alone is told in the attribution table
-        what = "its own SE" if report.native else report.block.short if report.block is not None else "SE"
+        what = f"its own {_own(report)}" if report.native else report.block.short if report.block is not None else "SE"
         where = (f"in stage {c.se_stages[0]}" if len(c.se_stages) == 1
                  else f"in stages {stage_list(c.se_stages)}")
         parts = [f"{_added_pct(c.params_added_pct)} parameters"]
@@ -855,28 +891,33 @@ def _stage_grid(stage_map: StageMap, native: bool) -> Grid:
     return grid
 
 
-_ATTENTION_LEGEND = ("seprof places no block inside these, and neither measures nor strips them. by: formula, the "
-                     "kind's formula in 'seprof blocks' with the widths read off each module (equal to the count); "
-                     "counted, on the modules, where seprof has no formula or its formula does not fit the module "
-                     "as built.")
+_ATTENTION_LEGEND = ("seprof places no block inside these. by: formula, the kind's formula in 'seprof blocks' with "
+                     "the widths read off each module (equal to the count); counted, on the modules, where seprof has "
+                     "no formula or its formula does not fit the module as built. strip: yes, an add-on to its block "
+                     "(x·gate or x + f(x)): seprof.strip takes it out, and 'seprof compare --own-attention' measures "
+                     "it by formula; no, part of the block")
 
 
 def _attention_grid(rows: Sequence[dict]) -> Grid:
     """The model's own counted attention by stage and kind (``StageMap.attention_rows`` as dicts)."""
     grid = Grid([Column("stage", "left", key=True), Column("modules"), Column("channels", "left"),
-                 Column("kind", "left"), Column("params"), Column("by", "left")])
+                 Column("kind", "left", wrap=True), Column("params"), Column("by", "left"), Column("strip", "left")])
     for row in rows:
         grid.add(str(row["stage"]), str(row["modules"]), "/".join(map(str, row["channels"])),
-                 f"{row['cls']} ({row['kind']})", f"{row['params']:,}", "formula" if row["formula"] else "counted")
-    grid.add("total", str(sum(r["modules"] for r in rows)), "", "", f"{sum(r['params'] for r in rows):,}", "",
+                 f"{row['cls']} ({row['kind']})", f"{row['params']:,}", "formula" if row["formula"] else "counted",
+                 "no" if row["not_strippable"] else "yes")
+    grid.add("total", str(sum(r["modules"] for r in rows)), "", "", f"{sum(r['params'] for r in rows):,}", "", "",
              style="bold", section=True)
     return grid
 
 
 def _print_attention(console: Console, rows: Sequence[dict]) -> None:
     if rows:
-        print_grid(console, f"Its own attention: {sum(r['modules'] for r in rows)} modules",
-                   _attention_grid(rows), _ATTENTION_LEGEND)
+        kept = {f"{r['cls']} ({r['kind']})": r["not_strippable"] for r in rows if r["not_strippable"]}
+        print_grid(console, f"Its own attention: {sum(r['modules'] for r in rows)} modules", _attention_grid(rows),
+                   _ATTENTION_LEGEND + (":" if kept else "."))
+        for label, why in kept.items():
+            console.print(Text(f"{label}: {why}.", style="dim"))
 
 
 def render_own_attention(console: Console, report: Report) -> None:

@@ -22,7 +22,8 @@ from .text import stage_set_text
 # Version of the JSON report's layout: 2 added schema_version, versions of every library, OS and CPU/GPU,
 # and empty r/bias for configurations without SE; 3 the block's kind and knobs (a column each), the stages
 # a sweep point asked for, and the work columns pool_ops, spatial_macs, gates (was sigmoids), combine_ops; 4
-# input_origin (where the input came from) and own_attention (the model's own attention seprof lists).
+# input_origin (where the input came from), own_attention (the model's own attention seprof lists, with why any of
+# it cannot be stripped) and own_kinds (the kinds of it measured, with ``own_attention=True``).
 SCHEMA_VERSION = 4
 
 CONFIG_COLUMNS = {
@@ -255,6 +256,7 @@ class Report:
     native_blocks: tuple[str, ...] = ()
     input_origin: str = ""
     own_attention: tuple[dict[str, Any], ...] = ()
+    own_kinds: tuple[str, ...] = ()
 
     def attribution(self) -> list[StageShare]:
         """Per SE stage: parameters and analytic work (from the "se" configuration) and the latency that SE
@@ -425,6 +427,7 @@ class Report:
             "add_missing": self.add_missing,
             "notes": list(self.notes),
             "native_blocks": list(self.native_blocks),
+            "own_kinds": list(self.own_kinds),
             "own_attention": [dict(row, channels=list(row["channels"])) for row in self.own_attention],
             "base_params": self.base_params,
             "configs": self.config_rows(),

@@ -54,7 +54,7 @@ from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastL
 from .errors import ModelError, OptionError, StageError, first_line
 from .harness import PLAIN, Harness
 from .meta import ShapeOnly, meta_model
-from .native import NativeBlock, OwnAttention, is_self_attention, native_block, own_attention
+from .native import NativeBlock, OwnAttention, TableBlock, is_self_attention, native_block, own_attention
 from .spec import Position
 
 # torchvision.models.video.s3d is shadowed by the builder of the same name
@@ -231,7 +231,8 @@ class Site:
         feed: what the block at ``path`` recalibrates: "output" (the module's output), "input" (its input,
             SE-PRE) or "absent" (no module at ``path``: the identity path is the unit's input itself).
         frames: for video features (N×C×T×H×W, or N×T×H×W×C), the frame count T; None for images.
-        own: for a native site, the block the model has (its kind, widths and formula).
+        own: for a native site, the block the model has (its kind, widths and formula): a ``NativeBlock``, or a
+            ``TableBlock`` for attention of a kind in the table of kinds measured as the model's own.
         maps: how many feature maps the block sees per sample (RAFT's feature encoder runs on both frames
             of a pair: 2); its work, and its MACs, count that many times.
         head: the site is in the model's heads (``--heads``), not its body.
@@ -256,7 +257,7 @@ class Site:
     position: Position = Position.STANDARD
     feed: str = "output"
     frames: int | None = None
-    own: NativeBlock | None = None
+    own: NativeBlock | TableBlock | None = None
     maps: int = 1
     head: bool = False
     attention: OwnAttention | None = None
@@ -367,7 +368,8 @@ class StageMap:
             rows.setdefault((site.stage, site.attention.kind, site.attention.cls), []).append(site)
         return [AttentionRow(stage, kind, cls, len(sites), sum(s.attention.params for s in sites),
                              tuple(sorted({s.channels for s in sites})),
-                             all(s.attention.exact == s.attention.params for s in sites))
+                             all(s.attention.exact == s.attention.params for s in sites),
+                             sites[0].attention.not_strippable)
                 for (stage, kind, cls), sites in sorted(rows.items(), key=lambda item: item[0][0])]
 
 
@@ -382,6 +384,16 @@ class AttentionRow:
     params: int
     channels: tuple[int, ...]
     formula: bool = False  # the table of kinds' formula gives ``params`` exactly (else they are only counted)
+    not_strippable: str = ""  # why seprof cannot strip them (they are their blocks' convs); "" for add-ons
+
+
+def attention_words(sites: Sequence[Site], why: Callable[[OwnAttention], str]) -> str:
+    """The model's own attention at ``sites`` by kind, each with ``why`` of it: "8 SelectiveKernel (sk): it is the
+    block's 3×3 conv ...; 3 HaloAttn (halo): ..."."""
+    kinds: dict[str, list[Site]] = {}
+    for site in sites:
+        kinds.setdefault(site.attention.label, []).append(site)
+    return "; ".join(f"{len(found)} {label}: {why(found[0].attention)}" for label, found in kinds.items())
 
 
 def check_stages(stages: Sequence[int], valid: Sequence[int], context: str = "this model's stages are") -> None:
@@ -685,7 +697,8 @@ PROBE_SIZE = 224
 
 
 def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequence[int] | None = None,
-               position: Position | str = Position.STANDARD, harness: Harness | None = None) -> StageMap:
+               position: Position | str = Position.STANDARD, harness: Harness | None = None,
+               own_attention: bool = False) -> StageMap:
     """Find every place SE can go in ``model`` for an ``input_shape`` (C×H×W, or C×T×H×W for video), and its
     native SE blocks.
 
@@ -701,6 +714,9 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
     backbone), where SE goes (its body; its heads too, as one stage after the body's), and whether the body
     keeps the stage numbers of the classifier it comes from (a dilated backbone's conv5_x is stage 5 at
     stride 8): then its sites are matched, in order, with that classifier's.
+
+    With ``own_attention`` the model's own add-ons of the table of kinds' (GC, CBAM, ...; ``OwnAttention.measurable``)
+    are native sites, measured as its native SE blocks are, rather than listed; the places for SE stay as without.
     """
     position = Position.parse("position", position)
     harness = harness or PLAIN
@@ -768,11 +784,11 @@ def find_sites(model: nn.Module, input_shape: Sequence[int], probe_shape: Sequen
             block, owner = _owner(model, path)
             where = (path, block, type(owner).__name__, path[len(block) + 1 if block else 0:], stage, 0, channels,
                      height, width, layout)
-            if path in counted:
+            if path in counted and not (own_attention and attention.measurable):
                 counted_sites.append(Site(*where, description=f"the model's own {attention.label}, counted",
                                           stride=stride, frames=frames, maps=shape[0], attention=attention))
                 continue
-            own = replace(attention.formula, channels=channels)
+            own = replace(attention.formula or attention.table, channels=channels)
             native_sites.append(Site(*where, native=True, hidden=own.hidden, bias=own.bias,
                                      description=f"the model's own {own.cls}", stride=stride, frames=frames, own=own,
                                      maps=shape[0], attention=attention))

@@ -6,13 +6,15 @@ modules: SE-PRE the branch's first conv (``WithSE`` then recalibrates its *input
 SE-Identity the identity path's projection, or, where the identity is the input itself (``downsample`` is
 None), a ``WithSE`` with no inner module takes the empty place. ``strip`` puts ``inner`` back (None included):
 the result's state_dict equals the un-injected model's, key for key. A model's own SE blocks (EfficientNet, MobileNetV3,
-RegNetY, MaxViT) are stripped by replacing them with ``nn.Identity``. The caller's model is never modified.
+RegNetY, MaxViT), and its other attention that is an add-on to its block (GC, CBAM, ...: ``OwnAttention.strippable``),
+are stripped by replacing them with ``nn.Identity``. The caller's model is never modified.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -22,8 +24,9 @@ from .errors import ModelError, NativeSEError, OptionError
 from .harness import Harness
 from .meta import deep_copy
 from .models import object_input
+from .native import is_own_attention
 from .spec import BlockSpec, block_spec
-from .stages import Site, StageMap, check_stages, find_sites, is_native_se
+from .stages import Site, StageMap, attention_words, check_stages, find_sites
 
 
 class WithSE(nn.Module):
@@ -109,10 +112,10 @@ def _module_at(model: nn.Module, path: str) -> nn.Module | None:
 
 
 def se_at(model: nn.Module, site: Site) -> nn.Module | None:
-    """The SE block at ``site`` in ``model`` (seprof's or the model's own), or None if there is none."""
+    """The SE block at ``site`` in ``model`` (seprof's or the model's own attention), or None if there is none."""
     module = _module_at(model, site.path)
     if site.native:
-        return module if is_native_se(module) else None
+        return module if is_own_attention(module) else None
     return module.se if isinstance(module, WithSE) else None
 
 
@@ -250,23 +253,28 @@ def strip(
     """Return a copy of ``model`` without the SE blocks of the given stages (all when None).
 
     seprof's own SE blocks are removed when there are any; otherwise the model's own SE blocks
-    (``torchvision.ops.SqueezeExcitation``), whose stages are found at ``input_shape``.
+    (``torchvision.ops.SqueezeExcitation``, timm's SE, eSE and ECA); otherwise its own attention that is an add-on
+    to its block (timm's GC, CBAM, coordinate attention..., non-local blocks, a class registered with
+    ``strippable=True``). The model's own blocks are replaced with ``nn.Identity``, their stages found at
+    ``input_shape``. Attention that is the block's conv or spatial mixing (SK, SplitAttn, self-attention layers)
+    stays; a model with only that is refused.
 
     Args:
-        model: a model with SE blocks (seprof's or its own); not modified.
+        model: a model with SE blocks (seprof's or its own) or attention of its own; not modified.
         stages: stage numbers (stride 2^s) whose SE blocks to remove, e.g. ``[5]``.
-        input_shape: the C×H×W input used to find the stages of the model's own SE blocks (the model's own
+        input_shape: the C×H×W input used to find the stages of the model's own blocks (the model's own
             when None, as for ``inject``).
         harness: how the model runs and where SE goes in it, for a torchvision segmentation, detection or
             optical-flow model: ``seprof.harness_of(name)`` (``.including_heads(name)`` for its heads too).
     """
     present = se_modules(model)
     if not present:
-        shape = input_shape or object_input(model)[0]
-        native = find_sites(model, shape, harness=harness).native_map() if _has_native(model) else None
-        if native is None:
+        if not any(is_own_attention(m) for m in model.modules()):
             raise ModelError("this model has no SE blocks to strip (seprof.inject adds them)")
-        return strip_sites(model, native.select(stages))
+        found = find_sites(model, input_shape or object_input(model)[0], harness=harness)
+        if found.native:
+            return strip_sites(model, found.native_map().select(stages))
+        return strip_sites(model, _add_ons(type(model).__name__, found).select(stages))
     if stages is not None:
         check_stages(stages, sorted({m.stage for _, m in present}), "SE is in stages")
     new = deep_copy(model)
@@ -276,5 +284,13 @@ def strip(
     return new
 
 
-def _has_native(model: nn.Module) -> bool:
-    return any(is_native_se(m) for m in model.modules())
+def _add_ons(model: str, found: StageMap) -> StageMap:
+    """The model's own attention that is an add-on to its block, as native sites; a ModelError where it has none
+    (its attention is all its blocks' convs or spatial mixing)."""
+    add_ons = tuple(replace(s, native=True) for s in found.attention if s.attention.strippable)
+    if not found.attention:
+        raise ModelError("this model has no SE blocks to strip (seprof.inject adds them)")
+    if not add_ons:
+        raise ModelError(f"{model} has no SE blocks to strip, and seprof cannot strip its own attention, "
+                         f"{attention_words(found.attention, lambda own: own.not_strippable)}")
+    return StageMap(found.input_shape, add_ons)

@@ -133,6 +133,21 @@ CASES = [
      "resnet50 has none"),
     ("inject efficientnet_b0 --add-missing --no-latency", "every block of efficientnet_b0 that seprof knows already "
      "has an SE block of its own"),
+    # the model's own attention, measured (--own-attention)
+    ("compare timm:skresnet18 --own-attention --no-latency", "--own-attention adds nothing for timm:skresnet18 (drop "
+     "it): seprof cannot measure its own attention, 8 SelectiveKernel (sk): it is the block's 3×3 conv (a "
+     "selective-kernel conv, with the block's stride); without it the block has no spatial conv"),
+    ("compare timm:resnest14d --own-attention --no-latency", "seprof cannot measure its own attention, 4 SplitAttn "
+     "(splat): it is the block's 3×3 conv (a split-attention conv"),
+    ("compare resnet50 --own-attention --no-latency", "--own-attention finds no attention of resnet50's own: drop "
+     "it, and seprof adds SE to its blocks"),
+    ("compare efficientnet_b0 --own-attention --no-latency", "--own-attention adds nothing for efficientnet_b0 (drop "
+     "it): its SE-like attention (SqueezeExcitation (se)) is measured without it"),
+    ("compare timm:gcresnext26ts --own-attention --add-missing --no-latency", "--own-attention measures the model's "
+     "own attention against the model without it, and --add-missing adds SE beside it: give one of them"),
+    ("compare timm:gcresnext26ts --own-attention -r 8 --no-latency", "--r 8 applies to SE that seprof adds, and "
+     "--own-attention measures timm:gcresnext26ts's own attention as built: give one of them"),
+    ("inject timm:gcresnext26ts --own-attention", "No such option: --own-attention"),
     # blocks, positions and knobs
     ("inject vgg11 --position pre --no-latency", "--position pre has no place in VGG: SENet's positions (Fig. 5) are "
      "defined for the residual units of ResNet, ResNeXt and Wide ResNet (BasicBlock, Bottleneck), RegNet "
