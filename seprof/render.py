@@ -1115,8 +1115,8 @@ def _brief_sweep(console: Console, report: Report) -> None:
     grid = Grid([Column("configuration", "left", key=True), Column("params", optional=True),
                  Column("added"), Column("added %"), Column("exact", optional=True),
                  Column("paper", optional=True), *([Column(f"MACs % ({counter})")] if counter else []),
-                 *(Column(f"MACs % ({n})", optional=True) for n in others), Column("MACs (formula)", optional=True),
-                 Column("MB moved", optional=True), *_latency_columns(run),
+                 *(Column(f"MACs % ({n})", optional=True) for n in others), *_latency_columns(run),
+                 Column("MACs (formula)", optional=True), Column("MB moved", optional=True),
                  *([Column("added ÷ floor", optional=True)] if bandwidth else [])])
     for c in report.configs:
         first = c.config == "base"
@@ -1126,9 +1126,9 @@ def _brief_sweep(console: Console, report: Report) -> None:
                                           f"{_added_ms(run.latency[c.config]) / floor_ms(moved, bandwidth):.1f}×"]
         grid.add(sweep_label(c, shared), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
                  "—" if first else _added_pct(c.params_added_pct), "—" if first else f"{c.analytic_exact:,}",
-                 "—" if first else _n(c.analytic_paper), *macs,
+                 "—" if first else _n(c.analytic_paper), *macs, *_latency_cells(run, c),
                  "—" if first else f"{report.analytic_macs(c.config) / 1e6:,.2f} M",
-                 "—" if first else f"{moved / 1e6:,.1f}", *_latency_cells(run, c), *floor,
+                 "—" if first else f"{moved / 1e6:,.1f}", *floor,
                  section=c is report.configs[1])
     dropped = _configurations_table(console, report, grid, lambda c: sweep_label(c, shared))
     formulas = _formula_footer(batch, dtype, bool(bandwidth), dropped)
