@@ -38,6 +38,7 @@ LAYOUTS = {
     "token grid": (lambda: torchvision.models.swin_t(), (3, 224, 224), "nhwc", False),
     "tokens": (lambda: torchvision.models.vit_b_16(), (3, 224, 224), "tokens", False),
     "video": (lambda: torchvision.models.video.r3d_18(), (3, 8, 112, 112), "nchw", True),
+    "video grid": (lambda: torchvision.models.video.swin3d_t(), (3, 8, 112, 112), "nhwc", True),
 }
 
 
@@ -66,6 +67,7 @@ def test_every_kind_on_every_layout_counts_exactly_on_the_meta_device(meta_model
     blocks = [m.se for _, m in se_modules(se)]
     assert len(blocks) == len(stage_map.sites)
     assert all(isinstance(b, ChannelsFirst) == (layout != "map") for b in blocks)
+    assert all(b.per_frame == (video and kind in GRID_KINDS) for b in blocks if isinstance(b, ChannelsFirst))
     x = torch.empty(1, *shape, device="meta")
     assert se(x).shape == model(x).shape
 
