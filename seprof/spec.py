@@ -23,7 +23,7 @@ from typing import Any
 
 from .accounting import SEWork
 from .errors import OptionError
-from .kinds import KIND_NAMES, PAPER_R, Kind, divisible
+from .kinds import KIND_NAMES, PAPER_R, Kind, divisible, se_hidden
 from .kinds import kind as table_kind
 from .options import Choice
 
@@ -280,12 +280,8 @@ class BlockSpec:
         return self.kind.entry.work_at(channels, height, width, **self.kind_knobs)
 
     def hidden(self, channels: int) -> int | None:
-        """The channel excitation's hidden width for ``channels`` channels (None for sSE)."""
-        if not self.kind.channel:
-            return None
-        if self.divisor is not None:
-            return make_divisible(channels / self.r, self.divisor)
-        return channels // self.r
+        """The channel excitation's hidden width for ``channels`` channels (None for sSE and timm's kinds)."""
+        return se_hidden(channels, self.r, self.divisor) if self.kind.channel else None
 
     def named(self, words: list[str]) -> str:
         """The block's title with ``words`` in parentheses: 'scSE (r=8, max)', or 'sSE' for none."""
