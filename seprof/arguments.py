@@ -361,6 +361,9 @@ class BlockOptions(Group):
         typed; None for each not given (the API's defaults; a model's own SE is then measured as built). A knob
         given at its default is still one the block does not have."""
         given = self.given()
+        if "knobs" in given and "block" not in given:
+            raise OptionError("knobs", ", ".join(self.knobs), "is a knob of timm's kinds: give --block KIND with it "
+                              "(seprof blocks lists each kind's knobs)")
         kind = given.get("block", DEFAULT_BLOCK.kind)
         for name, value in given.items():
             if name not in ("block", "knobs") and not kind.has(name):
@@ -420,7 +423,7 @@ def sweep_specs(options: Any) -> list[BlockSpec]:
     for kind, *chosen in itertools.product(kinds, *values.values()):
         knobs = {k: v if kind.has(k) else SEPROF_KNOBS[k] for k, v in zip(values, chosen)}
         bias = options.bias if options.bias is not None and kind.has("bias") else DEFAULT_BLOCK.bias
-        mine = {name: listed for name, listed in own.items() if not kind.seprof and name in kind.entry.knobs}
+        mine = {name: listed for name, listed in own.items() if not kind.seprof and name in kind.entry.uses}
         for combination in itertools.product(*mine.values()):
             specs.append(BlockSpec(kind, bias=bias, **knobs, knobs=dict(zip(mine, combination))))
     return list(dict.fromkeys(specs))
@@ -430,8 +433,9 @@ def _swept_knobs(kinds: list[Any], knobs: dict[str, list[Any]]) -> dict[str, lis
     """``knobs`` (timm's kinds' own), each checked to belong to at least one kind swept."""
     timm_kinds = [k for k in kinds if not k.seprof]
     for name, values in knobs.items():
-        if not any(name in k.entry.knobs for k in timm_kinds):
-            owners = "; ".join(f"{k}: {', '.join(k.entry.knobs)}" for k in timm_kinds) or "none of timm's is swept"
+        if not any(name in k.entry.uses for k in timm_kinds):
+            owners = "; ".join(f"{k}: {', '.join(k.entry.uses) or 'none'}" for k in timm_kinds) or \
+                "none of timm's is swept"
             raise OptionError("knobs", f"{name}={','.join(map(str, values))}", "is a knob of none of the blocks "
                               f"swept ({owners})")
     return knobs

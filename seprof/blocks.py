@@ -246,14 +246,12 @@ def timm_block(spec: BlockSpec, channels: int) -> nn.Module:
     entry = spec.kind.entry
     cls = getattr(importlib.import_module("timm.layers.create_attn"), entry.timm_class)
     knobs = {**entry.factory, **entry.defaults, **spec.kind_knobs}
-    if entry.timm_class in ("EcaModule", "CecaModule"):
-        kernel = knobs.pop("kernel_size")
-        if kernel is not None:
-            return cls(None, kernel_size=kernel, **knobs)
+    kernel = knobs.pop("kernel_size") if entry.timm_class in ("EcaModule", "CecaModule") else None
     try:
-        return cls(channels, **knobs)
+        return cls(None, kernel_size=kernel, **knobs) if kernel is not None else cls(channels, **knobs)
     except Exception as error:  # timm refused a knob's value
-        raise OptionError("knobs", dict(spec.knobs), f"cannot build timm's {entry.timm_class} on {channels} channels: "
+        given = ", ".join(f"{k}={v}" for k, v in spec.knobs)
+        raise OptionError("knobs", given, f"cannot build timm's {entry.timm_class} on {channels} channels: "
                           f"{first_line(error)}") from None
 
 

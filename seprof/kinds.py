@@ -63,9 +63,11 @@ class Kind:
         timm_class: the timm class that implements it (None for seprof's own).
         factory: what timm's factory adds for this name to the class's defaults.
         defaults: seprof's defaults where they differ from the class's (a default timm cannot build).
-        uses: the knobs its formula reads (shown with their defaults).
+        uses: the knobs one may set (``--knob NAME=VALUE``), shown with their defaults: those its formulas read,
+            and those that change its work (a max pool beside the mean, a skip connection).
         note: what a reader should know about the defaults.
         label: its short name in reports (SE, ECA, CBAM, ...).
+        refused: knobs of timm's class that seprof does not take for it, each with the reason.
     """
 
     name: str
@@ -80,6 +82,7 @@ class Kind:
     uses: tuple[str, ...] = ()
     note: str = ""
     label: str = ""
+    refused: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def seprof(self) -> bool:
@@ -354,10 +357,15 @@ def _strip_work(c: int, h: int, w: int, k: Mapping[str, Any]) -> SEWork:
 
 
 _GC = ("rd_ratio", "rd_divisor", "use_attn", "fuse_add", "fuse_scale")
+_GE_REFUSED = {"extent": "a local gather (extent > 0) has no work formula here: seprof takes GE's global extent",
+               "use_mlp": "timm 1.0.31's GatherExcite cannot build its MLP",
+               "extra_params": "timm 1.0.31's GatherExcite cannot build its depthwise gather convs"}
 _GC_FORMULA = "a·(C + 1) + m·(2·C·d + 3d + C)\na = use_attn, m = fuse_add + fuse_scale, d = round(C · rd_ratio)"
 _CBAM = ("rd_ratio", "rd_divisor", "spatial_kernel_size", "mlp_bias")
-_COORD = ("rd_ratio", "se_factor", "rd_divisor", "bias")
+_COORD = ("rd_ratio", "se_factor", "rd_divisor", "bias", "has_skip")
 _ECA = "Wang et al. 2020 (ECA-Net)"
+_ECA_MLP = dict.fromkeys(("use_mlp", "act_layer", "rd_ratio", "rd_channels", "rd_divisor"),
+                         "it belongs to ECA's MLP variant, --block ecam")
 _ECA_KERNEL = {"kernel_size": None}  # timm's kernel_size is used only without C: seprof's none means γ and β's rule
 
 KINDS: tuple[Kind, ...] = (
@@ -371,14 +379,15 @@ KINDS: tuple[Kind, ...] = (
          "SE + sSE", uses=("r", "divisor", "bias"),
          label="scSE", work=_scse_work),
     Kind("ese", "effective SE", "Lee & Park 2020 (CenterMask)", "channel", _ese, "C² + C", "EffectiveSEModule",
-         label="eSE", work=_ese_work),
+         uses=("add_maxpool",), label="eSE", work=_ese_work),
     Kind("eca", "efficient channel attention", _ECA, "channel", _eca,
          "k\nk = kernel_size, or odd(⌊|log₂C + β| / γ⌋), at least 3", "EcaModule",
-         defaults=_ECA_KERNEL, uses=("gamma", "beta", "kernel_size"),
+         defaults=_ECA_KERNEL, uses=("gamma", "beta", "kernel_size"), refused=_ECA_MLP,
          label="ECA", work=_eca_work),
     Kind("ecam", "ECA with an MLP (timm's variant)", f"{_ECA}; timm", "channel", _eca,
          "2d + d·k + 1, k as ECA's\nd = C · rd_ratio to a multiple of 8 (+8 where that lost over 10%)", "EcaModule",
          {"use_mlp": True}, _ECA_KERNEL, uses=("gamma", "beta", "rd_ratio", "rd_divisor"),
+         refused={"kernel_size": "its MLP needs C, so its kernel follows gamma and beta"},
          label="ECA-MLP", work=_eca_work),
     Kind("ceca", "ECA with circular padding (timm's)", f"{_ECA}; timm", "channel", _ceca,
          "k (+1 with an act_layer), k as ECA's", "CecaModule", defaults=_ECA_KERNEL,
@@ -386,7 +395,7 @@ KINDS: tuple[Kind, ...] = (
          label="CECA", work=_ceca_work),
     Kind("ge", "Gather-Excite", "Hu et al. 2018 (GENet)", "channel", _ge,
          "0 (GE-θ⁻, global extent)\nwith use_mlp: 2·C·d + d + C, d = round(C · rd_ratio)", "GatherExcite",
-         defaults={"use_mlp": False}, uses=("use_mlp", "rd_ratio", "rd_divisor"),
+         defaults={"use_mlp": False}, uses=("add_maxpool",), refused=_GE_REFUSED,
          note="parameter-free by default: timm 1.0.31's GatherExcite cannot build its MLP (use_mlp=True)",
          label="GE", work=_ge_work),
     Kind("gc", "global context", "Cao et al. 2019 (GCNet)", "channel", _gc, _GC_FORMULA, "GlobalContext", uses=_GC,
@@ -401,16 +410,20 @@ KINDS: tuple[Kind, ...] = (
          "2·C·d + s² + 2\nd = round(C · rd_ratio), s = spatial_kernel_size", "LightCbamModule", uses=_CBAM,
          label="light CBAM", work=_cbam_work(1)),
     Kind("coord", "coordinate attention", "Hou et al. 2021", "both", _coord,
-         "3·C·d + 2d\nd = C · rd_ratio · se_factor to a multiple of 8", "CoordAttn", uses=_COORD,
+         "3·C·d + 2d + b·(d + 2C)\nd = C · rd_ratio · se_factor to a multiple of 8, b = bias", "CoordAttn",
+         uses=_COORD,
          label="CoordAttn", work=_coord_work),
     Kind("scoord", "simple coordinate attention (timm's)", "Hou et al. 2021; timm", "both", _scoord,
-         "3·C·d + d + 2C\nd = C · rd_ratio · se_factor to a multiple of 8", "SimpleCoordAttn", uses=_COORD,
+         "3·C·d + b·(d + 2C)\nd = C · rd_ratio · se_factor to a multiple of 8, b = bias", "SimpleCoordAttn",
+         uses=_COORD,
          label="simple CoordAttn", work=_scoord_work),
-    Kind("ela", "efficient local attention", "Xu & Wan 2024 (ELA)", "both", _ela, "2·C·k + 4C\nk = kernel_size",
-         "EfficientLocalAttn", uses=("kernel_size", "bias"),
+    Kind("ela", "efficient local attention", "Xu & Wan 2024 (ELA)", "both", _ela,
+         "2·C·k + 4C + b·2C\nk = kernel_size, b = bias",
+         "EfficientLocalAttn", uses=("kernel_size", "bias", "has_skip"),
          label="ELA", work=_ela_work),
-    Kind("strip", "strip attention (timm's)", "timm", "both", _strip, "2·C·k\nk = kernel_size", "StripAttn",
-         uses=("use_conv", "kernel_size", "bias"),
+    Kind("strip", "strip attention (timm's)", "timm", "both", _strip,
+         "u·(2·C·k + b·2C)\nu = use_conv, k = kernel_size, b = bias", "StripAttn",
+         uses=("use_conv", "kernel_size", "bias", "has_skip"),
          label="strip attention", work=_strip_work),
 )
 

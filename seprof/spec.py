@@ -22,7 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 from .accounting import SEWork
-from .errors import OptionError
+from .errors import OptionError, elided
 from .kinds import KIND_NAMES, PAPER_R, Kind, divisible, se_hidden
 from .kinds import kind as table_kind
 from .options import Choice
@@ -141,56 +141,75 @@ def knob_refusal(knob: str, value: Any, kind: BlockKind) -> OptionError:
                        "scse", other=("block", kind))
 
 
-def _knob_value_error(kind: BlockKind, name: str, value: Any, default: Any) -> str | None:
-    """Why ``value`` cannot be ``kind``'s knob ``name`` (default ``default``), or None where it can."""
+_ODD_KNOBS = ("kernel_size", "spatial_kernel_size")  # a centred kernel: its size is odd
+
+
+def _knob_value_error(name: str, value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot be the knob ``name`` (default ``default``), or None where it can."""
     if isinstance(default, bool):
         return None if isinstance(value, bool) else "is not true or false"
-    if isinstance(default, int):
-        low = 0 if name == "extent" else 1
-        return None if _whole(value) and value >= low else f"is not a whole number of at least {low}"
-    if isinstance(default, float):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-            return "is not a number"
-        return None if value > 0 or name == "beta" else "is not above 0"
-    if default is None and name == "rd_channels":
-        return None if value is None or (_whole(value) and value >= 1) else "is not a width of at least 1 (or none)"
-    if default is None and name == "kernel_size":  # ECA's kernel: from γ and β when none
-        if value is None or (_whole(value) and value >= 1 and value % 2):
+    if name in _ODD_KNOBS:
+        if (value is None and default is None) or (_whole(value) and value >= 1 and value % 2):
             return None
-        return "is not an odd kernel size (or none, for γ and β's)"
-    if default is None:
-        return None if value is None or isinstance(value, str) else "is not a layer's name (e.g. relu) or none"
-    return None
+        return "is not an odd kernel size" + (" (or none, for γ and β's)" if default is None else "")
+    if name == "rd_divisor":
+        return None if _whole(value) and value >= 1 else "is not a whole number of at least 1"
+    if name == "act_layer":
+        return None if value is None or value in _activations() else f"is not one of {', '.join(_activations())}, none"
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return "is not a number"
+    return None if value > 0 or name == "beta" else "is not above 0"
 
 
-def check_knobs(kind: BlockKind, knobs: Any) -> tuple[tuple[str, Any], ...]:
-    """``knobs`` (a mapping, or (name, value) pairs) as a timm kind's checked knobs, sorted by name; an
-    OptionError names a knob the kind does not have, or a value it cannot take."""
+def _activations() -> list[str]:
+    """The activation names timm's layers take."""
+    from timm.layers.create_act import _ACT_LAYER_DEFAULT
+
+    return sorted(_ACT_LAYER_DEFAULT)
+
+
+def _knob_text(value: Any) -> str:
+    """A knob's value in a label: 0.125, 3, true, none."""
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def check_knobs(kind: BlockKind, knobs: Any) -> tuple[BlockKind, tuple[tuple[str, Any], ...]]:
+    """``knobs`` (a mapping, or (name, value) pairs) as a timm kind's checked knobs that differ from its defaults,
+    sorted by name, with the kind they make: a kind whose factory arguments they give is that kind (gc fused by
+    addition alone is gca), so that one spec means one block. An OptionError names a knob the kind does not
+    take, or a value it cannot take."""
     pairs = list(knobs.items()) if isinstance(knobs, Mapping) else list(knobs or ())
     if not pairs:
-        return ()
+        return kind, ()
     if not all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in pairs):
         raise OptionError("knobs", knobs, "is invalid: give a mapping of knob names to values, e.g. "
                           "{'spatial_kernel_size': 3}")
+    shown = ", ".join(f"{elided(k)}={_knob_text(v)}" for k, v in pairs)
     if kind.seprof:
-        raise OptionError("knobs", ", ".join(f"{k}={v}" for k, v in pairs), "applies to timm's kinds; {other} "
-                          f"takes seprof's own ({', '.join(kind.entry.knobs)}) as options of their own",
-                          other=("block", kind))
+        raise OptionError("knobs", shown, "applies to timm's kinds; {other} takes seprof's own "
+                          f"({', '.join(kind.entry.knobs)}) as options of their own", other=("block", kind))
+    entry = kind.entry
     try:
-        defaults = kind.entry.knobs
+        defaults = entry.knobs
     except ImportError as error:
         raise OptionError("block", kind, f"needs timm: {error}") from None
     for name, value in pairs:
-        if name not in defaults:
-            raise OptionError("knobs", f"{name}={value}", f"is not a knob of {kind}: its knobs are "
-                              f"{', '.join(defaults)}")
-        if kind.value == "ecam" and name == "kernel_size":
-            raise OptionError("knobs", f"{name}={value}", "is not a knob of ecam: its MLP needs C, so its kernel "
-                              "follows gamma and beta")
-        why = _knob_value_error(kind, name, value, defaults[name])
+        named = f"{elided(name)}={_knob_text(value)}"
+        if name not in entry.uses:
+            reason = entry.refused.get(name)
+            raise OptionError("knobs", named, f"is not a knob of {kind}" + (f": {reason}" if reason else "")
+                              + f" (its knobs: {', '.join(entry.uses) or 'none'})")
+        why = _knob_value_error(name, value, defaults[name])
         if why:
-            raise OptionError("knobs", f"{name}={value}", f"{why} ({kind}'s default: {defaults[name]})")
-    return tuple(sorted((name, value) for name, value in dict(pairs).items() if value != defaults[name]))
+            raise OptionError("knobs", named, f"{why} ({kind}'s default: {_knob_text(defaults[name])})")
+    given = {**defaults, **dict(pairs)}
+    twins = [k for k in BlockKind if k.entry.timm_class == entry.timm_class
+             and all(given.get(n) == v for n, v in k.entry.factory.items())]
+    made = max(twins, key=lambda k: len(k.entry.factory))
+    base = made.entry.knobs
+    return made, tuple(sorted((n, v) for n, v in given.items() if n in made.entry.uses and v != base[n]))
 
 
 def make_divisible(value: float, divisor: int) -> int:
@@ -248,7 +267,9 @@ class BlockSpec:
         for knob, default in (KIND_KNOBS if self.kind.seprof else SEPROF_KNOBS).items():
             if not self.kind.has(knob) and getattr(self, knob) != default:
                 raise knob_refusal(knob, getattr(self, knob), self.kind)
-        object.__setattr__(self, "knobs", check_knobs(self.kind, self.knobs))
+        kind, knobs = check_knobs(self.kind, self.knobs)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "knobs", knobs)
 
     @property
     def kind_knobs(self) -> dict[str, Any]:
@@ -375,13 +396,6 @@ class BlockSpec:
         """This spec with ``r`` and ``bias`` replaced where given."""
         changes = {k: v for k, v in (("r", r), ("bias", bias)) if v is not None}
         return replace(self, **changes) if changes else self
-
-
-def _knob_text(value: Any) -> str:
-    """A knob's value in a label: 0.125, 3, true, none."""
-    if isinstance(value, bool) or value is None:
-        return str(value).lower()
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def spec_params(spec: BlockSpec, channels: int) -> int:

@@ -172,16 +172,26 @@ CASES = [
     ("inject resnet50 --block coord --squeeze max", "--squeeze max applies to seprof's se, sse and scse"),
     ("inject resnet50 --block ese --divisor 8", "--divisor 8 applies to seprof's se, sse and scse"),
     ("inject resnet50 --block lcbam --scse-combine max", "--scse-combine max applies to seprof's se, sse and scse"),
-    ("inject resnet50 --knob rd_ratio=1/8", "--knob 'rd_ratio=0.125' applies to timm's kinds; --block se takes "
-     "seprof's own (r, bias, divisor)"),
-    ("inject resnet50 --block cbam --knob gamma=2", "--knob 'gamma=2' is not a knob of cbam: its knobs are"),
+    ("inject resnet50 --knob rd_ratio=1/8", "--knob 'rd_ratio=1/8' is a knob of timm's kinds: give --block KIND "
+     "with it"),
+    ("inject resnet50 --block se --knob rd_ratio=1/8", "--knob 'rd_ratio=0.125' applies to timm's kinds; --block se "
+     "takes seprof's own (r, bias, divisor)"),
+    ("inject resnet50 --block cbam --knob gamma=2", "--knob 'gamma=2' is not a knob of cbam (its knobs: rd_ratio, "
+     "rd_divisor, spatial_kernel_size, mlp_bias)"),
     ("inject resnet50 --block cbam --knob spatial_kernel_size", "--knob 'spatial_kernel_size' is not NAME=VALUE"),
     ("inject resnet50 --block cbam --knob =3", "--knob '=3' is not NAME=VALUE"),
     ("inject resnet50 --block cbam --knob spatial_kernel_size=", "--knob 'spatial_kernel_size=' is not NAME=VALUE"),
-    ("inject resnet50 --block cbam --knob spatial_kernel_size=0", "--knob 'spatial_kernel_size=0' is not a whole "
-     "number of at least 1 (cbam's default: 7)"),
-    ("inject resnet50 --block cbam --knob spatial_kernel_size=3.5", "--knob 'spatial_kernel_size=3.5' is not a whole "
-     "number"),
+    ("inject resnet50 --block cbam --knob spatial_kernel_size=0", "--knob 'spatial_kernel_size=0' is not an odd "
+     "kernel size (cbam's default: 7)"),
+    ("inject resnet50 --block cbam --knob spatial_kernel_size=2", "--knob 'spatial_kernel_size=2' is not an odd "
+     "kernel size"),
+    ("inject resnet50 --block ela --knob kernel_size=3.5", "--knob 'kernel_size=3.5' is not an odd kernel size"),
+    ("inject resnet50 --block ge --knob extent=2", "--knob 'extent=2' is not a knob of ge: a local gather (extent > 0) "
+     "has no work formula here"),
+    ("inject resnet50 --block eca --knob use_mlp=true", "--knob 'use_mlp=true' is not a knob of eca: it belongs to "
+     "ECA's MLP variant, --block ecam"),
+    ("inject resnet50 --block ceca --knob act_layer=foo", "--knob 'act_layer=foo' is not one of celu, elu, gelu"),
+    ("inject resnet50 --block eca --knob gamma=0", "--knob 'gamma=0' is not above 0 (eca's default: 2)"),
     ("inject resnet50 --block cbam --knob rd_ratio=-1", "--knob 'rd_ratio=-1' is not above 0"),
     ("inject resnet50 --block cbam --knob rd_ratio=x", "--knob 'rd_ratio=x' is not a number"),
     ("inject resnet50 --block gc --knob fuse_add=yes", "--knob 'fuse_add=yes' is not true or false"),

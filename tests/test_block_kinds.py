@@ -127,8 +127,13 @@ def test_knobs_change_the_block_and_its_count():
     eca = BlockSpec("eca", knobs={"kernel_size": 9})  # a fixed kernel instead of γ and β's
     assert eca.params(2048) == 9 == num_params(make_block(eca, 2048))
     assert BlockSpec("eca").params(2048) == 7  # ⌊|log₂2048 + 1| / 2⌋ = 6, the odd number above: 7
-    gca = BlockSpec("gc", knobs={"fuse_add": True, "fuse_scale": False})
-    assert gca.params(256) == BlockSpec("gca").params(256) == num_params(make_block(gca, 256))
+    gca = BlockSpec("gc", knobs={"fuse_add": True, "fuse_scale": False})  # gca's own build: that kind, one spec
+    assert gca == BlockSpec("gca") and gca.label == "GC-add" and gca.knobs == ()
+    assert BlockSpec("gca", knobs={"fuse_add": False, "fuse_scale": True}) == BlockSpec("gc")
+    assert BlockSpec("gca", knobs={"fuse_scale": True}).label == "GC (fuse_add=true)"
+    assert gca.params(256) == num_params(make_block(gca, 256))
+    assert BlockSpec("eca", knobs={"gamma": 1.5, "beta": 0}).params(2048) == 7  # ⌊|11 + 0| / 1.5⌋ = 7, odd
+    assert BlockSpec("eca", knobs={"gamma": 1, "beta": 3}).params(2048) == 15  # ⌊14 / 1⌋ = 14 → the odd 15
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -137,9 +142,12 @@ def test_knobs_change_the_block_and_its_count():
     ({"kind": "gc", "gate": "tanh"}, r"gate='tanh' applies to seprof's"),
     ({"kind": "se", "knobs": {"rd_ratio": 0.5}}, r"knobs='rd_ratio=0.5' applies to timm's kinds; block='se' "
      r"takes seprof's own \(r, bias, divisor\)"),
-    ({"kind": "cbam", "knobs": {"gamma": 2}}, r"knobs='gamma=2' is not a knob of cbam: its knobs are"),
-    ({"kind": "cbam", "knobs": {"spatial_kernel_size": 0}}, r"is not a whole number of at least 1"),
-    ({"kind": "cbam", "knobs": {"rd_ratio": -1.0}}, r"knobs='rd_ratio=-1.0' is not above 0"),
+    ({"kind": "cbam", "knobs": {"gamma": 2}}, r"knobs='gamma=2' is not a knob of cbam \(its knobs: rd_ratio"),
+    ({"kind": "cbam", "knobs": {"spatial_kernel_size": 0}}, r"is not an odd kernel size \(cbam's default: 7\)"),
+    ({"kind": "coord", "knobs": {"has_skip": 1}}, r"knobs='has_skip=1' is not true or false"),
+    ({"kind": "cbam", "knobs": {"rd_ratio": -1.0}}, r"knobs='rd_ratio=-1' is not above 0"),
+    ({"kind": "ge", "knobs": {"use_mlp": True}}, r"is not a knob of ge: timm 1.0.31's GatherExcite cannot build"),
+    ({"kind": "eca", "knobs": {"act_layer": "relu"}}, r"is not a knob of eca: it belongs to ECA's MLP variant"),
     ({"kind": "gc", "knobs": {"fuse_add": 1}}, r"knobs='fuse_add=1' is not true or false"),
     ({"kind": "eca", "knobs": {"kernel_size": 4}}, r"is not an odd kernel size"),
     ({"kind": "ecam", "knobs": {"kernel_size": 5}}, r"is not a knob of ecam: its MLP needs C"),
@@ -160,7 +168,7 @@ def _run(*args):
     (["--block", "cbam", "--knob", "spatial_kernel_size"], "--knob 'spatial_kernel_size' is not NAME=VALUE"),
     (["--block", "cbam", "--knob", "spatial_kernel_size=3,5"], "gives several values, which only seprof sweep takes"),
     (["--block", "cbam", "--knob", "x=1", "--knob", "x=2"], "gives x twice"),
-    (["--block", "cbam", "--knob", "kernel=3"], "--knob 'kernel=3' is not a knob of cbam: its knobs are"),
+    (["--block", "cbam", "--knob", "kernel=3"], "--knob 'kernel=3' is not a knob of cbam (its knobs: rd_ratio"),
     (["--block", "se", "--knob", "rd_ratio=1/8"], "applies to timm's kinds; --block se takes seprof's own"),
     (["--block", "cbam", "--knob", "rd_ratio=0"], "--knob 'rd_ratio=0' is not above 0"),
     (["--block", "cbamx"], "--block 'cbamx' is not one of se, cse, sse, scse, ese, eca"),
@@ -186,6 +194,8 @@ def test_sweep_sweeps_a_knob_over_the_kinds_that_have_it():
     specs = sweep_specs(options)
     assert [s.label for s in specs] == ["SE (r=16)", "CBAM (spatial_kernel_size=3)", "CBAM", "light CBAM "
                                         "(spatial_kernel_size=3)", "light CBAM"]
+    eca = sweep_specs(SweepBlocks(block=["eca,ecam"], knobs=["kernel_size=3,5"]))  # ecam's kernel follows γ, β
+    assert [s.label for s in eca] == ["ECA (kernel_size=3)", "ECA (kernel_size=5)", "ECA-MLP"]
     with pytest.raises(OptionError, match="is a knob of none of the blocks swept"):
         sweep_specs(SweepBlocks(block=["se,eca"], knobs=["spatial_kernel_size=3"]))
     with pytest.raises(OptionError, match="applies to none of the blocks swept"):
