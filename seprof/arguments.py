@@ -337,7 +337,7 @@ class BlockOptions(Group):
         help="The excitation's gate (SENet Table 12).")] = None
     divisor: Annotated[str | None, option(
         "--divisor", panel=BLOCK, metavar="INTEGER", show_default="none: C//r, as the paper",
-        help="Round the hidden width C/r to a multiple of this, as torchvision's and timm's SE do.")] = None
+        help="Round the hidden width C/r to a multiple of this, as torchvision's SE does.")] = None
     combine: Annotated[str | None, option(
         "--scse-combine", panel=BLOCK, metavar=_choices(Combine), show_default=str(DEFAULT_BLOCK.combine),
         help="How scSE combines its two maps: add (the MICCAI paper) or max (the authors' released code).")] = None

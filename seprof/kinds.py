@@ -371,7 +371,8 @@ _ECA_KERNEL = {"kernel_size": None}  # timm's kernel_size is used only without C
 KINDS: tuple[Kind, ...] = (
     Kind("se", "Squeeze-and-Excitation", "Hu et al. 2018 (SENet)", "channel", _se,
          "2·C·h + h + C\nh = ⌊C/r⌋, or C/r to a multiple of the divisor", uses=("r", "divisor", "bias"),
-         note="seprof's SE, with the paper's ⌊C/r⌋; timm's se is this with --divisor 8",
+         note="seprof's SE, with the paper's ⌊C/r⌋; --divisor 8 rounds C/r as torchvision's SE does, and timm's se as "
+         "well except where rounding down loses over 10% (C = 184, r = 16: timm 8, --divisor 8 16)",
          label="SE", work=_se_work),
     Kind("sse", "spatial SE", "Roy et al. 2018", "spatial", _sse, "C + 1", uses=("bias",),
          label="sSE", work=_sse_work),

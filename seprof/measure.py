@@ -715,12 +715,12 @@ def _bias(plan: Plan) -> bool | None:
     """Whether the blocks have biases: the plan's block's, every native block measured, or every sweep
     point's (None where the points differ)."""
     if plan.block is not None:
-        return plan.block.bias
+        return plan.block.bias if plan.block.kind.seprof else None  # a timm kind's biases are among its knobs
     if plan.own_attention:  # the table's kinds have biases by their own knobs
         return None
     if plan.native:
         return all(s.bias for c in plan.configs for s in c.kept)
-    biases = {c.block.bias for c in plan.configs if c.block is not None}
+    biases = {c.block.bias for c in plan.configs if c.block is not None and c.block.kind.seprof}
     return biases.pop() if len(biases) == 1 else None
 
 

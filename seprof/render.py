@@ -362,7 +362,8 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
         for c in report.configs:
             lat = run.latency[c.config]
             base = c.config == "base"
-            cells = [label(c) if label is not None else sweep_label(c, shared), f"{lat.median_ms:.3f}",
+            named = sweep_label(c, shared) if c.sweep_point else config_label(c, _what(report))
+            cells = [label(c) if label is not None else named, f"{lat.median_ms:.3f}",
                      "—" if base else _ratio_text(lat), "—" if base else _ci_text(*lat.ratio_ci)]
             if verbose:
                 cells += [f"{lat.iqr_ms:.3f}", str(lat.runs), "—" if base else _ci_text(lat.ratio[0], lat.ratio[2]),
@@ -406,12 +407,13 @@ def _render_traffic(console: Console, report: Report) -> None:
     grid.add("total", f"{work.feature_reads * run.batch * size / 1e6:,.2f}",
              f"{work.feature_writes * run.batch * size / 1e6:,.2f}", f"{sum(s.measured for s in rows) * 4 / 1e6:,.2f}",
              f"{floor_ms(total, bandwidth):.3f}", *(["", ""] if timed else []), style="bold", section=True)
-    print_grid(console, f"SE's memory traffic by stage (batch {run.batch}, {setup.get('dtype')}; floor at "
+    what = _what(report)
+    print_grid(console, f"{what}'s memory traffic by stage (batch {run.batch}, {setup.get('dtype')}; floor at "
                         f"{bandwidth:,.1f} GB/s)", grid,
-               "MB read / written: feature-map elements SE's blocks read and write, unfused, at the dtype's size; "
+               f"MB read / written: feature-map elements {what}'s blocks read and write, unfused, at the dtype's size; "
                "weights: their parameters at 4 bytes; floor ms: all of it at the measured bandwidth"
-               + ("; alone adds ms: the latency SE in that stage alone adds (median of per-round differences), and "
-                  "that over the stage's floor." if timed else "."))
+               + (f"; alone adds ms: the latency {what} in that stage alone adds (median of per-round differences), "
+                  "and that over the stage's floor." if timed else "."))
 
 
 def _device_and_floor(report: Report, run: LatencyRun) -> tuple[list[Column], Callable[[ConfigResult], list[str]]]:
@@ -420,7 +422,7 @@ def _device_and_floor(report: Report, run: LatencyRun) -> tuple[list[Column], Ca
     device = any(lat.device_ms is not None for lat in run.latency.values())
     bandwidth = run.setup.get("bandwidth_gbs") if run.setup.get("mode") != "train" else None
     columns = ([Column("device ms"), Column("device added"), Column("dispatch added")] if device else []) + (
-        [Column("SE MB moved"), Column("floor ms"), Column("added ÷ floor")] if bandwidth else [])
+        [Column(f"{_what(report)} MB moved"), Column("floor ms"), Column("added ÷ floor")] if bandwidth else [])
 
     def cells(c: ConfigResult) -> list[str]:
         lat, base, found = run.latency[c.config], c.config == "base", []
@@ -451,12 +453,16 @@ def _floor_legend(report: Report) -> str:
     run = report.latency_runs[0]
     copy = "a 1 GiB device-to-device copy" if run.setup.get("device") == "cuda" else "a 256 MiB tensor copy"
     added = "device time" if any(lat.device_ms is not None for lat in run.latency.values()) else "latency"
-    return (f"SE MB moved: the bytes its blocks read and write in one forward pass of the batch, unfused (each "
-            f"feature map read by the squeeze or sSE's conv and by the scale, written by the scale; scSE's "
-            f"combine too), at {run.setup.get('dtype')}'s size, plus their parameters; floor ms: that traffic at "
+    what = _what(report)
+    reads = ("each feature map read by the squeeze or sSE's conv and by the scale, written by the scale; scSE's "
+             "combine too" if not _timm_kind(report) else
+             f"every read and write of a full feature map by {what}'s pools, convs, gates, scales and adds, by its "
+             "formula")
+    return (f"{what} MB moved: the bytes its blocks read and write in one forward pass of the batch, unfused "
+            f"({reads}), at {run.setup.get('dtype')}'s size, plus their parameters; floor ms: that traffic at "
             f"{run.setup['bandwidth_gbs']:,.1f} GB/s, the bandwidth of {copy} measured in this run, i.e. from "
             "memory (maps small enough to stay in a cache, as at batch 1, can move faster, so the ratio can fall "
-            f"below 1 there); added ÷ floor: the median added {added} over that floor (near 1, SE costs what its "
+            f"below 1 there); added ÷ floor: the median added {added} over that floor (near 1, {what} costs what its "
             "traffic costs; far above it, kernel launches, host dispatch and the squeeze's reduction).")
 
 
@@ -497,11 +503,11 @@ def render_attribution(console: Console, report: Report) -> None:
     blocks' where they are measured)."""
     shares = report.attribution()
     batches = [run.batch for run in report.latency_runs]
-    what = _own(report)
-    plain = not report.own_kinds and (report.block is None or not report.block.kind.spatial)
+    what = _what(report)
+    plain = not _timm_kind(report) and (report.block is None or not report.block.kind.spatial)
     full_map = "pool+scale ops" if plain else "full-map ops"
     columns = [Column("stage", "left", key=True), Column("params"), Column("% params"), Column(full_map),
-               Column("% ops"), Column("excitation MACs" if report.own_kinds else "FC MACs"), Column("% MACs")]
+               Column("% ops"), Column("excitation MACs" if _timm_kind(report) else "FC MACs"), Column("% MACs")]
     for b in batches:
         prefix = f"batch {b}: " if len(batches) > 1 else ""
         columns += [Column(f"{prefix}added ms"), Column(f"{prefix}95% CI"), Column(f"{prefix}share")]
@@ -516,7 +522,7 @@ def render_attribution(console: Console, report: Report) -> None:
             else:
                 cells += ["—", "—", "—"]
         grid.add(*cells)
-    if report.own_kinds:
+    if _timm_kind(report):
         ops = ("full-map ops (by each kind's formula: pooling, MACs and gates on the full C×H×W map, scales, adds) "
                "and excitation MACs (on the squeezed tensors)")
     elif plain:
@@ -584,18 +590,12 @@ def _counter_footer(report: Report) -> str:
 
 
 def _what(report: Report) -> str:
-    """What the report's blocks are called in its sentences and headings: SE (seprof's kinds, and a model's
-    own SE), the timm kind seprof added (CBAM, ECA, ...), or the kinds of the model's own attention measured
-    (GC-add)."""
+    """What the report's blocks are called in its sentences, headings and labels: SE (seprof's kinds, and a model's
+    own SE), the timm kind seprof added (CBAM, ECA, ...), or the kinds of a model's own attention measured
+    ('GC-add')."""
     if report.own_kinds:
-        return _own(report)
+        return "/".join(table_kind(k).label for k in report.own_kinds)
     return report.block.kind.title if _timm_kind(report) else "SE"
-
-
-def _own(report: Report) -> str:
-    """What a model's own blocks are called in labels: SE, or the kinds of its own attention measured
-    ('GC-add', 'SE/GC')."""
-    return "/".join(table_kind(k).label for k in report.own_kinds) or "SE"
 
 
 def _timm_kind(report: Report) -> bool:
@@ -616,13 +616,12 @@ def _totals(console: Console, report: Report, config: str = "se") -> None:
     what = _what(report)
     console.print(f"Parameters: base {report.base_params:,} → {what} {c.params:,} ({c.params_added:+,}, "
                   f"{_added_pct(c.params_added_pct)}); {_formula_text(report)}: {_n(c.analytic_paper)} "
-                  f"({signed_percent(paper_pct, 2)}).", highlight=False)
+                  f"({_added_pct(paper_pct)}).", highlight=False)
     counter = main_counter(report)
     if counter is not None:
         b, m = base.macs[counter], c.macs[counter]
         console.print(f"MACs per {report.sample} ({COUNTER_NAMES_LONG[counter]}): base {b:,} → {what} {m:,} "
-                      f"({m - b:+,}, "
-                      f"{signed_percent(100 * (m - b) / b, 3)}).", highlight=False)
+                      f"({m - b:+,}, {_added_percent(c, base, counter)}).", highlight=False)
 
 
 def _share_of_base(params: int, base: int) -> str:
@@ -688,8 +687,9 @@ def _latency_cells(run: LatencyRun | None, c: ConfigResult) -> list[str]:
 
 
 def render_brief_latency(console: Console, report: Report,
-                         label: Callable[[ConfigResult], str] = config_label) -> None:
+                         label: Callable[[ConfigResult], str] | None = None) -> None:
     """Each timing run: its setup and a small table of the median, the ratio to base and its 95% CI."""
+    label = label or (lambda c: config_label(c, _what(report)))
     if not report.latency_runs:
         console.print("Latency: not measured (--no-latency).")
         return
@@ -702,7 +702,7 @@ def render_brief_latency(console: Console, report: Report,
 
 
 def _configurations_table(console: Console, report: Report, grid: Grid,
-                          label: Callable[[ConfigResult], str] = config_label) -> list[str]:
+                          label: Callable[[ConfigResult], str] | None = None) -> list[str]:
     """A short report's table of configurations, whose columns end with the first timing run's: that run's
     setup above it, the other runs' tables under it; the headers of the columns left out."""
     if report.latency_runs:
@@ -764,12 +764,14 @@ def render_compare(console: Console, report: Report, verbose: bool = False, deta
     grid = Grid([Column("configuration", "left", key=True), Column("params"), Column("added"), Column("added %"),
                  Column("paper"), *(Column(n) for n in report.counter_names)])
     for c in report.configs:
-        grid.add(config_label(c, _own(report)), f"{c.params:,}", f"{c.params_added:,}",
+        grid.add(config_label(c, _what(report)), f"{c.params:,}", f"{c.params_added:,}",
                  _added_pct(c.params_added_pct), _n(c.analytic_paper),
                  *(_g(c.macs[n]) for n in report.counter_names))
     counters = ", ".join(n for n in report.counter_names)
     if report.own_kinds:
         paper = "each kind's formula per block (seprof blocks), with the widths and knobs read off each module"
+    elif _timm_kind(report):
+        paper = f"{_what(report)}'s formula per block (seprof blocks), all its parameters"
     elif _other_native(report):
         paper = f"{_NATIVE_FORMULA} (FC weights only)"
     else:
@@ -779,7 +781,7 @@ def render_compare(console: Console, report: Report, verbose: bool = False, deta
         f"{report.sample} (batch 1) in G (10⁹), as each counter counts them. "
         + _counter_legend(report)))
     render_own_attention(console, report)
-    render_latency(console, report, verbose, label=lambda c: config_label(c, _own(report)))
+    render_latency(console, report, verbose, label=lambda c: config_label(c, _what(report)))
     if any(c.config.startswith("se_only_") for c in report.configs):
         render_attribution(console, report)
     _not_counted(console, report)
@@ -801,9 +803,9 @@ def _brief_compare(console: Console, report: Report) -> None:
     for c in report.configs:
         first = c.config == "base"
         macs = ([f"{c.macs[counter]:,}", "—" if first else _added_percent(c, base, counter)] if counter else [])
-        grid.add(config_label(c, _own(report)), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
+        grid.add(config_label(c, _what(report)), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
                  "—" if first else _added_pct(c.params_added_pct), *macs, *_latency_cells(run, c))
-    dropped = _configurations_table(console, report, grid, lambda c: config_label(c, _own(report)))
+    dropped = _configurations_table(console, report, grid, lambda c: config_label(c, _what(report)))
     if any(c.config.startswith("se_only_") for c in report.configs):
         render_attribution(console, report)
     console.print(Text(_counter_footer(report) + _left_out(dropped), style="dim"))
@@ -849,7 +851,7 @@ def bottom_line(report: Report) -> list[str]:
     for c in report.configs:
         if c.config == "base" or (c.config.startswith("se_only_") and alone < len(report.configs) - 1):
             continue  # a stage's SE alone is told in the attribution table
-        what = f"its own {_own(report)}" if report.native else report.block.short if report.block is not None else "SE"
+        what = f"its own {_what(report)}" if report.native else report.block.short if report.block is not None else "SE"
         where = (f"in stage {c.se_stages[0]}" if len(c.se_stages) == 1
                  else f"in stages {stage_list(c.se_stages)}")
         parts = [f"{_added_pct(c.params_added_pct)} parameters"]
@@ -1132,6 +1134,8 @@ def _brief_sweep(console: Console, report: Report) -> None:
                  section=c is report.configs[1])
     dropped = _configurations_table(console, report, grid, lambda c: sweep_label(c, shared))
     formulas = _formula_footer(batch, dtype, bool(bandwidth), dropped)
+    if run is not None and run.setup.get("runs", MIN_CI_SAMPLES) < MIN_CI_SAMPLES:
+        formulas += f" 95% CI: — with fewer than {MIN_CI_SAMPLES} rounds."
     console.print(Text(_counter_footer(report) + (" " + formulas if formulas else "") + _left_out(dropped),
                        style="dim"))
 
@@ -1148,7 +1152,8 @@ def _formula_footer(batch: int, dtype: str, floor: bool, dropped: list[str]) -> 
         "MACs (formula)": "MACs (formula): the blocks' MACs by the table of kinds' formulas",
         "MB moved": f"MB moved: the feature-map bytes the blocks read and write, unfused, at batch {batch} in {dtype}, "
                     "and their parameters",
-        "added ÷ floor": "added ÷ floor: the time added over that traffic's time at the measured bandwidth",
+        "added ÷ floor": "added ÷ floor: the time added over the time the blocks' bytes (MB moved) take at the "
+                         "measured bandwidth",
     }
     shown = [text for column, text in said.items() if column not in dropped and (floor or column != "added ÷ floor")]
     return "; ".join(shown) + "." if shown else ""

@@ -91,7 +91,7 @@ CONFIG_COLUMNS = {
     "channels_last": "models and input in the channels-last memory format",
     "se_traffic_bytes": "analytic bytes the configuration's attention blocks move in one forward pass of the batch: "
     "feature-map reads and writes (unfused) × batch at the dtype's size, plus their parameters read once at 4 "
-    "bytes (empty in train mode)",
+    "bytes; at batch 1 in float32 when not timed (empty in train mode)",
     "bandwidth_gbs": "memory bandwidth measured in the same run by a large tensor copy (bytes read + written per "
     "second, GB/s)",
     "floor_ms": "se_traffic_bytes at bandwidth_gbs: the time that traffic takes to and from memory, ms",
@@ -118,15 +118,23 @@ STAGE_COLUMNS = {
     "se_macs_thop": "ops thop counts inside this stage's SE blocks: FC MACs, plus the squeeze where a block pools "
     "with a pooling module (seprof's squeezes with a tensor mean, which thop does not see)",
     "se_macs_torch": "MACs torch's flop counter counts inside this stage's SE blocks",
-    "pool_ops": "analytic: the channel squeeze, H·W·C adds (avg) or compares (max) per block",
-    "fc_macs": "analytic: FC multiply-accumulates, 2·C·hidden per block",
-    "spatial_macs": "analytic: sSE's 1x1 conv C→1, H·W·C multiply-accumulates per block",
-    "bias_adds": "analytic: bias adds, hidden + C per SE block and H·W per sSE conv, with biases",
-    "gates": "analytic: gate evaluations, C per channel and H·W per spatial excitation",
+    "pool_ops": "analytic: reductions over the full map: SE's squeeze, H·W·C adds (avg) or compares (max) per block; "
+    "a timm kind's pools by its formula (CBAM: average and max over positions and over channels)",
+    "fc_macs": "analytic: the excitation's multiply-accumulates on squeezed tensors, 2·C·hidden per SE block (a timm "
+    "kind's FC, 1-D and strip convs by its formula)",
+    "spatial_macs": "analytic: multiply-accumulates over the full map: sSE's 1x1 conv C→1, H·W·C per block (GC's "
+    "attention pooling too)",
+    "bias_adds": "analytic: bias adds, hidden + C per SE block and H·W per sSE conv, with biases (a timm kind's by "
+    "its formula)",
+    "gates": "analytic: gate evaluations on squeezed tensors, C per channel and H·W per spatial excitation",
     "scale_muls": "analytic: scale multiplies, H·W·C per recalibrated map (no common counter counts these)",
-    "combine_ops": "analytic: scSE's add or max of its two maps, H·W·C per block",
+    "combine_ops": "analytic: scSE's add or max of its two maps, H·W·C per block (and a timm kind's skip add)",
+    "norm_ops": "analytic: a timm kind's norm ops on its squeezed tensors, one per element (0 for seprof's kinds)",
+    "map_gates": "analytic: gate evaluations on the full map (simple coordinate and strip attention)",
+    "broadcast_adds": "analytic: a vector added at every element of the map (GC fused by addition)",
+    "expand_adds": "analytic: a full map made by adding two broadcast strips (simple coordinate and strip attention)",
     "feature_reads": "analytic: elements of the feature maps the blocks read per sample, unfused (squeeze, sSE conv, "
-    "scale, combine)",
+    "scale, combine; each full-map op of a timm kind)",
     "feature_writes": "analytic: elements the blocks write per sample, unfused (each recalibrated map, the combined "
     "one)",
 }
@@ -375,10 +383,12 @@ class Report:
 
     def _traffic(self, config: str, timing: dict[str, Any]) -> dict[str, Any]:
         """The traffic columns of one configuration's row: empty without a timing run (no bandwidth)."""
-        bandwidth = timing.get("bandwidth_gbs")
-        if not bandwidth or timing.get("mode") == "train":  # the traffic counted is a forward pass's
+        if timing.get("mode") == "train":  # the traffic counted is a forward pass's
             return {"se_traffic_bytes": None, "bandwidth_gbs": None, "floor_ms": None}
-        moved = self.traffic_bytes(config, timing["batch"], timing["dtype"])
+        moved = self.traffic_bytes(config, timing.get("batch", 1), timing.get("dtype", "float32"))
+        bandwidth = timing.get("bandwidth_gbs")
+        if not bandwidth:
+            return {"se_traffic_bytes": moved, "bandwidth_gbs": None, "floor_ms": None}
         return {"se_traffic_bytes": moved, "bandwidth_gbs": round(bandwidth, 2),
                 "floor_ms": round(floor_ms(moved, bandwidth), 4)}
 
