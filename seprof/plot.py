@@ -13,7 +13,7 @@ from collections.abc import Callable
 from .accounting import floor_ms
 from .errors import OptionError
 from .export import atomic_output
-from .render import config_label, main_counter, sweep_label, sweep_shared
+from .render import blocks_word, config_label, main_counter, sweep_label, sweep_shared
 from .report import Report, threads_label
 
 
@@ -159,7 +159,8 @@ def _draw_sweep(report: Report, target: str, suffix: str) -> None:
             ax.plot([x], [y], "o")
         else:
             continue
-        ax.annotate(sweep_label(c, shared), (x, y), textcoords="offset points", xytext=(5, 3), fontsize=7)
+        ax.annotate(sweep_label(c, shared, blocks_word(report)), (x, y), textcoords="offset points", xytext=(5, 3),
+                    fontsize=7)
     ax.set_xlabel("parameters added (% of base)")
     added = [c.params_added_pct for c in report.configs if c.params_added_pct > 0]
     if added and max(added) / min(added) > 100:  # kinds from ECA's few taps to eSE's C² per block: a log scale

@@ -146,7 +146,7 @@ def _kind_stage_params(console: Console, report: Report, config: str) -> None:
     measured one."""
     rows = [s for s in report.stages if s.config == config]
     c, spec = report.config(config), report.block
-    what = _what(report)
+    what = blocks_word(report)
     grid = Grid([Column("stage", "left", key=True), Column("resolution"), Column("N_s"), Column("C_s"),
                  Column("exact"), Column("measured"), Column("% of base"), Column("share")])
     for s in rows:
@@ -186,7 +186,7 @@ def _counter_legend(report: Report) -> str:
 
 def _not_counted(console: Console, report: Report) -> None:
     """What each counter skipped in the SE model, one counter per paragraph with a hanging indent."""
-    console.print(Text(f"Not counted in the {_what(report)} model:", style="dim"))
+    console.print(Text(f"Not counted in the {blocks_word(report)} model:", style="dim"))
     for name in report.counter_names:
         # no-break spaces keep each entry whole on one line ('aten::mul ×16', 'ReLU (counted as 0) ×65')
         skipped = [item.replace(" ", "\u00a0") for item in report.counters[name]["skipped"]]
@@ -200,7 +200,7 @@ def _not_counted(console: Console, report: Report) -> None:
 def render_compute(console: Console, report: Report) -> None:
     """MACs of base and SE model by each counter, and what each skipped."""
     base, se = report.config("base"), report.config("se")
-    what = _what(report)
+    what = blocks_word(report)
     grid = Grid([Column("counter", "left", key=True), Column("base"), Column(what), Column("added"),
                  Column("added %")])
     for name in report.counter_names:
@@ -362,7 +362,7 @@ def render_latency(console: Console, report: Report, verbose: bool = False,
         for c in report.configs:
             lat = run.latency[c.config]
             base = c.config == "base"
-            named = sweep_label(c, shared) if c.sweep_point else config_label(c, _what(report))
+            named = sweep_label(c, shared) if c.sweep_point else config_label(c, blocks_word(report))
             cells = [label(c) if label is not None else named, f"{lat.median_ms:.3f}",
                      "—" if base else _ratio_text(lat), "—" if base else _ci_text(*lat.ratio_ci)]
             if verbose:
@@ -407,7 +407,7 @@ def _render_traffic(console: Console, report: Report) -> None:
     grid.add("total", f"{work.feature_reads * run.batch * size / 1e6:,.2f}",
              f"{work.feature_writes * run.batch * size / 1e6:,.2f}", f"{sum(s.measured for s in rows) * 4 / 1e6:,.2f}",
              f"{floor_ms(total, bandwidth):.3f}", *(["", ""] if timed else []), style="bold", section=True)
-    what = _what(report)
+    what = blocks_word(report)
     print_grid(console, f"{what}'s memory traffic by stage (batch {run.batch}, {setup.get('dtype')}; floor at "
                         f"{bandwidth:,.1f} GB/s)", grid,
                f"MB read / written: feature-map elements {what}'s blocks read and write, unfused, at the dtype's size; "
@@ -422,7 +422,7 @@ def _device_and_floor(report: Report, run: LatencyRun) -> tuple[list[Column], Ca
     device = any(lat.device_ms is not None for lat in run.latency.values())
     bandwidth = run.setup.get("bandwidth_gbs") if run.setup.get("mode") != "train" else None
     columns = ([Column("device ms"), Column("device added"), Column("dispatch added")] if device else []) + (
-        [Column(f"{_what(report)} MB moved"), Column("floor ms"), Column("added ÷ floor")] if bandwidth else [])
+        [Column(f"{blocks_word(report)} MB moved"), Column("floor ms"), Column("added ÷ floor")] if bandwidth else [])
 
     def cells(c: ConfigResult) -> list[str]:
         lat, base, found = run.latency[c.config], c.config == "base", []
@@ -453,7 +453,7 @@ def _floor_legend(report: Report) -> str:
     run = report.latency_runs[0]
     copy = "a 1 GiB device-to-device copy" if run.setup.get("device") == "cuda" else "a 256 MiB tensor copy"
     added = "device time" if any(lat.device_ms is not None for lat in run.latency.values()) else "latency"
-    what = _what(report)
+    what = blocks_word(report)
     reads = ("each feature map read by the squeeze or sSE's conv and by the scale, written by the scale; scSE's "
              "combine too" if not _timm_kind(report) else
              f"every read and write of a full feature map by {what}'s pools, convs, gates, scales and adds, by its "
@@ -503,7 +503,7 @@ def render_attribution(console: Console, report: Report) -> None:
     blocks' where they are measured)."""
     shares = report.attribution()
     batches = [run.batch for run in report.latency_runs]
-    what = _what(report)
+    what = blocks_word(report)
     plain = not _timm_kind(report) and (report.block is None or not report.block.kind.spatial)
     full_map = "pool+scale ops" if plain else "full-map ops"
     columns = [Column("stage", "left", key=True), Column("params"), Column("% params"), Column(full_map),
@@ -589,12 +589,14 @@ def _counter_footer(report: Report) -> str:
             f"{uncounted} (--details names them{also}).")
 
 
-def _what(report: Report) -> str:
+def blocks_word(report: Report) -> str:
     """What the report's blocks are called in its sentences, headings and labels: SE (seprof's kinds, and a model's
-    own SE), the timm kind seprof added (CBAM, ECA, ...), or the kinds of a model's own attention measured
-    ('GC-add')."""
+    own SE), the timm kind seprof added (CBAM, ECA, ...), the kinds of a model's own attention measured
+    ('GC-add'), or "attention" for a sweep over kinds beside SE's."""
     if report.own_kinds:
         return "/".join(table_kind(k).label for k in report.own_kinds)
+    if report.block is None and any(c.block is not None and not c.block.kind.seprof for c in report.configs):
+        return "attention"
     return report.block.kind.title if _timm_kind(report) else "SE"
 
 
@@ -606,14 +608,14 @@ def _timm_kind(report: Report) -> bool:
 
 def _formula_text(report: Report) -> str:
     """'the paper's formula', or 'CBAM's formula' for one of timm's kinds."""
-    return f"{_what(report)}'s formula" if _timm_kind(report) else "the paper's formula"
+    return f"{blocks_word(report)}'s formula" if _timm_kind(report) else "the paper's formula"
 
 
 def _totals(console: Console, report: Report, config: str = "se") -> None:
     """Parameters and MACs of base and one configuration, in whole numbers, one line each."""
     c, base = report.config(config), report.config("base")
     paper_pct = 100 * c.analytic_paper / report.base_params
-    what = _what(report)
+    what = blocks_word(report)
     console.print(f"Parameters: base {report.base_params:,} → {what} {c.params:,} ({c.params_added:+,}, "
                   f"{_added_pct(c.params_added_pct)}); {_formula_text(report)}: {_n(c.analytic_paper)} "
                   f"({_added_pct(paper_pct)}).", highlight=False)
@@ -689,7 +691,7 @@ def _latency_cells(run: LatencyRun | None, c: ConfigResult) -> list[str]:
 def render_brief_latency(console: Console, report: Report,
                          label: Callable[[ConfigResult], str] | None = None) -> None:
     """Each timing run: its setup and a small table of the median, the ratio to base and its 95% CI."""
-    label = label or (lambda c: config_label(c, _what(report)))
+    label = label or (lambda c: config_label(c, blocks_word(report)))
     if not report.latency_runs:
         console.print("Latency: not measured (--no-latency).")
         return
@@ -764,14 +766,14 @@ def render_compare(console: Console, report: Report, verbose: bool = False, deta
     grid = Grid([Column("configuration", "left", key=True), Column("params"), Column("added"), Column("added %"),
                  Column("paper"), *(Column(n) for n in report.counter_names)])
     for c in report.configs:
-        grid.add(config_label(c, _what(report)), f"{c.params:,}", f"{c.params_added:,}",
+        grid.add(config_label(c, blocks_word(report)), f"{c.params:,}", f"{c.params_added:,}",
                  _added_pct(c.params_added_pct), _n(c.analytic_paper),
                  *(_g(c.macs[n]) for n in report.counter_names))
     counters = ", ".join(n for n in report.counter_names)
     if report.own_kinds:
         paper = "each kind's formula per block (seprof blocks), with the widths and knobs read off each module"
     elif _timm_kind(report):
-        paper = f"{_what(report)}'s formula per block (seprof blocks), all its parameters"
+        paper = f"{blocks_word(report)}'s formula per block (seprof blocks), all its parameters"
     elif _other_native(report):
         paper = f"{_NATIVE_FORMULA} (FC weights only)"
     else:
@@ -781,7 +783,7 @@ def render_compare(console: Console, report: Report, verbose: bool = False, deta
         f"{report.sample} (batch 1) in G (10⁹), as each counter counts them. "
         + _counter_legend(report)))
     render_own_attention(console, report)
-    render_latency(console, report, verbose, label=lambda c: config_label(c, _what(report)))
+    render_latency(console, report, verbose, label=lambda c: config_label(c, blocks_word(report)))
     if any(c.config.startswith("se_only_") for c in report.configs):
         render_attribution(console, report)
     _not_counted(console, report)
@@ -803,9 +805,9 @@ def _brief_compare(console: Console, report: Report) -> None:
     for c in report.configs:
         first = c.config == "base"
         macs = ([f"{c.macs[counter]:,}", "—" if first else _added_percent(c, base, counter)] if counter else [])
-        grid.add(config_label(c, _what(report)), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
+        grid.add(config_label(c, blocks_word(report)), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
                  "—" if first else _added_pct(c.params_added_pct), *macs, *_latency_cells(run, c))
-    dropped = _configurations_table(console, report, grid, lambda c: config_label(c, _what(report)))
+    dropped = _configurations_table(console, report, grid, lambda c: config_label(c, blocks_word(report)))
     if any(c.config.startswith("se_only_") for c in report.configs):
         render_attribution(console, report)
     console.print(Text(_counter_footer(report) + _left_out(dropped), style="dim"))
@@ -851,7 +853,8 @@ def bottom_line(report: Report) -> list[str]:
     for c in report.configs:
         if c.config == "base" or (c.config.startswith("se_only_") and alone < len(report.configs) - 1):
             continue  # a stage's SE alone is told in the attribution table
-        what = f"its own {_what(report)}" if report.native else report.block.short if report.block is not None else "SE"
+        what = (f"its own {blocks_word(report)}" if report.native
+                else report.block.short if report.block is not None else "SE")
         where = (f"in stage {c.se_stages[0]}" if len(c.se_stages) == 1
                  else f"in stages {stage_list(c.se_stages)}")
         parts = [f"{_added_pct(c.params_added_pct)} parameters"]
@@ -1068,11 +1071,12 @@ def sweep_shared(report: Report) -> tuple[set[str], bool, bool]:
     return (shared, len({c.block.position for c in points}) == 1, len({c.stage_set_text for c in points}) == 1)
 
 
-def sweep_label(config: ConfigResult, shared: tuple[set[str], bool, bool] = (set(), False, False)) -> str:
+def sweep_label(config: ConfigResult, shared: tuple[set[str], bool, bool] = (set(), False, False),
+                base: str = "SE") -> str:
     """A sweep point's block, position and stages, less what every point shares: 'SE (r=16) · all',
-    'scSE (r=8, max) · pre · 4+5', 'base (no SE)'."""
+    'scSE (r=8, max) · pre · 4+5', 'base (no SE)' (``base``: what the blocks are called, ``blocks_word``)."""
     if not config.sweep_point:
-        return config_label(config)
+        return config_label(config, base)
     settings, same_position, same_stages = shared
     spec = config.block
     words = [w for w in _settings(spec) if w not in settings]
@@ -1126,13 +1130,13 @@ def _brief_sweep(console: Console, report: Report) -> None:
         moved = report.traffic_bytes(c.config, batch, dtype)
         floor = [] if not bandwidth else ["—" if first or not moved else
                                           f"{_added_ms(run.latency[c.config]) / floor_ms(moved, bandwidth):.1f}×"]
-        grid.add(sweep_label(c, shared), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
+        grid.add(sweep_label(c, shared, blocks_word(report)), f"{c.params:,}", "—" if first else f"{c.params_added:+,}",
                  "—" if first else _added_pct(c.params_added_pct), "—" if first else f"{c.analytic_exact:,}",
                  "—" if first else _n(c.analytic_paper), *macs, *_latency_cells(run, c),
                  "—" if first else f"{report.analytic_macs(c.config) / 1e6:,.2f} M",
                  "—" if first else f"{moved / 1e6:,.1f}", *floor,
                  section=c is report.configs[1])
-    dropped = _configurations_table(console, report, grid, lambda c: sweep_label(c, shared))
+    dropped = _configurations_table(console, report, grid, lambda c: sweep_label(c, shared, blocks_word(report)))
     formulas = _formula_footer(batch, dtype, bool(bandwidth), dropped)
     if run is not None and run.setup.get("runs", MIN_CI_SAMPLES) < MIN_CI_SAMPLES:
         formulas += f" 95% CI: — with fewer than {MIN_CI_SAMPLES} rounds."
@@ -1182,7 +1186,7 @@ def render_sweep(console: Console, report: Report, verbose: bool = False, detail
     grid = Grid(columns + extra_columns)
     for c in report.configs:
         first = c.config == "base"
-        cells = [sweep_label(c, shared), f"{c.params:,}", "—" if first else f"{c.params_added:,}",
+        cells = [sweep_label(c, shared, blocks_word(report)), f"{c.params:,}", "—" if first else f"{c.params_added:,}",
                  "—" if first else _added_pct(c.params_added_pct, sign=False), "—" if first else _n(c.analytic_paper),
                  "—" if first else f"{c.analytic_exact:,}"]
         cells += [_g(c.macs[n]) if first else f"{100 * (c.macs[n] - base.macs[n]) / base.macs[n]:+.3f}%"
