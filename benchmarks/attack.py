@@ -53,6 +53,7 @@ KINDS = {
     "sweep.combine": "word_list",
     "input_shape": "shape", "family": "family",
     "csv": "path", "stages_csv": "path", "json": "path", "save": "path", "plot": "path",
+    "knobs": "knob", "sweep.knobs": "knob",
 }
 LONG = "9" * 5000
 BAD = {
@@ -66,6 +67,8 @@ BAD = {
     "shape": ["", "3", "3x224", "3x0x224", "3x-1x224", "axbxc", "3x224x224x1x1", "3*224*224", "3x224x", LONG,
               "3x99999999999x224", "3x224x224 x"],
     "family": ["", "nope", "resnet ", "timm:nope"],
+    "knob": ["", " ", "=", "x", "x=", "=3", "a=b=c", "rd_ratio=0", "nope=1", LONG + "=1", "spatial_kernel_size=2",
+             "rd_ratio=1/0", "gamma=nan", "ｒｄ_ratio=1"],
 }
 MODELS = ["", " ", "resnet", "RESNET50", "resnet50 ", "timm:", "timm:nonexistent", "timm:resnet18.nonexistent_tag",
           ":", "a:", ":b", "a:b:c", "os:getcwd", "builtins:exit", "seprof.cli:main", "../etc/passwd", "/", "-",
@@ -83,6 +86,10 @@ WORKS = [
     ("inject resnet18 --input 3x32x32 --runs 1000 --budget 1", []),
     ("inject resnet18 --stages 2 --stages 3 --input 3x64x64 --no-latency", []),
     ("sweep resnet18 --block se,sse --input 3x64x64 --no-latency", []),
+    ("inject resnet18 --block cbam --knob spatial_kernel_size=3 --input 3x64x64 --no-latency --save {d}/c.pt",
+     ["c.pt"]),
+    ("sweep resnet18 --block se,eca,cbam,gc --knob rd_ratio=1/4 --input 3x64x64 --no-latency", []),
+    ("compare timm:gcresnext26ts --own-attention --no-latency", []),
     (f"paper --csv {{d}}/{'p' * 240}.csv", ["p" * 240 + ".csv"]),
 ]
 
@@ -258,7 +265,13 @@ def api_cases(model: torch.nn.Module) -> list[tuple[str, Callable[[], object]]]:
         ("profile input_shape=(3,0,64)", lambda: seprof.profile(model, input_shape=(3, 0, 64), timing=None)),
         ("profile input_shape=(3,64)", lambda: seprof.profile(model, input_shape=(3, 64), timing=None)),
         ("profile input_shape=(1,64,64)", lambda: seprof.profile(model, input_shape=(1, 64, 64), timing=None)),
-        ("profile block='eca'", lambda: seprof.profile(model, block="eca", timing=None)),
+        ("profile block='ecb'", lambda: seprof.profile(model, block="ecb", timing=None)),
+        ("profile cbam knob gamma", lambda: seprof.profile(model, BlockSpec("cbam", knobs={"gamma": 2}), timing=None)),
+        ("profile cbam even kernel", lambda: seprof.profile(model, BlockSpec("cbam", knobs={"spatial_kernel_size": 2}),
+                                                            timing=None)),
+        ("profile cbam r=8", lambda: seprof.profile(model, BlockSpec("cbam"), r=8, timing=None)),
+        ("profile se with knobs", lambda: seprof.profile(model, BlockSpec("se", knobs={"rd_ratio": 0.5}),
+                                                         timing=None)),
         ("profile divisor=100000", lambda: seprof.profile(model, BlockSpec(divisor=100000), timing=None)),
         ("profile counters=('x',)", lambda: seprof.profile(model, counters=("x",), timing=None)),
         ("profile 'nope'", lambda: seprof.profile("nope", timing=None)),
