@@ -5,7 +5,7 @@ Parameters (paper Sec. 4, eq. 5): the two FC layers of a block on C channels wit
 as printed (a Fraction where C/r is not whole); ``exact_params`` counts what a block really holds: the real
 hidden width C//r, and with biases C//r + C more.
 
-Work of one block on a C×H×W map (``se_work``, ``sse_work``, ``block_work``): global pooling H·W·C adds (or
+Work of one block on a C×H×W map (``se_work``, ``sse_work``): global pooling H·W·C adds (or
 compares), the FCs 2·C·(C//r) multiply-accumulates (MACs), bias adds, C gate evaluations, and H·W·C multiplies
 for the scale; sSE (Roy et al.) adds a 1×1 conv C→1 (H·W·C MACs), H·W gates and a second scale, and scSE H·W·C
 ops to combine the two maps. Common counters see the FCs, sSE's conv and sometimes the pooling; none sees the

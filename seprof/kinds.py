@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .accounting import SEWork, se_work, sse_work
+from .accounting import SEWork, hidden_channels, se_work, sse_work
 
 TIMM_FLOOR = "1.0.23"  # the first timm whose attention factory makes every kind of the table (pyproject.toml's floor)
 
@@ -154,7 +154,7 @@ def _signature_defaults(cls_name: str) -> dict[str, Any]:
 def se_hidden(channels: int, r: int, divisor: int | None) -> int:
     """SE's hidden width: ⌊C/r⌋ as the paper, or C/r rounded by ``divisible`` (limit 0.9) to a multiple of
     ``divisor``, as torchvision's and timm's SE."""
-    return channels // r if divisor is None else divisible(channels / r, divisor, 0.9)
+    return hidden_channels(channels, r) if divisor is None else divisible(channels / r, divisor, 0.9)
 
 
 def _se(c: int, k: Mapping[str, Any]) -> int:

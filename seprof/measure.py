@@ -53,7 +53,7 @@ from .models import build_model, default_input_shape, harness_of, object_input, 
 from .native import OwnAttention, TableBlock
 from .options import TimingOptions
 from .report import GIVEN_INPUT, ConfigResult, Latency, LatencyRun, Report, StageResult
-from .spec import BlockSpec, Position, StageSet, block_spec, block_work, spec_paper_params, spec_params
+from .spec import BlockSpec, Position, StageSet, block_spec
 from .stages import Site, StageMap, attention_words, check_stages, find_sites
 from .surgery import check_block, inject_sites, native_refusal, scope_of, se_at, strip_sites
 from .text import stage_list, stage_set_text
@@ -559,8 +559,8 @@ def analytic(sites: Sequence[Site], spec: BlockSpec | None) -> tuple[Fraction, i
             paper += s.own.weights
             exact += s.own.params
         else:
-            paper += spec_paper_params(spec, s.channels)
-            exact += spec_params(spec, s.channels)
+            paper += spec.paper_params(s.channels)
+            exact += spec.params(s.channels)
     return paper, exact
 
 
@@ -580,7 +580,7 @@ def site_work(spec: BlockSpec, site: Site) -> SEWork:
     timm kind as ``ChannelsFirst`` runs it (tokens as a 1×L map; video whole, as a (T·H)×W map, or frame by
     frame for a kind that gates positions)."""
     if spec.kind.seprof:
-        return block_work(spec, site.channels, site.positions, 1)
+        return spec.work(site.channels, site.positions, 1)
     if site.layout == "tokens":
         return spec.work(site.channels, 1, site.height)
     frames = site.frames or 1

@@ -118,11 +118,12 @@ class StageSet(Choice):
     EACH = "each"
 
 
-# The knobs only some kinds use, each with the default that a kind without it keeps.
-KIND_KNOBS: dict[str, Any] = {"r": PAPER_R, "squeeze": Squeeze.AVG, "divisor": None, "combine": Combine.ADD}
 # seprof's own knobs, which timm's kinds do not take (they take theirs in ``BlockSpec.knobs``)
 SEPROF_KNOBS: dict[str, Any] = {"r": PAPER_R, "bias": True, "squeeze": Squeeze.AVG, "gate": Gate.SIGMOID,
                                 "divisor": None, "combine": Combine.ADD}
+# The knobs only some of seprof's kinds use, each with the default that a kind without it keeps (bias and gate:
+# every one of them).
+KIND_KNOBS: dict[str, Any] = {k: SEPROF_KNOBS[k] for k in ("r", "squeeze", "divisor", "combine")}
 
 
 def own_knobs_hint(kind: BlockKind) -> str:
@@ -396,21 +397,6 @@ class BlockSpec:
         """This spec with ``r`` and ``bias`` replaced where given."""
         changes = {k: v for k, v in (("r", r), ("bias", bias)) if v is not None}
         return replace(self, **changes) if changes else self
-
-
-def spec_params(spec: BlockSpec, channels: int) -> int:
-    """Parameters of one block described by ``spec`` on ``channels`` channels."""
-    return spec.params(channels)
-
-
-def spec_paper_params(spec: BlockSpec, channels: int) -> Fraction:
-    """The papers' formula for one block described by ``spec`` (``BlockSpec.paper_params``)."""
-    return spec.paper_params(channels)
-
-
-def block_work(spec: BlockSpec, channels: int, height: int, width: int) -> SEWork:
-    """The work one block described by ``spec`` does on a channels×height×width map (``BlockSpec.work``)."""
-    return spec.work(channels, height, width)
 
 
 def block_spec(block: BlockSpec | BlockKind | str | None = None, r: int | None = None,

@@ -1,15 +1,16 @@
 """The work of one block of each attention kind as closed-form arithmetic: checked against values computed by hand
-at two sizes, against ``block_work`` for seprof's own kinds, and for timm's kinds against the modules timm builds:
-the MACs torch's flop counter counts, and the full-map elements their ops read and write."""
+at two sizes, against SE's and sSE's work in ``seprof.accounting`` for seprof's own kinds, and for timm's kinds
+against the modules timm builds: the MACs torch's flop counter counts, and the full-map elements their ops read
+and write."""
 
 import math
 
 import pytest
 import torch
 
-from seprof.accounting import SEWork
+from seprof.accounting import SEWork, se_work, sse_work
 from seprof.kinds import KIND_NAMES, KINDS, kind
-from seprof.spec import BlockSpec, block_work
+from seprof.spec import BlockSpec
 
 # Each value written out from the kind's formula, by hand, at C=64 on 56×56 (P = 3,136 positions, L = 112 strip
 # positions, P·C = 200,704) and at C=2048 on 7×7 (P = 49, L = 14, P·C = 100,352).
@@ -124,10 +125,16 @@ def test_each_kinds_feature_traffic_counts_the_maps_its_ops_read_and_write(name)
 @pytest.mark.parametrize("knobs", [{}, {"bias": False}, {"r": 8}, {"divisor": 8},
                                    {"r": 4, "divisor": 8, "bias": False}])
 @pytest.mark.parametrize("size", [(64, 56, 56), (2048, 7, 7), (72, 28, 28), (384, 197, 1)])
-def test_seprofs_own_kinds_do_the_work_block_work_gives(name, knobs, size):
+def test_seprofs_own_kinds_do_the_work_of_their_parts(name, knobs, size):
     if name == "sse":
         knobs = {k: v for k, v in knobs.items() if k == "bias"}
-    assert kind(name).work_at(*size, **knobs) == block_work(BlockSpec(kind=name, **knobs), *size)
+    spec, (c, h, w) = BlockSpec(kind=name, **knobs), size
+    parts = se_work(c, h, w, None, spec.bias, spec.hidden(c)) if name != "sse" else SEWork()
+    if name != "se":
+        parts += sse_work(c, h, w, spec.bias)
+    if name == "scse":
+        parts += SEWork(combine_ops=h * w * c)  # the two maps combined
+    assert kind(name).work_at(*size, **knobs) == spec.work(*size) == parts
 
 
 # Knobs that change the work, with the work by hand at C=64 on 56×56 (P·C = 200,704)

@@ -19,10 +19,7 @@ from seprof.spec import (
     Gate,
     Position,
     Squeeze,
-    block_work,
     make_divisible,
-    spec_paper_params,
-    spec_params,
 )
 from seprof.stages import find_sites
 from seprof.surgery import inject, se_modules, strip
@@ -98,7 +95,7 @@ def test_sse_is_a_gate_per_position_by_hand():
     x = torch.tensor([[[[1.0, 3.0]], [[2.0, 0.0]]]])  # per position: 1-2+0.5, 3-0+0.5
     q = torch.sigmoid(torch.tensor([-0.5, 3.5])).view(1, 1, 1, 2)
     assert torch.allclose(block(x), x * q)
-    assert spec_params(BlockSpec("sse"), 2) == num_params(block) == 3
+    assert BlockSpec("sse").params(2) == num_params(block) == 3
 
 
 @pytest.mark.parametrize("combine", list(Combine))
@@ -108,7 +105,7 @@ def test_scse_combines_the_two_maps_by_sum_or_max(combine):
     x = torch.randn(2, 8, 5, 5)
     a, b = block.cse(x), block.sse(x)
     assert torch.allclose(block(x), a + b if combine is Combine.ADD else torch.maximum(a, b))
-    assert num_params(block) == spec_params(BlockSpec("scse", r=2), 8) == (2 * 8 * 4 + 4 + 8) + (8 + 1)
+    assert num_params(block) == BlockSpec("scse", r=2).params(8) == (2 * 8 * 4 + 4 + 8) + (8 + 1)
 
 
 @pytest.mark.parametrize("gate, fn", [("sigmoid", torch.sigmoid), ("hardsigmoid", torch.nn.functional.hardsigmoid),
@@ -130,18 +127,18 @@ def test_token_blocks_keep_the_spatial_parameters():
     for kind in BlockKind:
         spec = BlockSpec(kind)
         layout = "nhwc" if kind.entry.needs_grid else "tokens"  # tokens without a grid: tests/test_block_kinds.py
-        assert num_params(make_block(spec, 64, layout)) == num_params(make_block(spec, 64)) == spec_params(spec, 64)
+        assert num_params(make_block(spec, 64, layout)) == num_params(make_block(spec, 64)) == spec.params(64)
     gate = TokenSSE(4)
     x = torch.randn(1, 3, 4)
     assert torch.allclose(gate(x), x * torch.sigmoid(gate.fc(x)))
 
 
 def test_analytic_work_of_one_scse_block():
-    w = block_work(BlockSpec("scse", bias=False), 256, 56, 56)
+    w = BlockSpec("scse", bias=False).work(256, 56, 56)
     pixels = 256 * 56 * 56
     assert (w.pool_ops, w.fc_macs, w.spatial_macs, w.bias_adds, w.gates, w.scale_muls, w.combine_ops) == (
         pixels, 2 * 256 * 16, pixels, 0, 256 + 56 * 56, 2 * pixels, pixels)
-    assert spec_paper_params(BlockSpec("scse"), 256) == 2 * 256 * 256 / 16 + 256
+    assert BlockSpec("scse").paper_params(256) == 2 * 256 * 256 / 16 + 256
 
 
 def test_generic_rule_takes_pre_and_refuses_identity():
